@@ -1,0 +1,27 @@
+"""Shared CLI plumbing: JSON printing and the one way bad input leaves the program (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def fail(message: str, *, field: str | None = None) -> NoReturn:
+    """Report bad input on stderr and exit with code 2."""
+    where = f"{field}: " if field else ""
+    err_console.print(f"[bold red]error:[/] {where}{message}", highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)

@@ -1,0 +1,25 @@
+"""All runtime settings in one place, read from `TRIGGERPOINT_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIGGERPOINT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the SQLite file and backups live")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    inference_params: Path | None = Field(
+        default=None, description="YAML file overriding the inference defaults"
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,36 @@
+"""Jinja2 environment that finds templates in every domain folder.
+
+Each domain keeps its own `templates/<domain>/…`; the base layout lives in `web/templates`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+PACKAGE = Path(__file__).resolve().parent.parent
+DISCLAIMER = (
+    "triggerpoint supports clinical reasoning; it does not replace history, examination "
+    "(palpation) or the clinician's judgement."
+)
+
+
+@cache
+def templates() -> Jinja2Templates:
+    dirs = [PACKAGE / "web" / "templates"] + sorted(p for p in PACKAGE.glob("*/templates") if p.parent.name != "web")
+    t = Jinja2Templates(directory=str(dirs[0]))
+    t.env.loader = ChoiceLoader([FileSystemLoader(str(d)) for d in dirs])
+    t.env.globals["disclaimer"] = DISCLAIMER
+    t.env.filters["region_names"] = region_names
+    return t
+
+
+def region_names(region_ids: list[str] | tuple[str, ...]) -> str:
+    """Display names for region ids, comma-separated (a template filter)."""
+    from triggerpoint.bodychart.catalog import load_catalog
+
+    regions = load_catalog().regions
+    return ", ".join(regions[r].name for r in region_ids)
