@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog, mirror_region_id, parse_catalog
+from triggerpoint.bodychart.catalog import (
+    UnknownRegionError,
+    load_catalog,
+    mirror_region_id,
+    parse_catalog,
+)
 
 MIDLINE = {"vertex", "sternum", "sacrum", "coccyx", "pubic region"}
 LANDMARKS = {
@@ -53,7 +58,10 @@ def test_midline_landmark_resolves_to_one_midline_region(catalog, landmark):
     assert region.side == "midline"
 
 
-@pytest.mark.parametrize("name", ["RIGHT TEMPLE", "right  temple", "Right Temple", "right_temple", "r temple", "temple (right)"])
+@pytest.mark.parametrize(
+    "name",
+    ["RIGHT TEMPLE", "right  temple", "Right Temple", "right_temple", "r temple", "temple (right)"],
+)
 def test_resolution_is_case_and_spelling_tolerant(catalog, name):
     assert [r.id for r in catalog.resolve(name)] == ["right_temple"]
 
@@ -73,7 +81,12 @@ def test_region_name_outranks_group_name(catalog):
 
 def test_group_name_resolves_to_its_members(catalog):
     ids = {r.id for r in catalog.resolve("right shoulder")}
-    assert ids == {"right_top_of_shoulder", "right_anterior_shoulder", "right_lateral_shoulder", "right_posterior_shoulder"}
+    assert ids == {
+        "right_top_of_shoulder",
+        "right_anterior_shoulder",
+        "right_lateral_shoulder",
+        "right_posterior_shoulder",
+    }
 
 
 def test_unknown_name_lists_nearest(catalog):
@@ -107,11 +120,26 @@ def test_zone_expansion(catalog):
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"groups": {"head": "head"}, "regions": [{"key": "x", "name": "x", "view": "side", "group": "head"}]}, "view"),
-        ({"groups": {"head": "head"}, "regions": [{"key": "x", "name": "x", "view": "anterior", "group": "arm"}]}, "unknown group"),
         (
-            {"groups": {"head": "head"}, "regions": [{"key": "x", "name": "x", "view": "anterior", "group": "head"}],
-             "composites": [{"key": "c", "name": "c", "members": ["x", "nope"]}]},
+            {
+                "groups": {"head": "head"},
+                "regions": [{"key": "x", "name": "x", "view": "side", "group": "head"}],
+            },
+            "view",
+        ),
+        (
+            {
+                "groups": {"head": "head"},
+                "regions": [{"key": "x", "name": "x", "view": "anterior", "group": "arm"}],
+            },
+            "unknown group",
+        ),
+        (
+            {
+                "groups": {"head": "head"},
+                "regions": [{"key": "x", "name": "x", "view": "anterior", "group": "head"}],
+                "composites": [{"key": "c", "name": "c", "members": ["x", "nope"]}],
+            },
             "unknown members",
         ),
     ],

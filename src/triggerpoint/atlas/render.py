@@ -30,7 +30,9 @@ def zone_shading(tps: list[SidedTriggerPoint]) -> dict[str, str]:
     return shading
 
 
-def trigger_point_marks(tps: list[SidedTriggerPoint], view: View, atlas: Atlas) -> list[tuple[float, float, str]]:
+def trigger_point_marks(
+    tps: list[SidedTriggerPoint], view: View, atlas: Atlas
+) -> list[tuple[float, float, str]]:
     """Chart coordinates of each trigger point drawn on this view."""
     marks = []
     for tp in tps:
@@ -45,13 +47,17 @@ def sided(muscle: Muscle, side: Side, atlas: Atlas) -> list[SidedTriggerPoint]:
     return [atlas.trigger_point(f"{muscle.id}.{tp.id}.{side}") for tp in muscle.trigger_points]
 
 
-def view_svg(muscle: Muscle, side: Side, view: View, *, atlas: Atlas | None = None, height: int | None = None) -> str:
+def view_svg(
+    muscle: Muscle, side: Side, view: View, *, atlas: Atlas | None = None, height: int | None = None
+) -> str:
     """One view of a muscle's referral map, as a standalone interactive SVG."""
     atlas = atlas or load_atlas()
     tps = sided(muscle, side, atlas)
     return render_view(
         view,
-        shading={r: z for r, z in zone_shading(tps).items() if atlas.catalog.regions[r].view == view},
+        shading={
+            r: z for r, z in zone_shading(tps).items() if atlas.catalog.regions[r].view == view
+        },
         marks=trigger_point_marks(tps, view, atlas),
         title=f"{muscle.name} ({side})",
         height=height,

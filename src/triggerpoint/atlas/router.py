@@ -24,7 +24,9 @@ def _muscle(name: str, loc: tuple[str, ...]):  # noqa: ANN202 - schema Muscle
     try:
         return service.get_muscle(name=name)
     except MuscleNotFoundError as exc:
-        raise FieldError(loc, str(exc), type_="unknown_muscle", suggestions=exc.suggestions) from None
+        raise FieldError(
+            loc, str(exc), type_="unknown_muscle", suggestions=exc.suggestions
+        ) from None
 
 
 @api.get("/muscles", summary="List muscles")
@@ -44,7 +46,9 @@ def muscle(name: str) -> dict[str, Any]:
 
 
 @api.get("/refers-to", summary="Trigger points referring pain to a region, essential first")
-def refers_to(region: Annotated[str, Query(description='e.g. "right temple"', max_length=200)]) -> dict[str, Any]:
+def refers_to(
+    region: Annotated[str, Query(description='e.g. "right temple"', max_length=200)],
+) -> dict[str, Any]:
     try:
         return service.refers_to(region=region)
     except UnknownRegionError as exc:
@@ -55,7 +59,9 @@ def refers_to(region: Annotated[str, Query(description='e.g. "right temple"', ma
 def muscle_map(name: str, side: SideParam = "right") -> Response:
     from triggerpoint.atlas.render import referral_map_svg
 
-    return Response(referral_map_svg(_muscle(name, ("path", "name")), side), media_type="image/svg+xml")
+    return Response(
+        referral_map_svg(_muscle(name, ("path", "name")), side), media_type="image/svg+xml"
+    )
 
 
 @pages.get("", response_class=HTMLResponse)
@@ -64,7 +70,11 @@ def atlas_page(request: Request) -> HTMLResponse:
 
     groups = {g: service.list_muscles(group=g) for g in MUSCLE_GROUPS}
     charts = {v: render_view(v) for v in ("anterior", "posterior")}
-    return templates().TemplateResponse(request, "atlas/index.html", {"groups": groups, "group_names": MUSCLE_GROUPS, "charts": charts})
+    return templates().TemplateResponse(
+        request,
+        "atlas/index.html",
+        {"groups": groups, "group_names": MUSCLE_GROUPS, "charts": charts},
+    )
 
 
 @pages.get("/muscles/{muscle_id}", response_class=HTMLResponse)

@@ -21,7 +21,9 @@ MUSCLE_GROUPS: dict[str, str] = {
     "pelvis": "Pelvis and hip",
     "lower_limb": "Lower limb",
 }
-MuscleGroup = Literal["head", "neck", "shoulder_girdle", "upper_limb", "trunk", "pelvis", "lower_limb"]
+MuscleGroup = Literal[
+    "head", "neck", "shoulder_girdle", "upper_limb", "trunk", "pelvis", "lower_limb"
+]
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 # A zone entry names a region key. Unprefixed means the same side as the trigger point;
@@ -45,7 +47,9 @@ class Innervation(_Strict):
     def _roots_are_segments(cls, roots: list[str]) -> list[str]:
         bad = [r for r in roots if not _ROOT.match(r)]
         if bad:
-            raise ValueError(f"not a spinal segment or cranial nerve: {bad} (use C5, T12, L4, S1, CN V)")
+            raise ValueError(
+                f"not a spinal segment or cranial nerve: {bad} (use C5, T12, L4, S1, CN V)"
+            )
         return roots
 
 

@@ -16,7 +16,9 @@ from triggerpoint.bodychart.catalog import Side
 class UnknownGroupError(ValueError):
     def __init__(self, group: str) -> None:
         self.group = group
-        super().__init__(f"unknown muscle group {group!r}; choose one of: {', '.join(MUSCLE_GROUPS)}")
+        super().__init__(
+            f"unknown muscle group {group!r}; choose one of: {', '.join(MUSCLE_GROUPS)}"
+        )
 
 
 def _atlas(atlas: Atlas | None) -> Atlas:
@@ -51,7 +53,9 @@ def muscle_detail(muscle: Muscle) -> dict[str, Any]:
     return muscle.model_dump(mode="json", exclude={"review_notes"})
 
 
-def list_muscles(*, group: str | None = None, query: str | None = None, atlas: Atlas | None = None) -> list[dict[str, Any]]:
+def list_muscles(
+    *, group: str | None = None, query: str | None = None, atlas: Atlas | None = None
+) -> list[dict[str, Any]]:
     """Muscles sorted by name, optionally within one group or matching a name fragment."""
     if group is not None and group not in MUSCLE_GROUPS:
         raise UnknownGroupError(group)
@@ -72,7 +76,9 @@ def get_muscle(*, name: str, atlas: Atlas | None = None) -> Muscle:
     return _atlas(atlas).find_muscle(name)
 
 
-def sided_trigger_points(*, muscle: Muscle, side: Side, atlas: Atlas | None = None) -> list[SidedTriggerPoint]:
+def sided_trigger_points(
+    *, muscle: Muscle, side: Side, atlas: Atlas | None = None
+) -> list[SidedTriggerPoint]:
     a = _atlas(atlas)
     return [a.trigger_point(f"{muscle.id}.{tp.id}.{side}") for tp in muscle.trigger_points]
 
@@ -90,7 +96,9 @@ def refers_to(*, region: str, atlas: Atlas | None = None) -> dict[str, Any]:
         for tp, zone in a.refers_to(r.id):
             if tp.uid not in best or (zone == "essential" and best[tp.uid][1] != "essential"):
                 best[tp.uid] = (tp, zone)
-    ranked = sorted(best.values(), key=lambda h: (h[1] != "essential", h[0].muscle.name.lower(), h[0].tp_id))
+    ranked = sorted(
+        best.values(), key=lambda h: (h[1] != "essential", h[0].muscle.name.lower(), h[0].tp_id)
+    )
     return {
         "query": region,
         "regions": [r.as_dict() for r in regions],

@@ -159,7 +159,17 @@ class Catalog:
 
 def _expand(entry: _Entry) -> list[Region]:
     if entry.midline:
-        return [Region(entry.key, entry.key, entry.name, "midline", entry.view, entry.group, tuple(entry.aliases))]
+        return [
+            Region(
+                entry.key,
+                entry.key,
+                entry.name,
+                "midline",
+                entry.view,
+                entry.group,
+                tuple(entry.aliases),
+            )
+        ]
     return [
         Region(
             f"{side}_{entry.key}",
@@ -175,11 +185,13 @@ def _expand(entry: _Entry) -> list[Region]:
 
 
 def _sided_names(base: list[str], side: str) -> list[str]:
-    """"right temple", "r temple", "rt temple", "temple right", "temple (right)"."""
+    """ "right temple", "r temple", "rt temple", "temple right", "temple (right)"."""
     prefixes = (side, side[0], side[0] + "t")
-    return [f"{w} {n}" for n in base for w in prefixes] + [f"{n} {side}" for n in base] + [
-        f"{n} ({side})" for n in base
-    ]
+    return (
+        [f"{w} {n}" for n in base for w in prefixes]
+        + [f"{n} {side}" for n in base]
+        + [f"{n} ({side})" for n in base]
+    )
 
 
 def _build_index(file: _CatalogFile, regions: dict[str, Region]) -> dict[str, tuple[str, ...]]:
@@ -250,7 +262,9 @@ def parse_catalog(raw: object) -> Catalog:
 @cache
 def load_catalog() -> Catalog:
     """The packaged region catalogue (parsed once per process)."""
-    text = resources.files("triggerpoint.bodychart").joinpath("data/regions.yaml").read_text("utf-8")
+    text = (
+        resources.files("triggerpoint.bodychart").joinpath("data/regions.yaml").read_text("utf-8")
+    )
     return parse_catalog(yaml.safe_load(text))
 
 

@@ -21,7 +21,9 @@ def region_error(exc: UnknownRegionError, loc: tuple[str, ...]) -> FieldError:
 
 @api.get("/api/regions", summary="Resolve a region name, or list regions")
 def regions(
-    name: Annotated[str | None, Query(description='e.g. "right temple"; omit to list all', max_length=200)] = None,
+    name: Annotated[
+        str | None, Query(description='e.g. "right temple"; omit to list all', max_length=200)
+    ] = None,
     view: Literal["anterior", "posterior"] | None = None,
 ) -> list[dict[str, Any]]:
     if name is None:

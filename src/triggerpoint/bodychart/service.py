@@ -14,4 +14,8 @@ def find_regions(*, name: str) -> list[dict[str, Any]]:
 
 def list_regions(*, view: View | None = None, group: str | None = None) -> list[dict[str, Any]]:
     regions = load_catalog().regions.values()
-    return [r.as_dict() for r in regions if (view is None or r.view == view) and (group is None or r.group == group)]
+    return [
+        r.as_dict()
+        for r in regions
+        if (view is None or r.view == view) and (group is None or r.group == group)
+    ]

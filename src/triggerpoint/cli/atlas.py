@@ -13,9 +13,13 @@ from triggerpoint.atlas.loader import MuscleNotFoundError
 from triggerpoint.bodychart.catalog import UnknownRegionError
 from triggerpoint.cli.output import console, fail, print_json
 
-app = typer.Typer(help="The referred-pain atlas of muscles and trigger points.", no_args_is_help=True)
+app = typer.Typer(
+    help="The referred-pain atlas of muscles and trigger points.", no_args_is_help=True
+)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")
+]
 
 
 @app.command("list")
@@ -42,7 +46,9 @@ def list_(
 
 @app.command("show")
 def show(
-    muscle: Annotated[str, typer.Argument(help='Muscle name, id or synonym, e.g. "upper trapezius".')],
+    muscle: Annotated[
+        str, typer.Argument(help='Muscle name, id or synonym, e.g. "upper trapezius".')
+    ],
     side: Annotated[str, typer.Option(help="The patient's side: right or left.")] = "right",
     svg: Annotated[Path | None, typer.Option(help="Write the referral map as SVG.")] = None,
     png: Annotated[Path | None, typer.Option(help="Write the referral map as PNG.")] = None,
@@ -73,12 +79,16 @@ def show(
 
 
 def _print_muscle(m) -> None:  # noqa: ANN001 - a schema Muscle
-    console.print(f"[bold]{m.name}[/] ({m.group}); {m.innervation.nerve}, {'-'.join(m.innervation.roots)}")
+    console.print(
+        f"[bold]{m.name}[/] ({m.group}); {m.innervation.nerve}, {'-'.join(m.innervation.roots)}"
+    )
     table = Table(show_lines=True)
     for col in ("trigger point", "location", "essential", "spillover"):
         table.add_column(col)
     for tp in m.trigger_points:
-        table.add_row(tp.name, tp.location, ", ".join(tp.zones.essential), ", ".join(tp.zones.spillover))
+        table.add_row(
+            tp.name, tp.location, ", ".join(tp.zones.essential), ", ".join(tp.zones.spillover)
+        )
     console.print(table)
     n = m.needling
     warn = " [bold red]THORAX: pneumothorax risk[/]" if n.thorax else ""

@@ -13,7 +13,9 @@ from triggerpoint.cli.output import console, fail, print_json
 
 app = typer.Typer(help="Body chart regions.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")
+]
 
 
 def _table(rows: list[dict[str, object]], title: str) -> Table:
@@ -26,7 +28,10 @@ def _table(rows: list[dict[str, object]], title: str) -> Table:
 
 
 @app.command("find")
-def find(name: Annotated[str, typer.Argument(help='A region name, e.g. "right temple".')], json: JsonFlag = False) -> None:
+def find(
+    name: Annotated[str, typer.Argument(help='A region name, e.g. "right temple".')],
+    json: JsonFlag = False,
+) -> None:
     """Resolve a name (or alias, or group) to regions."""
     try:
         rows = service.find_regions(name=name)

@@ -15,7 +15,9 @@ def setup() -> None:
     from triggerpoint.atlas.loader import load_atlas
 
     atlas = load_atlas()
-    console.print(f"Atlas: {len(atlas.muscles)} muscles, {len(atlas.trigger_points)} sided trigger points.")
+    console.print(
+        f"Atlas: {len(atlas.muscles)} muscles, {len(atlas.trigger_points)} sided trigger points."
+    )
 
 
 def serve(
@@ -28,4 +30,6 @@ def serve(
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     console.print(f"triggerpoint is running at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
-    uvicorn.run("triggerpoint.web.app:create_app", factory=True, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        "triggerpoint.web.app:create_app", factory=True, host=host, port=port, log_level="warning"
+    )

@@ -1,0 +1,141 @@
+"""Append to and verify the hash-chained audit log.
+
+Each event's hash covers its own fields and the previous event's hash, so editing a row breaks
+its hash and deleting one breaks the link after it. The head row (newest hash and count) makes
+deleting the newest rows detectable too. Appends lock the head row, which serialises writers
+across processes on PostgreSQL (SQLite serialises writers anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triggerpoint.audit.models import AuditEvent, AuditHead
+from triggerpoint.db import utcnow
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a user of a clinic, or the system (CLI setup, migrations)."""
+
+    user_id: int | None
+    clinic_id: int | None
+    label: str
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(None, None, label)
+
+
+def _canonical(event: AuditEvent) -> str:
+    at = event.at.astimezone(UTC).isoformat(timespec="microseconds")
+    fields = [
+        at,
+        event.clinic_id,
+        event.user_id,
+        event.actor,
+        event.action,
+        event.entity,
+        event.entity_id,
+        event.detail,
+    ]
+    return json.dumps(
+        [*fields, event.prev_hash], sort_keys=True, separators=(",", ":"), default=str
+    )
+
+
+def event_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event).encode("utf-8")).hexdigest()
+
+
+def _head(session: Session) -> AuditHead:
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, last_hash=GENESIS, count=0)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (so it commits or rolls back with the change)."""
+    head = _head(session)
+    event = AuditEvent(
+        at=utcnow(),
+        clinic_id=actor.clinic_id,
+        user_id=actor.user_id,
+        actor=actor.label,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        detail=detail or {},
+        prev_hash=head.last_hash,
+    )
+    event.hash = event_hash(event)
+    session.add(event)
+    head.last_hash, head.count = event.hash, head.count + 1
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    problems: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "problems": self.problems}
+
+
+def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
+    """Recompute the chain; report every edited, deleted or reordered event."""
+    problems: list[str] = []
+    prev, count, last_id = GENESIS, 0, 0
+    while True:
+        rows = (
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.id > last_id)
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            break
+        for ev in rows:
+            if ev.prev_hash != prev:
+                problems.append(
+                    f"event {ev.id}: chain broken (an earlier event was deleted or edited)"
+                )
+            if event_hash(ev) != ev.hash:
+                problems.append(f"event {ev.id}: contents do not match its hash (edited)")
+            prev, count, last_id = ev.hash, count + 1, ev.id
+        session.expunge_all()
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.count != count or head.last_hash != prev):
+        problems.append(
+            f"head expects {head.count} events ending in {head.last_hash[:12]}…, found {count} (newest events deleted?)"
+        )
+    return VerifyResult(not problems, count, problems)

@@ -1,0 +1,183 @@
+"""Database engine, sessions, tenancy and the declarative base.
+
+Two rules are enforced here, in one place, rather than endpoint by endpoint:
+
+* **Durability.** SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy
+  timeout, so a commit that returned is on disk even if the process is killed.
+* **Clinic isolation.** A session carries the clinic it acts for (`session.info["clinic_id"]`).
+  Every ORM SELECT then gets `clinic_id = :clinic` added for every tenant-owned table, and
+  every flush refuses tenant rows of another clinic. A route cannot forget the filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, ForeignKey, Integer, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    declared_attr,
+    Session,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.types import TypeDecorator
+
+from triggerpoint.config import get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both engines (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class TenantMixin:
+    """Rows owned by one clinic. Reads and writes are confined to the session's clinic."""
+
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id", ondelete="RESTRICT"), index=True)
+
+
+class Versioned:
+    """Optimistic locking: UPDATE ... WHERE version = :seen, so a stale edit changes nothing."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, object]:  # noqa: N805
+        return {"version_id_col": cls.__table__.c.version}
+
+
+class IsolationError(PermissionError):
+    """A write that would put or move a row into another clinic."""
+
+
+def database_url() -> str:
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return f"sqlite:///{(settings.data_dir / 'triggerpoint.sqlite3').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take the write lock at BEGIN: avoids deadlock-prone lock upgrades between writers.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@cache
+def get_engine() -> Engine:
+    return make_engine()
+
+
+@cache
+def _factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def open_session(*, clinic_id: int | None, engine: Engine | None = None) -> Session:
+    """A session acting for one clinic (None: the system, e.g. setup, admin CLI, audit)."""
+    session = _factory(engine or get_engine())()
+    session.info["clinic_id"] = clinic_id
+    return session
+
+
+@contextmanager
+def unit_of_work(*, clinic_id: int | None, engine: Engine | None = None) -> Iterator[Session]:
+    """One transaction: commit when the block ends, roll back on any error."""
+    session = open_session(clinic_id=clinic_id, engine=engine)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _confine_reads(state: ORMExecuteState) -> None:
+    clinic_id = state.session.info.get("clinic_id")
+    if clinic_id is None or not state.is_select or state.execution_options.get("skip_tenancy"):
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantMixin, lambda cls: cls.clinic_id == clinic_id, include_aliases=True
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _confine_writes(session: Session, _ctx: Any, _instances: Any) -> None:
+    clinic_id = session.info.get("clinic_id")
+    if clinic_id is None:
+        return
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if isinstance(obj, TenantMixin):
+            if obj in session.new and getattr(obj, "clinic_id", None) is None:
+                obj.clinic_id = clinic_id
+            if obj.clinic_id != clinic_id:
+                raise IsolationError(f"{type(obj).__name__} belongs to another clinic")
