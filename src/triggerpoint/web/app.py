@@ -2,22 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from triggerpoint.accounts.deps import LoginRequired, PasswordChangeRequired
+from triggerpoint.accounts.service import Forbidden
+from triggerpoint.db import IsolationError
+from triggerpoint.records.service import Conflict, NotFound, RecordError
 from triggerpoint.web.security import SecurityHeadersMiddleware
 from triggerpoint.web.templating import templates
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app() -> FastAPI:
+def _json_or_page(request: Request, code: int, message: str) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": message}, status_code=code)
+    return templates().TemplateResponse(request, "error.html", {"code": code, "message": message}, status_code=code)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    def _login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    def _password(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse("/account/password", status_code=303)
+
+    @app.exception_handler(NotFound)
+    def _not_found(request: Request, exc: NotFound) -> Response:
+        return _json_or_page(request, 404, str(exc))
+
+    @app.exception_handler(Conflict)
+    def _conflict(request: Request, exc: Conflict) -> Response:
+        return _json_or_page(request, 409, str(exc))
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return _json_or_page(request, 403, str(exc))
+
+    @app.exception_handler(IsolationError)
+    def _isolation(request: Request, exc: IsolationError) -> Response:
+        return _json_or_page(request, 404, "not found")
+
+    @app.exception_handler(RecordError)
+    def _record_error(request: Request, exc: RecordError) -> Response:
+        loc = ["body", *exc.field.split(".")]
+        return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422)
+
+
+def create_app(*, migrate: bool = True) -> FastAPI:
+    from triggerpoint.accounts.router import api as accounts_api
+    from triggerpoint.accounts.router import pages as accounts_pages
     from triggerpoint.atlas.router import api as atlas_api
     from triggerpoint.atlas.router import pages as atlas_pages
     from triggerpoint.bodychart.router import api as bodychart_api
+    from triggerpoint.records.router import api as records_api
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            from triggerpoint.migrate import upgrade
+
+            upgrade()
+        yield
 
     app = FastAPI(
         title="triggerpoint",
@@ -25,11 +78,15 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    from fastapi.staticfiles import StaticFiles
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (bodychart_api, atlas_api, atlas_pages):
+    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api):
         app.include_router(router)
+    _install_error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

@@ -1,0 +1,112 @@
+"""FastAPI dependencies: who is asking, and a database session confined to their clinic.
+
+Cookie sessions need a CSRF token on every state-changing request (header `X-CSRF-Token`
+or form field `csrf_token`). Bearer API tokens are not sent ambiently by browsers, so they
+need none.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from triggerpoint.accounts import service
+from triggerpoint.accounts.service import Principal
+from triggerpoint.db import open_session
+
+SESSION_COOKIE = "tp_session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the app turns it into a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class PasswordChangeRequired(Exception):
+    pass
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def resolve_principal(request: Request) -> Principal | None:
+    """The principal for this request from a bearer token or the session cookie (or None)."""
+    if "principal" in request.state._state:
+        return request.state.principal
+    principal = None
+    with open_session(clinic_id=None) as session:
+        if token := _bearer(request):
+            principal = service.principal_from_api_token(session, token=token)
+        elif cookie := request.cookies.get(SESSION_COOKIE):
+            principal = service.principal_from_session(session, token=cookie)
+        session.commit()
+    request.state.principal = principal
+    return principal
+
+
+async def _check_csrf(request: Request, principal: Principal) -> None:
+    if request.method in SAFE_METHODS or principal.csrf_token is None:
+        return
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get("csrf_token")  # type: ignore[assignment]
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, principal.csrf_token):
+        raise HTTPException(403, detail="CSRF token missing or wrong; reload the page and try again")
+
+
+async def api_principal(request: Request) -> Principal:
+    principal = resolve_principal(request)
+    if principal is None:
+        raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+    if principal.must_change_password:
+        raise HTTPException(403, detail="password change required: log in to the web app and set a new password")
+    await _check_csrf(request, principal)
+    return principal
+
+
+async def page_principal(request: Request) -> Principal:
+    principal = resolve_principal(request)
+    if principal is None:
+        raise LoginRequired(quote(str(request.url.path)))
+    await _check_csrf(request, principal)
+    if principal.must_change_password and request.url.path != "/account/password":
+        raise PasswordChangeRequired()
+    return principal
+
+
+def _scoped(principal: Principal) -> Iterator[Session]:
+    session = open_session(clinic_id=principal.clinic_id)
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def api_session(principal: Annotated[Principal, Depends(api_principal)]) -> Iterator[Session]:
+    yield from _scoped(principal)
+
+
+def page_session(principal: Annotated[Principal, Depends(page_principal)]) -> Iterator[Session]:
+    yield from _scoped(principal)
+
+
+ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+ApiSession = Annotated[Session, Depends(api_session)]
+PagePrincipal = Annotated[Principal, Depends(page_principal)]
+PageSession = Annotated[Session, Depends(page_session)]

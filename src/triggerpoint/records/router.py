@@ -1,0 +1,138 @@
+"""HTTP API for patients, episodes, visits, pain drawings and consent.
+
+Each write is one transaction: the handler does all its work, then commits once; any error
+rolls everything back (see accounts.deps), so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, status
+
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
+from triggerpoint.records import schemas, service
+
+api = APIRouter(prefix="/api", tags=["records"])
+
+
+@api.get("/patients", summary="List or search patients")
+def list_patients(
+    principal: ApiPrincipal,
+    session: ApiSession,
+    q: Annotated[str | None, Query(max_length=100, description="name, external id")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> schemas.Page[schemas.PatientOut]:
+    rows, total = service.list_patients(session, principal=principal, q=q, limit=limit, offset=offset)
+    page = schemas.Page[schemas.PatientOut](
+        items=[schemas.PatientOut.model_validate(p) for p in rows], total=total, limit=limit, offset=offset
+    )
+    session.commit()
+    return page
+
+
+@api.post("/patients", status_code=status.HTTP_201_CREATED, summary="Create a patient")
+def create_patient(principal: ApiPrincipal, session: ApiSession, data: schemas.PatientIn) -> schemas.PatientOut:
+    patient = service.create_patient(session, principal=principal, data=data)
+    out = schemas.PatientOut.model_validate(patient)
+    session.commit()
+    return out
+
+
+@api.get("/patients/{patient_id}", summary="One patient")
+def get_patient(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> schemas.PatientOut:
+    out = schemas.PatientOut.model_validate(service.get_patient(session, principal=principal, patient_id=patient_id))
+    session.commit()
+    return out
+
+
+@api.put("/patients/{patient_id}", summary="Update a patient (send the version you edited)")
+def update_patient(
+    principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.PatientUpdate
+) -> schemas.PatientOut:
+    patient = service.update_patient(session, principal=principal, patient_id=patient_id, data=data)
+    out = schemas.PatientOut.model_validate(patient)
+    session.commit()
+    return out
+
+
+@api.get("/patients/{patient_id}/episodes", summary="A patient's episodes of care")
+def list_episodes(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.EpisodeOut]:
+    rows = service.list_episodes(session, principal=principal, patient_id=patient_id)
+    out = [schemas.EpisodeOut.model_validate(e) for e in rows]
+    session.commit()
+    return out
+
+
+@api.post("/patients/{patient_id}/episodes", status_code=201, summary="Open an episode of care")
+def create_episode(
+    principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.EpisodeIn
+) -> schemas.EpisodeOut:
+    out = schemas.EpisodeOut.model_validate(
+        service.create_episode(session, principal=principal, patient_id=patient_id, data=data)
+    )
+    session.commit()
+    return out
+
+
+@api.get("/patients/{patient_id}/visits", summary="A patient's visits")
+def list_visits(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.VisitOut]:
+    rows = service.list_visits(session, principal=principal, patient_id=patient_id)
+    out = [service.visit_out(v, principal) for v in rows]
+    session.commit()
+    return out
+
+
+@api.post("/patients/{patient_id}/visits", status_code=201, summary="Record a visit")
+def create_visit(principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.VisitIn) -> schemas.VisitOut:
+    out = service.visit_out(service.create_visit(session, principal=principal, patient_id=patient_id, data=data), principal)
+    session.commit()
+    return out
+
+
+@api.get("/patients/{patient_id}/pain-drawings", summary="A patient's pain drawings, oldest first")
+def list_pain_drawings(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.PainDrawingOut]:
+    rows = service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
+    out = [schemas.PainDrawingOut.model_validate(d) for d in rows]
+    session.commit()
+    return out
+
+
+@api.post("/patients/{patient_id}/pain-drawings", status_code=201, summary="Store a pain drawing")
+def create_pain_drawing(
+    principal: ApiPrincipal,
+    session: ApiSession,
+    patient_id: int,
+    data: schemas.PainDrawingIn,
+    visit_id: Annotated[int | None, Query(description="The visit it belongs to")] = None,
+) -> schemas.PainDrawingOut:
+    drawing = service.create_pain_drawing(session, principal=principal, patient_id=patient_id, data=data, visit_id=visit_id)
+    out = schemas.PainDrawingOut.model_validate(drawing)
+    session.commit()
+    return out
+
+
+@api.get("/patients/{patient_id}/consents", summary="A patient's consent records")
+def list_consents(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.ConsentOut]:
+    out = [schemas.ConsentOut.model_validate(c) for c in service.list_consents(session, principal=principal, patient_id=patient_id)]
+    session.commit()
+    return out
+
+
+@api.post("/patients/{patient_id}/consents", status_code=201, summary="Record dry-needling consent")
+def record_consent(principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.ConsentIn) -> schemas.ConsentOut:
+    out = schemas.ConsentOut.model_validate(service.record_consent(session, principal=principal, patient_id=patient_id, data=data))
+    session.commit()
+    return out
+
+
+@api.post("/consents/{consent_id}/withdraw", summary="Withdraw a consent")
+def withdraw_consent(
+    principal: ApiPrincipal, session: ApiSession, consent_id: int, version: Annotated[int, Body(embed=True, ge=1)]
+) -> schemas.ConsentOut:
+    out = schemas.ConsentOut.model_validate(
+        service.withdraw_consent(session, principal=principal, consent_id=consent_id, version=version)
+    )
+    session.commit()
+    return out

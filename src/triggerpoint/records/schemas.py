@@ -1,0 +1,226 @@
+"""Inputs and outputs for patients, episodes, visits, pain drawings and consent.
+
+Field-level validation lives here so the API (422), the forms (messages beside each field)
+and the CLI (exit 2) reject the same input with the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from triggerpoint.db import utcnow
+
+ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
+Sex = Literal["female", "male", "other", "unknown"]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+RISKS = {
+    "pain_during": "Pain during needling",
+    "post_needling_soreness": "Soreness for 24-72 hours afterwards",
+    "bruising": "Bruising",
+    "bleeding": "Minor bleeding",
+    "fatigue_drowsiness": "Drowsiness or fatigue",
+    "fainting": "Feeling faint or fainting",
+    "aggravation": "Temporary aggravation of symptoms",
+    "nerve_irritation": "Nerve irritation",
+    "infection": "Infection (rare)",
+    "pneumothorax": "Pneumothorax when needling over the chest wall (rare but serious)",
+    "broken_needle": "Broken or retained needle (very rare)",
+}
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PatientIn(_In):
+    given_name: Name
+    family_name: Name
+    date_of_birth: date
+    sex: Sex
+    height_cm: float | None = Field(default=None, gt=40, lt=260)
+    weight_kg: float | None = Field(default=None, gt=1, lt=400)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+() .-]{5,40}$")
+    email: EmailStr | None = None
+    external_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _plausible_birth_date(cls, v: date) -> date:
+        today = utcnow().date()
+        if v > today:
+            raise ValueError("must not be in the future")
+        if v.year < today.year - 125:
+            raise ValueError("is more than 125 years ago")
+        return v
+
+
+class PatientUpdate(PatientIn):
+    version: int = Field(ge=1, description="The version you edited; a stale version gets 409")
+
+
+class PatientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    clinic_id: int
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex: str
+    height_cm: float | None
+    weight_kg: float | None
+    bmi: float | None
+    phone: str | None
+    email: str | None
+    external_id: str | None
+    version: int
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class DiagnosisIn(_In):
+    code: str = Field(max_length=10)
+    system: Literal["ICD-10-CM"] = "ICD-10-CM"
+
+    @field_validator("code")
+    @classmethod
+    def _icd10cm(cls, v: str) -> str:
+        v = v.upper()
+        if not ICD10CM.match(v):
+            raise ValueError("not an ICD-10-CM code (e.g. M79.12)")
+        return v
+
+
+class EpisodeIn(_In):
+    complaint: str = Field(min_length=2, max_length=2000)
+    onset_date: date | None = None
+    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=12)
+
+
+class DiagnosisOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    system: str
+
+
+class EpisodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    complaint: str
+    onset_date: date | None
+    status: str
+    diagnoses: list[DiagnosisOut]
+    version: int
+
+
+class VisitIn(_In):
+    visit_at: datetime
+    episode_id: int | None = None
+    notes: str | None = Field(default=None, max_length=20000)
+
+    @field_validator("visit_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must include a time zone (e.g. 2026-11-24T09:30:00+00:00)")
+        return v
+
+
+class VisitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    episode_id: int | None
+    clinician_id: int | None
+    visit_at: datetime
+    notes: str | None = Field(description="Clinical notes; omitted for roles that may not read them")
+    version: int
+
+
+class MarkIn(_In):
+    region: str = Field(min_length=1, max_length=120, description="Region id or name")
+    intensity: int | None = Field(default=None, ge=0, le=10)
+
+
+class PainDrawingIn(_In):
+    complete: bool = Field(description="True if the whole chart was offered (unmarked = pain-free)")
+    marks: list[MarkIn] = Field(max_length=250)
+
+    @model_validator(mode="after")
+    def _unique_regions(self) -> PainDrawingIn:
+        seen: set[str] = set()
+        for m in self.marks:
+            if m.region in seen:
+                raise ValueError(f"region {m.region!r} is marked twice")
+            seen.add(m.region)
+        return self
+
+
+class MarkOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    region_id: str
+    intensity: int | None
+
+
+class PainDrawingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    visit_id: int | None
+    complete: bool
+    drawn_by: int | None
+    drawn_at: datetime
+    marks: list[MarkOut]
+
+
+class ConsentIn(_In):
+    risks_disclosed: list[str] = Field(min_length=1)
+    signed_by: str = Field(min_length=2, max_length=200)
+    signer_relation: Literal["self", "parent", "guardian", "attorney"] = "self"
+    signed_at: datetime
+
+    @field_validator("risks_disclosed")
+    @classmethod
+    def _known_risks(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(RISKS))
+        if unknown:
+            raise ValueError(f"unknown risks {unknown}; known: {', '.join(RISKS)}")
+        missing = sorted({"pneumothorax", "post_needling_soreness", "bruising"} - set(v))
+        if missing:
+            raise ValueError(f"must disclose at least: {', '.join(missing)}")
+        return sorted(set(v))
+
+    @field_validator("signed_at")
+    @classmethod
+    def _not_future(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must include a time zone")
+        if v > utcnow():
+            raise ValueError("must not be in the future")
+        return v
+
+
+class ConsentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    kind: str
+    risks_disclosed: list[str]
+    signed_by: str
+    signer_relation: str
+    signed_at: datetime
+    status: str
+    withdrawn_at: datetime | None
+    version: int

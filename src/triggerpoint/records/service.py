@@ -1,0 +1,269 @@
+"""Patient records: plain functions over a clinic-scoped session.
+
+The session is already confined to the principal's clinic (see `db.py`), so a patient of
+another clinic is simply not found. Here we add roles (assistants never see clinical notes)
+and the audit trail: every read and write of patient data appends an event.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from triggerpoint.accounts.service import Principal
+from triggerpoint.audit.service import record
+from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
+from triggerpoint.records import schemas
+from triggerpoint.records.models import Consent, Diagnosis, Episode, PainDrawing, PainMark, Patient, Visit
+
+
+class NotFound(LookupError):
+    def __init__(self, entity: str, entity_id: object) -> None:
+        self.entity = entity
+        super().__init__(f"{entity} {entity_id} not found")
+
+
+class Conflict(RuntimeError):
+    """A stale edit (someone saved first) or a duplicate."""
+
+
+class RecordError(ValueError):
+    """Input that is well-formed but wrong here; `field` names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def search_key(*parts: str) -> str:
+    """Lower-case, accent-free 'family given', so 'Muñoz' is found by 'munoz'."""
+    text = " ".join(parts).lower()
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _get(session: Session, model: type, entity_id: int, name: str) -> Any:
+    obj = session.get(model, entity_id)
+    if obj is None:  # another clinic's row is filtered out by the session: also "not found"
+        raise NotFound(name, entity_id)
+    return obj
+
+
+# --- patients -------------------------------------------------------------------------
+
+
+def create_patient(session: Session, *, principal: Principal, data: schemas.PatientIn) -> Patient:
+    principal.require("patient:write")
+    _check_external_id(session, data.external_id, None)
+    patient = Patient(**data.model_dump(), search_name=search_key(data.family_name, data.given_name))
+    session.add(patient)
+    session.flush()
+    record(session, actor=principal.actor, action="create", entity="patient", entity_id=patient.id)
+    return patient
+
+
+def _check_external_id(session: Session, external_id: str | None, patient_id: int | None) -> None:
+    if not external_id:
+        return
+    other = session.scalar(select(Patient.id).where(Patient.external_id == external_id))
+    if other is not None and other != patient_id:
+        raise Conflict(f"external_id {external_id!r} is already used by patient {other}")
+
+
+def get_patient(session: Session, *, principal: Principal, patient_id: int) -> Patient:
+    principal.require("patient:read")
+    patient = _get(session, Patient, patient_id, "patient")
+    record(session, actor=principal.actor, action="read", entity="patient", entity_id=patient_id)
+    return patient
+
+
+def update_patient(session: Session, *, principal: Principal, patient_id: int, data: schemas.PatientUpdate) -> Patient:
+    principal.require("patient:write")
+    patient = _get(session, Patient, patient_id, "patient")
+    if patient.version != data.version:
+        raise Conflict(f"patient {patient_id} was changed by someone else (you edited version {data.version}, it is now {patient.version}); reload and try again")
+    _check_external_id(session, data.external_id, patient_id)
+    changes = data.model_dump(exclude={"version"})
+    for key, value in changes.items():
+        setattr(patient, key, value)
+    patient.search_name = search_key(data.family_name, data.given_name)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict(f"patient {patient_id} was changed by someone else; reload and try again") from None
+    record(session, actor=principal.actor, action="update", entity="patient", entity_id=patient_id, detail={"fields": sorted(changes)})
+    return patient
+
+
+def list_patients(
+    session: Session, *, principal: Principal, q: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Patient], int]:
+    """A page of patients ordered by name; `q` matches name words, external id or birth date."""
+    principal.require("patient:read")
+    stmt = select(Patient)
+    if q and q.strip():
+        needle = search_key(q.strip())
+        stmt = stmt.where(
+            or_(
+                Patient.search_name.like(f"{needle}%"),
+                Patient.search_name.like(f"% {needle}%"),
+                Patient.external_id == q.strip(),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(session.scalars(stmt.order_by(Patient.search_name, Patient.id).limit(limit).offset(offset)))
+    record(session, actor=principal.actor, action="list", entity="patient", detail={"q": q or "", "returned": len(rows)})
+    return rows, total
+
+
+# --- episodes -------------------------------------------------------------------------
+
+
+def create_episode(session: Session, *, principal: Principal, patient_id: int, data: schemas.EpisodeIn) -> Episode:
+    principal.require("clinical:write")
+    _get(session, Patient, patient_id, "patient")
+    episode = Episode(
+        patient_id=patient_id,
+        complaint=data.complaint,
+        onset_date=data.onset_date,
+        diagnoses=[Diagnosis(code=d.code, system=d.system) for d in data.diagnoses],
+    )
+    session.add(episode)
+    session.flush()
+    record(session, actor=principal.actor, action="create", entity="episode", entity_id=episode.id, detail={"patient_id": patient_id})
+    return episode
+
+
+def list_episodes(session: Session, *, principal: Principal, patient_id: int) -> list[Episode]:
+    principal.require("patient:read")
+    _get(session, Patient, patient_id, "patient")
+    rows = list(session.scalars(select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.id)))
+    record(session, actor=principal.actor, action="list", entity="episode", detail={"patient_id": patient_id})
+    return rows
+
+
+# --- visits ---------------------------------------------------------------------------
+
+
+def create_visit(session: Session, *, principal: Principal, patient_id: int, data: schemas.VisitIn) -> Visit:
+    principal.require("patient:write")
+    if data.notes and not principal.can("clinical:write"):
+        raise RecordError("notes", f"role {principal.role!r} may not write clinical notes")
+    _get(session, Patient, patient_id, "patient")
+    if data.episode_id is not None:
+        episode = _get(session, Episode, data.episode_id, "episode")
+        if episode.patient_id != patient_id:
+            raise RecordError("episode_id", "belongs to another patient")
+    visit = Visit(patient_id=patient_id, episode_id=data.episode_id, visit_at=data.visit_at, notes=data.notes, clinician_id=principal.user_id)
+    session.add(visit)
+    session.flush()
+    record(session, actor=principal.actor, action="create", entity="visit", entity_id=visit.id, detail={"patient_id": patient_id})
+    return visit
+
+
+def visit_out(visit: Visit, principal: Principal) -> schemas.VisitOut:
+    """A visit as this principal may see it: notes withheld from roles without clinical:read."""
+    out = schemas.VisitOut.model_validate(visit)
+    return out if principal.can("clinical:read") else out.model_copy(update={"notes": None})
+
+
+def list_visits(session: Session, *, principal: Principal, patient_id: int) -> list[Visit]:
+    principal.require("patient:read")
+    _get(session, Patient, patient_id, "patient")
+    rows = list(session.scalars(select(Visit).where(Visit.patient_id == patient_id).order_by(Visit.visit_at, Visit.id)))
+    record(session, actor=principal.actor, action="list", entity="visit", detail={"patient_id": patient_id})
+    return rows
+
+
+# --- pain drawings --------------------------------------------------------------------
+
+
+def resolve_marks(marks: list[schemas.MarkIn]) -> list[tuple[str, int | None]]:
+    """Region names -> ids (a name may cover several regions); unknown names raise with the index."""
+    catalog = load_catalog()
+    out: dict[str, int | None] = {}
+    for i, mark in enumerate(marks):
+        try:
+            regions = catalog.resolve(mark.region)
+        except UnknownRegionError as exc:
+            raise RecordError(f"marks.{i}.region", str(exc)) from None
+        for r in regions:
+            out[r.id] = mark.intensity if out.get(r.id) is None else max(out[r.id] or 0, mark.intensity or 0)
+    return list(out.items())
+
+
+def create_pain_drawing(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.PainDrawingIn, visit_id: int | None = None
+) -> PainDrawing:
+    principal.require("patient:write")
+    _get(session, Patient, patient_id, "patient")
+    if visit_id is not None and _get(session, Visit, visit_id, "visit").patient_id != patient_id:
+        raise RecordError("visit_id", "belongs to another patient")
+    drawing = PainDrawing(
+        patient_id=patient_id,
+        visit_id=visit_id,
+        complete=data.complete,
+        drawn_by=principal.user_id,
+        marks=[PainMark(region_id=r, intensity=i) for r, i in resolve_marks(data.marks)],
+    )
+    session.add(drawing)
+    session.flush()
+    record(session, actor=principal.actor, action="create", entity="pain_drawing", entity_id=drawing.id, detail={"patient_id": patient_id, "regions": len(drawing.marks)})
+    return drawing
+
+
+def list_pain_drawings(session: Session, *, principal: Principal, patient_id: int) -> list[PainDrawing]:
+    principal.require("patient:read")
+    _get(session, Patient, patient_id, "patient")
+    rows = list(session.scalars(select(PainDrawing).where(PainDrawing.patient_id == patient_id).order_by(PainDrawing.drawn_at, PainDrawing.id)))
+    record(session, actor=principal.actor, action="list", entity="pain_drawing", detail={"patient_id": patient_id})
+    return rows
+
+
+# --- consent --------------------------------------------------------------------------
+
+
+def record_consent(session: Session, *, principal: Principal, patient_id: int, data: schemas.ConsentIn) -> Consent:
+    principal.require("patient:write")
+    _get(session, Patient, patient_id, "patient")
+    consent = Consent(patient_id=patient_id, recorded_by=principal.user_id, **data.model_dump())
+    session.add(consent)
+    session.flush()
+    record(session, actor=principal.actor, action="create", entity="consent", entity_id=consent.id, detail={"patient_id": patient_id})
+    return consent
+
+
+def withdraw_consent(session: Session, *, principal: Principal, consent_id: int, version: int) -> Consent:
+    from triggerpoint.db import utcnow
+
+    principal.require("patient:write")
+    consent = _get(session, Consent, consent_id, "consent")
+    if consent.version != version:
+        raise Conflict(f"consent {consent_id} was changed by someone else; reload and try again")
+    if consent.status != "active":
+        raise Conflict(f"consent {consent_id} is already {consent.status}")
+    consent.status, consent.withdrawn_at = "withdrawn", utcnow()
+    session.flush()
+    record(session, actor=principal.actor, action="withdraw", entity="consent", entity_id=consent_id)
+    return consent
+
+
+def list_consents(session: Session, *, principal: Principal, patient_id: int) -> list[Consent]:
+    principal.require("patient:read")
+    _get(session, Patient, patient_id, "patient")
+    rows = list(session.scalars(select(Consent).where(Consent.patient_id == patient_id).order_by(Consent.signed_at)))
+    record(session, actor=principal.actor, action="list", entity="consent", detail={"patient_id": patient_id})
+    return rows
+
+
+def active_consent(session: Session, *, patient_id: int) -> Consent | None:
+    """The newest active dry-needling consent (used by the needling safety gate)."""
+    return session.scalar(
+        select(Consent)
+        .where(Consent.patient_id == patient_id, Consent.kind == "dry_needling", Consent.status == "active")
+        .order_by(Consent.signed_at.desc())
+        .limit(1)
+    )
