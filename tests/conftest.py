@@ -139,3 +139,17 @@ def cli():
         return runner.invoke(cli_app, list(args))
 
     return run
+
+
+@pytest.fixture
+def fresh_db(db_url, request, tmp_path):
+    """A brand-new migrated database on the same engine as `db_url` (for destructive tests)."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/fresh.sqlite3"
+    else:
+        name = "tp_" + request.node.name.lower().translate({ord(c): "_" for c in "[]-. "})[:50]
+        url = request.getfixturevalue("pg_server").create_database(name)
+    engine = make_engine(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

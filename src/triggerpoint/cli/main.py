@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from triggerpoint.cli import atlas, regions, server
+from triggerpoint.cli import admin, atlas, records, regions, server
 
 app = typer.Typer(
     name="triggerpoint",
@@ -15,7 +15,12 @@ app = typer.Typer(
 app.add_typer(atlas.app, name="atlas")
 app.add_typer(regions.app, name="regions")
 app.command("serve")(server.serve)
-app.command("setup")(server.setup)
+app.command("setup")(admin.setup)
+app.add_typer(admin.user_app, name="user")
+app.add_typer(admin.audit_app, name="audit")
+app.add_typer(records.app, name="patients")
+app.command("backup")(admin.backup)
+app.command("restore")(admin.restore)
 
 if __name__ == "__main__":
     app()

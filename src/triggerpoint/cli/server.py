@@ -10,16 +10,6 @@ from triggerpoint.cli.output import console
 from triggerpoint.config import get_settings
 
 
-def setup() -> None:
-    """Prepare data: validate the atlas and body chart (later: database, demo clinic)."""
-    from triggerpoint.atlas.loader import load_atlas
-
-    atlas = load_atlas()
-    console.print(
-        f"Atlas: {len(atlas.muscles)} muscles, {len(atlas.trigger_points)} sided trigger points."
-    )
-
-
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
