@@ -23,6 +23,7 @@ system-deps:
 
 run: $(STAMP) system-deps
 	$(BIN)/triggerpoint setup
+	$(BIN)/triggerpoint demo seed --if-empty --patients 40
 	$(BIN)/triggerpoint serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) system-deps

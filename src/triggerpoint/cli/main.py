@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from triggerpoint.cli import admin, atlas, records, regions, server
+from triggerpoint.cli import admin, atlas, demo, records, regions, server
 
 app = typer.Typer(
     name="triggerpoint",
@@ -19,6 +19,7 @@ app.command("setup")(admin.setup)
 app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(records.app, name="patients")
+app.add_typer(demo.app, name="demo")
 app.command("backup")(admin.backup)
 app.command("restore")(admin.restore)
 

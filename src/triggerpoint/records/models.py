@@ -65,6 +65,7 @@ class Episode(Versioned, TenantMixin, Base):
     onset_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    patient: Mapped[Patient] = relationship()
     diagnoses: Mapped[list[Diagnosis]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="Diagnosis.id"
     )
@@ -98,6 +99,8 @@ class Visit(Versioned, TenantMixin, Base):
     visit_at: Mapped[datetime]
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    patient: Mapped[Patient] = relationship()
+    episode: Mapped[Episode | None] = relationship()
 
 
 class PainDrawing(TenantMixin, Base):
@@ -115,6 +118,8 @@ class PainDrawing(TenantMixin, Base):
     complete: Mapped[bool] = mapped_column(Boolean)
     drawn_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     drawn_at: Mapped[datetime] = mapped_column(default=utcnow)
+    patient: Mapped[Patient] = relationship()
+    visit: Mapped[Visit | None] = relationship()
     marks: Mapped[list[PainMark]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="PainMark.region_id"
     )
@@ -149,3 +154,4 @@ class Consent(Versioned, TenantMixin, Base):
     )
     status: Mapped[str] = mapped_column(String(12), default="active")
     withdrawn_at: Mapped[datetime | None]
+    patient: Mapped[Patient] = relationship()
