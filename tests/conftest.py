@@ -153,3 +153,18 @@ def fresh_db(db_url, request, tmp_path):
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+CSRF_RE = r'name="csrf_token" value="([^"]+)"'
+
+
+def logged_in(app_client: TestClient, person: Person) -> tuple[TestClient, str]:
+    """A browser-like client with a session cookie for `person`, and its CSRF token."""
+    import re
+
+    client = TestClient(app_client.app)
+    token = re.search(CSRF_RE, client.get("/login").text).group(1)
+    resp = client.post("/login", data={"username": person.principal.username, "password": person.password, "csrf_token": token}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    csrf = re.search(CSRF_RE, client.get("/account/password").text).group(1)
+    return client, csrf

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
@@ -23,11 +24,18 @@ def templates() -> Jinja2Templates:
     dirs = [PACKAGE / "web" / "templates"] + sorted(
         p for p in PACKAGE.glob("*/templates") if p.parent.name != "web"
     )
-    t = Jinja2Templates(directory=str(dirs[0]))
+    t = Jinja2Templates(directory=str(dirs[0]), context_processors=[_who])
     t.env.loader = ChoiceLoader([FileSystemLoader(str(d)) for d in dirs])
     t.env.globals["disclaimer"] = DISCLAIMER
     t.env.filters["region_names"] = region_names
     return t
+
+
+def _who(request: Request) -> dict[str, object]:
+    """Every page knows who is logged in (for the header), whatever its route passed."""
+    from triggerpoint.accounts.deps import resolve_principal
+
+    return {"principal": resolve_principal(request)}
 
 
 def region_names(region_ids: list[str] | tuple[str, ...]) -> str:

@@ -1,0 +1,159 @@
+"""Real server processes: kill -9 during writes loses no acknowledged write; two app processes
+against one PostgreSQL lose no update.
+
+These start `uvicorn` in subprocesses (the app is stateless: login sessions live in the
+database), so they test what production runs, not the in-process test client.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from triggerpoint.accounts.service import create_api_token, create_clinic, create_user
+from triggerpoint.audit.service import Actor, verify
+from triggerpoint.db import make_engine, open_session
+from triggerpoint.migrate import upgrade
+from triggerpoint.records.models import Patient
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(url: str) -> str:
+    engine = make_engine(url)
+    upgrade(engine)
+    with open_session(clinic_id=None, engine=engine) as s:
+        c = create_clinic(s, name="Durable clinic", actor=Actor.system())
+        u, _ = create_user(s, clinic_id=c.id, username="durable", full_name="D", role="clinician", actor=Actor.system(), password="steady state 12345")
+        u.must_change_password = False
+        token = create_api_token(s, user_id=u.id, label="t", actor=Actor.system())
+        s.commit()
+    engine.dispose()
+    return token
+
+
+def _serve(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "TRIGGERPOINT_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "triggerpoint.web.app:create_app", "--factory", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def test_kill_9_loses_no_acknowledged_write(tmp_path):
+    url = f"sqlite:///{tmp_path}/crash.sqlite3"
+    token = _prepare(url)
+    port = _port()
+    server = _serve(url, port)
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=5) as c:
+            i = 0
+            while not stop.is_set():
+                ext = f"W{n}-{i}"
+                try:
+                    r = c.post("/api/patients", json={"given_name": "Crash", "family_name": "Test", "date_of_birth": "1970-01-01", "sex": "other", "external_id": ext})
+                except httpx.HTTPError:
+                    return  # the server died mid-request: this write was never acknowledged
+                if r.status_code == 201:
+                    with lock:
+                        acked.append(ext)
+                i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+
+    conn = sqlite3.connect(f"{tmp_path}/crash.sqlite3")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = {row[0] for row in conn.execute("SELECT external_id FROM patient")}
+    conn.close()
+    missing = set(acked) - stored
+    print(f"\ncrash test: {len(acked)} writes acknowledged, {len(stored & set(acked))} found, {len(missing)} missing")
+    assert len(acked) > 20, "too few writes to mean anything"
+    assert not missing
+    engine = make_engine(url)
+    with open_session(clinic_id=None, engine=engine) as s:
+        assert verify(s).ok
+    engine.dispose()
+
+
+def test_two_app_processes_on_one_postgresql_lose_no_update(pg_server):
+    url = pg_server.create_database("tp_two_processes")
+    token = _prepare(url)
+    ports = [_port(), _port()]
+    servers = [_serve(url, p) for p in ports]
+    try:
+        hdr = {"Authorization": f"Bearer {token}"}
+        body = {"given_name": "Shared", "family_name": "Record", "date_of_birth": "1960-06-06", "sex": "female", "weight_kg": 60}
+        pid = httpx.post(f"http://127.0.0.1:{ports[0]}/api/patients", json=body, headers=hdr).json()["id"]
+
+        def bump(worker: int) -> tuple[int, int]:
+            ok = conflicts = 0
+            base = f"http://127.0.0.1:{ports[worker % 2]}"
+            with httpx.Client(base_url=base, headers=hdr, timeout=10) as c:
+                for _ in range(15):
+                    p = c.get(f"/api/patients/{pid}").json()
+                    r = c.put(f"/api/patients/{pid}", json={**body, "weight_kg": p["weight_kg"] + 1, "version": p["version"]})
+                    if r.status_code == 200:
+                        ok += 1
+                    elif r.status_code == 409:
+                        conflicts += 1
+                    else:
+                        raise AssertionError(r.text)
+            return ok, conflicts
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(bump, range(8)))
+        ok = sum(r[0] for r in results)
+        final = httpx.get(f"http://127.0.0.1:{ports[1]}/api/patients/{pid}", headers=hdr).json()
+        print(f"\ntwo processes: {ok} updates acknowledged, {sum(r[1] for r in results)} conflicts (409)")
+        assert final["version"] == 1 + ok  # every acknowledged update is in the record, none lost
+        assert final["weight_kg"] == 60 + ok
+        creates = [httpx.post(f"http://127.0.0.1:{ports[i % 2]}/api/patients", json={**body, "external_id": f"X{i}"}, headers=hdr) for i in range(20)]
+        assert all(r.status_code == 201 for r in creates)
+    finally:
+        for s in servers:
+            s.terminate()
+            s.wait(timeout=10)
+    engine = make_engine(url)
+    with open_session(clinic_id=None, engine=engine) as s:
+        assert len(s.scalars(select(Patient.id)).all()) == 21
+        assert verify(s).ok
+    engine.dispose()
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
