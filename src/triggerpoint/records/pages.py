@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from triggerpoint.accounts.deps import PagePrincipal, PageSession
 from triggerpoint.records import schemas, service
+from triggerpoint.records.schemas import RecordId
 from triggerpoint.web.forms import parse_form
 from triggerpoint.web.templating import templates
 
@@ -58,7 +59,7 @@ async def patient_create(request: Request, principal: PagePrincipal, session: Pa
 
 
 @pages.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_page(request: Request, principal: PagePrincipal, session: PageSession, patient_id: int) -> Response:
+def patient_page(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
     from triggerpoint.bodychart.svg import render_view
 
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
@@ -87,7 +88,7 @@ def patient_page(request: Request, principal: PagePrincipal, session: PageSessio
 
 
 @pages.get("/patients/{patient_id}/draw", response_class=HTMLResponse)
-def drawing_editor(request: Request, principal: PagePrincipal, session: PageSession, patient_id: int) -> Response:
+def drawing_editor(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
     from triggerpoint.bodychart.svg import render_view
 
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
@@ -99,7 +100,7 @@ def drawing_editor(request: Request, principal: PagePrincipal, session: PageSess
 
 
 @pages.post("/patients/{patient_id}/draw", response_class=HTMLResponse)
-async def drawing_save(request: Request, principal: PagePrincipal, session: PageSession, patient_id: int) -> Response:
+async def drawing_save(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
     """Save a visit with its pain drawing in one transaction (both or neither)."""
     form = await request.form()
     marks = []

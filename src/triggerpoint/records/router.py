@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Query, status
 
 from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
 from triggerpoint.records import schemas, service
+from triggerpoint.records.schemas import RecordId
 
 api = APIRouter(prefix="/api", tags=["records"])
 
@@ -41,7 +42,7 @@ def create_patient(principal: ApiPrincipal, session: ApiSession, data: schemas.P
 
 
 @api.get("/patients/{patient_id}", summary="One patient")
-def get_patient(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> schemas.PatientOut:
+def get_patient(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> schemas.PatientOut:
     out = schemas.PatientOut.model_validate(service.get_patient(session, principal=principal, patient_id=patient_id))
     session.commit()
     return out
@@ -49,7 +50,7 @@ def get_patient(principal: ApiPrincipal, session: ApiSession, patient_id: int) -
 
 @api.put("/patients/{patient_id}", summary="Update a patient (send the version you edited)")
 def update_patient(
-    principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.PatientUpdate
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.PatientUpdate
 ) -> schemas.PatientOut:
     patient = service.update_patient(session, principal=principal, patient_id=patient_id, data=data)
     out = schemas.PatientOut.model_validate(patient)
@@ -58,7 +59,7 @@ def update_patient(
 
 
 @api.get("/patients/{patient_id}/episodes", summary="A patient's episodes of care")
-def list_episodes(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.EpisodeOut]:
+def list_episodes(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.EpisodeOut]:
     rows = service.list_episodes(session, principal=principal, patient_id=patient_id)
     out = [schemas.EpisodeOut.model_validate(e) for e in rows]
     session.commit()
@@ -67,7 +68,7 @@ def list_episodes(principal: ApiPrincipal, session: ApiSession, patient_id: int)
 
 @api.post("/patients/{patient_id}/episodes", status_code=201, summary="Open an episode of care")
 def create_episode(
-    principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.EpisodeIn
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.EpisodeIn
 ) -> schemas.EpisodeOut:
     out = schemas.EpisodeOut.model_validate(
         service.create_episode(session, principal=principal, patient_id=patient_id, data=data)
@@ -77,7 +78,7 @@ def create_episode(
 
 
 @api.get("/patients/{patient_id}/visits", summary="A patient's visits")
-def list_visits(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.VisitOut]:
+def list_visits(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.VisitOut]:
     rows = service.list_visits(session, principal=principal, patient_id=patient_id)
     out = [service.visit_out(v, principal) for v in rows]
     session.commit()
@@ -85,14 +86,14 @@ def list_visits(principal: ApiPrincipal, session: ApiSession, patient_id: int) -
 
 
 @api.post("/patients/{patient_id}/visits", status_code=201, summary="Record a visit")
-def create_visit(principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.VisitIn) -> schemas.VisitOut:
+def create_visit(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.VisitIn) -> schemas.VisitOut:
     out = service.visit_out(service.create_visit(session, principal=principal, patient_id=patient_id, data=data), principal)
     session.commit()
     return out
 
 
 @api.get("/patients/{patient_id}/pain-drawings", summary="A patient's pain drawings, oldest first")
-def list_pain_drawings(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.PainDrawingOut]:
+def list_pain_drawings(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.PainDrawingOut]:
     rows = service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
     out = [schemas.PainDrawingOut.model_validate(d) for d in rows]
     session.commit()
@@ -103,9 +104,9 @@ def list_pain_drawings(principal: ApiPrincipal, session: ApiSession, patient_id:
 def create_pain_drawing(
     principal: ApiPrincipal,
     session: ApiSession,
-    patient_id: int,
+    patient_id: RecordId,
     data: schemas.PainDrawingIn,
-    visit_id: Annotated[int | None, Query(description="The visit it belongs to")] = None,
+    visit_id: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="The visit it belongs to")] = None,
 ) -> schemas.PainDrawingOut:
     drawing = service.create_pain_drawing(session, principal=principal, patient_id=patient_id, data=data, visit_id=visit_id)
     out = schemas.PainDrawingOut.model_validate(drawing)
@@ -114,14 +115,14 @@ def create_pain_drawing(
 
 
 @api.get("/patients/{patient_id}/consents", summary="A patient's consent records")
-def list_consents(principal: ApiPrincipal, session: ApiSession, patient_id: int) -> list[schemas.ConsentOut]:
+def list_consents(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.ConsentOut]:
     out = [schemas.ConsentOut.model_validate(c) for c in service.list_consents(session, principal=principal, patient_id=patient_id)]
     session.commit()
     return out
 
 
 @api.post("/patients/{patient_id}/consents", status_code=201, summary="Record dry-needling consent")
-def record_consent(principal: ApiPrincipal, session: ApiSession, patient_id: int, data: schemas.ConsentIn) -> schemas.ConsentOut:
+def record_consent(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ConsentIn) -> schemas.ConsentOut:
     out = schemas.ConsentOut.model_validate(service.record_consent(session, principal=principal, patient_id=patient_id, data=data))
     session.commit()
     return out
@@ -129,7 +130,7 @@ def record_consent(principal: ApiPrincipal, session: ApiSession, patient_id: int
 
 @api.post("/consents/{consent_id}/withdraw", summary="Withdraw a consent")
 def withdraw_consent(
-    principal: ApiPrincipal, session: ApiSession, consent_id: int, version: Annotated[int, Body(embed=True, ge=1)]
+    principal: ApiPrincipal, session: ApiSession, consent_id: RecordId, version: Annotated[int, Body(embed=True, ge=1, le=2_147_483_647)]
 ) -> schemas.ConsentOut:
     out = schemas.ConsentOut.model_validate(
         service.withdraw_consent(session, principal=principal, consent_id=consent_id, version=version)

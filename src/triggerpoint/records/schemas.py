@@ -17,6 +17,8 @@ from triggerpoint.db import utcnow
 ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
 Sex = Literal["female", "male", "other", "unknown"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+# Ids in paths and bodies: positive and within a 32-bit signed integer on both engines.
+RecordId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 RISKS = {
     "pain_during": "Pain during needling",
     "post_needling_soreness": "Soreness for 24-72 hours afterwards",
@@ -59,7 +61,7 @@ class PatientIn(_In):
 
 
 class PatientUpdate(PatientIn):
-    version: int = Field(ge=1, description="The version you edited; a stale version gets 409")
+    version: int = Field(ge=1, le=2_147_483_647, description="The version you edited; a stale version gets 409")
 
 
 class PatientOut(BaseModel):
@@ -127,7 +129,7 @@ class EpisodeOut(BaseModel):
 
 class VisitIn(_In):
     visit_at: datetime
-    episode_id: int | None = None
+    episode_id: RecordId | None = None
     notes: str | None = Field(default=None, max_length=20000)
 
     @field_validator("visit_at")
