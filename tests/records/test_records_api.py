@@ -128,3 +128,13 @@ def test_consent_requires_key_risks_and_can_be_withdrawn_once(app_client, world)
 def test_unauthenticated_api_is_401(app_client, world):
     assert app_client.get("/api/patients").status_code == 401
     assert app_client.get("/api/patients", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_visit_with_pain_drawing_is_one_transaction(app_client, world):
+    hdr = as_person(app_client, world.clinician_a)
+    p = _create(app_client, world.clinician_a)
+    ok = app_client.post(f"/api/patients/{p['id']}/visits", json={"visit_at": "2026-11-21T10:00:00+00:00", "pain_drawing": {"complete": True, "marks": [{"region": "right temple"}]}}, headers=hdr)
+    assert ok.status_code == 201 and ok.json()["pain_drawing_id"]
+    bad = app_client.post(f"/api/patients/{p['id']}/visits", json={"visit_at": "2026-11-22T10:00:00+00:00", "pain_drawing": {"complete": True, "marks": [{"region": "nowhere"}]}}, headers=hdr)
+    assert bad.status_code == 422
+    assert len(app_client.get(f"/api/patients/{p['id']}/visits", headers=hdr).json()) == 1  # the visit was not half-written

@@ -108,15 +108,15 @@ async def drawing_save(request: Request, principal: PagePrincipal, session: Page
         region, _, intensity = str(raw).partition(":")
         marks.append({"region": region, "intensity": int(intensity) if intensity.isdigit() else None})
     visit_at = str(form.get("visit_at") or "")
-    visit_data, errors = parse_form(schemas.VisitIn, {"visit_at": visit_at + ":00+00:00" if len(visit_at) == 16 else visit_at})
-    drawing_data, drawing_errors = parse_form(schemas.PainDrawingIn, {"complete": form.get("complete") == "complete", "marks": marks})
-    errors |= drawing_errors
+    drawing = {"complete": form.get("complete") == "complete", "marks": marks}
+    visit_data, errors = parse_form(
+        schemas.VisitIn, {"visit_at": visit_at + ":00+00:00" if len(visit_at) == 16 else visit_at, "pain_drawing": drawing}
+    )
     if not marks:
         errors["marks"] = "mark at least one painful region"
-    if not errors and visit_data and drawing_data:
+    if not errors and visit_data:
         try:
-            visit = service.create_visit(session, principal=principal, patient_id=patient_id, data=visit_data)
-            service.create_pain_drawing(session, principal=principal, patient_id=patient_id, data=drawing_data, visit_id=visit.id)
+            service.create_visit(session, principal=principal, patient_id=patient_id, data=visit_data)
             session.commit()
             return RedirectResponse(f"/patients/{patient_id}", status_code=303)
         except service.RecordError as exc:

@@ -131,6 +131,7 @@ class VisitIn(_In):
     visit_at: datetime
     episode_id: RecordId | None = None
     notes: str | None = Field(default=None, max_length=20000)
+    pain_drawing: PainDrawingIn | None = Field(default=None, description="Saved with the visit, in the same transaction")
 
     @field_validator("visit_at")
     @classmethod
@@ -149,6 +150,7 @@ class VisitOut(BaseModel):
     visit_at: datetime
     notes: str | None = Field(description="Clinical notes; omitted for roles that may not read them")
     version: int
+    pain_drawing_id: int | None = None
 
 
 class MarkIn(_In):
@@ -226,3 +228,6 @@ class ConsentOut(BaseModel):
     status: str
     withdrawn_at: datetime | None
     version: int
+
+
+VisitIn.model_rebuild()

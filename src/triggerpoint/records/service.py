@@ -161,12 +161,15 @@ def create_visit(session: Session, *, principal: Principal, patient_id: int, dat
     session.add(visit)
     session.flush()
     record(session, actor=principal.actor, action="create", entity="visit", entity_id=visit.id, detail={"patient_id": patient_id})
+    if data.pain_drawing is not None:
+        drawing = create_pain_drawing(session, principal=principal, patient_id=patient_id, data=data.pain_drawing, visit_id=visit.id)
+        visit.pain_drawing_id = drawing.id  # type: ignore[attr-defined]  # reported back to the caller
     return visit
 
 
 def visit_out(visit: Visit, principal: Principal) -> schemas.VisitOut:
     """A visit as this principal may see it: notes withheld from roles without clinical:read."""
-    out = schemas.VisitOut.model_validate(visit)
+    out = schemas.VisitOut.model_validate(visit).model_copy(update={"pain_drawing_id": getattr(visit, "pain_drawing_id", None)})
     return out if principal.can("clinical:read") else out.model_copy(update={"notes": None})
 
 
