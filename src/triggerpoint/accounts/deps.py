@@ -67,14 +67,42 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
         raise HTTPException(403, detail="CSRF token missing or wrong; reload the page and try again")
 
 
-async def api_principal(request: Request) -> Principal:
-    principal = resolve_principal(request)
-    if principal is None:
-        raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
-    if principal.must_change_password:
-        raise HTTPException(403, detail="password change required: log in to the web app and set a new password")
-    await _check_csrf(request, principal)
-    return principal
+def _api_check_csrf(request: Request, principal: Principal) -> None:
+    """The JSON API takes the CSRF token in a header only (it has no forms)."""
+    if request.method in SAFE_METHODS or principal.csrf_token is None:
+        return
+    sent = request.headers.get("x-csrf-token", "")
+    if not hmac.compare_digest(sent, principal.csrf_token):
+        raise HTTPException(403, detail="CSRF token missing or wrong (send the X-CSRF-Token header)")
+
+
+def api_session(request: Request) -> Iterator[Session]:
+    """One session and one transaction for the whole API request: who is asking, then the
+    work. The session starts unscoped to look up the token, then is confined to its clinic."""
+    session = open_session(clinic_id=None)
+    try:
+        principal = None
+        if token := _bearer(request):
+            principal = service.principal_from_api_token(session, token=token)
+        elif cookie := request.cookies.get(SESSION_COOKIE):
+            principal = service.principal_from_session(session, token=cookie)
+        if principal is None:
+            raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+        if principal.must_change_password:
+            raise HTTPException(403, detail="password change required: log in to the web app and set a new password")
+        _api_check_csrf(request, principal)
+        session.info["clinic_id"] = principal.clinic_id
+        request.state.principal = principal
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def api_principal(request: Request, _session: Annotated[Session, Depends(api_session)]) -> Principal:
+    return request.state.principal
 
 
 async def page_principal(request: Request) -> Principal:
@@ -96,10 +124,6 @@ def _scoped(principal: Principal) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def api_session(principal: Annotated[Principal, Depends(api_principal)]) -> Iterator[Session]:
-    yield from _scoped(principal)
 
 
 def page_session(principal: Annotated[Principal, Depends(page_principal)]) -> Iterator[Session]:

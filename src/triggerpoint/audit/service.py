@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from triggerpoint.audit.models import AuditEvent, AuditHead
@@ -58,9 +58,7 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def _head(session: Session) -> AuditHead:
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, last_hash=GENESIS, count=0)
         session.add(head)
@@ -77,8 +75,11 @@ def record(
     entity_id: object | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (so it commits or rolls back with the change)."""
-    head = _head(session)
+    """Queue one event in the caller's transaction; it is chained and written at commit.
+
+    Writing the transaction's events together takes the head lock once, late, and briefly,
+    and a rolled-back transaction leaves no audit rows behind (nothing happened).
+    """
     event = AuditEvent(
         at=utcnow(),
         clinic_id=actor.clinic_id,
@@ -88,13 +89,32 @@ def record(
         entity=entity,
         entity_id=None if entity_id is None else str(entity_id),
         detail=detail or {},
-        prev_hash=head.last_hash,
     )
-    event.hash = event_hash(event)
-    session.add(event)
-    head.last_hash, head.count = event.hash, head.count + 1
-    session.flush()
+    session.info.setdefault(_PENDING, []).append(event)
     return event
+
+
+_PENDING = "audit_pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    head = _head(session)
+    prev = head.last_hash
+    for ev in pending:
+        ev.prev_hash = prev
+        ev.hash = prev = event_hash(ev)
+    session.add_all(pending)
+    head.last_hash, head.count = prev, head.count + len(pending)
+    session.flush()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, _previous_transaction: object) -> None:
+    session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)
