@@ -137,3 +137,12 @@ def test_invalid_yaml_is_reported(tmp_path):
     path.write_text("id: [unclosed\n")
     with pytest.raises(AtlasError, match="broken.yaml: not valid YAML"):
         load_muscle_file(path, load_catalog())
+
+
+def test_docs_atlas_md_is_current():
+    from pathlib import Path
+
+    from triggerpoint.atlas.coverage import report
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "atlas.md"
+    assert doc.read_text(encoding="utf-8") == report(), "run `triggerpoint atlas coverage --write`"

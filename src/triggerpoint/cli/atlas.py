@@ -116,3 +116,18 @@ def refers_to(
     for hit in result["matches"]:
         table.add_row(hit["zone"], hit["muscle"], hit["side"], hit["trigger_point"])
     console.print(table)
+
+
+@app.command("coverage")
+def coverage(
+    write: Annotated[bool, typer.Option("--write", help="Write docs/atlas.md instead of printing.")] = False,
+) -> None:
+    """Coverage per body group and what is still missing (the source of docs/atlas.md)."""
+    from triggerpoint.atlas.coverage import report
+
+    text = report()
+    if write:
+        Path("docs/atlas.md").write_text(text, encoding="utf-8")
+        console.print("Wrote docs/atlas.md")
+    else:
+        print(text, end="")
