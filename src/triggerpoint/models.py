@@ -3,30 +3,20 @@
 from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSession, User
 from triggerpoint.audit.models import AuditEvent, AuditHead
 from triggerpoint.db import Base
-from triggerpoint.records.models import (
-    Consent,
-    Diagnosis,
-    Episode,
-    PainDrawing,
-    PainMark,
-    Patient,
-    Visit,
+from triggerpoint.records.models import Consent, Diagnosis, Episode, PainDrawing, PainMark, Patient, Visit
+from triggerpoint.treatment.models import (
+    Addendum,
+    AdverseEvent,
+    NeedleEntry,
+    NeedlingSession,
+    PlannedTarget,
+    Screening,
+    ScreeningConfirmation,
 )
 
 __all__ = [
-    "ApiToken",
-    "AuditEvent",
-    "AuditHead",
-    "Base",
-    "Clinic",
-    "Consent",
-    "Diagnosis",
-    "Episode",
-    "LoginAttempt",
-    "LoginSession",
-    "PainDrawing",
-    "PainMark",
-    "Patient",
-    "User",
-    "Visit",
+    "Addendum", "AdverseEvent", "ApiToken", "AuditEvent", "AuditHead", "Base", "Clinic", "Consent",
+    "Diagnosis", "Episode", "LoginAttempt", "LoginSession", "NeedleEntry", "NeedlingSession",
+    "PainDrawing", "PainMark", "Patient", "PlannedTarget", "Screening", "ScreeningConfirmation",
+    "User", "Visit",
 ]

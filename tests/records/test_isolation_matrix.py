@@ -27,10 +27,27 @@ BODIES = {
     ("GET", "/api/patients/{patient_id}/consents"): None,
     ("POST", "/api/patients/{patient_id}/consents"): CONSENT,
     ("POST", "/api/consents/{consent_id}/withdraw"): {"version": 1},
+    ("POST", "/api/patients/{patient_id}/screenings"): {"answers": {}},
+    ("POST", "/api/visits/{visit_id}/screening-confirmation"): None,
+    ("POST", "/api/needling-sessions"): {"visit_id": 1},
+    ("GET", "/api/needling-sessions/{session_id}"): None,
+    ("POST", "/api/needling-sessions/{session_id}/targets"): {"muscle": "upper trapezius", "side": "right"},
+    ("POST", "/api/needling-sessions/{session_id}/entries"): {"muscle": "upper trapezius", "side": "right", "needle_diameter_mm": 0.25, "needle_length_mm": 40, "technique": "static", "depth_mm": 10, "twitch_count": 0, "familiar_pain": False, "duration_s": 10},
+    ("POST", "/api/needling-sessions/{session_id}/count"): {"needles_out": 0},
+    ("POST", "/api/needling-sessions/{session_id}/adverse-events"): {"type": "bruising", "severity": "mild", "action_taken": "pressure"},
+    ("POST", "/api/needling-sessions/{session_id}/sign"): {"version": 1},
+    ("POST", "/api/needling-sessions/{session_id}/addenda"): {"text": "late note"},
+    ("GET", "/api/needling-sessions/{session_id}/billing"): None,
 }
 # Endpoints whose data is not patient data (atlas, regions, own account).
 NOT_PATIENT_DATA = {"/api/atlas", "/api/regions", "/api/me", "/api/tokens", "/api/suggest"}
-CLINICAL_WRITE = {("POST", "/api/patients/{patient_id}/episodes")}
+CLINICAL_WRITE = {
+    ("POST", "/api/patients/{patient_id}/episodes"),
+    ("POST", "/api/patients/{patient_id}/screenings"),
+    ("POST", "/api/visits/{visit_id}/screening-confirmation"),
+    ("POST", "/api/needling-sessions/{session_id}/entries"),
+    ("GET", "/api/needling-sessions/{session_id}"),
+}
 
 
 def _patient_routes(app) -> list[tuple[str, str]]:
@@ -48,10 +65,17 @@ def test_every_patient_route_is_in_the_matrix(app_client):
 
 @pytest.fixture(scope="module")
 def owned(app_client, world):
+    """One of everything, owned by clinic A, ready for a needling session."""
+    from triggerpoint.safety.screening import rulebook
+
     hdr = as_person(app_client, world.clinician_a)
     pid = app_client.post("/api/patients", json=PATIENT, headers=hdr).json()["id"]
     cid = app_client.post(f"/api/patients/{pid}/consents", json=CONSENT, headers=hdr).json()["id"]
-    return {"patient_id": pid, "consent_id": cid}
+    vid = app_client.post(f"/api/patients/{pid}/visits", json={"visit_at": "2026-11-02T10:00:00+00:00"}, headers=hdr).json()["id"]
+    app_client.post(f"/api/patients/{pid}/screenings", json={"answers": {r.id: {"present": False} for r in rulebook().rules}}, headers=hdr)
+    app_client.post(f"/api/visits/{vid}/screening-confirmation", headers=hdr)
+    sid = app_client.post("/api/needling-sessions", json={"visit_id": vid}, headers=hdr).json()["id"]
+    return {"patient_id": pid, "consent_id": cid, "visit_id": vid, "session_id": sid}
 
 
 def _call(client, method, path, ids, headers):

@@ -13,6 +13,7 @@ from triggerpoint.accounts.deps import LoginRequired, PasswordChangeRequired
 from triggerpoint.accounts.service import Forbidden
 from triggerpoint.db import IsolationError
 from triggerpoint.records.service import Conflict, NotFound, RecordError
+from triggerpoint.treatment.service import SafetyBlock
 from triggerpoint.web.security import SecurityHeadersMiddleware
 from triggerpoint.web.templating import templates
 
@@ -42,6 +43,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     def _conflict(request: Request, exc: Conflict) -> Response:
         return _json_or_page(request, 409, str(exc))
 
+    @app.exception_handler(SafetyBlock)
+    def _safety(request: Request, exc: SafetyBlock) -> Response:
+        return _json_or_page(request, 409, str(exc))
+
     @app.exception_handler(Forbidden)
     def _forbidden(request: Request, exc: Forbidden) -> Response:
         return _json_or_page(request, 403, str(exc))
@@ -64,6 +69,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.bodychart.router import api as bodychart_api
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
+    from triggerpoint.treatment.router import api as treatment_api
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +91,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages):
+    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages, treatment_api):
         app.include_router(router)
     _install_error_handlers(app)
 

@@ -1,0 +1,91 @@
+"""HTTP API for screening and needling sessions (one transaction per request)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
+from triggerpoint.records.schemas import RecordId
+from triggerpoint.treatment import schemas, service
+
+api = APIRouter(prefix="/api", tags=["needling"])
+
+
+@api.post("/patients/{patient_id}/screenings", status_code=201, summary="Screen for contraindications")
+def create_screening(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ScreeningIn) -> schemas.ScreeningOut:
+    out = schemas.ScreeningOut.model_validate(service.record_screening(session, principal=principal, patient_id=patient_id, data=data))
+    session.commit()
+    return out
+
+
+@api.post("/visits/{visit_id}/screening-confirmation", summary="Re-confirm the screening at this visit")
+def confirm_screening(principal: ApiPrincipal, session: ApiSession, visit_id: RecordId) -> schemas.ScreeningOut:
+    out = schemas.ScreeningOut.model_validate(service.confirm_screening(session, principal=principal, visit_id=visit_id))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions", status_code=201, summary="Open a needling session for a visit")
+def open_session(principal: ApiPrincipal, session: ApiSession, data: schemas.OpenSessionIn) -> schemas.SessionOut:
+    ns = service.open_session(session, principal=principal, visit_id=data.visit_id)
+    out = service.session_out(session, ns)
+    session.commit()
+    return out
+
+
+@api.get("/needling-sessions/{session_id}", summary="A needling session with entries, counts and events")
+def get_session(principal: ApiPrincipal, session: ApiSession, session_id: RecordId) -> schemas.SessionOut:
+    out = service.session_out(session, service.get_session(session, principal=principal, session_id=session_id))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions/{session_id}/targets", status_code=201, summary="Plan a target (e.g. from a suggestion)")
+def add_target(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.TargetIn) -> schemas.SessionOut:
+    service.add_target(session, principal=principal, session_id=session_id, data=data)
+    out = service.session_out(session, service.get_session(session, principal=principal, session_id=session_id))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions/{session_id}/entries", status_code=201, summary="Chart one needle")
+def add_entry(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.EntryIn) -> schemas.EntryOut:
+    out = schemas.EntryOut.model_validate(service.add_entry(session, principal=principal, session_id=session_id, data=data))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions/{session_id}/count", summary="Record the needles counted out")
+def record_count(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.CountIn) -> schemas.SessionOut:
+    out = service.session_out(session, service.record_count(session, principal=principal, session_id=session_id, data=data))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions/{session_id}/adverse-events", status_code=201, summary="Report an adverse event")
+def report_adverse_event(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AdverseEventIn) -> schemas.AdverseEventOut:
+    out = service.adverse_event_out(service.report_adverse_event(session, principal=principal, session_id=session_id, data=data))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions/{session_id}/sign", summary="Sign the session (it is then immutable)")
+def sign(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.SignIn) -> schemas.SessionOut:
+    out = service.session_out(session, service.sign(session, principal=principal, session_id=session_id, data=data))
+    session.commit()
+    return out
+
+
+@api.post("/needling-sessions/{session_id}/addenda", status_code=201, summary="Add a dated addendum to a signed session")
+def add_addendum(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AddendumIn) -> dict:
+    a = service.add_addendum(session, principal=principal, session_id=session_id, data=data)
+    out = {"id": a.id, "text": a.text, "created_at": a.created_at}
+    session.commit()
+    return out
+
+
+@api.get("/needling-sessions/{session_id}/billing", summary="CPT and ICD-10-CM suggestions")
+def billing(principal: ApiPrincipal, session: ApiSession, session_id: RecordId) -> schemas.BillingOut:
+    out = service.billing(service.get_session(session, principal=principal, session_id=session_id))
+    session.commit()
+    return out
