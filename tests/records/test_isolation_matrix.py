@@ -38,6 +38,8 @@ BODIES = {
     ("POST", "/api/needling-sessions/{session_id}/sign"): {"version": 1},
     ("POST", "/api/needling-sessions/{session_id}/addenda"): {"text": "late note"},
     ("GET", "/api/needling-sessions/{session_id}/billing"): None,
+    ("GET", "/api/safety/adverse-event-rates"): None,
+    ("GET", "/api/dashboard/unsigned-sessions"): None,
 }
 # Endpoints whose data is not patient data (atlas, regions, own account).
 NOT_PATIENT_DATA = {"/api/atlas", "/api/regions", "/api/me", "/api/tokens", "/api/suggest"}

@@ -196,3 +196,31 @@ def test_assistant_cannot_chart_or_read_sessions(app_client, world, clinic):
     assistant = as_person(app_client, world.assistant_a)
     assert app_client.get(f"/api/needling-sessions/{sid}", headers=assistant).status_code == 403
     assert app_client.post(f"/api/needling-sessions/{sid}/entries", json=TRAP, headers=assistant).status_code == 403
+
+
+def test_safety_view_counts_this_clinic_only(app_client, world, clinic):
+    _, _, sid = clinic.ready()
+    clinic.post(f"/api/needling-sessions/{sid}/adverse-events", {"type": "bruising", "severity": "mild", "action_taken": "pressure"}, 201)
+    mine = app_client.get("/api/safety/adverse-event-rates", headers=clinic.h).json()
+    bruising = next(r for r in mine["by_type"] if r["type"] == "bruising")
+    assert mine["sessions"] >= 1 and bruising["events"] >= 1
+    assert bruising["published"] == {"brady_2014": 75.5, "boyce_2020": 77.0}
+    lo, hi = bruising["ci95_per_1000"]
+    assert lo <= bruising["per_1000"] <= hi
+    theirs = app_client.get("/api/safety/adverse-event-rates", headers=as_person(app_client, world.clinician_b)).json()
+    assert next(r for r in theirs["by_type"] if r["type"] == "bruising")["events"] == 0
+
+
+def test_unsigned_sessions_dashboard(app_client, world, clinic):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from triggerpoint.db import get_engine, utcnow
+    from triggerpoint.treatment.models import NeedlingSession
+
+    _, _, sid = clinic.ready()
+    assert sid not in {r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()}
+    with get_engine().begin() as conn:
+        conn.execute(update(NeedlingSession).where(NeedlingSession.id == sid).values(opened_at=utcnow() - timedelta(hours=25)))
+    assert sid in {r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()}

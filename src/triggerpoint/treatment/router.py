@@ -89,3 +89,21 @@ def billing(principal: ApiPrincipal, session: ApiSession, session_id: RecordId) 
     out = service.billing(service.get_session(session, principal=principal, session_id=session_id))
     session.commit()
     return out
+
+
+@api.get("/safety/adverse-event-rates", summary="Clinic adverse-event rates per 1,000 sessions beside published rates")
+def adverse_event_rates(principal: ApiPrincipal, session: ApiSession) -> dict:
+    from triggerpoint.safety.stats import adverse_event_rates as rates
+
+    principal.require("clinical:read")
+    out = rates(session)
+    session.commit()
+    return out
+
+
+@api.get("/dashboard/unsigned-sessions", summary="Open needling sessions older than 24 hours")
+def unsigned(principal: ApiPrincipal, session: ApiSession) -> list[dict]:
+    rows = service.unsigned_sessions(session, principal=principal)
+    out = [{"id": ns.id, "patient_id": ns.patient_id, "visit_id": ns.visit_id, "opened_at": ns.opened_at} for ns in rows]
+    session.commit()
+    return out
