@@ -69,6 +69,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.bodychart.router import api as bodychart_api
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
+    from triggerpoint.treatment.pages import pages as treatment_pages
     from triggerpoint.treatment.router import api as treatment_api
 
     @asynccontextmanager
@@ -91,7 +92,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages, treatment_api):
+    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages, treatment_api, treatment_pages):
         app.include_router(router)
     _install_error_handlers(app)
 
