@@ -3,6 +3,7 @@
 from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSession, User
 from triggerpoint.audit.models import AuditEvent, AuditHead
 from triggerpoint.db import Base
+from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Diagnosis, Episode, PainDrawing, PainMark, Patient, Visit
 from triggerpoint.treatment.models import (
     Addendum,
@@ -16,7 +17,7 @@ from triggerpoint.treatment.models import (
 
 __all__ = [
     "Addendum", "AdverseEvent", "ApiToken", "AuditEvent", "AuditHead", "Base", "Clinic", "Consent",
-    "Diagnosis", "Episode", "LoginAttempt", "LoginSession", "NeedleEntry", "NeedlingSession",
+    "Diagnosis", "Episode", "LoginAttempt", "LoginSession", "Measurement", "NeedleEntry", "NeedlingSession",
     "PainDrawing", "PainMark", "Patient", "PlannedTarget", "Screening", "ScreeningConfirmation",
     "User", "Visit",
 ]

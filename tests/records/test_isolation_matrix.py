@@ -40,6 +40,9 @@ BODIES = {
     ("GET", "/api/needling-sessions/{session_id}/billing"): None,
     ("GET", "/api/safety/adverse-event-rates"): None,
     ("GET", "/api/dashboard/unsigned-sessions"): None,
+    ("POST", "/api/patients/{patient_id}/measurements"): {"instrument": "nprs", "data": {"current": 5}, "measured_at": "2026-11-02T10:00:00+00:00"},
+    ("GET", "/api/patients/{patient_id}/measurements"): None,
+    ("GET", "/api/patients/{patient_id}/outcomes"): None,
 }
 # Endpoints whose data is not patient data (atlas, regions, own account).
 NOT_PATIENT_DATA = {"/api/atlas", "/api/regions", "/api/me", "/api/tokens", "/api/suggest"}

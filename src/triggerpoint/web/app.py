@@ -67,6 +67,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.atlas.router import api as atlas_api
     from triggerpoint.atlas.router import pages as atlas_pages
     from triggerpoint.bodychart.router import api as bodychart_api
+    from triggerpoint.outcomes.router import api as outcomes_api
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
     from triggerpoint.treatment.pages import pages as treatment_pages
@@ -92,7 +93,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages, treatment_api, treatment_pages):
+    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages, treatment_api, treatment_pages, outcomes_api):
         app.include_router(router)
     _install_error_handlers(app)
 

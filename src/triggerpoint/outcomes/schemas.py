@@ -1,0 +1,58 @@
+"""Inputs and outputs for outcome measurements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from triggerpoint.records.schemas import RecordId
+
+Instrument = Literal["nprs", "ppt", "rom", "psfs", "ndi", "odi", "quickdash", "groc"]
+
+
+class MeasurementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    instrument: Instrument
+    data: dict[str, Any] = Field(description="Items as the instrument defines them (see docs/outcomes.md)")
+    context: str = Field(default="", max_length=120, description="e.g. 'upper_trapezius.tp1.right' or 'cervical rotation left'")
+    timing: Literal["pre", "post", ""] = ""
+    visit_id: RecordId | None = None
+    measured_at: datetime
+
+    @field_validator("measured_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must include a time zone")
+        return v
+
+
+class MeasurementOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    visit_id: int | None
+    instrument: str
+    context: str
+    timing: str
+    data: dict[str, Any]
+    score: float | None
+    complete: bool
+    answered: int
+    measured_at: datetime
+
+
+class MeasureSummary(BaseModel):
+    instrument: str
+    context: str
+    name: str
+    better: str
+    mcid: float | None
+    baseline: float | None
+    latest: float | None
+    change: float | None
+    classification: str | None
+    immediate_changes: list[dict[str, Any]]
+    points: list[dict[str, Any]]
