@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from triggerpoint.cli import admin, atlas, demo, records, regions, server
+from triggerpoint.cli import admin, atlas, demo, model, records, regions, server
 
 app = typer.Typer(
     name="triggerpoint",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(atlas.app, name="atlas")
 app.add_typer(regions.app, name="regions")
 app.command("serve")(server.serve)
+app.command("simulate")(model.simulate)
 app.command("setup")(admin.setup)
 app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.audit_app, name="audit")
