@@ -33,11 +33,18 @@ def main() -> int:
         for f in files:
             yaml.load(f.read_text("utf-8"), Loader=_YamlLoader)  # noqa: S506 - safe loader
         parse.append((time.perf_counter() - t) * 1000)
-    row = {"muscles": len(atlas.muscles), "sided_trigger_points": len(atlas.trigger_points),
-           "load_ms_p50": statistics.median(full), "load_ms_max": max(full), "parse_only_ms_p50": statistics.median(parse)}
+    row = {
+        "muscles": len(atlas.muscles),
+        "sided_trigger_points": len(atlas.trigger_points),
+        "load_ms_p50": statistics.median(full),
+        "load_ms_max": max(full),
+        "parse_only_ms_p50": statistics.median(parse),
+    }
     row["ratio_vs_parse_only"] = row["load_ms_p50"] / row["parse_only_ms_p50"]
     print(f"{'measure':<34}{'value':>10}")
-    print(f"{'muscles / sided trigger points':<34}{row['muscles']:>5} / {row['sided_trigger_points']}")
+    print(
+        f"{'muscles / sided trigger points':<34}{row['muscles']:>5} / {row['sided_trigger_points']}"
+    )
     print(f"{'full load + validation p50 (ms)':<34}{row['load_ms_p50']:>10.1f}")
     print(f"{'full load max (ms) (target < 200)':<34}{row['load_ms_max']:>10.1f}")
     print(f"{'YAML parse only p50 (ms) (anchor)':<34}{row['parse_only_ms_p50']:>10.1f}")

@@ -35,7 +35,16 @@ def main() -> int:
     t = time.perf_counter()
     for i in range(sample):
         one = equilibrium(load[i : i + 1], days=120, dt=1.0)
-        simulate(one, load[i : i + 1] * 0.5, days=DAYS, dt=DT, needling=Needling(np.zeros(1), needling.twitches[i : i + 1], needling.accuracy[i : i + 1]), record=False)
+        simulate(
+            one,
+            load[i : i + 1] * 0.5,
+            days=DAYS,
+            dt=DT,
+            needling=Needling(
+                np.zeros(1), needling.twitches[i : i + 1], needling.accuracy[i : i + 1]
+            ),
+            record=False,
+        )
     loop_per_tp = (time.perf_counter() - t) / sample
     # subtract nothing: the loop also pays its own equilibrium per trigger point, like the vectorised
     # run paid one (shared) equilibrium; measure that share separately to report both honestly
@@ -43,8 +52,16 @@ def main() -> int:
     equilibrium(load, days=120, dt=1.0)
     vec_eq = time.perf_counter() - t
     loop_total = loop_per_tp * N
-    row = {"trigger_points": N, "days": DAYS, "dt_days": DT, "vectorised_s": vec, "vectorised_incl_equilibrium_s": vec + vec_eq,
-           "loop_sample": sample, "loop_estimated_s": loop_total, "speedup": loop_total / (vec + vec_eq)}
+    row = {
+        "trigger_points": N,
+        "days": DAYS,
+        "dt_days": DT,
+        "vectorised_s": vec,
+        "vectorised_incl_equilibrium_s": vec + vec_eq,
+        "loop_sample": sample,
+        "loop_estimated_s": loop_total,
+        "speedup": loop_total / (vec + vec_eq),
+    }
     print(f"{'measure':<46}{'value':>12}")
     print(f"{'vectorised simulate, 100k TPs x 30 d (s)':<46}{vec:>12.2f}   target <= 2 s")
     print(f"{'  + vectorised starting equilibrium (s)':<46}{vec + vec_eq:>12.2f}")

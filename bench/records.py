@@ -32,7 +32,16 @@ from triggerpoint.migrate import upgrade  # noqa: E402
 from triggerpoint.records.models import PainDrawing, PainMark, Patient, Visit  # noqa: E402
 from triggerpoint.records.service import search_key  # noqa: E402
 
-MARKS = ["right_temple", "right_angle_of_jaw", "right_upper_posterior_neck", "right_behind_the_ear", "right_occiput", "right_top_of_shoulder", "right_angle_of_neck", "right_eye"]
+MARKS = [
+    "right_temple",
+    "right_angle_of_jaw",
+    "right_upper_posterior_neck",
+    "right_behind_the_ear",
+    "right_occiput",
+    "right_top_of_shoulder",
+    "right_angle_of_neck",
+    "right_eye",
+]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -45,42 +54,109 @@ def prepare(url: str, patients: int) -> tuple[object, str, int, int]:
     upgrade(engine)
     with open_session(clinic_id=None, engine=engine) as s:
         c = create_clinic(s, name="Bench clinic", actor=Actor.system())
-        u, _ = create_user(s, clinic_id=c.id, username="bench", full_name="Bench", role="clinician", actor=Actor.system(), password="timing runs only 1")
+        u, _ = create_user(
+            s,
+            clinic_id=c.id,
+            username="bench",
+            full_name="Bench",
+            role="clinician",
+            actor=Actor.system(),
+            password="timing runs only 1",
+        )
         u.must_change_password = False
         token = create_api_token(s, user_id=u.id, label="bench", actor=Actor.system())
         s.commit()
         clinic_id, user_id = c.id, u.id
-    families = ["Andersen", "Barros", "Castillo", "Dubois", "Eriksen", "García", "Hoffmann", "Ito", "Jansen", "Kowalski"]
-    rows = [{"clinic_id": clinic_id, "given_name": f"G{i}", "family_name": f"{families[i % 10]}{i // 10}", "search_name": search_key(f"{families[i % 10]}{i // 10}", f"G{i}"),
-             "date_of_birth": datetime(1950 + i % 50, 1 + i % 12, 1 + i % 28).date(), "sex": "female", "version": 1,
-             "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)} for i in range(patients)]
+    families = [
+        "Andersen",
+        "Barros",
+        "Castillo",
+        "Dubois",
+        "Eriksen",
+        "García",
+        "Hoffmann",
+        "Ito",
+        "Jansen",
+        "Kowalski",
+    ]
+    rows = [
+        {
+            "clinic_id": clinic_id,
+            "given_name": f"G{i}",
+            "family_name": f"{families[i % 10]}{i // 10}",
+            "search_name": search_key(f"{families[i % 10]}{i // 10}", f"G{i}"),
+            "date_of_birth": datetime(1950 + i % 50, 1 + i % 12, 1 + i % 28).date(),
+            "sex": "female",
+            "version": 1,
+            "created_at": datetime.now(UTC),
+            "updated_at": datetime.now(UTC),
+        }
+        for i in range(patients)
+    ]
     with engine.begin() as conn:
         for k in range(0, len(rows), 2000):
             conn.execute(insert(Patient), rows[k : k + 2000])
     return engine, token, clinic_id, user_id
 
 
-def bench_create(engine, client: TestClient, token: str, clinic_id: int, user_id: int, n: int) -> dict[str, float]:
+def bench_create(
+    engine, client: TestClient, token: str, clinic_id: int, user_id: int, n: int
+) -> dict[str, float]:
     hdr = {"Authorization": f"Bearer {token}"}
     with engine.connect() as conn:
         pid = conn.execute(select(Patient.id).limit(1)).scalar_one()
-    body = {"visit_at": "2026-11-20T10:00:00+00:00", "pain_drawing": {"complete": True, "marks": [{"region": r, "intensity": 5} for r in MARKS]}}
+    body = {
+        "visit_at": "2026-11-20T10:00:00+00:00",
+        "pain_drawing": {"complete": True, "marks": [{"region": r, "intensity": 5} for r in MARKS]},
+    }
     api, raw = [], []
     for _ in range(5):  # warm-up
         client.post(f"/api/patients/{pid}/visits", json=body, headers=hdr)
     for _ in range(n):
         r = client.post(f"/api/patients/{pid}/visits", json=body, headers=hdr)
         assert r.status_code == 201, r.text
-        api.append(float(r.headers["server-timing"].split("dur=")[1]))  # server time, not the test client's
+        api.append(
+            float(r.headers["server-timing"].split("dur=")[1])
+        )  # server time, not the test client's
     now = datetime.now(UTC)
     for i in range(n):
         t = time.perf_counter()
         with engine.begin() as conn:
-            vid = conn.execute(insert(Visit).returning(Visit.id), {"clinic_id": clinic_id, "patient_id": pid, "visit_at": now + timedelta(seconds=i), "clinician_id": user_id, "version": 1, "created_at": now}).scalar_one()
-            did = conn.execute(insert(PainDrawing).returning(PainDrawing.id), {"clinic_id": clinic_id, "patient_id": pid, "visit_id": vid, "complete": True, "drawn_by": user_id, "drawn_at": now}).scalar_one()
-            conn.execute(insert(PainMark), [{"clinic_id": clinic_id, "drawing_id": did, "region_id": r, "intensity": 5} for r in MARKS])
+            vid = conn.execute(
+                insert(Visit).returning(Visit.id),
+                {
+                    "clinic_id": clinic_id,
+                    "patient_id": pid,
+                    "visit_at": now + timedelta(seconds=i),
+                    "clinician_id": user_id,
+                    "version": 1,
+                    "created_at": now,
+                },
+            ).scalar_one()
+            did = conn.execute(
+                insert(PainDrawing).returning(PainDrawing.id),
+                {
+                    "clinic_id": clinic_id,
+                    "patient_id": pid,
+                    "visit_id": vid,
+                    "complete": True,
+                    "drawn_by": user_id,
+                    "drawn_at": now,
+                },
+            ).scalar_one()
+            conn.execute(
+                insert(PainMark),
+                [
+                    {"clinic_id": clinic_id, "drawing_id": did, "region_id": r, "intensity": 5}
+                    for r in MARKS
+                ],
+            )
         raw.append((time.perf_counter() - t) * 1000)
-    return {"api_p50": statistics.median(api), "raw_p50": statistics.median(raw), "ratio": statistics.median(api) / statistics.median(raw)}
+    return {
+        "api_p50": statistics.median(api),
+        "raw_p50": statistics.median(raw),
+        "ratio": statistics.median(api) / statistics.median(raw),
+    }
 
 
 def bench_list(engine, client: TestClient, token: str, n: int) -> dict[str, float]:
@@ -139,7 +215,9 @@ def main() -> int:
 
             server = start_postgres()
             try:
-                results["postgresql"] = run_engine("postgresql", server.create_database("bench"), args)
+                results["postgresql"] = run_engine(
+                    "postgresql", server.create_database("bench"), args
+                )
             finally:
                 server.stop()
         except Exception as exc:  # noqa: BLE001 - report and carry on with SQLite's figures
@@ -151,8 +229,12 @@ def main() -> int:
         print(f"{engine_name:<11} {'  raw SQLAlchemy inserts p50':<28} {c['raw_p50']:>8.2f}ms")
         print(f"{engine_name:<11} {'  ratio (target <= 3x)':<28} {c['ratio']:>9.2f}x")
         for label in ("list", "search"):
-            print(f"{engine_name:<11} {label + f' ({args.patients} patients) p95':<28} {li[label + '_p95']:>8.2f}ms")
-            print(f"{engine_name:<11} {'  raw query p95 / ratio':<28} {li[label + '_raw_p95']:>6.2f}ms {li[label + '_ratio']:.1f}x")
+            print(
+                f"{engine_name:<11} {label + f' ({args.patients} patients) p95':<28} {li[label + '_p95']:>8.2f}ms"
+            )
+            print(
+                f"{engine_name:<11} {'  raw query p95 / ratio':<28} {li[label + '_raw_p95']:>6.2f}ms {li[label + '_ratio']:.1f}x"
+            )
     print(json.dumps({"patients": args.patients, **results}))
     return 0
 

@@ -34,7 +34,9 @@ def pg_server() -> Iterator[PostgresServer]:
     try:
         server = start_postgres()
     except PostgresUnavailable as exc:
-        pytest.fail(f"POSTGRESQL COULD NOT BE STARTED, so the PostgreSQL half of the suite cannot run: {exc}")
+        pytest.fail(
+            f"POSTGRESQL COULD NOT BE STARTED, so the PostgreSQL half of the suite cannot run: {exc}"
+        )
     yield server
     server.stop()
 
@@ -98,10 +100,21 @@ def world(db_url) -> World:
         b = create_clinic(s, name="Clinic B", actor=system).id
         people = {}
         for name, clinic, role in [
-            ("admin_a", a, "admin"), ("clinician_a", a, "clinician"), ("assistant_a", a, "assistant"),
-            ("admin_b", b, "admin"), ("clinician_b", b, "clinician"),
+            ("admin_a", a, "admin"),
+            ("clinician_a", a, "clinician"),
+            ("assistant_a", a, "assistant"),
+            ("admin_b", b, "admin"),
+            ("clinician_b", b, "clinician"),
         ]:
-            user, _ = create_user(s, clinic_id=clinic, username=name.replace("_", "."), full_name=name, role=role, actor=system, password=PASSWORD)
+            user, _ = create_user(
+                s,
+                clinic_id=clinic,
+                username=name.replace("_", "."),
+                full_name=name,
+                role=role,
+                actor=system,
+                password=PASSWORD,
+            )
             user.must_change_password = False
             token = create_api_token(s, user_id=user.id, label="tests", actor=system)
             people[name] = Person(Principal(user.id, clinic, user.username, role), token, PASSWORD)
@@ -164,7 +177,15 @@ def logged_in(app_client: TestClient, person: Person) -> tuple[TestClient, str]:
 
     client = TestClient(app_client.app)
     token = re.search(CSRF_RE, client.get("/login").text).group(1)
-    resp = client.post("/login", data={"username": person.principal.username, "password": person.password, "csrf_token": token}, follow_redirects=False)
+    resp = client.post(
+        "/login",
+        data={
+            "username": person.principal.username,
+            "password": person.password,
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
     assert resp.status_code == 303, resp.text
     csrf = re.search(CSRF_RE, client.get("/account/password").text).group(1)
     return client, csrf

@@ -28,7 +28,9 @@ def _bin(name: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    raise PostgresUnavailable(f"{name} not found: install Debian's postgresql package (make test does this as root)")
+    raise PostgresUnavailable(
+        f"{name} not found: install Debian's postgresql package (make test does this as root)"
+    )
 
 
 def _free_port() -> int:
@@ -53,13 +55,18 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def stop(self) -> None:
-        subprocess.run([*self.as_user, _bin("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*self.as_user, _bin("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -73,15 +80,42 @@ def start_postgres() -> PostgresServer:
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     init = subprocess.run(
-        [*as_user, _bin("initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
-        capture_output=True, text=True,
+        [
+            *as_user,
+            _bin("initdb"),
+            "-D",
+            str(datadir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        text=True,
     )
     if init.returncode:
         raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()}")
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=100"
     start = subprocess.run(
-        [*as_user, _bin("pg_ctl"), "-D", str(datadir), "-o", opts, "-l", str(root / "log"), "-w", "-t", "60", "start"],
-        capture_output=True, text=True,
+        [
+            *as_user,
+            _bin("pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            opts,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
     )
     if start.returncode:
         log = (root / "log").read_text() if (root / "log").exists() else ""

@@ -10,5 +10,7 @@ from triggerpoint.models import Base
 
 def test_migrations_match_models(engine):
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata
+        )
     assert diff == [], f"models changed without a migration: {diff}"

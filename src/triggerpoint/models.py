@@ -4,7 +4,15 @@ from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSe
 from triggerpoint.audit.models import AuditEvent, AuditHead
 from triggerpoint.db import Base
 from triggerpoint.outcomes.models import Measurement
-from triggerpoint.records.models import Consent, Diagnosis, Episode, PainDrawing, PainMark, Patient, Visit
+from triggerpoint.records.models import (
+    Consent,
+    Diagnosis,
+    Episode,
+    PainDrawing,
+    PainMark,
+    Patient,
+    Visit,
+)
 from triggerpoint.treatment.models import (
     Addendum,
     AdverseEvent,
@@ -16,8 +24,27 @@ from triggerpoint.treatment.models import (
 )
 
 __all__ = [
-    "Addendum", "AdverseEvent", "ApiToken", "AuditEvent", "AuditHead", "Base", "Clinic", "Consent",
-    "Diagnosis", "Episode", "LoginAttempt", "LoginSession", "Measurement", "NeedleEntry", "NeedlingSession",
-    "PainDrawing", "PainMark", "Patient", "PlannedTarget", "Screening", "ScreeningConfirmation",
-    "User", "Visit",
+    "Addendum",
+    "AdverseEvent",
+    "ApiToken",
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "Clinic",
+    "Consent",
+    "Diagnosis",
+    "Episode",
+    "LoginAttempt",
+    "LoginSession",
+    "Measurement",
+    "NeedleEntry",
+    "NeedlingSession",
+    "PainDrawing",
+    "PainMark",
+    "Patient",
+    "PlannedTarget",
+    "Screening",
+    "ScreeningConfirmation",
+    "User",
+    "Visit",
 ]

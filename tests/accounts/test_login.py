@@ -18,12 +18,23 @@ def _login_form(client: TestClient) -> str:
 
 def _login(client: TestClient, username: str, password: str):
     token = _login_form(client)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token, "next": "/atlas"}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/atlas"},
+        follow_redirects=False,
+    )
 
 
 def _new_user(clinic_id: int, username: str) -> str:
     with open_session(clinic_id=None) as s:
-        _, one_time = create_user(s, clinic_id=clinic_id, username=username, full_name=username, role="clinician", actor=Actor.system())
+        _, one_time = create_user(
+            s,
+            clinic_id=clinic_id,
+            username=username,
+            full_name=username,
+            role="clinician",
+            actor=Actor.system(),
+        )
         s.commit()
     return one_time
 
@@ -36,12 +47,32 @@ def test_one_time_password_must_be_changed(app_client, world):
     cookie = resp.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     # any page now sends them to the password form; the API refuses until they change it
-    assert client.get("/admin/users", follow_redirects=False).headers["location"] == "/account/password"
+    assert (
+        client.get("/admin/users", follow_redirects=False).headers["location"]
+        == "/account/password"
+    )
     form = client.get("/account/password")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-    weak = client.post("/account/password", data={"current_password": one_time, "new_password": "short", "confirm_password": "short", "csrf_token": csrf})
+    weak = client.post(
+        "/account/password",
+        data={
+            "current_password": one_time,
+            "new_password": "short",
+            "confirm_password": "short",
+            "csrf_token": csrf,
+        },
+    )
     assert weak.status_code == 422 and "at least 10 characters" in weak.text
-    ok = client.post("/account/password", data={"current_password": one_time, "new_password": "a much better secret", "confirm_password": "a much better secret", "csrf_token": csrf}, follow_redirects=False)
+    ok = client.post(
+        "/account/password",
+        data={
+            "current_password": one_time,
+            "new_password": "a much better secret",
+            "confirm_password": "a much better secret",
+            "csrf_token": csrf,
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code == 303
     assert _login(TestClient(app_client.app), "newbie", "a much better secret").status_code == 303
 
@@ -50,9 +81,15 @@ def test_state_change_without_csrf_is_refused(app_client, world):
     client = TestClient(app_client.app)
     one_time = _new_user(world.clinic_a, "csrfcheck")
     _login(client, "csrfcheck", one_time)
-    resp = client.post("/account/password", data={"current_password": one_time, "new_password": "x" * 12, "confirm_password": "x" * 12})
+    resp = client.post(
+        "/account/password",
+        data={"current_password": one_time, "new_password": "x" * 12, "confirm_password": "x" * 12},
+    )
     assert resp.status_code == 403
-    assert client.post("/login", data={"username": "csrfcheck", "password": one_time}).status_code == 403
+    assert (
+        client.post("/login", data={"username": "csrfcheck", "password": one_time}).status_code
+        == 403
+    )
 
 
 def test_login_is_throttled_after_repeated_failures(app_client, world):

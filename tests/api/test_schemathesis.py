@@ -21,10 +21,14 @@ def test_api_never_answers_5xx(app_client, world):
         tried.append(operation.label)
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def no_server_error(case) -> None:
             response = case.call(headers=headers)
-            assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+            )
 
         no_server_error()
     assert len(tried) >= 15, tried

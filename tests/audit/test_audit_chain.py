@@ -12,7 +12,14 @@ from triggerpoint.db import open_session
 def _append(engine, n: int) -> None:
     with open_session(clinic_id=None, engine=engine) as s:
         for i in range(n):
-            record(s, actor=Actor(7, 1, "alice"), action="read", entity="patient", entity_id=i, detail={"i": i})
+            record(
+                s,
+                actor=Actor(7, 1, "alice"),
+                action="read",
+                entity="patient",
+                entity_id=i,
+                detail={"i": i},
+            )
         s.commit()
 
 

@@ -17,11 +17,17 @@ def _names(engine) -> list[str]:
 def test_backup_restore_round_trip(fresh_db, world, tmp_path):
     url = fresh_db.url.render_as_string(hide_password=False)
     with fresh_db.begin() as conn:
-        conn.execute(text("INSERT INTO clinic (id, name, created_at) VALUES (1, 'Backup clinic', CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO clinic (id, name, created_at) VALUES (1, 'Backup clinic', CURRENT_TIMESTAMP)"
+            )
+        )
         for i, name in enumerate(["Alpha", "Bravo", "Charlie"], start=1):
             conn.execute(
-                text("INSERT INTO patient (id, clinic_id, given_name, family_name, search_name, date_of_birth, sex, version, created_at, updated_at) "
-                     "VALUES (:i, 1, 'X', :n, :s, '1970-01-01', 'female', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                text(
+                    "INSERT INTO patient (id, clinic_id, given_name, family_name, search_name, date_of_birth, sex, version, created_at, updated_at) "
+                    "VALUES (:i, 1, 'X', :n, :s, '1970-01-01', 'female', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
                 {"i": i, "n": name, "s": name.lower()},
             )
     path = backup(tmp_path / "tp.backup", url=url)

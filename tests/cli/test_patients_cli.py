@@ -10,7 +10,12 @@ from tests.conftest import as_person
 def test_patients_list_json(cli, app_client, world):
     app_client.post(
         "/api/patients",
-        json={"given_name": "Cli", "family_name": "Listed", "date_of_birth": "1990-02-03", "sex": "other"},
+        json={
+            "given_name": "Cli",
+            "family_name": "Listed",
+            "date_of_birth": "1990-02-03",
+            "sex": "other",
+        },
         headers=as_person(app_client, world.clinician_a),
     )
     result = cli("patients", "list", "--search", "listed", "--json")

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from triggerpoint.model.dynamics import STATE_VARIABLES, Needling, classify_state, equilibrium, pains, ph_of, simulate
+from triggerpoint.model.dynamics import (
+    STATE_VARIABLES,
+    Needling,
+    classify_state,
+    equilibrium,
+    pains,
+    ph_of,
+    simulate,
+)
 from triggerpoint.model.params import DEFAULTS, STATE_LOADS, ModelParams
 from triggerpoint.model.virtual import cohort
 
@@ -55,8 +63,16 @@ def _after(ltr: float, accuracy: float = 1.0, day: float = 3.0, load: float = 0.
 
 def test_twitch_responses_move_everything_the_right_way():
     control, needled = _after(0), _after(3)
-    for name, direction in [("endplate_activity", -1), ("contraction", -1), ("sensitisers", -1), ("ph", +1),
-                            ("sensitisation", -1), ("referred_pain", -1), ("rom", +1), ("blood_flow", +1)]:
+    for name, direction in [
+        ("endplate_activity", -1),
+        ("contraction", -1),
+        ("sensitisers", -1),
+        ("ph", +1),
+        ("sensitisation", -1),
+        ("referred_pain", -1),
+        ("rom", +1),
+        ("blood_flow", +1),
+    ]:
         diff = needled.at_end(name)[0] - control.at_end(name)[0]
         assert diff * direction > 0, f"{name} moved the wrong way after twitch responses"
 
@@ -67,7 +83,10 @@ def test_more_twitches_never_do_less():
 
 
 def test_a_missed_trigger_point_does_little():
-    assert _after(5, accuracy=0.05).at_end("local_pain")[0] > _after(5, accuracy=1.0).at_end("local_pain")[0]
+    assert (
+        _after(5, accuracy=0.05).at_end("local_pain")[0]
+        > _after(5, accuracy=1.0).at_end("local_pain")[0]
+    )
 
 
 def test_post_needling_soreness_is_a_transient_of_24_to_72_hours():
@@ -83,7 +102,11 @@ def test_natural_recovery_when_the_load_is_removed():
 
 
 def classify_state_at_end(tr) -> str:  # noqa: ANN001
-    return "active" if tr.at_end("local_pain")[0] - tr.at_end("soreness")[0] > 0.5 else ("latent" if tr.at_end("pressure_pain")[0] > 0.5 else "normal")
+    return (
+        "active"
+        if tr.at_end("local_pain")[0] - tr.at_end("soreness")[0] > 0.5
+        else ("latent" if tr.at_end("pressure_pain")[0] > 0.5 else "normal")
+    )
 
 
 def _params_strategy():
@@ -96,11 +119,26 @@ def _params_strategy():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=_params_strategy(), load=st.floats(0, 1), twitches=st.integers(0, 50), accuracy=st.floats(0, 1), dt=st.sampled_from([0.01, 0.1, 1.0]))
-def test_no_parameter_set_in_the_schema_blows_up_or_goes_negative(raw, load, twitches, accuracy, dt):
+@given(
+    raw=_params_strategy(),
+    load=st.floats(0, 1),
+    twitches=st.integers(0, 50),
+    accuracy=st.floats(0, 1),
+    dt=st.sampled_from([0.01, 0.1, 1.0]),
+)
+def test_no_parameter_set_in_the_schema_blows_up_or_goes_negative(
+    raw, load, twitches, accuracy, dt
+):
     p = ModelParams(**raw)
     start = equilibrium(np.array([load, 1.0 - load]), p, days=60, dt=1.0)
-    tr = simulate(start, np.array([load, 1.0 - load]), days=10, dt=dt, needling=Needling(np.zeros(2), np.full(2, float(twitches)), np.full(2, accuracy)), p=p)
+    tr = simulate(
+        start,
+        np.array([load, 1.0 - load]),
+        days=10,
+        dt=dt,
+        needling=Needling(np.zeros(2), np.full(2, float(twitches)), np.full(2, accuracy)),
+        p=p,
+    )
     for name, values in tr.series.items():
         assert np.isfinite(values).all(), name
         if name != "ph":
@@ -131,7 +169,9 @@ def test_cohort_has_responders_non_responders_and_flare_ups():
     i = np.minimum(i, len(day) - 1)
     j = np.maximum(np.searchsorted(day, c.flare_day[flared]) - 1, 0)
     cols = np.flatnonzero(flared)
-    assert (c.trajectory.series["sensitisers"][i, cols] > c.trajectory.series["sensitisers"][j, cols]).mean() > 0.8
+    assert (
+        c.trajectory.series["sensitisers"][i, cols] > c.trajectory.series["sensitisers"][j, cols]
+    ).mean() > 0.8
 
 
 def test_cli_simulate_json_has_equal_length_arrays(cli):
@@ -139,7 +179,9 @@ def test_cli_simulate_json_has_equal_length_arrays(cli):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     arrays = {k: v for k, v in data.items() if isinstance(v, list)}
-    assert {"days", "local_pain", "referred_pain", "rom"} <= set(arrays) and set(STATE_VARIABLES) <= set(arrays)
+    assert {"days", "local_pain", "referred_pain", "rom"} <= set(arrays) and set(
+        STATE_VARIABLES
+    ) <= set(arrays)
     assert len({len(v) for v in arrays.values()}) == 1 and data["days"][-1] == pytest.approx(14)
     no_needle = json.loads(cli("simulate", "--ltr", "0", "--days", "3", "--json").stdout)
     assert max(no_needle["soreness"]) == 0

@@ -19,7 +19,9 @@ def test_ndi_percent_with_and_without_missing():
 
 def test_odi_percent_and_single_missing_allowed():
     assert score("odi", {"items": [5] * 10}).value == 100.0
-    assert score("odi", {"items": [1, 2, 3, 4, 0, 1, 2, 3, 4, None]}).value == pytest.approx(100 * 20 / 45, abs=0.01)
+    assert score("odi", {"items": [1, 2, 3, 4, 0, 1, 2, 3, 4, None]}).value == pytest.approx(
+        100 * 20 / 45, abs=0.01
+    )
     assert score("odi", {"items": [1] * 8 + [None, None]}).value is None
 
 
@@ -41,7 +43,17 @@ def test_quickdash_formula():
         ("quickdash", {"items": [0] + [1] * 10}, "items.0"),
         ("ppt", {"trials": [2.1]}, "trials"),
         ("ppt", {"trials": [2.1, 25]}, "trials.1"),
-        ("psfs", {"activities": [{"name": "lifting", "score": 5}, {"name": "typing", "score": 11}, {"name": "driving", "score": 3}]}, "activities.1"),
+        (
+            "psfs",
+            {
+                "activities": [
+                    {"name": "lifting", "score": 5},
+                    {"name": "typing", "score": 11},
+                    {"name": "driving", "score": 3},
+                ]
+            },
+            "activities.1",
+        ),
         ("groc", {"value": 8}, "value"),
         ("rom", {"degrees": -5}, "degrees"),
     ],
@@ -54,7 +66,19 @@ def test_out_of_range_is_rejected_per_field(instrument, data, field):
 
 def test_ppt_and_psfs_are_means():
     assert score("ppt", {"trials": [2.0, 2.4, 2.2]}).value == pytest.approx(2.2)
-    assert score("psfs", {"activities": [{"name": "a", "score": 3}, {"name": "b", "score": 6}, {"name": "c", "score": 9}]}).value == 6.0
+    assert (
+        score(
+            "psfs",
+            {
+                "activities": [
+                    {"name": "a", "score": 3},
+                    {"name": "b", "score": 6},
+                    {"name": "c", "score": 9},
+                ]
+            },
+        ).value
+        == 6.0
+    )
 
 
 @pytest.mark.parametrize(

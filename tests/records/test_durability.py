@@ -39,7 +39,15 @@ def _prepare(url: str) -> str:
     upgrade(engine)
     with open_session(clinic_id=None, engine=engine) as s:
         c = create_clinic(s, name="Durable clinic", actor=Actor.system())
-        u, _ = create_user(s, clinic_id=c.id, username="durable", full_name="D", role="clinician", actor=Actor.system(), password="steady state 12345")
+        u, _ = create_user(
+            s,
+            clinic_id=c.id,
+            username="durable",
+            full_name="D",
+            role="clinician",
+            actor=Actor.system(),
+            password="steady state 12345",
+        )
         u.must_change_password = False
         token = create_api_token(s, user_id=u.id, label="t", actor=Actor.system())
         s.commit()
@@ -50,8 +58,20 @@ def _prepare(url: str) -> str:
 def _serve(url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "TRIGGERPOINT_DATABASE_URL": url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "triggerpoint.web.app:create_app", "--factory", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "triggerpoint.web.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -74,12 +94,25 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
     stop = threading.Event()
 
     def writer(n: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=5) as c:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ) as c:
             i = 0
             while not stop.is_set():
                 ext = f"W{n}-{i}"
                 try:
-                    r = c.post("/api/patients", json={"given_name": "Crash", "family_name": "Test", "date_of_birth": "1970-01-01", "sex": "other", "external_id": ext})
+                    r = c.post(
+                        "/api/patients",
+                        json={
+                            "given_name": "Crash",
+                            "family_name": "Test",
+                            "date_of_birth": "1970-01-01",
+                            "sex": "other",
+                            "external_id": ext,
+                        },
+                    )
                 except httpx.HTTPError:
                     return  # the server died mid-request: this write was never acknowledged
                 if r.status_code == 201:
@@ -102,7 +135,9 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
     stored = {row[0] for row in conn.execute("SELECT external_id FROM patient")}
     conn.close()
     missing = set(acked) - stored
-    print(f"\ncrash test: {len(acked)} writes acknowledged, {len(stored & set(acked))} found, {len(missing)} missing")
+    print(
+        f"\ncrash test: {len(acked)} writes acknowledged, {len(stored & set(acked))} found, {len(missing)} missing"
+    )
     assert len(acked) > 20, "too few writes to mean anything"
     assert not missing
     engine = make_engine(url)
@@ -118,8 +153,16 @@ def test_two_app_processes_on_one_postgresql_lose_no_update(pg_server):
     servers = [_serve(url, p) for p in ports]
     try:
         hdr = {"Authorization": f"Bearer {token}"}
-        body = {"given_name": "Shared", "family_name": "Record", "date_of_birth": "1960-06-06", "sex": "female", "weight_kg": 60}
-        pid = httpx.post(f"http://127.0.0.1:{ports[0]}/api/patients", json=body, headers=hdr).json()["id"]
+        body = {
+            "given_name": "Shared",
+            "family_name": "Record",
+            "date_of_birth": "1960-06-06",
+            "sex": "female",
+            "weight_kg": 60,
+        }
+        pid = httpx.post(
+            f"http://127.0.0.1:{ports[0]}/api/patients", json=body, headers=hdr
+        ).json()["id"]
 
         def bump(worker: int) -> tuple[int, int]:
             ok = conflicts = 0
@@ -127,7 +170,10 @@ def test_two_app_processes_on_one_postgresql_lose_no_update(pg_server):
             with httpx.Client(base_url=base, headers=hdr, timeout=10) as c:
                 for _ in range(15):
                     p = c.get(f"/api/patients/{pid}").json()
-                    r = c.put(f"/api/patients/{pid}", json={**body, "weight_kg": p["weight_kg"] + 1, "version": p["version"]})
+                    r = c.put(
+                        f"/api/patients/{pid}",
+                        json={**body, "weight_kg": p["weight_kg"] + 1, "version": p["version"]},
+                    )
                     if r.status_code == 200:
                         ok += 1
                     elif r.status_code == 409:
@@ -140,10 +186,19 @@ def test_two_app_processes_on_one_postgresql_lose_no_update(pg_server):
             results = list(pool.map(bump, range(8)))
         ok = sum(r[0] for r in results)
         final = httpx.get(f"http://127.0.0.1:{ports[1]}/api/patients/{pid}", headers=hdr).json()
-        print(f"\ntwo processes: {ok} updates acknowledged, {sum(r[1] for r in results)} conflicts (409)")
+        print(
+            f"\ntwo processes: {ok} updates acknowledged, {sum(r[1] for r in results)} conflicts (409)"
+        )
         assert final["version"] == 1 + ok  # every acknowledged update is in the record, none lost
         assert final["weight_kg"] == 60 + ok
-        creates = [httpx.post(f"http://127.0.0.1:{ports[i % 2]}/api/patients", json={**body, "external_id": f"X{i}"}, headers=hdr) for i in range(20)]
+        creates = [
+            httpx.post(
+                f"http://127.0.0.1:{ports[i % 2]}/api/patients",
+                json={**body, "external_id": f"X{i}"},
+                headers=hdr,
+            )
+            for i in range(20)
+        ]
         assert all(r.status_code == 201 for r in creates)
     finally:
         for s in servers:

@@ -11,8 +11,17 @@ from fastapi.routing import APIRoute
 
 from tests.conftest import as_person
 
-PATIENT = {"given_name": "Iso", "family_name": "Lation", "date_of_birth": "1975-01-01", "sex": "male"}
-CONSENT = {"risks_disclosed": ["bruising", "post_needling_soreness", "pneumothorax"], "signed_by": "Iso Lation", "signed_at": "2026-11-01T10:00:00+00:00"}
+PATIENT = {
+    "given_name": "Iso",
+    "family_name": "Lation",
+    "date_of_birth": "1975-01-01",
+    "sex": "male",
+}
+CONSENT = {
+    "risks_disclosed": ["bruising", "post_needling_soreness", "pneumothorax"],
+    "signed_by": "Iso Lation",
+    "signed_at": "2026-11-01T10:00:00+00:00",
+}
 BODIES = {
     ("GET", "/api/patients"): None,
     ("POST", "/api/patients"): PATIENT,
@@ -23,7 +32,10 @@ BODIES = {
     ("GET", "/api/patients/{patient_id}/visits"): None,
     ("POST", "/api/patients/{patient_id}/visits"): {"visit_at": "2026-11-02T10:00:00+00:00"},
     ("GET", "/api/patients/{patient_id}/pain-drawings"): None,
-    ("POST", "/api/patients/{patient_id}/pain-drawings"): {"complete": False, "marks": [{"region": "right temple"}]},
+    ("POST", "/api/patients/{patient_id}/pain-drawings"): {
+        "complete": False,
+        "marks": [{"region": "right temple"}],
+    },
     ("GET", "/api/patients/{patient_id}/consents"): None,
     ("POST", "/api/patients/{patient_id}/consents"): CONSENT,
     ("POST", "/api/consents/{consent_id}/withdraw"): {"version": 1},
@@ -31,21 +43,50 @@ BODIES = {
     ("POST", "/api/visits/{visit_id}/screening-confirmation"): None,
     ("POST", "/api/needling-sessions"): {"visit_id": 1},
     ("GET", "/api/needling-sessions/{session_id}"): None,
-    ("POST", "/api/needling-sessions/{session_id}/targets"): {"muscle": "upper trapezius", "side": "right"},
-    ("POST", "/api/needling-sessions/{session_id}/entries"): {"muscle": "upper trapezius", "side": "right", "needle_diameter_mm": 0.25, "needle_length_mm": 40, "technique": "static", "depth_mm": 10, "twitch_count": 0, "familiar_pain": False, "duration_s": 10},
+    ("POST", "/api/needling-sessions/{session_id}/targets"): {
+        "muscle": "upper trapezius",
+        "side": "right",
+    },
+    ("POST", "/api/needling-sessions/{session_id}/entries"): {
+        "muscle": "upper trapezius",
+        "side": "right",
+        "needle_diameter_mm": 0.25,
+        "needle_length_mm": 40,
+        "technique": "static",
+        "depth_mm": 10,
+        "twitch_count": 0,
+        "familiar_pain": False,
+        "duration_s": 10,
+    },
     ("POST", "/api/needling-sessions/{session_id}/count"): {"needles_out": 0},
-    ("POST", "/api/needling-sessions/{session_id}/adverse-events"): {"type": "bruising", "severity": "mild", "action_taken": "pressure"},
+    ("POST", "/api/needling-sessions/{session_id}/adverse-events"): {
+        "type": "bruising",
+        "severity": "mild",
+        "action_taken": "pressure",
+    },
     ("POST", "/api/needling-sessions/{session_id}/sign"): {"version": 1},
     ("POST", "/api/needling-sessions/{session_id}/addenda"): {"text": "late note"},
     ("GET", "/api/needling-sessions/{session_id}/billing"): None,
     ("GET", "/api/safety/adverse-event-rates"): None,
     ("GET", "/api/dashboard/unsigned-sessions"): None,
-    ("POST", "/api/patients/{patient_id}/measurements"): {"instrument": "nprs", "data": {"current": 5}, "measured_at": "2026-11-02T10:00:00+00:00"},
+    ("POST", "/api/patients/{patient_id}/measurements"): {
+        "instrument": "nprs",
+        "data": {"current": 5},
+        "measured_at": "2026-11-02T10:00:00+00:00",
+    },
     ("GET", "/api/patients/{patient_id}/measurements"): None,
     ("GET", "/api/patients/{patient_id}/outcomes"): None,
+    ("GET", "/api/patients/{patient_id}/fhir"): None,
 }
 # Endpoints whose data is not patient data (atlas, regions, own account).
-NOT_PATIENT_DATA = {"/api/atlas", "/api/regions", "/api/me", "/api/tokens", "/api/suggest"}
+NOT_PATIENT_DATA = {
+    "/api/atlas",
+    "/api/regions",
+    "/api/me",
+    "/api/tokens",
+    "/api/suggest",
+    "/api/fhir/import",
+}
 CLINICAL_WRITE = {
     ("POST", "/api/patients/{patient_id}/episodes"),
     ("POST", "/api/patients/{patient_id}/screenings"),
@@ -58,7 +99,11 @@ CLINICAL_WRITE = {
 def _patient_routes(app) -> list[tuple[str, str]]:
     routes = []
     for r in app.routes:
-        if isinstance(r, APIRoute) and r.path.startswith("/api/") and not any(r.path.startswith(p) for p in NOT_PATIENT_DATA):
+        if (
+            isinstance(r, APIRoute)
+            and r.path.startswith("/api/")
+            and not any(r.path.startswith(p) for p in NOT_PATIENT_DATA)
+        ):
             routes += [(m, r.path) for m in sorted(r.methods)]
     return routes
 
@@ -76,10 +121,18 @@ def owned(app_client, world):
     hdr = as_person(app_client, world.clinician_a)
     pid = app_client.post("/api/patients", json=PATIENT, headers=hdr).json()["id"]
     cid = app_client.post(f"/api/patients/{pid}/consents", json=CONSENT, headers=hdr).json()["id"]
-    vid = app_client.post(f"/api/patients/{pid}/visits", json={"visit_at": "2026-11-02T10:00:00+00:00"}, headers=hdr).json()["id"]
-    app_client.post(f"/api/patients/{pid}/screenings", json={"answers": {r.id: {"present": False} for r in rulebook().rules}}, headers=hdr)
+    vid = app_client.post(
+        f"/api/patients/{pid}/visits", json={"visit_at": "2026-11-02T10:00:00+00:00"}, headers=hdr
+    ).json()["id"]
+    app_client.post(
+        f"/api/patients/{pid}/screenings",
+        json={"answers": {r.id: {"present": False} for r in rulebook().rules}},
+        headers=hdr,
+    )
     app_client.post(f"/api/visits/{vid}/screening-confirmation", headers=hdr)
-    sid = app_client.post("/api/needling-sessions", json={"visit_id": vid}, headers=hdr).json()["id"]
+    sid = app_client.post("/api/needling-sessions", json={"visit_id": vid}, headers=hdr).json()[
+        "id"
+    ]
     return {"patient_id": pid, "consent_id": cid, "visit_id": vid, "session_id": sid}
 
 
@@ -101,7 +154,9 @@ def test_other_clinic_gets_404_everywhere(app_client, world, owned, persona):
 
 
 def test_other_clinic_lists_show_nothing_of_ours(app_client, world, owned):
-    rows = app_client.get("/api/patients", params={"limit": 200}, headers=as_person(app_client, world.admin_b)).json()["items"]
+    rows = app_client.get(
+        "/api/patients", params={"limit": 200}, headers=as_person(app_client, world.admin_b)
+    ).json()["items"]
     assert owned["patient_id"] not in {r["id"] for r in rows}
     assert all(r["clinic_id"] == world.clinic_b for r in rows)
 
@@ -113,10 +168,17 @@ def test_unauthenticated_gets_401_everywhere(app_client, owned):
 
 def test_assistant_gets_403_on_clinical_writes(app_client, world, owned):
     for method, path in CLINICAL_WRITE:
-        assert _call(app_client, method, path, owned, as_person(app_client, world.assistant_a)).status_code == 403
+        assert (
+            _call(
+                app_client, method, path, owned, as_person(app_client, world.assistant_a)
+            ).status_code
+            == 403
+        )
 
 
 def test_own_clinic_roles_succeed(app_client, world, owned):
     for persona in ("admin_a", "clinician_a", "assistant_a"):
         hdr = as_person(app_client, getattr(world, persona))
-        assert app_client.get(f"/api/patients/{owned['patient_id']}", headers=hdr).status_code == 200
+        assert (
+            app_client.get(f"/api/patients/{owned['patient_id']}", headers=hdr).status_code == 200
+        )

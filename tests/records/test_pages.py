@@ -14,18 +14,39 @@ def test_pages_require_login(app_client):
 
 def test_new_patient_form_keeps_input_and_names_fields(app_client, world):
     client, csrf = logged_in(app_client, world.clinician_a)
-    form = {"csrf_token": csrf, "given_name": "Keep", "family_name": "Mine", "date_of_birth": "2999-01-01", "sex": "", "height_cm": "170"}
+    form = {
+        "csrf_token": csrf,
+        "given_name": "Keep",
+        "family_name": "Mine",
+        "date_of_birth": "2999-01-01",
+        "sex": "",
+        "height_cm": "170",
+    }
     resp = client.post("/patients/new", data=form)
     assert resp.status_code == 422
-    assert 'value="Keep"' in resp.text and 'value="Mine"' in resp.text and 'value="170"' in resp.text
+    assert (
+        'value="Keep"' in resp.text and 'value="Mine"' in resp.text and 'value="170"' in resp.text
+    )
     assert "Date of birth: must not be in the future" in resp.text
     assert 'id="sex-error"' in resp.text
-    assert client.get("/patients", params={"q": "Mine"}).text.count("Mine, Keep") == 0  # nothing saved
+    assert (
+        client.get("/patients", params={"q": "Mine"}).text.count("Mine, Keep") == 0
+    )  # nothing saved
 
 
 def test_new_patient_then_timeline(app_client, world):
     client, csrf = logged_in(app_client, world.clinician_a)
-    resp = client.post("/patients/new", data={"csrf_token": csrf, "given_name": "Tim", "family_name": "Eline", "date_of_birth": "1970-03-04", "sex": "male"}, follow_redirects=False)
+    resp = client.post(
+        "/patients/new",
+        data={
+            "csrf_token": csrf,
+            "given_name": "Tim",
+            "family_name": "Eline",
+            "date_of_birth": "1970-03-04",
+            "sex": "male",
+        },
+        follow_redirects=False,
+    )
     assert resp.status_code == 303
     pid = int(resp.headers["location"].rsplit("/", 1)[1])
     page = client.get(f"/patients/{pid}")
@@ -36,7 +57,16 @@ def test_new_patient_then_timeline(app_client, world):
 def test_patient_list_is_paginated(app_client, world):
     hdr = as_person(app_client, world.admin_a)
     for i in range(30):
-        app_client.post("/api/patients", json={"given_name": f"P{i:02d}", "family_name": "Pagetest", "date_of_birth": "1980-01-01", "sex": "female"}, headers=hdr)
+        app_client.post(
+            "/api/patients",
+            json={
+                "given_name": f"P{i:02d}",
+                "family_name": "Pagetest",
+                "date_of_birth": "1980-01-01",
+                "sex": "female",
+            },
+            headers=hdr,
+        )
     client, _ = logged_in(app_client, world.admin_a)
     first = client.get("/patients", params={"q": "pagetest"}).text
     assert "30 patients" in first and "Page 1 of 2" in first
@@ -45,6 +75,15 @@ def test_patient_list_is_paginated(app_client, world):
 
 
 def test_other_clinic_patient_page_is_404(app_client, world):
-    pid = app_client.post("/api/patients", json={"given_name": "A", "family_name": "Only", "date_of_birth": "1980-01-01", "sex": "female"}, headers=as_person(app_client, world.clinician_a)).json()["id"]
+    pid = app_client.post(
+        "/api/patients",
+        json={
+            "given_name": "A",
+            "family_name": "Only",
+            "date_of_birth": "1980-01-01",
+            "sex": "female",
+        },
+        headers=as_person(app_client, world.clinician_a),
+    ).json()["id"]
     client, _ = logged_in(app_client, world.clinician_b)
     assert client.get(f"/patients/{pid}").status_code == 404

@@ -18,7 +18,9 @@ def test_kim_regression_at_the_study_mean():
     assert "Seol" in limit.basis
 
 
-@pytest.mark.parametrize(("bmi", "expected"), [(22.9, 17), (23.0, 15), (24.9, 15), (25.0, 22), (35.0, 22)])
+@pytest.mark.parametrize(
+    ("bmi", "expected"), [(22.9, 17), (23.0, 15), (24.9, 15), (25.0, 22), (35.0, 22)]
+)
 def test_rib_table_boundaries(bmi, expected):
     assert max_thorax_depth(bmi).rib_limit_mm == expected
 
@@ -32,7 +34,9 @@ def test_thin_patient_is_limited_by_the_pleura_formula():
 def test_missing_bmi_is_the_most_conservative_limit():
     unknown = max_thorax_depth(None)
     assert unknown.bmi_used == 16
-    assert all(unknown.max_depth_mm <= max_thorax_depth(b).max_depth_mm for b in (16, 18, 21, 24, 27, 40))
+    assert all(
+        unknown.max_depth_mm <= max_thorax_depth(b).max_depth_mm for b in (16, 18, 21, 24, 27, 40)
+    )
     assert "unknown" in unknown.explain()
 
 
@@ -43,5 +47,8 @@ def test_bmi_below_the_floor_is_clamped():
 @given(st.floats(min_value=10, max_value=70, allow_nan=False))
 def test_limit_is_positive_and_never_deeper_than_either_source(bmi):
     limit = max_thorax_depth(bmi)
-    assert 0 < limit.max_depth_mm <= min(limit.pleura_estimate_mm, limit.rib_limit_mm) + 1e-9 or limit.max_depth_mm == 1.0
+    assert (
+        0 < limit.max_depth_mm <= min(limit.pleura_estimate_mm, limit.rib_limit_mm) + 1e-9
+        or limit.max_depth_mm == 1.0
+    )
     assert limit.max_depth_mm <= 22

@@ -30,7 +30,17 @@ def test_absolute_contraindications_are_not_cleared(rule_id):
 
 @pytest.mark.parametrize(
     "rule_id",
-    ["immunocompromised", "vascular_disease", "diabetes", "pregnancy", "epilepsy", "metal_allergy", "child", "psychological_state", "recent_surgery"],
+    [
+        "immunocompromised",
+        "vascular_disease",
+        "diabetes",
+        "pregnancy",
+        "epilepsy",
+        "metal_allergy",
+        "child",
+        "psychological_state",
+        "recent_surgery",
+    ],
 )
 def test_relative_contraindications_clear_with_precautions(rule_id):
     result = evaluate(_with(**{rule_id: "detail"}))
@@ -81,5 +91,20 @@ def test_every_rule_has_a_known_source():
     book = rulebook()
     assert all(r.sources and set(r.sources) <= set(book.sources) for r in book.rules)
     ids = {r.id for r in book.rules}
-    assert {"needle_phobia", "refusal", "cannot_consent", "lymphoedema", "bleeding_risk", "immunocompromised", "vascular_disease",
-            "diabetes", "pregnancy", "epilepsy", "metal_allergy", "child", "psychological_state", "recent_surgery", "pacemaker"} == ids
+    assert {
+        "needle_phobia",
+        "refusal",
+        "cannot_consent",
+        "lymphoedema",
+        "bleeding_risk",
+        "immunocompromised",
+        "vascular_disease",
+        "diabetes",
+        "pregnancy",
+        "epilepsy",
+        "metal_allergy",
+        "child",
+        "psychological_state",
+        "recent_surgery",
+        "pacemaker",
+    } == ids

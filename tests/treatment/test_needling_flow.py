@@ -9,8 +9,17 @@ from triggerpoint.safety.screening import rulebook
 
 NO = {r.id: {"present": False} for r in rulebook().rules}
 RISKS = ["bruising", "post_needling_soreness", "pneumothorax", "bleeding"]
-TRAP = {"muscle": "upper trapezius", "side": "right", "needle_diameter_mm": 0.25, "needle_length_mm": 40,
-        "technique": "pistoning", "depth_mm": 12, "twitch_count": 3, "familiar_pain": True, "duration_s": 30}
+TRAP = {
+    "muscle": "upper trapezius",
+    "side": "right",
+    "needle_diameter_mm": 0.25,
+    "needle_length_mm": 40,
+    "technique": "pistoning",
+    "depth_mm": 12,
+    "twitch_count": 3,
+    "familiar_pain": True,
+    "duration_s": 30,
+}
 
 
 class Clinic:
@@ -26,17 +35,38 @@ class Clinic:
         return r
 
     def patient(self, weight=70.0, height=175.0):
-        return self.post("/api/patients", {"given_name": "Nee", "family_name": "Dle", "date_of_birth": "1980-01-01", "sex": "female", "height_cm": height, "weight_kg": weight}, 201).json()["id"]
+        return self.post(
+            "/api/patients",
+            {
+                "given_name": "Nee",
+                "family_name": "Dle",
+                "date_of_birth": "1980-01-01",
+                "sex": "female",
+                "height_cm": height,
+                "weight_kg": weight,
+            },
+            201,
+        ).json()["id"]
 
     def visit(self, pid):
-        return self.post(f"/api/patients/{pid}/visits", {"visit_at": "2026-11-20T10:00:00+00:00"}, 201).json()["id"]
+        return self.post(
+            f"/api/patients/{pid}/visits", {"visit_at": "2026-11-20T10:00:00+00:00"}, 201
+        ).json()["id"]
 
     def screen(self, pid, **present):
         answers = dict(NO) | {k: {"present": True, "detail": v} for k, v in present.items()}
         return self.post(f"/api/patients/{pid}/screenings", {"answers": answers}, 201).json()
 
     def consent(self, pid):
-        return self.post(f"/api/patients/{pid}/consents", {"risks_disclosed": RISKS, "signed_by": "Nee Dle", "signed_at": "2026-11-20T09:00:00+00:00"}, 201).json()
+        return self.post(
+            f"/api/patients/{pid}/consents",
+            {
+                "risks_disclosed": RISKS,
+                "signed_by": "Nee Dle",
+                "signed_at": "2026-11-20T09:00:00+00:00",
+            },
+            201,
+        ).json()
 
     def ready(self, pid=None, **present):
         pid = pid or self.patient()
@@ -55,18 +85,38 @@ def clinic(app_client, world):
 
 def test_whole_flow_to_signed_session(clinic):
     pid, vid, sid = clinic.ready()
-    clinic.post(f"/api/needling-sessions/{sid}/targets", {"muscle": "upper_trapezius", "side": "right", "trigger_point_id": "tp1", "source": "suggestion", "probability": 0.62}, 201)
+    clinic.post(
+        f"/api/needling-sessions/{sid}/targets",
+        {
+            "muscle": "upper_trapezius",
+            "side": "right",
+            "trigger_point_id": "tp1",
+            "source": "suggestion",
+            "probability": 0.62,
+        },
+        201,
+    )
     clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
-    clinic.post(f"/api/needling-sessions/{sid}/entries", {**TRAP, "side": "left", "twitch_count": 0}, 201)
+    clinic.post(
+        f"/api/needling-sessions/{sid}/entries", {**TRAP, "side": "left", "twitch_count": 0}, 201
+    )
     s = clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 2}, 200).json()
     assert s["needles_in"] == 2 and s["needles_out"] == 2
     assert s["thorax_limit_mm"] == 17 and "Seol 2014" in s["thorax_limit_explained"]  # BMI 22.9
-    ae = clinic.post(f"/api/needling-sessions/{sid}/adverse-events", {"type": "bruising", "severity": "mild", "action_taken": "Pressure applied"}, 201).json()
+    ae = clinic.post(
+        f"/api/needling-sessions/{sid}/adverse-events",
+        {"type": "bruising", "severity": "mild", "action_taken": "Pressure applied"},
+        201,
+    ).json()
     assert ae["urgent"] is False
-    signed = clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 200).json()
+    signed = clinic.post(
+        f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 200
+    ).json()
     assert signed["status"] == "signed" and signed["signed_at"]
     bill = clinic.c.get(f"/api/needling-sessions/{sid}/billing", headers=clinic.h).json()
-    assert bill["cpt"] == "20560" and bill["icd10cm"] == [{"code": "M79.12", "display": "Myalgia of auxiliary muscles, head and neck"}]
+    assert bill["cpt"] == "20560" and bill["icd10cm"] == [
+        {"code": "M79.12", "display": "Myalgia of auxiliary muscles, head and neck"}
+    ]
     assert "Suggestions" in bill["label"]
 
 
@@ -128,26 +178,41 @@ def test_bad_entries_are_rejected_and_nothing_saved(clinic, change, field_or_tex
 def test_thorax_depth_beyond_limit_needs_a_reason(clinic):
     pid = clinic.patient(weight=50, height=175)  # BMI 16.3: the pleura formula governs
     _, _, sid = clinic.ready(pid)
-    limit = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()["thorax_limit_mm"]
+    limit = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()[
+        "thorax_limit_mm"
+    ]
     deep = {**TRAP, "depth_mm": limit + 3}
     r = clinic.post(f"/api/needling-sessions/{sid}/entries", deep)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "over_limit_reason"]
-    ok = clinic.post(f"/api/needling-sessions/{sid}/entries", {**deep, "over_limit_reason": "Pincer grip, needle directed into fingers"}, 201).json()
+    ok = clinic.post(
+        f"/api/needling-sessions/{sid}/entries",
+        {**deep, "over_limit_reason": "Pincer grip, needle directed into fingers"},
+        201,
+    ).json()
     assert ok["over_limit_reason"].startswith("Pincer") and ok["depth_limit_mm"] == limit
 
 
 def test_missing_bmi_applies_the_most_conservative_limit(clinic):
-    pid = clinic.post("/api/patients", {"given_name": "No", "family_name": "Bmi", "date_of_birth": "1980-01-01", "sex": "male"}, 201).json()["id"]
+    pid = clinic.post(
+        "/api/patients",
+        {"given_name": "No", "family_name": "Bmi", "date_of_birth": "1980-01-01", "sex": "male"},
+        201,
+    ).json()["id"]
     _, _, sid = clinic.ready(pid)
     from triggerpoint.safety.depth import max_thorax_depth
 
-    assert clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()["thorax_limit_mm"] == max_thorax_depth(None).max_depth_mm
+    assert (
+        clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()["thorax_limit_mm"]
+        == max_thorax_depth(None).max_depth_mm
+    )
 
 
 def test_restrictions_block_limb_and_electrical(clinic):
     _, _, sid = clinic.ready(lymphoedema="left arm", pacemaker=None)
     estim = {"frequency_hz": 2, "pulse_width_us": 250, "intensity_ma": 5}
-    r = clinic.post(f"/api/needling-sessions/{sid}/entries", {**TRAP, "technique": "electrical", "estim": estim})
+    r = clinic.post(
+        f"/api/needling-sessions/{sid}/entries", {**TRAP, "technique": "electrical", "estim": estim}
+    )
     assert r.status_code == 409 and "electrical" in r.text
     session = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()
     assert any("Lymphoedema" in p for p in session["precautions"])
@@ -157,30 +222,73 @@ def test_cannot_sign_with_a_needle_unaccounted_for(clinic):
     _, _, sid = clinic.ready()
     clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
     clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
-    assert "count the needles" in clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": 1}, 409).text
+    assert (
+        "count the needles"
+        in clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": 1}, 409).text
+    )
     s = clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 1}, 200).json()
-    assert "1 needle(s) unaccounted" in clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 409).text
-    clinic.post(f"/api/needling-sessions/{sid}/adverse-events", {"type": "broken_or_retained_needle", "severity": "moderate", "action_taken": "Searched the couch and floor; patient informed; incident form filed", "needles_unaccounted": 1}, 201)
-    assert clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 200).json()["status"] == "signed"
+    assert (
+        "1 needle(s) unaccounted"
+        in clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 409).text
+    )
+    clinic.post(
+        f"/api/needling-sessions/{sid}/adverse-events",
+        {
+            "type": "broken_or_retained_needle",
+            "severity": "moderate",
+            "action_taken": "Searched the couch and floor; patient informed; incident form filed",
+            "needles_unaccounted": 1,
+        },
+        201,
+    )
+    assert (
+        clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 200).json()[
+            "status"
+        ]
+        == "signed"
+    )
 
 
 def test_signed_session_is_immutable_but_takes_addenda(clinic):
     _, _, sid = clinic.ready()
     clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
     s = clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 1}, 200).json()
-    assert clinic.post(f"/api/needling-sessions/{sid}/addenda", {"text": "early"}, 409).status_code == 409
+    assert (
+        clinic.post(f"/api/needling-sessions/{sid}/addenda", {"text": "early"}, 409).status_code
+        == 409
+    )
     clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 200)
     assert clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 409).status_code == 409
-    assert clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 3}, 409).status_code == 409
-    assert clinic.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"] + 1}, 409).status_code == 409
-    clinic.post(f"/api/needling-sessions/{sid}/addenda", {"text": "Patient phoned: soreness settled after 48 h."}, 201)
+    assert (
+        clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 3}, 409).status_code
+        == 409
+    )
+    assert (
+        clinic.post(
+            f"/api/needling-sessions/{sid}/sign", {"version": s["version"] + 1}, 409
+        ).status_code
+        == 409
+    )
+    clinic.post(
+        f"/api/needling-sessions/{sid}/addenda",
+        {"text": "Patient phoned: soreness settled after 48 h."},
+        201,
+    )
     after = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()
     assert after["needles_in"] == 1 and after["addenda"][0]["text"].startswith("Patient phoned")
 
 
 def test_suspected_pneumothorax_is_urgent(clinic):
     _, _, sid = clinic.ready()
-    ae = clinic.post(f"/api/needling-sessions/{sid}/adverse-events", {"type": "suspected_pneumothorax", "severity": "major", "action_taken": "Emergency services called"}, 201).json()
+    ae = clinic.post(
+        f"/api/needling-sessions/{sid}/adverse-events",
+        {
+            "type": "suspected_pneumothorax",
+            "severity": "major",
+            "action_taken": "Emergency services called",
+        },
+        201,
+    ).json()
     assert ae["urgent"] is True
 
 
@@ -188,26 +296,40 @@ def test_billing_counts_distinct_muscles(clinic):
     _, _, sid = clinic.ready()
     for muscle in ("upper trapezius", "upper trapezius"):
         clinic.post(f"/api/needling-sessions/{sid}/entries", {**TRAP, "muscle": muscle}, 201)
-    assert clinic.c.get(f"/api/needling-sessions/{sid}/billing", headers=clinic.h).json()["cpt"] == "20560"
+    assert (
+        clinic.c.get(f"/api/needling-sessions/{sid}/billing", headers=clinic.h).json()["cpt"]
+        == "20560"
+    )
 
 
 def test_assistant_cannot_chart_or_read_sessions(app_client, world, clinic):
     _, _, sid = clinic.ready()
     assistant = as_person(app_client, world.assistant_a)
     assert app_client.get(f"/api/needling-sessions/{sid}", headers=assistant).status_code == 403
-    assert app_client.post(f"/api/needling-sessions/{sid}/entries", json=TRAP, headers=assistant).status_code == 403
+    assert (
+        app_client.post(
+            f"/api/needling-sessions/{sid}/entries", json=TRAP, headers=assistant
+        ).status_code
+        == 403
+    )
 
 
 def test_safety_view_counts_this_clinic_only(app_client, world, clinic):
     _, _, sid = clinic.ready()
-    clinic.post(f"/api/needling-sessions/{sid}/adverse-events", {"type": "bruising", "severity": "mild", "action_taken": "pressure"}, 201)
+    clinic.post(
+        f"/api/needling-sessions/{sid}/adverse-events",
+        {"type": "bruising", "severity": "mild", "action_taken": "pressure"},
+        201,
+    )
     mine = app_client.get("/api/safety/adverse-event-rates", headers=clinic.h).json()
     bruising = next(r for r in mine["by_type"] if r["type"] == "bruising")
     assert mine["sessions"] >= 1 and bruising["events"] >= 1
     assert bruising["published"] == {"brady_2014": 75.5, "boyce_2020": 77.0}
     lo, hi = bruising["ci95_per_1000"]
     assert lo <= bruising["per_1000"] <= hi
-    theirs = app_client.get("/api/safety/adverse-event-rates", headers=as_person(app_client, world.clinician_b)).json()
+    theirs = app_client.get(
+        "/api/safety/adverse-event-rates", headers=as_person(app_client, world.clinician_b)
+    ).json()
     assert next(r for r in theirs["by_type"] if r["type"] == "bruising")["events"] == 0
 
 
@@ -220,7 +342,15 @@ def test_unsigned_sessions_dashboard(app_client, world, clinic):
     from triggerpoint.treatment.models import NeedlingSession
 
     _, _, sid = clinic.ready()
-    assert sid not in {r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()}
+    assert sid not in {
+        r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()
+    }
     with get_engine().begin() as conn:
-        conn.execute(update(NeedlingSession).where(NeedlingSession.id == sid).values(opened_at=utcnow() - timedelta(hours=25)))
-    assert sid in {r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()}
+        conn.execute(
+            update(NeedlingSession)
+            .where(NeedlingSession.id == sid)
+            .values(opened_at=utcnow() - timedelta(hours=25))
+        )
+    assert sid in {
+        r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()
+    }

@@ -64,7 +64,9 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
     ):
         sent = (await request.form()).get("csrf_token")  # type: ignore[assignment]
     if not isinstance(sent, str) or not hmac.compare_digest(sent, principal.csrf_token):
-        raise HTTPException(403, detail="CSRF token missing or wrong; reload the page and try again")
+        raise HTTPException(
+            403, detail="CSRF token missing or wrong; reload the page and try again"
+        )
 
 
 def _api_check_csrf(request: Request, principal: Principal) -> None:
@@ -73,7 +75,9 @@ def _api_check_csrf(request: Request, principal: Principal) -> None:
         return
     sent = request.headers.get("x-csrf-token", "")
     if not hmac.compare_digest(sent, principal.csrf_token):
-        raise HTTPException(403, detail="CSRF token missing or wrong (send the X-CSRF-Token header)")
+        raise HTTPException(
+            403, detail="CSRF token missing or wrong (send the X-CSRF-Token header)"
+        )
 
 
 def api_session(request: Request) -> Iterator[Session]:
@@ -87,9 +91,13 @@ def api_session(request: Request) -> Iterator[Session]:
         elif cookie := request.cookies.get(SESSION_COOKIE):
             principal = service.principal_from_session(session, token=cookie)
         if principal is None:
-            raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"}
+            )
         if principal.must_change_password:
-            raise HTTPException(403, detail="password change required: log in to the web app and set a new password")
+            raise HTTPException(
+                403, detail="password change required: log in to the web app and set a new password"
+            )
         _api_check_csrf(request, principal)
         session.info["clinic_id"] = principal.clinic_id
         request.state.principal = principal
@@ -101,7 +109,9 @@ def api_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def api_principal(request: Request, _session: Annotated[Session, Depends(api_session)]) -> Principal:
+def api_principal(
+    request: Request, _session: Annotated[Session, Depends(api_session)]
+) -> Principal:
     return request.state.principal
 
 

@@ -28,14 +28,29 @@ def _secure(request: Request) -> bool:
 
 
 def _safe_next(next_url: str | None) -> str:
-    return next_url if next_url and next_url.startswith("/") and not next_url.startswith("//") else "/patients"
+    return (
+        next_url
+        if next_url and next_url.startswith("/") and not next_url.startswith("//")
+        else "/patients"
+    )
 
 
 @pages.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
     token = secrets.token_urlsafe(24)
-    resp = templates().TemplateResponse(request, "accounts/login.html", {"next": _safe_next(next), "login_csrf": token, "error": None})
-    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), max_age=3600)
+    resp = templates().TemplateResponse(
+        request,
+        "accounts/login.html",
+        {"next": _safe_next(next), "login_csrf": token, "error": None},
+    )
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=3600,
+    )
     return resp
 
 
@@ -62,7 +77,12 @@ def login(
         return _login_error(request, next, "Wrong username or password.", 401)
     resp = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     resp.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), max_age=int(get_settings().session_hours * 3600)
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=int(get_settings().session_hours * 3600),
     )
     resp.delete_cookie(LOGIN_CSRF_COOKIE)
     return resp
@@ -71,9 +91,19 @@ def login(
 def _login_error(request: Request, next_url: str, message: str, code: int) -> Response:
     token = secrets.token_urlsafe(24)
     resp = templates().TemplateResponse(
-        request, "accounts/login.html", {"next": _safe_next(next_url), "login_csrf": token, "error": message}, status_code=code
+        request,
+        "accounts/login.html",
+        {"next": _safe_next(next_url), "login_csrf": token, "error": message},
+        status_code=code,
     )
-    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), max_age=3600)
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=3600,
+    )
     return resp
 
 
@@ -81,7 +111,13 @@ def _login_error(request: Request, next_url: str, message: str, code: int) -> Re
 def logout(request: Request, principal: PagePrincipal) -> Response:
     with open_session(clinic_id=None) as session:
         service.end_session(session, token=request.cookies.get(SESSION_COOKIE, ""))
-        record(session, actor=principal.actor, action="logout", entity="user", entity_id=principal.user_id)
+        record(
+            session,
+            actor=principal.actor,
+            action="logout",
+            entity="user",
+            entity_id=principal.user_id,
+        )
         session.commit()
     resp = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     resp.delete_cookie(SESSION_COOKIE)
@@ -90,7 +126,9 @@ def logout(request: Request, principal: PagePrincipal) -> Response:
 
 @pages.get("/account/password", response_class=HTMLResponse)
 def password_form(request: Request, principal: PagePrincipal) -> Response:
-    return templates().TemplateResponse(request, "accounts/password.html", {"principal": principal, "errors": {}})
+    return templates().TemplateResponse(
+        request, "accounts/password.html", {"principal": principal, "errors": {}}
+    )
 
 
 @pages.post("/account/password", response_class=HTMLResponse)
@@ -105,11 +143,20 @@ def password_change(
     try:
         if new_password != confirm_password:
             raise service.AccountError("confirm_password", "does not match the new password")
-        service.change_password(session, user_id=principal.user_id, current=current_password, new=new_password, actor=principal.actor)
+        service.change_password(
+            session,
+            user_id=principal.user_id,
+            current=current_password,
+            new=new_password,
+            actor=principal.actor,
+        )
     except service.AccountError as exc:
         session.rollback()
         return templates().TemplateResponse(
-            request, "accounts/password.html", {"principal": principal, "errors": {exc.field: str(exc)}}, status_code=422
+            request,
+            "accounts/password.html",
+            {"principal": principal, "errors": {exc.field: str(exc)}},
+            status_code=422,
         )
     session.commit()
     return RedirectResponse("/patients", status_code=status.HTTP_303_SEE_OTHER)
@@ -119,7 +166,11 @@ def password_change(
 def users_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
     principal.require("users:manage")
     users = service.list_users(session)
-    return templates().TemplateResponse(request, "accounts/users.html", {"principal": principal, "users": users, "errors": {}, "form": {}, "created": None})
+    return templates().TemplateResponse(
+        request,
+        "accounts/users.html",
+        {"principal": principal, "users": users, "errors": {}, "form": {}, "created": None},
+    )
 
 
 @pages.post("/admin/users", response_class=HTMLResponse)
@@ -135,21 +186,40 @@ def users_add(
     form = {"username": username, "full_name": full_name, "role": role}
     try:
         user, one_time = service.create_user(
-            session, clinic_id=principal.clinic_id, username=username, full_name=full_name, role=role, actor=principal.actor
+            session,
+            clinic_id=principal.clinic_id,
+            username=username,
+            full_name=full_name,
+            role=role,
+            actor=principal.actor,
         )
     except service.AccountError as exc:
         session.rollback()
         users = service.list_users(session)
         return templates().TemplateResponse(
-            request, "accounts/users.html",
-            {"principal": principal, "users": users, "errors": {exc.field: str(exc)}, "form": form, "created": None},
+            request,
+            "accounts/users.html",
+            {
+                "principal": principal,
+                "users": users,
+                "errors": {exc.field: str(exc)},
+                "form": form,
+                "created": None,
+            },
             status_code=422,
         )
     session.commit()
     users = service.list_users(session)
     return templates().TemplateResponse(
-        request, "accounts/users.html",
-        {"principal": principal, "users": users, "errors": {}, "form": {}, "created": (user.username, one_time)},
+        request,
+        "accounts/users.html",
+        {
+            "principal": principal,
+            "users": users,
+            "errors": {},
+            "form": {},
+            "created": (user.username, one_time),
+        },
     )
 
 
@@ -162,7 +232,12 @@ class MeOut(BaseModel):
 
 @api.get("/me", summary="Who am I")
 def me(principal: ApiPrincipal) -> MeOut:
-    return MeOut(user_id=principal.user_id, clinic_id=principal.clinic_id, username=principal.username, role=principal.role)
+    return MeOut(
+        user_id=principal.user_id,
+        clinic_id=principal.clinic_id,
+        username=principal.username,
+        role=principal.role,
+    )
 
 
 class TokenOut(BaseModel):
@@ -171,8 +246,12 @@ class TokenOut(BaseModel):
 
 
 @api.post("/tokens", status_code=201, summary="Create an API token for yourself (shown once)")
-def create_token(principal: ApiPrincipal, label: Annotated[str, Body(embed=True, min_length=1, max_length=100)]) -> TokenOut:
+def create_token(
+    principal: ApiPrincipal, label: Annotated[str, Body(embed=True, min_length=1, max_length=100)]
+) -> TokenOut:
     with open_session(clinic_id=None) as session:
-        token = service.create_api_token(session, user_id=principal.user_id, label=label, actor=principal.actor)
+        token = service.create_api_token(
+            session, user_id=principal.user_id, label=label, actor=principal.actor
+        )
         session.commit()
     return TokenOut(token=token, label=label)

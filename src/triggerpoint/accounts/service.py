@@ -29,7 +29,16 @@ MIN_PASSWORD = 10
 # What each role may do. Assistants run the front desk: demographics, scheduling, consent
 # status and pain drawings, but never clinical notes.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.admin: frozenset({"patient:read", "patient:write", "clinical:read", "clinical:write", "users:manage", "audit:read"}),
+    Role.admin: frozenset(
+        {
+            "patient:read",
+            "patient:write",
+            "clinical:read",
+            "clinical:write",
+            "users:manage",
+            "audit:read",
+        }
+    ),
     Role.clinician: frozenset({"patient:read", "patient:write", "clinical:read", "clinical:write"}),
     Role.assistant: frozenset({"patient:read", "patient:write"}),
 }
@@ -104,7 +113,14 @@ def create_clinic(session: Session, *, name: str, actor: Actor) -> Clinic:
     clinic = Clinic(name=name)
     session.add(clinic)
     session.flush()
-    record(session, actor=actor, action="create", entity="clinic", entity_id=clinic.id, detail={"name": name})
+    record(
+        session,
+        actor=actor,
+        action="create",
+        entity="clinic",
+        entity_id=clinic.id,
+        detail={"name": name},
+    )
     return clinic
 
 
@@ -122,12 +138,16 @@ def create_user(
     the user must change it at first login. There are no default passwords."""
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise AccountError("username", "2-80 characters: lower-case letters, digits, '.', '_' or '-'")
+        raise AccountError(
+            "username", "2-80 characters: lower-case letters, digits, '.', '_' or '-'"
+        )
     if role not in PERMISSIONS:
         raise AccountError("role", f"must be one of {', '.join(PERMISSIONS)}")
     if not full_name.strip():
         raise AccountError("full_name", "must not be empty")
-    if session.scalar(select(User).where(User.username == username).execution_options(skip_tenancy=True)):
+    if session.scalar(
+        select(User).where(User.username == username).execution_options(skip_tenancy=True)
+    ):
         raise AccountError("username", f"{username!r} is taken")
     one_time = None
     if password is None:
@@ -144,7 +164,14 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    record(session, actor=actor, action="create", entity="user", entity_id=user.id, detail={"username": username, "role": role})
+    record(
+        session,
+        actor=actor,
+        action="create",
+        entity="user",
+        entity_id=user.id,
+        detail={"username": username, "role": role},
+    )
     return user, one_time
 
 
@@ -152,13 +179,20 @@ def _recent_failures(session: Session, username: str) -> int:
     settings = get_settings()
     since = utcnow() - timedelta(minutes=settings.login_lockout_minutes)
     last_ok = session.scalar(
-        select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.succeeded)
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.succeeded
+        )
     )
     if last_ok is not None and last_ok > since:
         since = last_ok
-    return session.scalar(
-        select(func.count()).where(LoginAttempt.username == username, ~LoginAttempt.succeeded, LoginAttempt.at > since)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).where(
+                LoginAttempt.username == username, ~LoginAttempt.succeeded, LoginAttempt.at > since
+            )
+        )
+        or 0
+    )
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
@@ -167,7 +201,9 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
     username = username.strip().lower()
     if _recent_failures(session, username) >= settings.login_max_failures:
         raise LoginThrottled(settings.login_lockout_minutes)
-    user = session.scalar(select(User).where(User.username == username).execution_options(skip_tenancy=True))
+    user = session.scalar(
+        select(User).where(User.username == username).execution_options(skip_tenancy=True)
+    )
     ok = False
     if user is not None and user.active:
         try:
@@ -178,7 +214,13 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         _hasher.hash(password)  # same cost either way: no username probing by timing
     session.add(LoginAttempt(username=username, succeeded=ok))
     actor = Actor(user.id if user else None, user.clinic_id if user else None, username)
-    record(session, actor=actor, action="login" if ok else "login_failed", entity="user", entity_id=user.id if user else None)
+    record(
+        session,
+        actor=actor,
+        action="login" if ok else "login_failed",
+        entity="user",
+        entity_id=user.id if user else None,
+    )
     session.flush()
     return user if ok else None
 
@@ -187,7 +229,14 @@ def start_session(session: Session, *, user: User) -> str:
     """Open a login session and return the cookie token (only its digest is stored)."""
     token = secrets.token_urlsafe(32)
     expires = utcnow() + timedelta(hours=get_settings().session_hours)
-    session.add(LoginSession(token_hash=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32), expires_at=expires))
+    session.add(
+        LoginSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=expires,
+        )
+    )
     session.flush()
     return token
 
@@ -197,7 +246,9 @@ def end_session(session: Session, *, token: str) -> None:
 
 
 def _principal(user: User, csrf: str | None) -> Principal:
-    return Principal(user.id, user.clinic_id, user.username, user.role, user.must_change_password, csrf)
+    return Principal(
+        user.id, user.clinic_id, user.username, user.role, user.must_change_password, csrf
+    )
 
 
 def principal_from_session(session: Session, *, token: str) -> Principal | None:
@@ -206,7 +257,9 @@ def principal_from_session(session: Session, *, token: str) -> Principal | None:
     now = utcnow()
     if row is None or row.expires_at <= now:
         return None
-    user = session.scalar(select(User).where(User.id == row.user_id).execution_options(skip_tenancy=True))
+    user = session.scalar(
+        select(User).where(User.id == row.user_id).execution_options(skip_tenancy=True)
+    )
     if user is None or not user.active:
         return None
     row.expires_at = now + timedelta(hours=get_settings().session_hours)
@@ -215,24 +268,41 @@ def principal_from_session(session: Session, *, token: str) -> Principal | None:
 
 def create_api_token(session: Session, *, user_id: int, label: str, actor: Actor) -> str:
     token = "tp_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(token_hash=_digest(token), user_id=user_id, label=label.strip() or "token"))
-    record(session, actor=actor, action="create", entity="api_token", entity_id=user_id, detail={"label": label})
+    session.add(
+        ApiToken(token_hash=_digest(token), user_id=user_id, label=label.strip() or "token")
+    )
+    record(
+        session,
+        actor=actor,
+        action="create",
+        entity="api_token",
+        entity_id=user_id,
+        detail={"label": label},
+    )
     session.flush()
     return token
 
 
 def principal_from_api_token(session: Session, *, token: str) -> Principal | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token), ~ApiToken.revoked))
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token), ~ApiToken.revoked)
+    )
     if row is None:
         return None
-    user = session.scalar(select(User).where(User.id == row.user_id).execution_options(skip_tenancy=True))
+    user = session.scalar(
+        select(User).where(User.id == row.user_id).execution_options(skip_tenancy=True)
+    )
     if user is None or not user.active:
         return None
     return _principal(user, None)
 
 
-def change_password(session: Session, *, user_id: int, current: str, new: str, actor: Actor) -> None:
-    user = session.scalar(select(User).where(User.id == user_id).execution_options(skip_tenancy=True))
+def change_password(
+    session: Session, *, user_id: int, current: str, new: str, actor: Actor
+) -> None:
+    user = session.scalar(
+        select(User).where(User.id == user_id).execution_options(skip_tenancy=True)
+    )
     if user is None:
         raise AccountError("user", "unknown user")
     try:

@@ -17,7 +17,11 @@ from triggerpoint.atlas.schema import MUSCLE_GROUPS
 
 def targets() -> dict[str, list[str]]:
     """Muscles for which the Trigger Point Manual gives a referral pattern, by group."""
-    text = resources.files("triggerpoint.atlas").joinpath("data/coverage_targets.yaml").read_text("utf-8")
+    text = (
+        resources.files("triggerpoint.atlas")
+        .joinpath("data/coverage_targets.yaml")
+        .read_text("utf-8")
+    )
     return yaml.safe_load(text)["targets"]
 
 
@@ -45,19 +49,33 @@ def report(atlas: Atlas | None = None) -> str:
     ]
     for g, label in MUSCLE_GROUPS.items():
         lines.append(f"| {label} | {muscles[g]} | {tps[g]} | {thorax[g]} |")
-    lines.append(f"| **total** | **{sum(muscles.values())}** | **{sum(tps.values())}** | **{sum(thorax.values())}** |")
+    lines.append(
+        f"| **total** | **{sum(muscles.values())}** | **{sum(tps.values())}** | **{sum(thorax.values())}** |"
+    )
     lines += ["", "## Muscles", ""]
     for g, label in MUSCLE_GROUPS.items():
         names = sorted(m.name for m in atlas.muscles.values() if m.group == g)
         lines.append(f"- **{label}:** {', '.join(names) if names else '(none yet)'}")
-    lines += ["", "## Still missing", "",
-              "Muscles the Trigger Point Manual (Travell & Simons, vol. 1 2nd ed. and vol. 2) gives a referral",
-              "pattern for that the atlas does not hold yet:", ""]
+    lines += [
+        "",
+        "## Still missing",
+        "",
+        "Muscles the Trigger Point Manual (Travell & Simons, vol. 1 2nd ed. and vol. 2) gives a referral",
+        "pattern for that the atlas does not hold yet:",
+        "",
+    ]
     for g, names in targets().items():
-        missing = [n for n in names if n.lower() not in covered and n.lower().replace(" ", "_") not in covered]
+        missing = [
+            n
+            for n in names
+            if n.lower() not in covered and n.lower().replace(" ", "_") not in covered
+        ]
         lines.append(f"- **{MUSCLE_GROUPS[g]}:** {', '.join(missing) if missing else 'none'}")
     review = [m for m in atlas.muscles.values() if m.review_notes]
     if review:
         lines += ["", "## Patterns flagged for clinical review", ""]
-        lines += [f"- **{m.name}:** {' '.join(m.review_notes.split())}" for m in sorted(review, key=lambda m: m.name)]
+        lines += [
+            f"- **{m.name}:** {' '.join(m.review_notes.split())}"
+            for m in sorted(review, key=lambda m: m.name)
+        ]
     return "\n".join(lines) + "\n"

@@ -58,7 +58,9 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def _head(session: Session) -> AuditHead:
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, last_hash=GENESIS, count=0)
         session.add(head)

@@ -22,7 +22,16 @@ class BackupError(RuntimeError):
 
 def _pg_args(url: str) -> tuple[list[str], dict[str, str]]:
     u = make_url(url)
-    args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres", "-d", u.database or ""]
+    args = [
+        "-h",
+        u.host or "127.0.0.1",
+        "-p",
+        str(u.port or 5432),
+        "-U",
+        u.username or "postgres",
+        "-d",
+        u.database or "",
+    ]
     env = {"PGPASSWORD": u.password} if u.password else {}
     return args, env
 
@@ -50,7 +59,12 @@ def backup(path: Path, *, url: str | None = None) -> Path:
     import os
 
     args, env = _pg_args(url)
-    run = subprocess.run([_pg_tool("pg_dump"), "-Fc", "-f", str(path), *args], capture_output=True, text=True, env={**os.environ, **env})
+    run = subprocess.run(
+        [_pg_tool("pg_dump"), "-Fc", "-f", str(path), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     if run.returncode:
         raise BackupError(f"pg_dump failed: {run.stderr.strip()}")
     return path
@@ -77,8 +91,18 @@ def restore(path: Path, *, url: str | None = None) -> None:
 
     args, env = _pg_args(url)
     run = subprocess.run(
-        [_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction", *args, str(path)],
-        capture_output=True, text=True, env={**os.environ, **env},
+        [
+            _pg_tool("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            *args,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
     )
     if run.returncode:
         raise BackupError(f"pg_restore failed: {run.stderr.strip()}")

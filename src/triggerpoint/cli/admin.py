@@ -12,12 +12,18 @@ from triggerpoint.cli.output import console, fail, print_json
 
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")
+]
 
 
 def setup(
-    clinic: Annotated[str, typer.Option(help="Name of the first clinic (first run only).")] = "My clinic",
-    admin: Annotated[str, typer.Option(help="Username of the first admin (first run only).")] = "admin",
+    clinic: Annotated[
+        str, typer.Option(help="Name of the first clinic (first run only).")
+    ] = "My clinic",
+    admin: Annotated[
+        str, typer.Option(help="Username of the first admin (first run only).")
+    ] = "admin",
 ) -> None:
     """Create or upgrade the database; on the first run, create the first admin.
 
@@ -33,18 +39,29 @@ def setup(
     upgrade()
     console.print(f"Database ready: {database_url()}")
     atlas = load_atlas()
-    console.print(f"Atlas: {len(atlas.muscles)} muscles, {len(atlas.trigger_points)} sided trigger points.")
+    console.print(
+        f"Atlas: {len(atlas.muscles)} muscles, {len(atlas.trigger_points)} sided trigger points."
+    )
     with open_session(clinic_id=None) as session:
         if session.scalar(select(func.count()).select_from(User)):
             return
         try:
             c = create_clinic(session, name=clinic, actor=Actor.system("setup"))
-            user, password = create_user(session, clinic_id=c.id, username=admin, full_name="Administrator", role="admin", actor=Actor.system("setup"))
+            user, password = create_user(
+                session,
+                clinic_id=c.id,
+                username=admin,
+                full_name="Administrator",
+                role="admin",
+                actor=Actor.system("setup"),
+            )
         except AccountError as exc:
             fail(str(exc), field=f"--{exc.field}")
         session.commit()
-    console.print(f"[bold]First run:[/] created clinic {clinic!r} and admin [bold]{user.username}[/] "
-                  f"with one-time password [bold]{password}[/] (you must change it at first login).")
+    console.print(
+        f"[bold]First run:[/] created clinic {clinic!r} and admin [bold]{user.username}[/] "
+        f"with one-time password [bold]{password}[/] (you must change it at first login)."
+    )
 
 
 @user_app.command("add")
@@ -52,7 +69,9 @@ def user_add(
     username: Annotated[str, typer.Argument(help="Login name (lower case).")],
     full_name: Annotated[str, typer.Option("--name", help="Full name.")],
     role: Annotated[str, typer.Option(help="admin, clinician or assistant.")] = "clinician",
-    clinic: Annotated[str | None, typer.Option(help="Clinic name (default: the only clinic).")] = None,
+    clinic: Annotated[
+        str | None, typer.Option(help="Clinic name (default: the only clinic).")
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Add a user with a one-time password (printed once)."""
@@ -68,14 +87,31 @@ def user_add(
             names = ", ".join(c.name for c in clinics) or "none (run `triggerpoint setup`)"
             fail(f"choose one clinic with --clinic; clinics: {names}", field="--clinic")
         try:
-            user, password = create_user(session, clinic_id=chosen[0].id, username=username, full_name=full_name, role=role, actor=Actor.system("cli"))
+            user, password = create_user(
+                session,
+                clinic_id=chosen[0].id,
+                username=username,
+                full_name=full_name,
+                role=role,
+                actor=Actor.system("cli"),
+            )
         except AccountError as exc:
             fail(str(exc), field=exc.field)
         session.commit()
     if json:
-        print_json({"id": user.id, "username": user.username, "role": user.role, "clinic": chosen[0].name, "one_time_password": password})
+        print_json(
+            {
+                "id": user.id,
+                "username": user.username,
+                "role": user.role,
+                "clinic": chosen[0].name,
+                "one_time_password": password,
+            }
+        )
     else:
-        console.print(f"Created {user.username} ({user.role}) in {chosen[0].name}; one-time password: [bold]{password}[/]")
+        console.print(
+            f"Created {user.username} ({user.role}) in {chosen[0].name}; one-time password: [bold]{password}[/]"
+        )
 
 
 @audit_app.command("verify")
@@ -91,7 +127,9 @@ def audit_verify(json: JsonFlag = False) -> None:
     elif result.ok:
         console.print(f"[green]OK[/]: {result.events} audit events, chain intact.")
     else:
-        console.print(f"[bold red]TAMPERED[/]: {len(result.problems)} problem(s) in {result.events} events:")
+        console.print(
+            f"[bold red]TAMPERED[/]: {len(result.problems)} problem(s) in {result.events} events:"
+        )
         for p in result.problems[:50]:
             console.print(f"  - {p}")
     if not result.ok:

@@ -120,7 +120,9 @@ def refers_to(
 
 @app.command("coverage")
 def coverage(
-    write: Annotated[bool, typer.Option("--write", help="Write docs/atlas.md instead of printing.")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write docs/atlas.md instead of printing.")
+    ] = False,
 ) -> None:
     """Coverage per body group and what is still missing (the source of docs/atlas.md)."""
     from triggerpoint.atlas.coverage import report

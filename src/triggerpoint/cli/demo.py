@@ -14,9 +14,13 @@ app = typer.Typer(help="Demo data.", no_args_is_help=True)
 
 @app.command("seed")
 def seed(
-    patients: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many synthetic patients to add.")] = 50,
+    patients: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="How many synthetic patients to add.")
+    ] = 50,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 20261124,
-    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the demo clinic exists.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if the demo clinic exists.")
+    ] = False,
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create the demo clinic (first time) and add synthetic patients with a progress bar."""
@@ -30,18 +34,30 @@ def seed(
 
     upgrade()
     with open_session(clinic_id=None) as session:
-        if if_empty and session.scalar(select(Clinic.id).where(Clinic.name == DEMO_CLINIC)) is not None:
+        if (
+            if_empty
+            and session.scalar(select(Clinic.id).where(Clinic.name == DEMO_CLINIC)) is not None
+        ):
             console.print("Demo clinic exists already; nothing to do.")
             return
-        columns = [TextColumn("Seeding demo patients"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        columns = [
+            TextColumn("Seeding demo patients"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=console, disable=json) as bar:
             task = bar.add_task("seed", total=patients)
-            result = do_seed(session, patients=patients, seed=seed, progress=lambda n: bar.advance(task, n))
+            result = do_seed(
+                session, patients=patients, seed=seed, progress=lambda n: bar.advance(task, n)
+            )
         session.commit()
     if json:
         print_json(vars(result))
     elif result.username:
-        console.print(f"Demo clinic ready with {patients} patients. Log in as [bold]{result.username}[/] "
-                      f"with password [bold]{result.password}[/] (shown once).")
+        console.print(
+            f"Demo clinic ready with {patients} patients. Log in as [bold]{result.username}[/] "
+            f"with password [bold]{result.password}[/] (shown once)."
+        )
     else:
         console.print(f"Added {patients} patients to the demo clinic.")

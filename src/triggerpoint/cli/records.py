@@ -11,7 +11,9 @@ from sqlalchemy import select
 from triggerpoint.cli.output import console, print_json
 
 app = typer.Typer(help="Patient records.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (see docs/cli.md).")
+]
 
 
 @app.command("list")
@@ -30,12 +32,29 @@ def list_(
     with open_session(clinic_id=None) as session:
         stmt = select(Patient, Clinic.name).join(Clinic, Clinic.id == Patient.clinic_id)
         if q:
-            stmt = stmt.where(Patient.search_name.contains(search_key(q)) | (Patient.external_id == q))
+            stmt = stmt.where(
+                Patient.search_name.contains(search_key(q)) | (Patient.external_id == q)
+            )
         rows = session.execute(stmt.order_by(Patient.search_name, Patient.id).limit(limit)).all()
-        record(session, actor=Actor.system("cli"), action="list", entity="patient", detail={"q": q or "", "returned": len(rows)})
+        record(
+            session,
+            actor=Actor.system("cli"),
+            action="list",
+            entity="patient",
+            detail={"q": q or "", "returned": len(rows)},
+        )
         session.commit()
-    data = [{"id": p.id, "name": f"{p.given_name} {p.family_name}", "clinic": clinic, "clinic_id": p.clinic_id,
-             "date_of_birth": p.date_of_birth.isoformat(), "external_id": p.external_id} for p, clinic in rows]
+    data = [
+        {
+            "id": p.id,
+            "name": f"{p.given_name} {p.family_name}",
+            "clinic": clinic,
+            "clinic_id": p.clinic_id,
+            "date_of_birth": p.date_of_birth.isoformat(),
+            "external_id": p.external_id,
+        }
+        for p, clinic in rows
+    ]
     if json:
         print_json(data)
         return

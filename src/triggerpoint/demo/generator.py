@@ -19,14 +19,105 @@ from triggerpoint.accounts.models import Clinic
 from triggerpoint.accounts.service import create_clinic, create_user
 from triggerpoint.atlas.loader import Atlas, SidedTriggerPoint, load_atlas
 from triggerpoint.audit.service import Actor, record
-from triggerpoint.records.models import Consent, Diagnosis, Episode, PainDrawing, PainMark, Patient, Visit
+from triggerpoint.records.models import (
+    Consent,
+    Diagnosis,
+    Episode,
+    PainDrawing,
+    PainMark,
+    Patient,
+    Visit,
+)
 from triggerpoint.records.service import search_key
 
 DEMO_CLINIC = "Demo clinic"
-GIVEN_F = ["Ana", "Beatriz", "Chloe", "Dana", "Elif", "Fatima", "Grace", "Hana", "Ingrid", "Julia", "Keiko", "Lucia", "Maya", "Nadia", "Olivia", "Priya", "Rosa", "Sofia", "Tara", "Zoe"]
-GIVEN_M = ["Adam", "Bruno", "Chen", "David", "Emeka", "Felix", "Goran", "Hugo", "Ivan", "Jonas", "Kofi", "Luis", "Mateo", "Nikhil", "Omar", "Pavel", "Rafael", "Sam", "Tomas", "Yusuf"]
-FAMILY = ["Andersen", "Barros", "Castillo", "Dubois", "Eriksen", "Fernández", "García", "Hoffmann", "Ito", "Jansen", "Kowalski", "López", "Martin", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Williams", "Xu", "Yilmaz", "Zimmermann", "Muñoz", "O'Brien", "Novák", "Søndergaard"]
-RISKS = ["bruising", "bleeding", "pain_during", "post_needling_soreness", "fatigue_drowsiness", "fainting", "aggravation", "pneumothorax", "infection"]
+GIVEN_F = [
+    "Ana",
+    "Beatriz",
+    "Chloe",
+    "Dana",
+    "Elif",
+    "Fatima",
+    "Grace",
+    "Hana",
+    "Ingrid",
+    "Julia",
+    "Keiko",
+    "Lucia",
+    "Maya",
+    "Nadia",
+    "Olivia",
+    "Priya",
+    "Rosa",
+    "Sofia",
+    "Tara",
+    "Zoe",
+]
+GIVEN_M = [
+    "Adam",
+    "Bruno",
+    "Chen",
+    "David",
+    "Emeka",
+    "Felix",
+    "Goran",
+    "Hugo",
+    "Ivan",
+    "Jonas",
+    "Kofi",
+    "Luis",
+    "Mateo",
+    "Nikhil",
+    "Omar",
+    "Pavel",
+    "Rafael",
+    "Sam",
+    "Tomas",
+    "Yusuf",
+]
+FAMILY = [
+    "Andersen",
+    "Barros",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fernández",
+    "García",
+    "Hoffmann",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "López",
+    "Martin",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Usman",
+    "Varga",
+    "Williams",
+    "Xu",
+    "Yilmaz",
+    "Zimmermann",
+    "Muñoz",
+    "O'Brien",
+    "Novák",
+    "Søndergaard",
+]
+RISKS = [
+    "bruising",
+    "bleeding",
+    "pain_during",
+    "post_needling_soreness",
+    "fatigue_drowsiness",
+    "fainting",
+    "aggravation",
+    "pneumothorax",
+    "infection",
+]
 CODE_BY_GROUP = {"head": "M79.11", "neck": "M79.12"}
 
 
@@ -38,7 +129,9 @@ class SeedResult:
     password: str | None
 
 
-def _drawing_regions(rng: np.random.Generator, tps: list[SidedTriggerPoint], all_regions: list[str]) -> set[str]:
+def _drawing_regions(
+    rng: np.random.Generator, tps: list[SidedTriggerPoint], all_regions: list[str]
+) -> set[str]:
     regions: set[str] = set()
     for tp in tps:
         regions |= set(tp.essential)
@@ -75,28 +168,78 @@ def _patient(rng: np.random.Generator, clinic_id: int, i: int, today: date) -> P
     )
 
 
-def _story(rng: np.random.Generator, patient: Patient, atlas: Atlas, regions: list[str], now: datetime, clinician_id: int | None) -> list[object]:
+def _story(
+    rng: np.random.Generator,
+    patient: Patient,
+    atlas: Atlas,
+    regions: list[str],
+    now: datetime,
+    clinician_id: int | None,
+) -> list[object]:
     """An episode, its visits with pain drawings, and consent, for one patient."""
     k = int(rng.choice([1, 1, 1, 2, 2, 3]))
-    tps = [atlas.trigger_points[int(j)] for j in rng.choice(len(atlas.trigger_points), size=k, replace=False)]
+    tps = [
+        atlas.trigger_points[int(j)]
+        for j in rng.choice(len(atlas.trigger_points), size=k, replace=False)
+    ]
     start = now - timedelta(days=int(rng.integers(7, 400)))
-    episode = Episode(clinic_id=patient.clinic_id, patient=patient, complaint=f"Pain, {', '.join(sorted({t.muscle.group.replace('_', ' ') for t in tps}))} region",
-                      onset_date=(start - timedelta(days=int(rng.integers(14, 720)))).date(), diagnoses=[Diagnosis(clinic_id=patient.clinic_id, code=_code_for(tps))])
-    rows: list[object] = [episode, Consent(clinic_id=patient.clinic_id, patient=patient, risks_disclosed=sorted(RISKS), signed_by=f"{patient.given_name} {patient.family_name}", signed_at=start, recorded_by=clinician_id)]
+    episode = Episode(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        complaint=f"Pain, {', '.join(sorted({t.muscle.group.replace('_', ' ') for t in tps}))} region",
+        onset_date=(start - timedelta(days=int(rng.integers(14, 720)))).date(),
+        diagnoses=[Diagnosis(clinic_id=patient.clinic_id, code=_code_for(tps))],
+    )
+    rows: list[object] = [
+        episode,
+        Consent(
+            clinic_id=patient.clinic_id,
+            patient=patient,
+            risks_disclosed=sorted(RISKS),
+            signed_by=f"{patient.given_name} {patient.family_name}",
+            signed_at=start,
+            recorded_by=clinician_id,
+        ),
+    ]
     for v in range(int(rng.integers(1, 6))):
         at = start + timedelta(days=7 * v + int(rng.integers(0, 3)))
-        visit = Visit(clinic_id=patient.clinic_id, patient=patient, episode=episode, visit_at=at, clinician_id=clinician_id,
-                      notes=f"Visit {v + 1}. Palpated {', '.join(t.muscle.name.lower() for t in tps)}; findings documented.")
+        visit = Visit(
+            clinic_id=patient.clinic_id,
+            patient=patient,
+            episode=episode,
+            visit_at=at,
+            clinician_id=clinician_id,
+            notes=f"Visit {v + 1}. Palpated {', '.join(t.muscle.name.lower() for t in tps)}; findings documented.",
+        )
         fading = [t for t in tps if rng.random() > 0.25 * v]  # pain recedes for most patients
         marks = _drawing_regions(rng, fading or tps[:1], regions)
-        drawing = PainDrawing(clinic_id=patient.clinic_id, patient=patient, visit=visit, complete=True, drawn_by=clinician_id, drawn_at=at,
-                              marks=[PainMark(clinic_id=patient.clinic_id, region_id=r, intensity=int(rng.integers(2, 9))) for r in sorted(marks)])
+        drawing = PainDrawing(
+            clinic_id=patient.clinic_id,
+            patient=patient,
+            visit=visit,
+            complete=True,
+            drawn_by=clinician_id,
+            drawn_at=at,
+            marks=[
+                PainMark(
+                    clinic_id=patient.clinic_id, region_id=r, intensity=int(rng.integers(2, 9))
+                )
+                for r in sorted(marks)
+            ],
+        )
         rows += [visit, drawing]
     return rows
 
 
-def seed(session: Session, *, patients: int, seed: int = 20261124, progress: Callable[[int], None] | None = None,
-         atlas: Atlas | None = None, batch: int = 500) -> SeedResult:
+def seed(
+    session: Session,
+    *,
+    patients: int,
+    seed: int = 20261124,
+    progress: Callable[[int], None] | None = None,
+    atlas: Atlas | None = None,
+    batch: int = 500,
+) -> SeedResult:
     """Create (or extend) the demo clinic with `patients` synthetic patients."""
     atlas = atlas or load_atlas()
     rng = np.random.default_rng(seed)
@@ -105,7 +248,14 @@ def seed(session: Session, *, patients: int, seed: int = 20261124, progress: Cal
     username = password = None
     if clinic is None:
         clinic = create_clinic(session, name=DEMO_CLINIC, actor=system)
-        user, password = create_user(session, clinic_id=clinic.id, username="demo.clinician", full_name="Demo Clinician", role="clinician", actor=system)
+        user, password = create_user(
+            session,
+            clinic_id=clinic.id,
+            username="demo.clinician",
+            full_name="Demo Clinician",
+            role="clinician",
+            actor=system,
+        )
         user.must_change_password = False  # a demo login; its password is random and printed once
         username = user.username
         session.flush()
@@ -125,5 +275,12 @@ def seed(session: Session, *, patients: int, seed: int = 20261124, progress: Cal
         session.expunge_all()
         if progress:
             progress(n)
-    record(session, actor=system, action="demo_seed", entity="clinic", entity_id=clinic.id, detail={"patients": patients, "seed": seed})
+    record(
+        session,
+        actor=system,
+        action="demo_seed",
+        entity="clinic",
+        entity_id=clinic.id,
+        detail={"patients": patients, "seed": seed},
+    )
     return SeedResult(clinic.id, patients, username, password)

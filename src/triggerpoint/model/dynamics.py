@@ -62,7 +62,17 @@ class State:
     @classmethod
     def healthy(cls, n: int, p: ModelParams = DEFAULTS) -> State:
         one = np.ones(n)
-        return cls(p.a_rest * one, 0 * one, one.copy(), one.copy(), one.copy(), one.copy(), 0 * one, 0 * one, one.copy())
+        return cls(
+            p.a_rest * one,
+            0 * one,
+            one.copy(),
+            one.copy(),
+            one.copy(),
+            one.copy(),
+            0 * one,
+            0 * one,
+            one.copy(),
+        )
 
 
 def ph_of(acid: np.ndarray) -> np.ndarray:
@@ -97,19 +107,32 @@ class _Decay:
     @classmethod
     def of(cls, p: ModelParams, dt: float) -> _Decay:
         e = np.exp
-        return cls(e(-p.k_endplate * dt), e(-p.k_contract * dt), e(-p.k_flow * dt), e(-p.k_energy * dt),
-                   e(-p.k_sensitise * dt), e(-p.soreness_decay * dt), e(-p.k_rom * dt))
+        return cls(
+            e(-p.k_endplate * dt),
+            e(-p.k_contract * dt),
+            e(-p.k_flow * dt),
+            e(-p.k_energy * dt),
+            e(-p.k_sensitise * dt),
+            e(-p.soreness_decay * dt),
+            e(-p.k_rom * dt),
+        )
 
 
 def _toward(x: np.ndarray, target: np.ndarray, decay: float | np.ndarray) -> np.ndarray:
     return target + (x - target) * decay
 
 
-def step(s: State, load: np.ndarray, dt: float, p: ModelParams, decay: _Decay | None = None) -> State:
+def step(
+    s: State, load: np.ndarray, dt: float, p: ModelParams, decay: _Decay | None = None
+) -> State:
     d = decay or _Decay.of(p, dt)
     drive = p.load_gain * load + p.crisis_feedback * (1 - s.energy)
     drive2 = drive * drive
-    a = _toward(s.endplate_activity, p.a_rest + (p.a_max - p.a_rest) * drive2 / (drive2 + p.drive_midpoint**2), d.endplate)
+    a = _toward(
+        s.endplate_activity,
+        p.a_rest + (p.a_max - p.a_rest) * drive2 / (drive2 + p.drive_midpoint**2),
+        d.endplate,
+    )
     excess = np.maximum(a - p.a_rest, 0)
     c = _toward(s.contraction, excess / (excess + p.contract_half), d.contract)
     q = _toward(s.blood_flow, 1 - p.compression * c, d.flow)
@@ -126,13 +149,19 @@ def step(s: State, load: np.ndarray, dt: float, p: ModelParams, decay: _Decay | 
     return State(a, c, q, e, sens, acid, n, s.soreness * d.soreness, rom)
 
 
-def apply_needling(s: State, hit: np.ndarray, twitches: np.ndarray, accuracy: np.ndarray, p: ModelParams) -> State:
+def apply_needling(
+    s: State, hit: np.ndarray, twitches: np.ndarray, accuracy: np.ndarray, p: ModelParams
+) -> State:
     """Needling now where `hit` is true: twitches x accuracy set the size of the effect."""
     effect = np.where(hit, accuracy * (1 - np.exp(-twitches / p.twitch_scale)), 0.0)
     return State(
         s.endplate_activity * (1 - p.needle_knockdown * effect),
         s.contraction * (1 - p.release_fraction * effect),
-        s.blood_flow, s.energy, s.sensitisers, s.acid, s.sensitisation,
+        s.blood_flow,
+        s.energy,
+        s.sensitisers,
+        s.acid,
+        s.sensitisation,
         s.soreness + np.where(hit, p.soreness_per_needle * (0.5 + 0.5 * accuracy), 0.0),
         s.rom,
     )
@@ -147,7 +176,9 @@ class Trajectory:
         return self.series[name][-1]
 
 
-def equilibrium(load: np.ndarray, p: ModelParams = DEFAULTS, days: float = 400, dt: float = 0.5) -> State:
+def equilibrium(
+    load: np.ndarray, p: ModelParams = DEFAULTS, days: float = 400, dt: float = 0.5
+) -> State:
     """The state a trigger point settles in under a constant load (no needling)."""
     s = State.healthy(len(load), p)
     decay = _Decay.of(p, dt)
@@ -194,9 +225,18 @@ def simulate(
 def _store(out: dict, i: int, s: State, p: ModelParams, record: bool, steps: int) -> None:
     local, press, referred = pains(s, p)
     values = {
-        "endplate_activity": s.endplate_activity, "contraction": s.contraction, "blood_flow": s.blood_flow,
-        "energy": s.energy, "sensitisers": s.sensitisers, "ph": ph_of(s.acid), "sensitisation": s.sensitisation,
-        "soreness": s.soreness, "local_pain": local, "pressure_pain": press, "referred_pain": referred, "rom": s.rom,
+        "endplate_activity": s.endplate_activity,
+        "contraction": s.contraction,
+        "blood_flow": s.blood_flow,
+        "energy": s.energy,
+        "sensitisers": s.sensitisers,
+        "ph": ph_of(s.acid),
+        "sensitisation": s.sensitisation,
+        "soreness": s.soreness,
+        "local_pain": local,
+        "pressure_pain": press,
+        "referred_pain": referred,
+        "rom": s.rom,
     }
     for k, v in values.items():
         if record:

@@ -14,39 +14,135 @@ class ModelParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Endplate (motor endplate spontaneous electrical activity, "endplate noise")
-    a_rest: float = Field(0.05, ge=0.0, le=0.5, description="Endplate activity of healthy muscle (a.u.)")
-    a_max: float = Field(1.0, ge=0.2, le=3.0, description="Maximum endplate activity of a fully dysfunctional endplate (a.u.)")
-    load_gain: float = Field(1.5, ge=0.0, le=10.0, description="How strongly perpetuating load drives endplate activity")
-    crisis_feedback: float = Field(1.0, ge=0.0, le=8.0, description="Energy-crisis feedback on endplate activity (ACh release rises as ATP falls)")
-    drive_midpoint: float = Field(2.5, ge=0.1, le=6.0, description="Drive at which endplate activity is half-maximal")
-    k_endplate: float = Field(0.15, ge=0.01, le=2.0, description="Rate (1/day) at which endplate activity follows its drive; sets natural recovery")
+    a_rest: float = Field(
+        0.05, ge=0.0, le=0.5, description="Endplate activity of healthy muscle (a.u.)"
+    )
+    a_max: float = Field(
+        1.0,
+        ge=0.2,
+        le=3.0,
+        description="Maximum endplate activity of a fully dysfunctional endplate (a.u.)",
+    )
+    load_gain: float = Field(
+        1.5, ge=0.0, le=10.0, description="How strongly perpetuating load drives endplate activity"
+    )
+    crisis_feedback: float = Field(
+        1.0,
+        ge=0.0,
+        le=8.0,
+        description="Energy-crisis feedback on endplate activity (ACh release rises as ATP falls)",
+    )
+    drive_midpoint: float = Field(
+        2.5, ge=0.1, le=6.0, description="Drive at which endplate activity is half-maximal"
+    )
+    k_endplate: float = Field(
+        0.15,
+        ge=0.01,
+        le=2.0,
+        description="Rate (1/day) at which endplate activity follows its drive; sets natural recovery",
+    )
     # Taut band and circulation
-    k_contract: float = Field(4.0, ge=0.1, le=24.0, description="Rate (1/day) at which contraction follows endplate activity")
-    contract_half: float = Field(0.3, ge=0.05, le=2.0, description="Endplate activity giving half-maximal sustained contraction")
-    compression: float = Field(0.7, ge=0.0, le=0.95, description="Fraction of local blood flow lost at full contraction")
+    k_contract: float = Field(
+        4.0,
+        ge=0.1,
+        le=24.0,
+        description="Rate (1/day) at which contraction follows endplate activity",
+    )
+    contract_half: float = Field(
+        0.3,
+        ge=0.05,
+        le=2.0,
+        description="Endplate activity giving half-maximal sustained contraction",
+    )
+    compression: float = Field(
+        0.7, ge=0.0, le=0.95, description="Fraction of local blood flow lost at full contraction"
+    )
     k_flow: float = Field(6.0, ge=0.1, le=24.0, description="Rate (1/day) of blood-flow adjustment")
-    demand: float = Field(1.5, ge=0.0, le=5.0, description="Extra energy demand of fully contracted fibres (relative)")
-    k_energy: float = Field(4.0, ge=0.1, le=24.0, description="Rate (1/day) of energy (ATP) adjustment")
+    demand: float = Field(
+        1.5, ge=0.0, le=5.0, description="Extra energy demand of fully contracted fibres (relative)"
+    )
+    k_energy: float = Field(
+        4.0, ge=0.1, le=24.0, description="Rate (1/day) of energy (ATP) adjustment"
+    )
     # Chemistry: sensitising substances (composite of substance P, CGRP, bradykinin, TNF-a, IL-1b) and acid
-    release: float = Field(2.0, ge=0.0, le=20.0, description="Release of sensitising substances per unit energy deficit (a.u./day)")
-    clearance: float = Field(1.0, ge=0.05, le=10.0, description="Wash-out of sensitising substances per unit blood flow (1/day)")
-    acid_gain: float = Field(4.0, ge=0.0, le=20.0, description="H+ production per unit energy deficit (relative to healthy)")
+    release: float = Field(
+        2.0,
+        ge=0.0,
+        le=20.0,
+        description="Release of sensitising substances per unit energy deficit (a.u./day)",
+    )
+    clearance: float = Field(
+        1.0,
+        ge=0.05,
+        le=10.0,
+        description="Wash-out of sensitising substances per unit blood flow (1/day)",
+    )
+    acid_gain: float = Field(
+        4.0,
+        ge=0.0,
+        le=20.0,
+        description="H+ production per unit energy deficit (relative to healthy)",
+    )
     # Nociception and pain
-    k_sensitise: float = Field(0.8, ge=0.05, le=10.0, description="Rate (1/day) of nociceptor sensitisation and its recovery")
-    chem_half: float = Field(4.0, ge=0.2, le=10.0, description="Chemical drive giving half-maximal sensitisation")
-    spont_threshold: float = Field(0.5, ge=0.1, le=0.9, description="Sensitisation above which pain is spontaneous (active trigger point)")
-    pain_full: float = Field(0.75, ge=0.2, le=1.0, description="Sensitisation at which spontaneous pain reaches 10/10")
-    press_threshold: float = Field(0.2, ge=0.01, le=0.8, description="Sensitisation above which compression is painful (latent or active)")
-    referral_gain: float = Field(0.8, ge=0.0, le=1.5, description="Referred pain relative to local pain (central convergence)")
+    k_sensitise: float = Field(
+        0.8,
+        ge=0.05,
+        le=10.0,
+        description="Rate (1/day) of nociceptor sensitisation and its recovery",
+    )
+    chem_half: float = Field(
+        4.0, ge=0.2, le=10.0, description="Chemical drive giving half-maximal sensitisation"
+    )
+    spont_threshold: float = Field(
+        0.5,
+        ge=0.1,
+        le=0.9,
+        description="Sensitisation above which pain is spontaneous (active trigger point)",
+    )
+    pain_full: float = Field(
+        0.75, ge=0.2, le=1.0, description="Sensitisation at which spontaneous pain reaches 10/10"
+    )
+    press_threshold: float = Field(
+        0.2,
+        ge=0.01,
+        le=0.8,
+        description="Sensitisation above which compression is painful (latent or active)",
+    )
+    referral_gain: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.5,
+        description="Referred pain relative to local pain (central convergence)",
+    )
     # Range of motion
-    shortening: float = Field(0.35, ge=0.0, le=0.9, description="Fraction of range lost at full sustained contraction")
-    k_rom: float = Field(2.0, ge=0.1, le=24.0, description="Rate (1/day) at which range follows muscle length")
+    shortening: float = Field(
+        0.35, ge=0.0, le=0.9, description="Fraction of range lost at full sustained contraction"
+    )
+    k_rom: float = Field(
+        2.0, ge=0.1, le=24.0, description="Rate (1/day) at which range follows muscle length"
+    )
     # Needling
-    needle_knockdown: float = Field(0.9, ge=0.0, le=1.0, description="Largest fraction of endplate activity removed by a well-placed needle with many twitches")
-    twitch_scale: float = Field(2.0, ge=0.3, le=10.0, description="Twitches for ~63% of the maximal effect")
-    release_fraction: float = Field(0.6, ge=0.0, le=1.0, description="Fraction of sustained contraction released at once by an effective needling")
-    soreness_per_needle: float = Field(2.5, ge=0.0, le=6.0, description="Post-needling soreness (NRS points) right after needling")
-    soreness_decay: float = Field(1.0, ge=0.2, le=5.0, description="Decay rate (1/day) of post-needling soreness (24-72 h)")
+    needle_knockdown: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="Largest fraction of endplate activity removed by a well-placed needle with many twitches",
+    )
+    twitch_scale: float = Field(
+        2.0, ge=0.3, le=10.0, description="Twitches for ~63% of the maximal effect"
+    )
+    release_fraction: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of sustained contraction released at once by an effective needling",
+    )
+    soreness_per_needle: float = Field(
+        2.5, ge=0.0, le=6.0, description="Post-needling soreness (NRS points) right after needling"
+    )
+    soreness_decay: float = Field(
+        1.0, ge=0.2, le=5.0, description="Decay rate (1/day) of post-needling soreness (24-72 h)"
+    )
 
 
 DEFAULTS = ModelParams()

@@ -25,7 +25,15 @@ class Cohort:
     trajectory: Trajectory
 
 
-def cohort(n: int, *, days: float = 30, seed: int = 0, dt: float = 0.1, p: ModelParams = DEFAULTS, record: bool = True) -> Cohort:
+def cohort(
+    n: int,
+    *,
+    days: float = 30,
+    seed: int = 0,
+    dt: float = 0.1,
+    p: ModelParams = DEFAULTS,
+    record: bool = True,
+) -> Cohort:
     """n virtual trigger points, needled on day 0, followed for `days`."""
     rng = np.random.default_rng(seed)
     load_before = rng.uniform(0.55, 1.0, n)
@@ -40,5 +48,14 @@ def cohort(n: int, *, days: float = 30, seed: int = 0, dt: float = 0.1, p: Model
         spike = (t >= flare_day) & (t < flare_day + 3)
         return np.where(spike, np.minimum(1.0, load_after + 0.6), load_after)
 
-    traj = simulate(start, load_after, days=days, dt=dt, needling=Needling(np.zeros(n), twitches, accuracy), load_fn=load_fn, p=p, record=record)
+    traj = simulate(
+        start,
+        load_after,
+        days=days,
+        dt=dt,
+        needling=Needling(np.zeros(n), twitches, accuracy),
+        load_fn=load_fn,
+        p=p,
+        record=record,
+    )
     return Cohort(load_before, load_after, twitches, accuracy, flare_day, traj)

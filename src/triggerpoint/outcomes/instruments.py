@@ -37,7 +37,11 @@ class Score:
 
 @cache
 def definitions() -> dict[str, dict[str, Any]]:
-    text = resources.files("triggerpoint.outcomes").joinpath("data/instruments.yaml").read_text("utf-8")
+    text = (
+        resources.files("triggerpoint.outcomes")
+        .joinpath("data/instruments.yaml")
+        .read_text("utf-8")
+    )
     return yaml.safe_load(text)["instruments"]
 
 
@@ -56,11 +60,19 @@ def _check(instrument: str, field: str, value: Any) -> float:
 def _items(instrument: str, items: list[float | None]) -> Score:
     spec = definitions()[instrument]
     if len(items) != spec["n_items"]:
-        raise InstrumentError("items", f"{spec['name']} has {spec['n_items']} items, got {len(items)}")
+        raise InstrumentError(
+            "items", f"{spec['name']} has {spec['n_items']} items, got {len(items)}"
+        )
     answered = [_check(instrument, f"items.{i}", v) for i, v in enumerate(items) if v is not None]
     missing = len(items) - len(answered)
     if missing > spec["max_missing"]:
-        return Score(instrument, None, False, len(answered), f"{missing} items missing (at most {spec['max_missing']} allowed): not scored")
+        return Score(
+            instrument,
+            None,
+            False,
+            len(answered),
+            f"{missing} items missing (at most {spec['max_missing']} allowed): not scored",
+        )
     lo, hi = spec["item_range"]
     if spec["score"] == "percent_of_answered":
         value = 100 * sum(answered) / (hi * len(answered))
@@ -72,19 +84,32 @@ def _items(instrument: str, items: list[float | None]) -> Score:
 def score(instrument: str, data: dict[str, Any]) -> Score:
     """Score one administration. Raises InstrumentError for out-of-range or malformed items."""
     if instrument not in definitions():
-        raise InstrumentError("instrument", f"unknown instrument {instrument!r}; known: {', '.join(definitions())}")
+        raise InstrumentError(
+            "instrument", f"unknown instrument {instrument!r}; known: {', '.join(definitions())}"
+        )
     spec = definitions()[instrument]
     if instrument == "nprs":
-        values = {k: _check(instrument, k, data[k]) for k in spec["items"] if data.get(k) is not None}
+        values = {
+            k: _check(instrument, k, data[k]) for k in spec["items"] if data.get(k) is not None
+        }
         if "current" not in values:
             raise InstrumentError("current", "pain now is required")
         return Score(instrument, values["current"], True, len(values))
     if instrument in ("ppt", "psfs"):
-        key, bounds = ("trials", spec["trials"]) if instrument == "ppt" else ("activities", spec["activities"])
+        key, bounds = (
+            ("trials", spec["trials"])
+            if instrument == "ppt"
+            else ("activities", spec["activities"])
+        )
         raw = data.get(key) or []
         if not bounds["min"] <= len(raw) <= bounds["max"]:
-            raise InstrumentError(key, f"give {bounds['min']} to {bounds['max']} {key}, got {len(raw)}")
-        values = [_check(instrument, f"{key}.{i}", (v["score"] if isinstance(v, dict) else v)) for i, v in enumerate(raw)]
+            raise InstrumentError(
+                key, f"give {bounds['min']} to {bounds['max']} {key}, got {len(raw)}"
+            )
+        values = [
+            _check(instrument, f"{key}.{i}", (v["score"] if isinstance(v, dict) else v))
+            for i, v in enumerate(raw)
+        ]
         return Score(instrument, round(fmean(values), 3), True, len(values))
     if instrument in ("rom", "groc"):
         field = "degrees" if instrument == "rom" else "value"
@@ -101,7 +126,9 @@ def mcid_for(instrument: str, *, region: str | None = None) -> float | None:
     return spec.get("mcid", {}).get("points")
 
 
-def classify(instrument: str, baseline: float | None, current: float | None, *, region: str | None = None) -> Classification | None:
+def classify(
+    instrument: str, baseline: float | None, current: float | None, *, region: str | None = None
+) -> Classification | None:
     """Responder, non-responder or worsened, from a baseline and a later score.
 
     NPRS counts as a response when it falls by the MCID *or* by 30% (Farrar 2001). GROC is
@@ -111,7 +138,13 @@ def classify(instrument: str, baseline: float | None, current: float | None, *, 
     if instrument == "groc":
         if current is None:
             return None
-        return "responder" if current >= spec["responder_at"] else "worsened" if current <= spec["worsened_at"] else "non-responder"
+        return (
+            "responder"
+            if current >= spec["responder_at"]
+            else "worsened"
+            if current <= spec["worsened_at"]
+            else "non-responder"
+        )
     if baseline is None or current is None:
         return None
     sign = -1 if spec["better"] == "lower" else 1

@@ -12,10 +12,14 @@ from triggerpoint.db import Base, TenantMixin, utcnow
 
 class Measurement(TenantMixin, Base):
     __tablename__ = "measurement"
-    __table_args__ = (Index("ix_measurement_patient_instrument", "patient_id", "instrument", "measured_at"),)
+    __table_args__ = (
+        Index("ix_measurement_patient_instrument", "patient_id", "instrument", "measured_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="RESTRICT"))
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id", ondelete="SET NULL"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visit.id", ondelete="SET NULL"), index=True
+    )
     instrument: Mapped[str] = mapped_column(String(20))
     # What was measured where it matters: PPT site, ROM joint/movement/side, NPRS region.
     context: Mapped[str] = mapped_column(String(120), default="")
@@ -25,4 +29,6 @@ class Measurement(TenantMixin, Base):
     complete: Mapped[bool] = mapped_column(Boolean)
     answered: Mapped[int] = mapped_column(Integer)
     measured_at: Mapped[datetime] = mapped_column(default=utcnow)
-    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    recorded_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )

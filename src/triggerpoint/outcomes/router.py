@@ -11,22 +11,40 @@ from triggerpoint.records.schemas import RecordId
 api = APIRouter(prefix="/api", tags=["outcomes"])
 
 
-@api.post("/patients/{patient_id}/measurements", status_code=201, summary="Record one outcome measurement")
-def create(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.MeasurementIn) -> schemas.MeasurementOut:
-    out = schemas.MeasurementOut.model_validate(service.record_measurement(session, principal=principal, patient_id=patient_id, data=data))
+@api.post(
+    "/patients/{patient_id}/measurements", status_code=201, summary="Record one outcome measurement"
+)
+def create(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.MeasurementIn
+) -> schemas.MeasurementOut:
+    out = schemas.MeasurementOut.model_validate(
+        service.record_measurement(session, principal=principal, patient_id=patient_id, data=data)
+    )
     session.commit()
     return out
 
 
 @api.get("/patients/{patient_id}/measurements", summary="A patient's measurements, oldest first")
-def list_(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.MeasurementOut]:
-    out = [schemas.MeasurementOut.model_validate(m) for m in service.list_measurements(session, principal=principal, patient_id=patient_id)]
+def list_(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> list[schemas.MeasurementOut]:
+    out = [
+        schemas.MeasurementOut.model_validate(m)
+        for m in service.list_measurements(session, principal=principal, patient_id=patient_id)
+    ]
     session.commit()
     return out
 
 
-@api.get("/patients/{patient_id}/outcomes", summary="Change since baseline and immediate change, per measure")
-def outcomes(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.MeasureSummary]:
-    out = service.summarise(service.list_measurements(session, principal=principal, patient_id=patient_id))
+@api.get(
+    "/patients/{patient_id}/outcomes",
+    summary="Change since baseline and immediate change, per measure",
+)
+def outcomes(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> list[schemas.MeasureSummary]:
+    out = service.summarise(
+        service.list_measurements(session, principal=principal, patient_id=patient_id)
+    )
     session.commit()
     return out

@@ -15,8 +15,14 @@ Instrument = Literal["nprs", "ppt", "rom", "psfs", "ndi", "odi", "quickdash", "g
 class MeasurementIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     instrument: Instrument
-    data: dict[str, Any] = Field(description="Items as the instrument defines them (see docs/outcomes.md)")
-    context: str = Field(default="", max_length=120, description="e.g. 'upper_trapezius.tp1.right' or 'cervical rotation left'")
+    data: dict[str, Any] = Field(
+        description="Items as the instrument defines them (see docs/outcomes.md)"
+    )
+    context: str = Field(
+        default="",
+        max_length=120,
+        description="e.g. 'upper_trapezius.tp1.right' or 'cervical rotation left'",
+    )
     timing: Literal["pre", "post", ""] = ""
     visit_id: RecordId | None = None
     measured_at: datetime

@@ -10,17 +10,29 @@ from sqlalchemy.orm import Session
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
 from triggerpoint.outcomes import schemas
-from triggerpoint.outcomes.instruments import InstrumentError, classify, definitions, mcid_for, score
+from triggerpoint.outcomes.instruments import (
+    InstrumentError,
+    classify,
+    definitions,
+    mcid_for,
+    score,
+)
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Patient, Visit
 from triggerpoint.records.service import NotFound, RecordError
 
 
-def record_measurement(session: Session, *, principal: Principal, patient_id: int, data: schemas.MeasurementIn) -> Measurement:
+def record_measurement(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.MeasurementIn
+) -> Measurement:
     principal.require("patient:write")
     if session.get(Patient, patient_id) is None:
         raise NotFound("patient", patient_id)
-    if data.visit_id is not None and (v := session.get(Visit, data.visit_id)) is not None and v.patient_id != patient_id:
+    if (
+        data.visit_id is not None
+        and (v := session.get(Visit, data.visit_id)) is not None
+        and v.patient_id != patient_id
+    ):
         raise RecordError("visit_id", "belongs to another patient")
     if data.visit_id is not None and session.get(Visit, data.visit_id) is None:
         raise NotFound("visit", data.visit_id)
@@ -28,25 +40,58 @@ def record_measurement(session: Session, *, principal: Principal, patient_id: in
         result = score(data.instrument, data.data)
     except InstrumentError as exc:
         raise RecordError(f"data.{exc.field}", str(exc)) from None
-    m = Measurement(patient_id=patient_id, visit_id=data.visit_id, instrument=data.instrument, context=data.context, timing=data.timing,
-                    data=data.data, score=result.value, complete=result.complete, answered=result.answered, measured_at=data.measured_at,
-                    recorded_by=principal.user_id)
+    m = Measurement(
+        patient_id=patient_id,
+        visit_id=data.visit_id,
+        instrument=data.instrument,
+        context=data.context,
+        timing=data.timing,
+        data=data.data,
+        score=result.value,
+        complete=result.complete,
+        answered=result.answered,
+        measured_at=data.measured_at,
+        recorded_by=principal.user_id,
+    )
     session.add(m)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="measurement", entity_id=m.id, detail={"patient_id": patient_id, "instrument": data.instrument})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="measurement",
+        entity_id=m.id,
+        detail={"patient_id": patient_id, "instrument": data.instrument},
+    )
     return m
 
 
-def list_measurements(session: Session, *, principal: Principal, patient_id: int) -> list[Measurement]:
+def list_measurements(
+    session: Session, *, principal: Principal, patient_id: int
+) -> list[Measurement]:
     principal.require("patient:read")
     if session.get(Patient, patient_id) is None:
         raise NotFound("patient", patient_id)
-    rows = list(session.scalars(select(Measurement).where(Measurement.patient_id == patient_id).order_by(Measurement.measured_at, Measurement.id)))
-    record(session, actor=principal.actor, action="list", entity="measurement", detail={"patient_id": patient_id})
+    rows = list(
+        session.scalars(
+            select(Measurement)
+            .where(Measurement.patient_id == patient_id)
+            .order_by(Measurement.measured_at, Measurement.id)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="measurement",
+        detail={"patient_id": patient_id},
+    )
     return rows
 
 
-def summarise(rows: list[Measurement], *, region: str | None = None) -> list[schemas.MeasureSummary]:
+def summarise(
+    rows: list[Measurement], *, region: str | None = None
+) -> list[schemas.MeasureSummary]:
     """Per instrument and context: baseline (first complete, pre-needling if given), latest,
     change since baseline, classification, and pre/post changes within each visit."""
     groups: dict[tuple[str, str], list[Measurement]] = defaultdict(list)
@@ -65,13 +110,40 @@ def summarise(rows: list[Measurement], *, region: str | None = None) -> list[sch
                 by_visit[m.visit_id][m.timing] = m.score
         for visit_id, pair in sorted(by_visit.items()):
             if "pre" in pair and "post" in pair:
-                immediate.append({"visit_id": visit_id, "pre": pair["pre"], "post": pair["post"], "change": round(pair["post"] - pair["pre"], 3),
-                                  "classification": classify(instrument, pair["pre"], pair["post"], region=region)})
-        out.append(schemas.MeasureSummary(
-            instrument=instrument, context=context, name=spec["name"], better=spec["better"], mcid=mcid_for(instrument, region=region),
-            baseline=baseline, latest=latest, change=None if instrument == "groc" else round(latest - baseline, 3),
-            classification=classify(instrument, baseline, latest, region=region) if len(ms) > 1 or instrument == "groc" else None,
-            immediate_changes=immediate,
-            points=[{"at": m.measured_at, "score": m.score, "visit_id": m.visit_id, "timing": m.timing} for m in ms],
-        ))
+                immediate.append(
+                    {
+                        "visit_id": visit_id,
+                        "pre": pair["pre"],
+                        "post": pair["post"],
+                        "change": round(pair["post"] - pair["pre"], 3),
+                        "classification": classify(
+                            instrument, pair["pre"], pair["post"], region=region
+                        ),
+                    }
+                )
+        out.append(
+            schemas.MeasureSummary(
+                instrument=instrument,
+                context=context,
+                name=spec["name"],
+                better=spec["better"],
+                mcid=mcid_for(instrument, region=region),
+                baseline=baseline,
+                latest=latest,
+                change=None if instrument == "groc" else round(latest - baseline, 3),
+                classification=classify(instrument, baseline, latest, region=region)
+                if len(ms) > 1 or instrument == "groc"
+                else None,
+                immediate_changes=immediate,
+                points=[
+                    {
+                        "at": m.measured_at,
+                        "score": m.score,
+                        "visit_id": m.visit_id,
+                        "timing": m.timing,
+                    }
+                    for m in ms
+                ],
+            )
+        )
     return out

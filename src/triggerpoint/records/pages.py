@@ -24,25 +24,42 @@ PAGE_SIZE = 25
 
 @pages.get("/patients", response_class=HTMLResponse)
 def patient_list(
-    request: Request, principal: PagePrincipal, session: PageSession,
-    q: Annotated[str | None, Query(max_length=100)] = None, page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    rows, total = service.list_patients(session, principal=principal, q=q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, total = service.list_patients(
+        session, principal=principal, q=q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
     session.commit()
-    return templates().TemplateResponse(request, "records/patients.html", {
-        "principal": principal, "rows": rows, "total": total, "q": q or "", "page": page,
-        "pages": max(1, -(-total // PAGE_SIZE)),
-    })
+    return templates().TemplateResponse(
+        request,
+        "records/patients.html",
+        {
+            "principal": principal,
+            "rows": rows,
+            "total": total,
+            "q": q or "",
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+        },
+    )
 
 
 @pages.get("/patients/new", response_class=HTMLResponse)
 def patient_new(request: Request, principal: PagePrincipal) -> Response:
     principal.require("patient:write")
-    return templates().TemplateResponse(request, "records/patient_form.html", {"principal": principal, "form": {}, "errors": {}})
+    return templates().TemplateResponse(
+        request, "records/patient_form.html", {"principal": principal, "form": {}, "errors": {}}
+    )
 
 
 @pages.post("/patients/new", response_class=HTMLResponse)
-async def patient_create(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+async def patient_create(
+    request: Request, principal: PagePrincipal, session: PageSession
+) -> Response:
     form = dict(await request.form())
     data, errors = parse_form(schemas.PatientIn, form)
     if data is not None:
@@ -54,12 +71,17 @@ async def patient_create(request: Request, principal: PagePrincipal, session: Pa
             session.rollback()
             errors = {"external_id": str(exc)}
     return templates().TemplateResponse(
-        request, "records/patient_form.html", {"principal": principal, "form": form, "errors": errors}, status_code=422
+        request,
+        "records/patient_form.html",
+        {"principal": principal, "form": form, "errors": errors},
+        status_code=422,
     )
 
 
 @pages.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_page(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+def patient_page(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     from triggerpoint.bodychart.svg import render_view
 
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
@@ -74,52 +96,88 @@ def patient_page(request: Request, principal: PagePrincipal, session: PageSessio
 
     def thumbs(drawing) -> list[str]:  # noqa: ANN001
         shading = {m.region_id: "pain" for m in drawing.marks}
-        return [render_view(v, shading=shading, interactive=False, height=150) for v in ("anterior", "posterior")]
+        return [
+            render_view(v, shading=shading, interactive=False, height=150)
+            for v in ("anterior", "posterior")
+        ]
 
     timeline = [
-        {"visit": service.visit_out(v, principal), "drawings": [(d, thumbs(d)) for d in by_visit.get(v.id, [])]}
+        {
+            "visit": service.visit_out(v, principal),
+            "drawings": [(d, thumbs(d)) for d in by_visit.get(v.id, [])],
+        }
         for v in reversed(visits)
     ]
     active = next((c for c in reversed(consents) if c.status == "active"), None)
-    return templates().TemplateResponse(request, "records/patient.html", {
-        "principal": principal, "p": patient, "timeline": timeline, "consents": consents, "active_consent": active,
-        "episodes": episodes, "loose_drawings": [(d, thumbs(d)) for d in by_visit.get(None, [])],
-    })
+    return templates().TemplateResponse(
+        request,
+        "records/patient.html",
+        {
+            "principal": principal,
+            "p": patient,
+            "timeline": timeline,
+            "consents": consents,
+            "active_consent": active,
+            "episodes": episodes,
+            "loose_drawings": [(d, thumbs(d)) for d in by_visit.get(None, [])],
+        },
+    )
 
 
 @pages.get("/patients/{patient_id}/draw", response_class=HTMLResponse)
-def drawing_editor(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+def drawing_editor(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     from triggerpoint.bodychart.svg import render_view
 
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
     session.commit()
     charts = {v: render_view(v) for v in ("anterior", "posterior")}
-    return templates().TemplateResponse(request, "records/draw.html", {
-        "principal": principal, "p": patient, "charts": charts, "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
-    })
+    return templates().TemplateResponse(
+        request,
+        "records/draw.html",
+        {
+            "principal": principal,
+            "p": patient,
+            "charts": charts,
+            "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
 
 
 @pages.post("/patients/{patient_id}/draw", response_class=HTMLResponse)
-async def drawing_save(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+async def drawing_save(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     """Save a visit with its pain drawing in one transaction (both or neither)."""
     form = await request.form()
     marks = []
     for raw in form.getlist("mark"):
         region, _, intensity = str(raw).partition(":")
-        marks.append({"region": region, "intensity": int(intensity) if intensity.isdigit() else None})
+        marks.append(
+            {"region": region, "intensity": int(intensity) if intensity.isdigit() else None}
+        )
     visit_at = str(form.get("visit_at") or "")
     drawing = {"complete": form.get("complete") == "complete", "marks": marks}
     visit_data, errors = parse_form(
-        schemas.VisitIn, {"visit_at": visit_at + ":00+00:00" if len(visit_at) == 16 else visit_at, "pain_drawing": drawing}
+        schemas.VisitIn,
+        {
+            "visit_at": visit_at + ":00+00:00" if len(visit_at) == 16 else visit_at,
+            "pain_drawing": drawing,
+        },
     )
     if not marks:
         errors["marks"] = "mark at least one painful region"
     if not errors and visit_data:
         try:
-            service.create_visit(session, principal=principal, patient_id=patient_id, data=visit_data)
+            service.create_visit(
+                session, principal=principal, patient_id=patient_id, data=visit_data
+            )
             session.commit()
             return RedirectResponse(f"/patients/{patient_id}", status_code=303)
         except service.RecordError as exc:
             session.rollback()
             errors[exc.field] = str(exc)
-    return Response("; ".join(f"{k}: {v}" for k, v in errors.items()), status_code=422, media_type="text/plain")
+    return Response(
+        "; ".join(f"{k}: {v}" for k, v in errors.items()), status_code=422, media_type="text/plain"
+    )

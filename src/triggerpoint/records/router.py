@@ -25,16 +25,23 @@ def list_patients(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> schemas.Page[schemas.PatientOut]:
-    rows, total = service.list_patients(session, principal=principal, q=q, limit=limit, offset=offset)
+    rows, total = service.list_patients(
+        session, principal=principal, q=q, limit=limit, offset=offset
+    )
     page = schemas.Page[schemas.PatientOut](
-        items=[schemas.PatientOut.model_validate(p) for p in rows], total=total, limit=limit, offset=offset
+        items=[schemas.PatientOut.model_validate(p) for p in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
     session.commit()
     return page
 
 
 @api.post("/patients", status_code=status.HTTP_201_CREATED, summary="Create a patient")
-def create_patient(principal: ApiPrincipal, session: ApiSession, data: schemas.PatientIn) -> schemas.PatientOut:
+def create_patient(
+    principal: ApiPrincipal, session: ApiSession, data: schemas.PatientIn
+) -> schemas.PatientOut:
     patient = service.create_patient(session, principal=principal, data=data)
     out = schemas.PatientOut.model_validate(patient)
     session.commit()
@@ -42,8 +49,12 @@ def create_patient(principal: ApiPrincipal, session: ApiSession, data: schemas.P
 
 
 @api.get("/patients/{patient_id}", summary="One patient")
-def get_patient(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> schemas.PatientOut:
-    out = schemas.PatientOut.model_validate(service.get_patient(session, principal=principal, patient_id=patient_id))
+def get_patient(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> schemas.PatientOut:
+    out = schemas.PatientOut.model_validate(
+        service.get_patient(session, principal=principal, patient_id=patient_id)
+    )
     session.commit()
     return out
 
@@ -59,7 +70,9 @@ def update_patient(
 
 
 @api.get("/patients/{patient_id}/episodes", summary="A patient's episodes of care")
-def list_episodes(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.EpisodeOut]:
+def list_episodes(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> list[schemas.EpisodeOut]:
     rows = service.list_episodes(session, principal=principal, patient_id=patient_id)
     out = [schemas.EpisodeOut.model_validate(e) for e in rows]
     session.commit()
@@ -78,7 +91,9 @@ def create_episode(
 
 
 @api.get("/patients/{patient_id}/visits", summary="A patient's visits")
-def list_visits(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.VisitOut]:
+def list_visits(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> list[schemas.VisitOut]:
     rows = service.list_visits(session, principal=principal, patient_id=patient_id)
     out = [service.visit_out(v, principal) for v in rows]
     session.commit()
@@ -86,14 +101,21 @@ def list_visits(principal: ApiPrincipal, session: ApiSession, patient_id: Record
 
 
 @api.post("/patients/{patient_id}/visits", status_code=201, summary="Record a visit")
-def create_visit(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.VisitIn) -> schemas.VisitOut:
-    out = service.visit_out(service.create_visit(session, principal=principal, patient_id=patient_id, data=data), principal)
+def create_visit(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.VisitIn
+) -> schemas.VisitOut:
+    out = service.visit_out(
+        service.create_visit(session, principal=principal, patient_id=patient_id, data=data),
+        principal,
+    )
     session.commit()
     return out
 
 
 @api.get("/patients/{patient_id}/pain-drawings", summary="A patient's pain drawings, oldest first")
-def list_pain_drawings(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.PainDrawingOut]:
+def list_pain_drawings(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> list[schemas.PainDrawingOut]:
     rows = service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
     out = [schemas.PainDrawingOut.model_validate(d) for d in rows]
     session.commit()
@@ -106,34 +128,52 @@ def create_pain_drawing(
     session: ApiSession,
     patient_id: RecordId,
     data: schemas.PainDrawingIn,
-    visit_id: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="The visit it belongs to")] = None,
+    visit_id: Annotated[
+        int | None, Query(ge=1, le=2_147_483_647, description="The visit it belongs to")
+    ] = None,
 ) -> schemas.PainDrawingOut:
-    drawing = service.create_pain_drawing(session, principal=principal, patient_id=patient_id, data=data, visit_id=visit_id)
+    drawing = service.create_pain_drawing(
+        session, principal=principal, patient_id=patient_id, data=data, visit_id=visit_id
+    )
     out = schemas.PainDrawingOut.model_validate(drawing)
     session.commit()
     return out
 
 
 @api.get("/patients/{patient_id}/consents", summary="A patient's consent records")
-def list_consents(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId) -> list[schemas.ConsentOut]:
-    out = [schemas.ConsentOut.model_validate(c) for c in service.list_consents(session, principal=principal, patient_id=patient_id)]
+def list_consents(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
+) -> list[schemas.ConsentOut]:
+    out = [
+        schemas.ConsentOut.model_validate(c)
+        for c in service.list_consents(session, principal=principal, patient_id=patient_id)
+    ]
     session.commit()
     return out
 
 
 @api.post("/patients/{patient_id}/consents", status_code=201, summary="Record dry-needling consent")
-def record_consent(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ConsentIn) -> schemas.ConsentOut:
-    out = schemas.ConsentOut.model_validate(service.record_consent(session, principal=principal, patient_id=patient_id, data=data))
+def record_consent(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ConsentIn
+) -> schemas.ConsentOut:
+    out = schemas.ConsentOut.model_validate(
+        service.record_consent(session, principal=principal, patient_id=patient_id, data=data)
+    )
     session.commit()
     return out
 
 
 @api.post("/consents/{consent_id}/withdraw", summary="Withdraw a consent")
 def withdraw_consent(
-    principal: ApiPrincipal, session: ApiSession, consent_id: RecordId, version: Annotated[int, Body(embed=True, ge=1, le=2_147_483_647)]
+    principal: ApiPrincipal,
+    session: ApiSession,
+    consent_id: RecordId,
+    version: Annotated[int, Body(embed=True, ge=1, le=2_147_483_647)],
 ) -> schemas.ConsentOut:
     out = schemas.ConsentOut.model_validate(
-        service.withdraw_consent(session, principal=principal, consent_id=consent_id, version=version)
+        service.withdraw_consent(
+            session, principal=principal, consent_id=consent_id, version=version
+        )
     )
     session.commit()
     return out

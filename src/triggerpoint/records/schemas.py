@@ -61,7 +61,9 @@ class PatientIn(_In):
 
 
 class PatientUpdate(PatientIn):
-    version: int = Field(ge=1, le=2_147_483_647, description="The version you edited; a stale version gets 409")
+    version: int = Field(
+        ge=1, le=2_147_483_647, description="The version you edited; a stale version gets 409"
+    )
 
 
 class PatientOut(BaseModel):
@@ -131,7 +133,9 @@ class VisitIn(_In):
     visit_at: datetime
     episode_id: RecordId | None = None
     notes: str | None = Field(default=None, max_length=20000)
-    pain_drawing: PainDrawingIn | None = Field(default=None, description="Saved with the visit, in the same transaction")
+    pain_drawing: PainDrawingIn | None = Field(
+        default=None, description="Saved with the visit, in the same transaction"
+    )
 
     @field_validator("visit_at")
     @classmethod
@@ -148,7 +152,9 @@ class VisitOut(BaseModel):
     episode_id: int | None
     clinician_id: int | None
     visit_at: datetime
-    notes: str | None = Field(description="Clinical notes; omitted for roles that may not read them")
+    notes: str | None = Field(
+        description="Clinical notes; omitted for roles that may not read them"
+    )
     version: int
     pain_drawing_id: int | None = None
 

@@ -18,7 +18,15 @@ from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
 from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
 from triggerpoint.records import schemas
-from triggerpoint.records.models import Consent, Diagnosis, Episode, PainDrawing, PainMark, Patient, Visit
+from triggerpoint.records.models import (
+    Consent,
+    Diagnosis,
+    Episode,
+    PainDrawing,
+    PainMark,
+    Patient,
+    Visit,
+)
 
 
 class NotFound(LookupError):
@@ -58,7 +66,9 @@ def _get(session: Session, model: type, entity_id: int, name: str) -> Any:
 def create_patient(session: Session, *, principal: Principal, data: schemas.PatientIn) -> Patient:
     principal.require("patient:write")
     _check_external_id(session, data.external_id, None)
-    patient = Patient(**data.model_dump(), search_name=search_key(data.family_name, data.given_name))
+    patient = Patient(
+        **data.model_dump(), search_name=search_key(data.family_name, data.given_name)
+    )
     session.add(patient)
     session.flush()
     record(session, actor=principal.actor, action="create", entity="patient", entity_id=patient.id)
@@ -80,11 +90,15 @@ def get_patient(session: Session, *, principal: Principal, patient_id: int) -> P
     return patient
 
 
-def update_patient(session: Session, *, principal: Principal, patient_id: int, data: schemas.PatientUpdate) -> Patient:
+def update_patient(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.PatientUpdate
+) -> Patient:
     principal.require("patient:write")
     patient = _get(session, Patient, patient_id, "patient")
     if patient.version != data.version:
-        raise Conflict(f"patient {patient_id} was changed by someone else (you edited version {data.version}, it is now {patient.version}); reload and try again")
+        raise Conflict(
+            f"patient {patient_id} was changed by someone else (you edited version {data.version}, it is now {patient.version}); reload and try again"
+        )
     _check_external_id(session, data.external_id, patient_id)
     changes = data.model_dump(exclude={"version"})
     for key, value in changes.items():
@@ -93,13 +107,27 @@ def update_patient(session: Session, *, principal: Principal, patient_id: int, d
     try:
         session.flush()
     except StaleDataError:
-        raise Conflict(f"patient {patient_id} was changed by someone else; reload and try again") from None
-    record(session, actor=principal.actor, action="update", entity="patient", entity_id=patient_id, detail={"fields": sorted(changes)})
+        raise Conflict(
+            f"patient {patient_id} was changed by someone else; reload and try again"
+        ) from None
+    record(
+        session,
+        actor=principal.actor,
+        action="update",
+        entity="patient",
+        entity_id=patient_id,
+        detail={"fields": sorted(changes)},
+    )
     return patient
 
 
 def list_patients(
-    session: Session, *, principal: Principal, q: str | None = None, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    principal: Principal,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[Patient], int]:
     """A page of patients ordered by name; `q` matches name words, external id or birth date."""
     principal.require("patient:read")
@@ -114,15 +142,25 @@ def list_patients(
             )
         )
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(session.scalars(stmt.order_by(Patient.search_name, Patient.id).limit(limit).offset(offset)))
-    record(session, actor=principal.actor, action="list", entity="patient", detail={"q": q or "", "returned": len(rows)})
+    rows = list(
+        session.scalars(stmt.order_by(Patient.search_name, Patient.id).limit(limit).offset(offset))
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="patient",
+        detail={"q": q or "", "returned": len(rows)},
+    )
     return rows, total
 
 
 # --- episodes -------------------------------------------------------------------------
 
 
-def create_episode(session: Session, *, principal: Principal, patient_id: int, data: schemas.EpisodeIn) -> Episode:
+def create_episode(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.EpisodeIn
+) -> Episode:
     principal.require("clinical:write")
     _get(session, Patient, patient_id, "patient")
     episode = Episode(
@@ -133,22 +171,41 @@ def create_episode(session: Session, *, principal: Principal, patient_id: int, d
     )
     session.add(episode)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="episode", entity_id=episode.id, detail={"patient_id": patient_id})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="episode",
+        entity_id=episode.id,
+        detail={"patient_id": patient_id},
+    )
     return episode
 
 
 def list_episodes(session: Session, *, principal: Principal, patient_id: int) -> list[Episode]:
     principal.require("patient:read")
     _get(session, Patient, patient_id, "patient")
-    rows = list(session.scalars(select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.id)))
-    record(session, actor=principal.actor, action="list", entity="episode", detail={"patient_id": patient_id})
+    rows = list(
+        session.scalars(
+            select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.id)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="episode",
+        detail={"patient_id": patient_id},
+    )
     return rows
 
 
 # --- visits ---------------------------------------------------------------------------
 
 
-def create_visit(session: Session, *, principal: Principal, patient_id: int, data: schemas.VisitIn) -> Visit:
+def create_visit(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.VisitIn
+) -> Visit:
     principal.require("patient:write")
     if data.notes and not principal.can("clinical:write"):
         raise RecordError("notes", f"role {principal.role!r} may not write clinical notes")
@@ -157,27 +214,58 @@ def create_visit(session: Session, *, principal: Principal, patient_id: int, dat
         episode = _get(session, Episode, data.episode_id, "episode")
         if episode.patient_id != patient_id:
             raise RecordError("episode_id", "belongs to another patient")
-    visit = Visit(patient_id=patient_id, episode_id=data.episode_id, visit_at=data.visit_at, notes=data.notes, clinician_id=principal.user_id)
+    visit = Visit(
+        patient_id=patient_id,
+        episode_id=data.episode_id,
+        visit_at=data.visit_at,
+        notes=data.notes,
+        clinician_id=principal.user_id,
+    )
     session.add(visit)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="visit", entity_id=visit.id, detail={"patient_id": patient_id})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="visit",
+        entity_id=visit.id,
+        detail={"patient_id": patient_id},
+    )
     if data.pain_drawing is not None:
-        drawing = create_pain_drawing(session, principal=principal, patient_id=patient_id, data=data.pain_drawing, visit_id=visit.id)
+        drawing = create_pain_drawing(
+            session,
+            principal=principal,
+            patient_id=patient_id,
+            data=data.pain_drawing,
+            visit_id=visit.id,
+        )
         visit.pain_drawing_id = drawing.id  # type: ignore[attr-defined]  # reported back to the caller
     return visit
 
 
 def visit_out(visit: Visit, principal: Principal) -> schemas.VisitOut:
     """A visit as this principal may see it: notes withheld from roles without clinical:read."""
-    out = schemas.VisitOut.model_validate(visit).model_copy(update={"pain_drawing_id": getattr(visit, "pain_drawing_id", None)})
+    out = schemas.VisitOut.model_validate(visit).model_copy(
+        update={"pain_drawing_id": getattr(visit, "pain_drawing_id", None)}
+    )
     return out if principal.can("clinical:read") else out.model_copy(update={"notes": None})
 
 
 def list_visits(session: Session, *, principal: Principal, patient_id: int) -> list[Visit]:
     principal.require("patient:read")
     _get(session, Patient, patient_id, "patient")
-    rows = list(session.scalars(select(Visit).where(Visit.patient_id == patient_id).order_by(Visit.visit_at, Visit.id)))
-    record(session, actor=principal.actor, action="list", entity="visit", detail={"patient_id": patient_id})
+    rows = list(
+        session.scalars(
+            select(Visit).where(Visit.patient_id == patient_id).order_by(Visit.visit_at, Visit.id)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="visit",
+        detail={"patient_id": patient_id},
+    )
     return rows
 
 
@@ -194,12 +282,21 @@ def resolve_marks(marks: list[schemas.MarkIn]) -> list[tuple[str, int | None]]:
         except UnknownRegionError as exc:
             raise RecordError(f"marks.{i}.region", str(exc)) from None
         for r in regions:
-            out[r.id] = mark.intensity if out.get(r.id) is None else max(out[r.id] or 0, mark.intensity or 0)
+            out[r.id] = (
+                mark.intensity
+                if out.get(r.id) is None
+                else max(out[r.id] or 0, mark.intensity or 0)
+            )
     return list(out.items())
 
 
 def create_pain_drawing(
-    session: Session, *, principal: Principal, patient_id: int, data: schemas.PainDrawingIn, visit_id: int | None = None
+    session: Session,
+    *,
+    principal: Principal,
+    patient_id: int,
+    data: schemas.PainDrawingIn,
+    visit_id: int | None = None,
 ) -> PainDrawing:
     principal.require("patient:write")
     _get(session, Patient, patient_id, "patient")
@@ -214,32 +311,64 @@ def create_pain_drawing(
     )
     session.add(drawing)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="pain_drawing", entity_id=drawing.id, detail={"patient_id": patient_id, "regions": len(drawing.marks)})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="pain_drawing",
+        entity_id=drawing.id,
+        detail={"patient_id": patient_id, "regions": len(drawing.marks)},
+    )
     return drawing
 
 
-def list_pain_drawings(session: Session, *, principal: Principal, patient_id: int) -> list[PainDrawing]:
+def list_pain_drawings(
+    session: Session, *, principal: Principal, patient_id: int
+) -> list[PainDrawing]:
     principal.require("patient:read")
     _get(session, Patient, patient_id, "patient")
-    rows = list(session.scalars(select(PainDrawing).where(PainDrawing.patient_id == patient_id).order_by(PainDrawing.drawn_at, PainDrawing.id)))
-    record(session, actor=principal.actor, action="list", entity="pain_drawing", detail={"patient_id": patient_id})
+    rows = list(
+        session.scalars(
+            select(PainDrawing)
+            .where(PainDrawing.patient_id == patient_id)
+            .order_by(PainDrawing.drawn_at, PainDrawing.id)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="pain_drawing",
+        detail={"patient_id": patient_id},
+    )
     return rows
 
 
 # --- consent --------------------------------------------------------------------------
 
 
-def record_consent(session: Session, *, principal: Principal, patient_id: int, data: schemas.ConsentIn) -> Consent:
+def record_consent(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.ConsentIn
+) -> Consent:
     principal.require("patient:write")
     _get(session, Patient, patient_id, "patient")
     consent = Consent(patient_id=patient_id, recorded_by=principal.user_id, **data.model_dump())
     session.add(consent)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="consent", entity_id=consent.id, detail={"patient_id": patient_id})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="consent",
+        entity_id=consent.id,
+        detail={"patient_id": patient_id},
+    )
     return consent
 
 
-def withdraw_consent(session: Session, *, principal: Principal, consent_id: int, version: int) -> Consent:
+def withdraw_consent(
+    session: Session, *, principal: Principal, consent_id: int, version: int
+) -> Consent:
     from triggerpoint.db import utcnow
 
     principal.require("patient:write")
@@ -250,15 +379,27 @@ def withdraw_consent(session: Session, *, principal: Principal, consent_id: int,
         raise Conflict(f"consent {consent_id} is already {consent.status}")
     consent.status, consent.withdrawn_at = "withdrawn", utcnow()
     session.flush()
-    record(session, actor=principal.actor, action="withdraw", entity="consent", entity_id=consent_id)
+    record(
+        session, actor=principal.actor, action="withdraw", entity="consent", entity_id=consent_id
+    )
     return consent
 
 
 def list_consents(session: Session, *, principal: Principal, patient_id: int) -> list[Consent]:
     principal.require("patient:read")
     _get(session, Patient, patient_id, "patient")
-    rows = list(session.scalars(select(Consent).where(Consent.patient_id == patient_id).order_by(Consent.signed_at)))
-    record(session, actor=principal.actor, action="list", entity="consent", detail={"patient_id": patient_id})
+    rows = list(
+        session.scalars(
+            select(Consent).where(Consent.patient_id == patient_id).order_by(Consent.signed_at)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="consent",
+        detail={"patient_id": patient_id},
+    )
     return rows
 
 
@@ -266,7 +407,11 @@ def active_consent(session: Session, *, patient_id: int) -> Consent | None:
     """The newest active dry-needling consent (used by the needling safety gate)."""
     return session.scalar(
         select(Consent)
-        .where(Consent.patient_id == patient_id, Consent.kind == "dry_needling", Consent.status == "active")
+        .where(
+            Consent.patient_id == patient_id,
+            Consent.kind == "dry_needling",
+            Consent.status == "active",
+        )
         .order_by(Consent.signed_at.desc())
         .limit(1)
     )

@@ -51,15 +51,23 @@ class DepthLimit:
     citations: tuple[str, ...]
 
     def explain(self) -> str:
-        bmi = f"BMI {self.bmi:.1f}" if self.bmi is not None else f"BMI unknown (assumed {self.bmi_used:.0f}, most conservative)"
-        return (f"Max {self.max_depth_mm:.0f} mm over the thorax ({bmi}): the smaller of the CT skin-to-pleura "
-                f"estimate less a margin ({self.pleura_estimate_mm:.0f} mm) and the ultrasound skin-to-rib "
-                f"distance minus 1 SD ({self.rib_limit_mm:.0f} mm); limited by {self.basis}.")
+        bmi = (
+            f"BMI {self.bmi:.1f}"
+            if self.bmi is not None
+            else f"BMI unknown (assumed {self.bmi_used:.0f}, most conservative)"
+        )
+        return (
+            f"Max {self.max_depth_mm:.0f} mm over the thorax ({bmi}): the smaller of the CT skin-to-pleura "
+            f"estimate less a margin ({self.pleura_estimate_mm:.0f} mm) and the ultrasound skin-to-rib "
+            f"distance minus 1 SD ({self.rib_limit_mm:.0f} mm); limited by {self.basis}."
+        )
 
 
 @cache
 def guard_data() -> DepthGuardData:
-    text = resources.files("triggerpoint.safety").joinpath("data/depth_guard.yaml").read_text("utf-8")
+    text = (
+        resources.files("triggerpoint.safety").joinpath("data/depth_guard.yaml").read_text("utf-8")
+    )
     return DepthGuardData.model_validate(yaml.safe_load(text))
 
 
@@ -72,5 +80,17 @@ def max_thorax_depth(bmi: float | None) -> DepthLimit:
     group = next(g for g in data.seol_2014.groups if used < g.bmi_below)
     rib = group.skin_to_rib_mm - group.sd_mm
     limit = max(min(pleura, rib), 1.0)
-    basis = "the skin-to-pleura estimate (Kim 2002)" if pleura <= rib else "the skin-to-rib distance (Seol 2014)"
-    return DepthLimit(round(limit, 1), bmi, used, round(pleura, 1), rib, basis, (kim.citation, data.seol_2014.citation))
+    basis = (
+        "the skin-to-pleura estimate (Kim 2002)"
+        if pleura <= rib
+        else "the skin-to-rib distance (Seol 2014)"
+    )
+    return DepthLimit(
+        round(limit, 1),
+        bmi,
+        used,
+        round(pleura, 1),
+        rib,
+        basis,
+        (kim.citation, data.seol_2014.citation),
+    )

@@ -86,7 +86,11 @@ class ScreeningError(ValueError):
 
 @cache
 def rulebook() -> RuleBook:
-    text = resources.files("triggerpoint.safety").joinpath("data/screening_rules.yaml").read_text("utf-8")
+    text = (
+        resources.files("triggerpoint.safety")
+        .joinpath("data/screening_rules.yaml")
+        .read_text("utf-8")
+    )
     return RuleBook.model_validate(yaml.safe_load(text))
 
 
@@ -105,20 +109,26 @@ def evaluate(answers: dict[str, Answer]) -> ScreeningResult:
     if unknown:
         raise ScreeningError(f"answers.{unknown[0]}", f"unknown screening question {unknown[0]!r}")
     if missing:
-        raise ScreeningError(f"answers.{missing[0]}", f"unanswered screening questions: {', '.join(missing)}")
+        raise ScreeningError(
+            f"answers.{missing[0]}", f"unanswered screening questions: {', '.join(missing)}"
+        )
     reasons, precautions, restrictions = [], [], []
     for rule in book.rules:
         answer = answers[rule.id]
         if not answer.present:
             continue
         if rule.detail == "limb" and not answer.detail:
-            raise ScreeningError(f"answers.{rule.id}.detail", "name the affected limb (e.g. left arm)")
+            raise ScreeningError(
+                f"answers.{rule.id}.detail", "name the affected limb (e.g. left arm)"
+            )
         for effect in rule.effects:
             text = effect.reason + (f" ({answer.detail})" if answer.detail else "")
             if effect.kind == "absolute" and effect.scope == "all":
                 reasons.append(text)
             elif effect.kind == "absolute":
-                restrictions.append(Restriction(scope=effect.scope, reason=effect.reason, detail=answer.detail))
+                restrictions.append(
+                    Restriction(scope=effect.scope, reason=effect.reason, detail=answer.detail)
+                )
             else:
                 precautions.append(text)
     if reasons:
@@ -129,7 +139,9 @@ def evaluate(answers: dict[str, Answer]) -> ScreeningResult:
         outcome = Outcome.cleared
     return ScreeningResult(
         outcome=outcome,
-        reasons=reasons + [r.reason + (f" ({r.detail})" if r.detail else "") for r in restrictions] + precautions,
+        reasons=reasons
+        + [r.reason + (f" ({r.detail})" if r.detail else "") for r in restrictions]
+        + precautions,
         precautions=precautions + [r.reason for r in restrictions],
         restrictions=restrictions,
         rules_version=rules_version(),

@@ -15,14 +15,20 @@ class Screening(TenantMixin, Base):
 
     __tablename__ = "screening"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="RESTRICT"), index=True)
-    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episode.id", ondelete="RESTRICT"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="RESTRICT"), index=True
+    )
+    episode_id: Mapped[int | None] = mapped_column(
+        ForeignKey("episode.id", ondelete="RESTRICT"), index=True
+    )
     answers: Mapped[dict] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(30))
     reasons: Mapped[list[str]] = mapped_column(JSON)
     restrictions: Mapped[list[dict]] = mapped_column(JSON)
     rules_version: Mapped[str] = mapped_column(String(20))
-    screened_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    screened_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     screened_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -34,7 +40,9 @@ class ScreeningConfirmation(TenantMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     visit_id: Mapped[int] = mapped_column(ForeignKey("visit.id", ondelete="CASCADE"))
     screening_id: Mapped[int] = mapped_column(ForeignKey("screening.id", ondelete="RESTRICT"))
-    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    confirmed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -42,26 +50,40 @@ class NeedlingSession(Versioned, TenantMixin, Base):
     __tablename__ = "needling_session"
     __table_args__ = (UniqueConstraint("visit_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="RESTRICT"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="RESTRICT"), index=True
+    )
     visit_id: Mapped[int] = mapped_column(ForeignKey("visit.id", ondelete="RESTRICT"))
     screening_id: Mapped[int] = mapped_column(ForeignKey("screening.id", ondelete="RESTRICT"))
     consent_id: Mapped[int] = mapped_column(ForeignKey("consent.id", ondelete="RESTRICT"))
-    opened_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    opened_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     opened_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     needles_out: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
-    signed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    signed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     signed_at: Mapped[datetime | None]
-    entries: Mapped[list[NeedleEntry]] = relationship(lazy="selectin", order_by="NeedleEntry.seq", cascade="all, delete-orphan")
-    targets: Mapped[list[PlannedTarget]] = relationship(lazy="selectin", order_by="PlannedTarget.id", cascade="all, delete-orphan")
-    adverse_events: Mapped[list[AdverseEvent]] = relationship(lazy="selectin", order_by="AdverseEvent.id")
+    entries: Mapped[list[NeedleEntry]] = relationship(
+        lazy="selectin", order_by="NeedleEntry.seq", cascade="all, delete-orphan"
+    )
+    targets: Mapped[list[PlannedTarget]] = relationship(
+        lazy="selectin", order_by="PlannedTarget.id", cascade="all, delete-orphan"
+    )
+    adverse_events: Mapped[list[AdverseEvent]] = relationship(
+        lazy="selectin", order_by="AdverseEvent.id"
+    )
     addenda: Mapped[list[Addendum]] = relationship(lazy="selectin", order_by="Addendum.id")
 
 
 class PlannedTarget(TenantMixin, Base):
     __tablename__ = "planned_target"
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("needling_session.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("needling_session.id", ondelete="CASCADE"), index=True
+    )
     muscle_id: Mapped[str] = mapped_column(String(60))
     side: Mapped[str] = mapped_column(String(6))
     trigger_point_id: Mapped[str] = mapped_column(String(60))
@@ -75,7 +97,9 @@ class NeedleEntry(TenantMixin, Base):
     __tablename__ = "needle_entry"
     __table_args__ = (UniqueConstraint("session_id", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("needling_session.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("needling_session.id", ondelete="CASCADE"), index=True
+    )
     seq: Mapped[int] = mapped_column(Integer)
     muscle_id: Mapped[str] = mapped_column(String(60), index=True)
     side: Mapped[str] = mapped_column(String(6))
@@ -91,21 +115,29 @@ class NeedleEntry(TenantMixin, Base):
     familiar_pain: Mapped[bool] = mapped_column(Boolean)
     duration_s: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
 
 
 class AdverseEvent(TenantMixin, Base):
     __tablename__ = "adverse_event"
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="RESTRICT"), index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True
+    )
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="RESTRICT"), index=True
+    )
     type: Mapped[str] = mapped_column(String(40), index=True)
     severity: Mapped[str] = mapped_column(String(10))
     description: Mapped[str | None] = mapped_column(Text)
     action_taken: Mapped[str] = mapped_column(Text)
     follow_up: Mapped[str | None] = mapped_column(Text)
     needles_unaccounted: Mapped[int | None] = mapped_column(Integer)
-    reported_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    reported_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -114,7 +146,11 @@ class Addendum(TenantMixin, Base):
 
     __tablename__ = "addendum"
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True
+    )
     text: Mapped[str] = mapped_column(Text)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

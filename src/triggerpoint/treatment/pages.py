@@ -46,17 +46,32 @@ def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200)
 
 
 @pages.get("/patients/{patient_id}/screening", response_class=HTMLResponse)
-def screening_form(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+def screening_form(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     latest = service.latest_screening(session, patient_id=patient_id)
     session.commit()
-    return _render(request, "treatment/screening.html", {"p": patient, "rules": rulebook().rules, "latest": latest, "errors": {}, "form": {}})
+    return _render(
+        request,
+        "treatment/screening.html",
+        {"p": patient, "rules": rulebook().rules, "latest": latest, "errors": {}, "form": {}},
+    )
 
 
 @pages.post("/patients/{patient_id}/screening", response_class=HTMLResponse)
-async def screening_save(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+async def screening_save(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     form = await request.form()
-    answers = {r.id: {"present": form.get(r.id) == "yes", "detail": (str(form.get(f"{r.id}_detail") or "") or None)} for r in rulebook().rules if form.get(r.id) in ("yes", "no")}
+    answers = {
+        r.id: {
+            "present": form.get(r.id) == "yes",
+            "detail": (str(form.get(f"{r.id}_detail") or "") or None),
+        }
+        for r in rulebook().rules
+        if form.get(r.id) in ("yes", "no")
+    }
     data, errors = parse_form(schemas.ScreeningIn, {"answers": answers})
     if data is not None:
         try:
@@ -67,35 +82,71 @@ async def screening_save(request: Request, principal: PagePrincipal, session: Pa
             session.rollback()
             errors = {exc.field: str(exc)}
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
-    return _render(request, "treatment/screening.html", {"p": patient, "rules": rulebook().rules, "latest": None, "errors": errors, "form": dict(form)}, 422)
+    return _render(
+        request,
+        "treatment/screening.html",
+        {
+            "p": patient,
+            "rules": rulebook().rules,
+            "latest": None,
+            "errors": errors,
+            "form": dict(form),
+        },
+        422,
+    )
 
 
 @pages.get("/patients/{patient_id}/consent", response_class=HTMLResponse)
-def consent_form(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+def consent_form(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     session.commit()
-    return _render(request, "treatment/consent.html", {"p": patient, "risks": RISKS, "freq": RISK_FREQUENCY, "errors": {}, "form": {}})
+    return _render(
+        request,
+        "treatment/consent.html",
+        {"p": patient, "risks": RISKS, "freq": RISK_FREQUENCY, "errors": {}, "form": {}},
+    )
 
 
 @pages.post("/patients/{patient_id}/consent", response_class=HTMLResponse)
-async def consent_save(request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+async def consent_save(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
     form = await request.form()
     signed_at = str(form.get("signed_at") or "")
-    data, errors = parse_form(rschemas.ConsentIn, {
-        "risks_disclosed": form.getlist("risks"), "signed_by": form.get("signed_by") or "",
-        "signer_relation": form.get("signer_relation") or "self",
-        "signed_at": signed_at + ":00+00:00" if len(signed_at) == 16 else signed_at,
-    })
+    data, errors = parse_form(
+        rschemas.ConsentIn,
+        {
+            "risks_disclosed": form.getlist("risks"),
+            "signed_by": form.get("signed_by") or "",
+            "signer_relation": form.get("signer_relation") or "self",
+            "signed_at": signed_at + ":00+00:00" if len(signed_at) == 16 else signed_at,
+        },
+    )
     if data is not None:
         records.record_consent(session, principal=principal, patient_id=patient_id, data=data)
         session.commit()
         return RedirectResponse(f"/patients/{patient_id}", status_code=303)
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
-    return _render(request, "treatment/consent.html", {"p": patient, "risks": RISKS, "freq": RISK_FREQUENCY, "errors": errors, "form": {**dict(form), "risks": form.getlist("risks")}}, 422)
+    return _render(
+        request,
+        "treatment/consent.html",
+        {
+            "p": patient,
+            "risks": RISKS,
+            "freq": RISK_FREQUENCY,
+            "errors": errors,
+            "form": {**dict(form), "risks": form.getlist("risks")},
+        },
+        422,
+    )
 
 
 @pages.get("/visits/{visit_id}/needling", response_class=HTMLResponse)
-def needling_page(request: Request, principal: PagePrincipal, session: PageSession, visit_id: RecordId) -> Response:
+def needling_page(
+    request: Request, principal: PagePrincipal, session: PageSession, visit_id: RecordId
+) -> Response:
     principal.require("clinical:read")
     visit = session.get(Visit, visit_id)
     if visit is None:
@@ -106,26 +157,51 @@ def needling_page(request: Request, principal: PagePrincipal, session: PageSessi
     return _render(request, "treatment/needling.html", ctx)
 
 
-def _needling_context(session, principal, visit: Visit, ns: NeedlingSession | None, errors: dict | None = None, form: dict | None = None) -> dict:  # noqa: ANN001
+def _needling_context(
+    session,
+    principal,
+    visit: Visit,
+    ns: NeedlingSession | None,
+    errors: dict | None = None,
+    form: dict | None = None,
+) -> dict:  # noqa: ANN001
     patient = records.get_patient(session, principal=principal, patient_id=visit.patient_id)
     atlas = load_atlas()
     screening = service.latest_screening(session, patient_id=visit.patient_id)
     ctx: dict[str, Any] = {
-        "visit": visit, "p": patient, "ns": ns, "screening": screening, "consent": records.active_consent(session, patient_id=visit.patient_id),
-        "errors": errors or {}, "form": form or {}, "muscles": sorted(atlas.muscles.values(), key=lambda m: m.name),
-        "ae_types": schemas.AE_TYPES, "urgent_action": service.URGENT_ACTION,
+        "visit": visit,
+        "p": patient,
+        "ns": ns,
+        "screening": screening,
+        "consent": records.active_consent(session, patient_id=visit.patient_id),
+        "errors": errors or {},
+        "form": form or {},
+        "muscles": sorted(atlas.muscles.values(), key=lambda m: m.name),
+        "ae_types": schemas.AE_TYPES,
+        "urgent_action": service.URGENT_ACTION,
     }
     if ns is not None:
         out = service.session_out(session, ns)
         last = ns.entries[-1] if ns.entries else None
-        ctx |= {"out": out, "billing": service.billing(ns), "last": last, "unaccounted": service.unaccounted(ns),
-                "thorax_muscles": {m.id for m in atlas.muscles.values() if m.needling.thorax},
-                "names": {m.id: m.name for m in atlas.muscles.values()}}
+        ctx |= {
+            "out": out,
+            "billing": service.billing(ns),
+            "last": last,
+            "unaccounted": service.unaccounted(ns),
+            "thorax_muscles": {m.id for m in atlas.muscles.values() if m.needling.thorax},
+            "names": {m.id: m.name for m in atlas.muscles.values()},
+        }
     return ctx
 
 
 @pages.post("/visits/{visit_id}/needling/{action}", response_class=HTMLResponse)
-async def needling_action(request: Request, principal: PagePrincipal, session: PageSession, visit_id: RecordId, action: str) -> Response:
+async def needling_action(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    visit_id: RecordId,
+    action: str,
+) -> Response:
     """One endpoint per bedside action; each is one transaction and returns to the page."""
     form = {k: v for k, v in (await request.form()).items() if k != "csrf_token"}
     visit = session.get(Visit, visit_id)
@@ -143,10 +219,17 @@ async def needling_action(request: Request, principal: PagePrincipal, session: P
         return RedirectResponse(f"/visits/{visit_id}/needling#{action}", status_code=303)
     session.rollback()
     ns = session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
-    return _render(request, "treatment/needling.html", _needling_context(session, principal, visit, ns, errors, {**form, "_action": action}), 422)
+    return _render(
+        request,
+        "treatment/needling.html",
+        _needling_context(session, principal, visit, ns, errors, {**form, "_action": action}),
+        422,
+    )
 
 
-def _do(session, principal, visit: Visit, ns: NeedlingSession | None, action: str, form: dict) -> dict[str, str]:  # noqa: ANN001, C901
+def _do(
+    session, principal, visit: Visit, ns: NeedlingSession | None, action: str, form: dict
+) -> dict[str, str]:  # noqa: ANN001, C901
     if action == "confirm":
         service.confirm_screening(session, principal=principal, visit_id=visit.id)
         return {}
@@ -170,7 +253,9 @@ def _do(session, principal, visit: Visit, ns: NeedlingSession | None, action: st
     if action == "entry":
         raw["familiar_pain"] = raw.get("familiar_pain") == "on"
         if raw.get("technique") == "electrical":
-            raw["estim"] = {k: raw.pop(k, None) for k in ("frequency_hz", "pulse_width_us", "intensity_ma")}
+            raw["estim"] = {
+                k: raw.pop(k, None) for k in ("frequency_hz", "pulse_width_us", "intensity_ma")
+            }
         else:
             for k in ("frequency_hz", "pulse_width_us", "intensity_ma"):
                 raw.pop(k, None)

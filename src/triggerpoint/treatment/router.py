@@ -11,73 +11,128 @@ from triggerpoint.treatment import schemas, service
 api = APIRouter(prefix="/api", tags=["needling"])
 
 
-@api.post("/patients/{patient_id}/screenings", status_code=201, summary="Screen for contraindications")
-def create_screening(principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ScreeningIn) -> schemas.ScreeningOut:
-    out = schemas.ScreeningOut.model_validate(service.record_screening(session, principal=principal, patient_id=patient_id, data=data))
+@api.post(
+    "/patients/{patient_id}/screenings", status_code=201, summary="Screen for contraindications"
+)
+def create_screening(
+    principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ScreeningIn
+) -> schemas.ScreeningOut:
+    out = schemas.ScreeningOut.model_validate(
+        service.record_screening(session, principal=principal, patient_id=patient_id, data=data)
+    )
     session.commit()
     return out
 
 
-@api.post("/visits/{visit_id}/screening-confirmation", summary="Re-confirm the screening at this visit")
-def confirm_screening(principal: ApiPrincipal, session: ApiSession, visit_id: RecordId) -> schemas.ScreeningOut:
-    out = schemas.ScreeningOut.model_validate(service.confirm_screening(session, principal=principal, visit_id=visit_id))
+@api.post(
+    "/visits/{visit_id}/screening-confirmation", summary="Re-confirm the screening at this visit"
+)
+def confirm_screening(
+    principal: ApiPrincipal, session: ApiSession, visit_id: RecordId
+) -> schemas.ScreeningOut:
+    out = schemas.ScreeningOut.model_validate(
+        service.confirm_screening(session, principal=principal, visit_id=visit_id)
+    )
     session.commit()
     return out
 
 
 @api.post("/needling-sessions", status_code=201, summary="Open a needling session for a visit")
-def open_session(principal: ApiPrincipal, session: ApiSession, data: schemas.OpenSessionIn) -> schemas.SessionOut:
+def open_session(
+    principal: ApiPrincipal, session: ApiSession, data: schemas.OpenSessionIn
+) -> schemas.SessionOut:
     ns = service.open_session(session, principal=principal, visit_id=data.visit_id)
     out = service.session_out(session, ns)
     session.commit()
     return out
 
 
-@api.get("/needling-sessions/{session_id}", summary="A needling session with entries, counts and events")
-def get_session(principal: ApiPrincipal, session: ApiSession, session_id: RecordId) -> schemas.SessionOut:
-    out = service.session_out(session, service.get_session(session, principal=principal, session_id=session_id))
+@api.get(
+    "/needling-sessions/{session_id}", summary="A needling session with entries, counts and events"
+)
+def get_session(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId
+) -> schemas.SessionOut:
+    out = service.session_out(
+        session, service.get_session(session, principal=principal, session_id=session_id)
+    )
     session.commit()
     return out
 
 
-@api.post("/needling-sessions/{session_id}/targets", status_code=201, summary="Plan a target (e.g. from a suggestion)")
-def add_target(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.TargetIn) -> schemas.SessionOut:
+@api.post(
+    "/needling-sessions/{session_id}/targets",
+    status_code=201,
+    summary="Plan a target (e.g. from a suggestion)",
+)
+def add_target(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.TargetIn
+) -> schemas.SessionOut:
     service.add_target(session, principal=principal, session_id=session_id, data=data)
-    out = service.session_out(session, service.get_session(session, principal=principal, session_id=session_id))
+    out = service.session_out(
+        session, service.get_session(session, principal=principal, session_id=session_id)
+    )
     session.commit()
     return out
 
 
 @api.post("/needling-sessions/{session_id}/entries", status_code=201, summary="Chart one needle")
-def add_entry(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.EntryIn) -> schemas.EntryOut:
-    out = schemas.EntryOut.model_validate(service.add_entry(session, principal=principal, session_id=session_id, data=data))
+def add_entry(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.EntryIn
+) -> schemas.EntryOut:
+    out = schemas.EntryOut.model_validate(
+        service.add_entry(session, principal=principal, session_id=session_id, data=data)
+    )
     session.commit()
     return out
 
 
 @api.post("/needling-sessions/{session_id}/count", summary="Record the needles counted out")
-def record_count(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.CountIn) -> schemas.SessionOut:
-    out = service.session_out(session, service.record_count(session, principal=principal, session_id=session_id, data=data))
+def record_count(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.CountIn
+) -> schemas.SessionOut:
+    out = service.session_out(
+        session,
+        service.record_count(session, principal=principal, session_id=session_id, data=data),
+    )
     session.commit()
     return out
 
 
-@api.post("/needling-sessions/{session_id}/adverse-events", status_code=201, summary="Report an adverse event")
-def report_adverse_event(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AdverseEventIn) -> schemas.AdverseEventOut:
-    out = service.adverse_event_out(service.report_adverse_event(session, principal=principal, session_id=session_id, data=data))
+@api.post(
+    "/needling-sessions/{session_id}/adverse-events",
+    status_code=201,
+    summary="Report an adverse event",
+)
+def report_adverse_event(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AdverseEventIn
+) -> schemas.AdverseEventOut:
+    out = service.adverse_event_out(
+        service.report_adverse_event(session, principal=principal, session_id=session_id, data=data)
+    )
     session.commit()
     return out
 
 
 @api.post("/needling-sessions/{session_id}/sign", summary="Sign the session (it is then immutable)")
-def sign(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.SignIn) -> schemas.SessionOut:
-    out = service.session_out(session, service.sign(session, principal=principal, session_id=session_id, data=data))
+def sign(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.SignIn
+) -> schemas.SessionOut:
+    out = service.session_out(
+        session, service.sign(session, principal=principal, session_id=session_id, data=data)
+    )
     session.commit()
     return out
 
 
-@api.post("/needling-sessions/{session_id}/addenda", status_code=201, summary="Add a dated addendum to a signed session")
-def add_addendum(principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AddendumIn) -> dict:
+@api.post(
+    "/needling-sessions/{session_id}/addenda",
+    status_code=201,
+    summary="Add a dated addendum to a signed session",
+)
+def add_addendum(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AddendumIn
+) -> dict:
     a = service.add_addendum(session, principal=principal, session_id=session_id, data=data)
     out = {"id": a.id, "text": a.text, "created_at": a.created_at}
     session.commit()
@@ -85,13 +140,18 @@ def add_addendum(principal: ApiPrincipal, session: ApiSession, session_id: Recor
 
 
 @api.get("/needling-sessions/{session_id}/billing", summary="CPT and ICD-10-CM suggestions")
-def billing(principal: ApiPrincipal, session: ApiSession, session_id: RecordId) -> schemas.BillingOut:
+def billing(
+    principal: ApiPrincipal, session: ApiSession, session_id: RecordId
+) -> schemas.BillingOut:
     out = service.billing(service.get_session(session, principal=principal, session_id=session_id))
     session.commit()
     return out
 
 
-@api.get("/safety/adverse-event-rates", summary="Clinic adverse-event rates per 1,000 sessions beside published rates")
+@api.get(
+    "/safety/adverse-event-rates",
+    summary="Clinic adverse-event rates per 1,000 sessions beside published rates",
+)
 def adverse_event_rates(principal: ApiPrincipal, session: ApiSession) -> dict:
     from triggerpoint.safety.stats import adverse_event_rates as rates
 
@@ -104,6 +164,14 @@ def adverse_event_rates(principal: ApiPrincipal, session: ApiSession) -> dict:
 @api.get("/dashboard/unsigned-sessions", summary="Open needling sessions older than 24 hours")
 def unsigned(principal: ApiPrincipal, session: ApiSession) -> list[dict]:
     rows = service.unsigned_sessions(session, principal=principal)
-    out = [{"id": ns.id, "patient_id": ns.patient_id, "visit_id": ns.visit_id, "opened_at": ns.opened_at} for ns in rows]
+    out = [
+        {
+            "id": ns.id,
+            "patient_id": ns.patient_id,
+            "visit_id": ns.visit_id,
+            "opened_at": ns.opened_at,
+        }
+        for ns in rows
+    ]
     session.commit()
     return out

@@ -78,7 +78,9 @@ class EntryIn(_In):
     needle_length_mm: float = Field(ge=7, le=125)
     technique: Technique
     estim: Estim | None = None
-    depth_mm: float = Field(ge=0, description="Depth reached, in mm; must not exceed the needle length")
+    depth_mm: float = Field(
+        ge=0, description="Depth reached, in mm; must not exceed the needle length"
+    )
     twitch_count: int = Field(ge=0, le=200, description="Local twitch responses")
     familiar_pain: bool = Field(description="Did the needle reproduce the patient's familiar pain?")
     duration_s: int = Field(ge=0, le=3600)
@@ -87,7 +89,9 @@ class EntryIn(_In):
     @model_validator(mode="after")
     def _consistent(self) -> EntryIn:
         if self.depth_mm > self.needle_length_mm:
-            raise ValueError(f"depth_mm ({self.depth_mm:g}) is greater than the needle length ({self.needle_length_mm:g} mm)")
+            raise ValueError(
+                f"depth_mm ({self.depth_mm:g}) is greater than the needle length ({self.needle_length_mm:g} mm)"
+            )
         if self.technique == "electrical" and self.estim is None:
             raise ValueError("estim parameters are required for electrical stimulation")
         if self.technique != "electrical" and self.estim is not None:

@@ -59,7 +59,9 @@ def _get(session: Session, model: type, entity_id: int, name: str):  # noqa: ANN
 # --- screening ------------------------------------------------------------------------
 
 
-def record_screening(session: Session, *, principal: Principal, patient_id: int, data: schemas.ScreeningIn) -> Screening:
+def record_screening(
+    session: Session, *, principal: Principal, patient_id: int, data: schemas.ScreeningIn
+) -> Screening:
     principal.require("clinical:write")
     _get(session, Patient, patient_id, "patient")
     try:
@@ -78,12 +80,24 @@ def record_screening(session: Session, *, principal: Principal, patient_id: int,
     )
     session.add(screening)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="screening", entity_id=screening.id, detail={"patient_id": patient_id, "outcome": screening.outcome})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="screening",
+        entity_id=screening.id,
+        detail={"patient_id": patient_id, "outcome": screening.outcome},
+    )
     return screening
 
 
 def latest_screening(session: Session, *, patient_id: int) -> Screening | None:
-    return session.scalar(select(Screening).where(Screening.patient_id == patient_id).order_by(Screening.screened_at.desc(), Screening.id.desc()).limit(1))
+    return session.scalar(
+        select(Screening)
+        .where(Screening.patient_id == patient_id)
+        .order_by(Screening.screened_at.desc(), Screening.id.desc())
+        .limit(1)
+    )
 
 
 def confirm_screening(session: Session, *, principal: Principal, visit_id: int) -> Screening:
@@ -93,10 +107,26 @@ def confirm_screening(session: Session, *, principal: Principal, visit_id: int) 
     screening = latest_screening(session, patient_id=visit.patient_id)
     if screening is None:
         raise SafetyBlock("no screening on file for this patient: complete the screening first")
-    if session.scalar(select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)) is None:
-        session.add(ScreeningConfirmation(visit_id=visit_id, screening_id=screening.id, confirmed_by=principal.user_id))
+    if (
+        session.scalar(
+            select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)
+        )
+        is None
+    ):
+        session.add(
+            ScreeningConfirmation(
+                visit_id=visit_id, screening_id=screening.id, confirmed_by=principal.user_id
+            )
+        )
         session.flush()
-        record(session, actor=principal.actor, action="confirm", entity="screening", entity_id=screening.id, detail={"visit_id": visit_id})
+        record(
+            session,
+            actor=principal.actor,
+            action="confirm",
+            entity="screening",
+            entity_id=screening.id,
+            detail={"visit_id": visit_id},
+        )
     return screening
 
 
@@ -110,26 +140,58 @@ def open_session(session: Session, *, principal: Principal, visit_id: int) -> Ne
     if screening is None:
         raise SafetyBlock("cannot open a needling session: the patient has not been screened")
     if screening.outcome == Outcome.not_cleared:
-        raise SafetyBlock("cannot open a needling session: the patient is not cleared (" + "; ".join(screening.reasons) + ")")
-    confirmation = session.scalar(select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id))
+        raise SafetyBlock(
+            "cannot open a needling session: the patient is not cleared ("
+            + "; ".join(screening.reasons)
+            + ")"
+        )
+    confirmation = session.scalar(
+        select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)
+    )
     if confirmation is None or confirmation.screening_id != screening.id:
-        raise SafetyBlock("cannot open a needling session: re-confirm the screening at this visit first")
+        raise SafetyBlock(
+            "cannot open a needling session: re-confirm the screening at this visit first"
+        )
     consent = active_consent(session, patient_id=visit.patient_id)
     if consent is None:
-        raise SafetyBlock("cannot open a needling session: there is no valid dry-needling consent on file")
-    if session.scalar(select(NeedlingSession.id).where(NeedlingSession.visit_id == visit_id)) is not None:
+        raise SafetyBlock(
+            "cannot open a needling session: there is no valid dry-needling consent on file"
+        )
+    if (
+        session.scalar(select(NeedlingSession.id).where(NeedlingSession.visit_id == visit_id))
+        is not None
+    ):
         raise Conflict(f"visit {visit_id} already has a needling session")
-    ns = NeedlingSession(patient_id=visit.patient_id, visit_id=visit_id, screening_id=screening.id, consent_id=consent.id, opened_by=principal.user_id)
+    ns = NeedlingSession(
+        patient_id=visit.patient_id,
+        visit_id=visit_id,
+        screening_id=screening.id,
+        consent_id=consent.id,
+        opened_by=principal.user_id,
+    )
     session.add(ns)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="needling_session", entity_id=ns.id, detail={"visit_id": visit_id})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="needling_session",
+        entity_id=ns.id,
+        detail={"visit_id": visit_id},
+    )
     return ns
 
 
 def get_session(session: Session, *, principal: Principal, session_id: int) -> NeedlingSession:
     principal.require("clinical:read")
     ns = _get(session, NeedlingSession, session_id, "needling session")
-    record(session, actor=principal.actor, action="read", entity="needling_session", entity_id=session_id)
+    record(
+        session,
+        actor=principal.actor,
+        action="read",
+        entity="needling_session",
+        entity_id=session_id,
+    )
     return ns
 
 
@@ -137,7 +199,9 @@ def _open(session: Session, principal: Principal, session_id: int) -> NeedlingSe
     principal.require("clinical:write")
     ns = _get(session, NeedlingSession, session_id, "needling session")
     if ns.status != "open":
-        raise Conflict(f"needling session {session_id} is signed and cannot change; add an addendum instead")
+        raise Conflict(
+            f"needling session {session_id} is signed and cannot change; add an addendum instead"
+        )
     return ns
 
 
@@ -153,7 +217,10 @@ def _trigger_point(muscle: Muscle, tp_id: str | None) -> str:
     if tp_id is None:
         return ids[0]
     if tp_id not in ids:
-        raise RecordError("trigger_point_id", f"{muscle.name} has no trigger point {tp_id!r}; choose one of {', '.join(ids)}")
+        raise RecordError(
+            "trigger_point_id",
+            f"{muscle.name} has no trigger point {tp_id!r}; choose one of {', '.join(ids)}",
+        )
     return tp_id
 
 
@@ -168,7 +235,10 @@ def precautions(session: Session, ns: NeedlingSession) -> list[str]:
 
 
 def _limb_restricted(muscle: Muscle, side: str, restrictions: list[dict]) -> str | None:
-    limb = {"upper_limb": ("arm", "hand", "upper"), "lower_limb": ("leg", "foot", "lower", "thigh")}.get(muscle.group)
+    limb = {
+        "upper_limb": ("arm", "hand", "upper"),
+        "lower_limb": ("leg", "foot", "lower", "thigh"),
+    }.get(muscle.group)
     if limb is None:
         return None
     for r in restrictions:
@@ -178,106 +248,212 @@ def _limb_restricted(muscle: Muscle, side: str, restrictions: list[dict]) -> str
     return None
 
 
-def add_target(session: Session, *, principal: Principal, session_id: int, data: schemas.TargetIn) -> PlannedTarget:
+def add_target(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.TargetIn
+) -> PlannedTarget:
     ns = _open(session, principal, session_id)
     muscle = _muscle(data.muscle, "muscle")
-    target = PlannedTarget(session_id=ns.id, muscle_id=muscle.id, side=data.side, trigger_point_id=_trigger_point(muscle, data.trigger_point_id), source=data.source, probability=data.probability)
+    target = PlannedTarget(
+        session_id=ns.id,
+        muscle_id=muscle.id,
+        side=data.side,
+        trigger_point_id=_trigger_point(muscle, data.trigger_point_id),
+        source=data.source,
+        probability=data.probability,
+    )
     ns.targets.append(target)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="planned_target", entity_id=target.id, detail={"session_id": ns.id, "muscle": muscle.id})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="planned_target",
+        entity_id=target.id,
+        detail={"session_id": ns.id, "muscle": muscle.id},
+    )
     return target
 
 
-def add_entry(session: Session, *, principal: Principal, session_id: int, data: schemas.EntryIn) -> NeedleEntry:
+def add_entry(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.EntryIn
+) -> NeedleEntry:
     ns = _open(session, principal, session_id)
     muscle = _muscle(data.muscle, "muscle")
     tp_id = _trigger_point(muscle, data.trigger_point_id)
     screening = session.get(Screening, ns.screening_id)
     restrictions = screening.restrictions if screening else []
     if data.technique == "electrical" and any(r["scope"] == "electrical" for r in restrictions):
-        raise SafetyBlock("electrical stimulation is contraindicated for this patient (pacemaker or implanted device)")
+        raise SafetyBlock(
+            "electrical stimulation is contraindicated for this patient (pacemaker or implanted device)"
+        )
     if blocked := _limb_restricted(muscle, data.side, restrictions):
-        raise SafetyBlock(f"{muscle.name} ({data.side}) is in a limb that must not be needled: {blocked}")
+        raise SafetyBlock(
+            f"{muscle.name} ({data.side}) is in a limb that must not be needled: {blocked}"
+        )
     limit = thorax_limit(session, ns) if muscle.needling.thorax else None
-    if limit is not None and data.depth_mm > limit.max_depth_mm and not (data.over_limit_reason or "").strip():
+    if (
+        limit is not None
+        and data.depth_mm > limit.max_depth_mm
+        and not (data.over_limit_reason or "").strip()
+    ):
         raise RecordError(
             "over_limit_reason",
             f"{data.depth_mm:g} mm is deeper than this patient's thorax limit of {limit.max_depth_mm:g} mm for {muscle.name}; "
             "record why before saving",
         )
     entry = NeedleEntry(
-        session_id=ns.id, seq=len(ns.entries) + 1, muscle_id=muscle.id, side=data.side, trigger_point_id=tp_id,
-        needle_diameter_mm=data.needle_diameter_mm, needle_length_mm=data.needle_length_mm, technique=data.technique,
-        estim=data.estim.model_dump() if data.estim else None, depth_mm=data.depth_mm,
+        session_id=ns.id,
+        seq=len(ns.entries) + 1,
+        muscle_id=muscle.id,
+        side=data.side,
+        trigger_point_id=tp_id,
+        needle_diameter_mm=data.needle_diameter_mm,
+        needle_length_mm=data.needle_length_mm,
+        technique=data.technique,
+        estim=data.estim.model_dump() if data.estim else None,
+        depth_mm=data.depth_mm,
         depth_limit_mm=limit.max_depth_mm if limit else None,
-        over_limit_reason=(data.over_limit_reason or None) if limit and data.depth_mm > limit.max_depth_mm else None,
-        twitch_count=data.twitch_count, familiar_pain=data.familiar_pain, duration_s=data.duration_s, created_by=principal.user_id,
+        over_limit_reason=(data.over_limit_reason or None)
+        if limit and data.depth_mm > limit.max_depth_mm
+        else None,
+        twitch_count=data.twitch_count,
+        familiar_pain=data.familiar_pain,
+        duration_s=data.duration_s,
+        created_by=principal.user_id,
     )
     ns.entries.append(entry)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="needle_entry", entity_id=entry.id, detail={"session_id": ns.id, "muscle": muscle.id, "depth_mm": data.depth_mm})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="needle_entry",
+        entity_id=entry.id,
+        detail={"session_id": ns.id, "muscle": muscle.id, "depth_mm": data.depth_mm},
+    )
     return entry
 
 
-def record_count(session: Session, *, principal: Principal, session_id: int, data: schemas.CountIn) -> NeedlingSession:
+def record_count(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.CountIn
+) -> NeedlingSession:
     ns = _open(session, principal, session_id)
     ns.needles_out = data.needles_out
     session.flush()
-    record(session, actor=principal.actor, action="count", entity="needling_session", entity_id=ns.id, detail={"in": len(ns.entries), "out": data.needles_out})
+    record(
+        session,
+        actor=principal.actor,
+        action="count",
+        entity="needling_session",
+        entity_id=ns.id,
+        detail={"in": len(ns.entries), "out": data.needles_out},
+    )
     return ns
 
 
-def report_adverse_event(session: Session, *, principal: Principal, session_id: int, data: schemas.AdverseEventIn) -> AdverseEvent:
+def report_adverse_event(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.AdverseEventIn
+) -> AdverseEvent:
     """Adverse events can be reported on open and signed sessions: many appear later."""
     principal.require("clinical:write")
     ns = _get(session, NeedlingSession, session_id, "needling session")
-    ae = AdverseEvent(session_id=ns.id, patient_id=ns.patient_id, reported_by=principal.user_id, **data.model_dump())
+    ae = AdverseEvent(
+        session_id=ns.id,
+        patient_id=ns.patient_id,
+        reported_by=principal.user_id,
+        **data.model_dump(),
+    )
     session.add(ae)
     session.flush()
-    record(session, actor=principal.actor, action="create", entity="adverse_event", entity_id=ae.id, detail={"session_id": ns.id, "type": data.type, "severity": data.severity})
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="adverse_event",
+        entity_id=ae.id,
+        detail={"session_id": ns.id, "type": data.type, "severity": data.severity},
+    )
     return ae
 
 
 def unaccounted(ns: NeedlingSession) -> int:
     """Needles in minus needles out minus needles covered by a recorded incident."""
-    covered = sum(ae.needles_unaccounted or 0 for ae in ns.adverse_events if ae.type == "broken_or_retained_needle")
+    covered = sum(
+        ae.needles_unaccounted or 0
+        for ae in ns.adverse_events
+        if ae.type == "broken_or_retained_needle"
+    )
     return len(ns.entries) - (ns.needles_out or 0) - covered
 
 
-def sign(session: Session, *, principal: Principal, session_id: int, data: schemas.SignIn) -> NeedlingSession:
+def sign(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.SignIn
+) -> NeedlingSession:
     ns = _open(session, principal, session_id)
     if ns.version != data.version:
-        raise Conflict(f"needling session {session_id} changed since you loaded it (version {ns.version}); reload and check before signing")
+        raise Conflict(
+            f"needling session {session_id} changed since you loaded it (version {ns.version}); reload and check before signing"
+        )
     if ns.needles_out is None:
         raise SafetyBlock("count the needles out before signing")
     missing = unaccounted(ns)
     if missing > 0:
-        raise SafetyBlock(f"{missing} needle(s) unaccounted for: find them, or record a broken, retained or lost needle incident")
+        raise SafetyBlock(
+            f"{missing} needle(s) unaccounted for: find them, or record a broken, retained or lost needle incident"
+        )
     if missing < 0:
-        raise SafetyBlock(f"more needles out ({ns.needles_out}) than in ({len(ns.entries)}): recount before signing")
+        raise SafetyBlock(
+            f"more needles out ({ns.needles_out}) than in ({len(ns.entries)}): recount before signing"
+        )
     ns.status, ns.signed_by, ns.signed_at = "signed", principal.user_id, utcnow()
     session.flush()
-    record(session, actor=principal.actor, action="sign", entity="needling_session", entity_id=ns.id, detail={"needles": len(ns.entries)})
+    record(
+        session,
+        actor=principal.actor,
+        action="sign",
+        entity="needling_session",
+        entity_id=ns.id,
+        detail={"needles": len(ns.entries)},
+    )
     return ns
 
 
-def add_addendum(session: Session, *, principal: Principal, session_id: int, data: schemas.AddendumIn) -> Addendum:
+def add_addendum(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.AddendumIn
+) -> Addendum:
     principal.require("clinical:write")
     ns = _get(session, NeedlingSession, session_id, "needling session")
     if ns.status != "signed":
-        raise Conflict("the session is still open: edit it directly; addenda are for signed sessions")
+        raise Conflict(
+            "the session is still open: edit it directly; addenda are for signed sessions"
+        )
     addendum = Addendum(session_id=ns.id, text=data.text, author_id=principal.user_id)
     session.add(addendum)
     session.flush()
-    record(session, actor=principal.actor, action="addendum", entity="needling_session", entity_id=ns.id, detail={"addendum_id": addendum.id})
+    record(
+        session,
+        actor=principal.actor,
+        action="addendum",
+        entity="needling_session",
+        entity_id=ns.id,
+        detail={"addendum_id": addendum.id},
+    )
     return addendum
 
 
-def unsigned_sessions(session: Session, *, principal: Principal, older_than_hours: float = 24) -> list[NeedlingSession]:
+def unsigned_sessions(
+    session: Session, *, principal: Principal, older_than_hours: float = 24
+) -> list[NeedlingSession]:
     """Open sessions older than the cut-off, for the clinician's dashboard."""
     principal.require("clinical:read")
     cutoff = utcnow() - timedelta(hours=older_than_hours)
-    return list(session.scalars(select(NeedlingSession).where(NeedlingSession.status == "open", NeedlingSession.opened_at < cutoff).order_by(NeedlingSession.opened_at)))
+    return list(
+        session.scalars(
+            select(NeedlingSession)
+            .where(NeedlingSession.status == "open", NeedlingSession.opened_at < cutoff)
+            .order_by(NeedlingSession.opened_at)
+        )
+    )
 
 
 def billing(ns: NeedlingSession) -> schemas.BillingOut:
@@ -298,21 +474,50 @@ def billing(ns: NeedlingSession) -> schemas.BillingOut:
             codes["M79.12"] = "Myalgia of auxiliary muscles, head and neck"
         else:
             codes["M79.18"] = "Myalgia, other site"
-    return schemas.BillingOut(cpt=cpt, cpt_description=desc, distinct_muscles=len(muscles), icd10cm=[{"code": c, "display": d} for c, d in sorted(codes.items())])
+    return schemas.BillingOut(
+        cpt=cpt,
+        cpt_description=desc,
+        distinct_muscles=len(muscles),
+        icd10cm=[{"code": c, "display": d} for c, d in sorted(codes.items())],
+    )
 
 
 def session_out(session: Session, ns: NeedlingSession) -> schemas.SessionOut:
     limit = thorax_limit(session, ns)
     return schemas.SessionOut(
-        id=ns.id, patient_id=ns.patient_id, visit_id=ns.visit_id, status=ns.status, version=ns.version, opened_at=ns.opened_at,
-        signed_at=ns.signed_at, needles_in=len(ns.entries), needles_out=ns.needles_out, precautions=precautions(session, ns),
-        thorax_limit_mm=limit.max_depth_mm, thorax_limit_explained=limit.explain(),
+        id=ns.id,
+        patient_id=ns.patient_id,
+        visit_id=ns.visit_id,
+        status=ns.status,
+        version=ns.version,
+        opened_at=ns.opened_at,
+        signed_at=ns.signed_at,
+        needles_in=len(ns.entries),
+        needles_out=ns.needles_out,
+        precautions=precautions(session, ns),
+        thorax_limit_mm=limit.max_depth_mm,
+        thorax_limit_explained=limit.explain(),
         entries=[schemas.EntryOut.model_validate(e) for e in ns.entries],
-        targets=[{"id": t.id, "muscle_id": t.muscle_id, "side": t.side, "trigger_point_id": t.trigger_point_id, "source": t.source, "probability": t.probability} for t in ns.targets],
+        targets=[
+            {
+                "id": t.id,
+                "muscle_id": t.muscle_id,
+                "side": t.side,
+                "trigger_point_id": t.trigger_point_id,
+                "source": t.source,
+                "probability": t.probability,
+            }
+            for t in ns.targets
+        ],
         adverse_events=[adverse_event_out(ae) for ae in ns.adverse_events],
-        addenda=[{"id": a.id, "text": a.text, "author_id": a.author_id, "created_at": a.created_at} for a in ns.addenda],
+        addenda=[
+            {"id": a.id, "text": a.text, "author_id": a.author_id, "created_at": a.created_at}
+            for a in ns.addenda
+        ],
     )
 
 
 def adverse_event_out(ae: AdverseEvent) -> schemas.AdverseEventOut:
-    return schemas.AdverseEventOut.model_validate(ae).model_copy(update={"urgent": ae.type in URGENT_TYPES})
+    return schemas.AdverseEventOut.model_validate(ae).model_copy(
+        update={"urgent": ae.type in URGENT_TYPES}
+    )

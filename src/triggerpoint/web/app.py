@@ -23,7 +23,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 def _json_or_page(request: Request, code: int, message: str) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": message}, status_code=code)
-    return templates().TemplateResponse(request, "error.html", {"code": code, "message": message}, status_code=code)
+    return templates().TemplateResponse(
+        request, "error.html", {"code": code, "message": message}, status_code=code
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -58,7 +60,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RecordError)
     def _record_error(request: Request, exc: RecordError) -> Response:
         loc = ["body", *exc.field.split(".")]
-        return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422)
+        return JSONResponse(
+            {"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422
+        )
 
 
 def create_app(*, migrate: bool = True) -> FastAPI:
@@ -67,6 +71,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.atlas.router import api as atlas_api
     from triggerpoint.atlas.router import pages as atlas_pages
     from triggerpoint.bodychart.router import api as bodychart_api
+    from triggerpoint.interop.router import api as interop_api
     from triggerpoint.outcomes.router import api as outcomes_api
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
@@ -93,7 +98,19 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (bodychart_api, atlas_api, atlas_pages, accounts_api, accounts_pages, records_api, records_pages, treatment_api, treatment_pages, outcomes_api):
+    for router in (
+        bodychart_api,
+        atlas_api,
+        atlas_pages,
+        accounts_api,
+        accounts_pages,
+        records_api,
+        records_pages,
+        treatment_api,
+        treatment_pages,
+        outcomes_api,
+        interop_api,
+    ):
         app.include_router(router)
     _install_error_handlers(app)
 

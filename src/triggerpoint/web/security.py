@@ -16,9 +16,9 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 )
-DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline' cdn.jsdelivr.net").replace(
-    "style-src 'self'", "style-src 'self' 'unsafe-inline' cdn.jsdelivr.net"
-)
+DOCS_CSP = CSP.replace(
+    "script-src 'self'", "script-src 'self' 'unsafe-inline' cdn.jsdelivr.net"
+).replace("style-src 'self'", "style-src 'self' 'unsafe-inline' cdn.jsdelivr.net")
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -47,8 +47,18 @@ class SecurityHeadersMiddleware:
                 present = {k.lower() for k, _ in headers}
                 for name, value in HEADERS.items():
                     if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), (csp if name == "Content-Security-Policy" else value).encode()))
-                headers.append((b"server-timing", f"app;dur={(time.perf_counter() - start) * 1000:.3f}".encode()))
+                        headers.append(
+                            (
+                                name.lower().encode(),
+                                (csp if name == "Content-Security-Policy" else value).encode(),
+                            )
+                        )
+                headers.append(
+                    (
+                        b"server-timing",
+                        f"app;dur={(time.perf_counter() - start) * 1000:.3f}".encode(),
+                    )
+                )
                 message["headers"] = headers
             await send(message)
 
