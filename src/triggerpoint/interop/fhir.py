@@ -423,6 +423,15 @@ def _when(value: str | None) -> datetime | None:
 def import_bundle(session: Session, *, principal: Principal, bundle: dict[str, Any]) -> int:
     """Rebuild a patient's record from an exported bundle in the principal's clinic; returns the
     new patient id. Everything is created in the caller's transaction (all or nothing)."""
+    try:
+        return _import(session, principal, bundle)
+    except (KeyError, IndexError, TypeError, ValueError, StopIteration) as exc:
+        if isinstance(exc, FhirImportError):
+            raise
+        raise FhirImportError("bundle", f"missing or malformed element in the bundle: {exc!r}") from None
+
+
+def _import(session: Session, principal: Principal, bundle: dict[str, Any]) -> int:
     import json
 
     from pydantic import ValidationError
@@ -450,6 +459,10 @@ def import_bundle(session: Session, *, principal: Principal, bundle: dict[str, A
             "bundle.entry", f"expected exactly one Patient, found {len(patients)}"
         )
     _, pr = patients[0]
+    if pr.get("gender", "unknown") not in ("female", "male", "other", "unknown"):
+        raise FhirImportError("bundle", f"Patient.gender {pr['gender']!r} is not female, male, other or unknown")
+    if not pr.get("name") or not pr["name"][0].get("family") or not pr["name"][0].get("given") or not pr.get("birthDate"):
+        raise FhirImportError("bundle", "the Patient needs a family name, a given name and a birth date")
     ext_id = next(
         (
             i["value"]
