@@ -22,15 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
-from triggerpoint.accounts.service import create_api_token, create_clinic, create_user  # noqa: E402
-from triggerpoint.audit.service import Actor  # noqa: E402
-from triggerpoint.db import make_engine, open_session  # noqa: E402
-from triggerpoint.migrate import upgrade  # noqa: E402
-from triggerpoint.records.models import PainDrawing, PainMark, Patient, Visit  # noqa: E402
-from triggerpoint.records.service import search_key  # noqa: E402
+from triggerpoint.accounts.service import create_api_token, create_clinic, create_user
+from triggerpoint.audit.service import Actor
+from triggerpoint.db import make_engine, open_session
+from triggerpoint.migrate import upgrade
+from triggerpoint.records.models import PainDrawing, PainMark, Patient, Visit
+from triggerpoint.records.service import search_key
 
 MARKS = [
     "right_temple",
@@ -46,7 +46,7 @@ MARKS = [
 
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def prepare(url: str, patients: int) -> tuple[object, str, int, int]:
@@ -220,7 +220,7 @@ def main() -> int:
                 )
             finally:
                 server.stop()
-        except Exception as exc:  # noqa: BLE001 - report and carry on with SQLite's figures
+        except Exception as exc:
             print(f"PostgreSQL not measured: {exc}")
     print(f"\n{'engine':<11} {'measure':<28} {'value':>10}")
     for engine_name, r in results.items():

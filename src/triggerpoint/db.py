@@ -24,8 +24,8 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     ORMExecuteState,
-    declared_attr,
     Session,
+    declared_attr,
     mapped_column,
     sessionmaker,
     with_loader_criteria,
@@ -68,7 +68,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime}
+    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012 - read by SQLAlchemy
 
 
 class TenantMixin:
@@ -83,7 +83,7 @@ class Versioned:
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, object]:  # noqa: N805
+    def __mapper_args__(cls) -> dict[str, object]:
         return {"version_id_col": cls.__table__.c.version}
 
 

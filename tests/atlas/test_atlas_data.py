@@ -135,7 +135,7 @@ def test_id_must_match_file_name(tmp_path):
 def test_invalid_yaml_is_reported(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("id: [unclosed\n")
-    with pytest.raises(AtlasError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(AtlasError, match=r"broken\.yaml: not valid YAML"):
         load_muscle_file(path, load_catalog())
 
 

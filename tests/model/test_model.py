@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_twitch_responses_move_everything_the_right_way():
 
 def test_more_twitches_never_do_less():
     pain = [_after(n).at_end("local_pain")[0] for n in (1, 2, 4, 8)]
-    assert all(a >= b - 1e-9 for a, b in zip(pain, pain[1:], strict=False))
+    assert all(a >= b - 1e-9 for a, b in itertools.pairwise(pain))
 
 
 def test_a_missed_trigger_point_does_little():
@@ -101,7 +102,7 @@ def test_natural_recovery_when_the_load_is_removed():
     assert classify_state_at_end(tr) == "normal"
 
 
-def classify_state_at_end(tr) -> str:  # noqa: ANN001
+def classify_state_at_end(tr) -> str:
     return (
         "active"
         if tr.at_end("local_pain")[0] - tr.at_end("soreness")[0] > 0.5

@@ -84,7 +84,7 @@ def clinic(app_client, world):
 
 
 def test_whole_flow_to_signed_session(clinic):
-    pid, vid, sid = clinic.ready()
+    _pid, _vid, sid = clinic.ready()
     clinic.post(
         f"/api/needling-sessions/{sid}/targets",
         {

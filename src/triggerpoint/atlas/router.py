@@ -20,7 +20,7 @@ pages = APIRouter(prefix="/atlas", include_in_schema=False)
 SideParam = Literal["right", "left"]
 
 
-def _muscle(name: str, loc: tuple[str, ...]):  # noqa: ANN202 - schema Muscle
+def _muscle(name: str, loc: tuple[str, ...]):
     try:
         return service.get_muscle(name=name)
     except MuscleNotFoundError as exc:

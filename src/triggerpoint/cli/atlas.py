@@ -78,7 +78,7 @@ def show(
             console.print(f"Wrote {path}")
 
 
-def _print_muscle(m) -> None:  # noqa: ANN001 - a schema Muscle
+def _print_muscle(m) -> None:
     console.print(
         f"[bold]{m.name}[/] ({m.group}); {m.innervation.nerve}, {'-'.join(m.innervation.roots)}"
     )

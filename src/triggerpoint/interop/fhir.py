@@ -115,7 +115,7 @@ def _category(code: str) -> dict[str, Any]:
     }
 
 
-def _condition(e: Episode, d, subject: str) -> dict[str, Any]:  # noqa: ANN001 - Diagnosis row
+def _condition(e: Episode, d, subject: str) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
         "clinicalStatus": {
@@ -193,7 +193,7 @@ def _procedure(ns: NeedlingSession, subject: str, names: dict[str, str]) -> dict
     }
 
 
-def _adverse(ae, subject: str) -> dict[str, Any]:  # noqa: ANN001 - AdverseEvent row
+def _adverse(ae, subject: str) -> dict[str, Any]:
     severity = {"mild": "mild", "moderate": "moderate", "major": "severe"}[ae.severity]
     return {
         "resourceType": "AdverseEvent",
@@ -353,9 +353,10 @@ def export_patient(session: Session, *, principal: Principal, patient_id: int) -
         raise NotFound("patient", patient_id)
     subject = _ref("patient", p.id)
     names = {m.id: m.name for m in load_atlas().muscles.values()}
-    q = lambda model, *order: list(
-        session.scalars(select(model).where(model.patient_id == p.id).order_by(*order))
-    )  # noqa: E731
+
+    def q(model, *order):
+        return list(session.scalars(select(model).where(model.patient_id == p.id).order_by(*order)))
+
     entries: list[tuple[str, dict[str, Any]]] = [(subject, _patient(p))]
     entries += [(_ref("vital", f"{p.id}/{i}"), r) for i, r in enumerate(_vitals(p, subject))]
     for e in q(Episode, Episode.id):
@@ -428,7 +429,9 @@ def import_bundle(session: Session, *, principal: Principal, bundle: dict[str, A
     except (KeyError, IndexError, TypeError, ValueError, StopIteration) as exc:
         if isinstance(exc, FhirImportError):
             raise
-        raise FhirImportError("bundle", f"missing or malformed element in the bundle: {exc!r}") from None
+        raise FhirImportError(
+            "bundle", f"missing or malformed element in the bundle: {exc!r}"
+        ) from None
 
 
 def _import(session: Session, principal: Principal, bundle: dict[str, Any]) -> int:
@@ -460,9 +463,18 @@ def _import(session: Session, principal: Principal, bundle: dict[str, Any]) -> i
         )
     _, pr = patients[0]
     if pr.get("gender", "unknown") not in ("female", "male", "other", "unknown"):
-        raise FhirImportError("bundle", f"Patient.gender {pr['gender']!r} is not female, male, other or unknown")
-    if not pr.get("name") or not pr["name"][0].get("family") or not pr["name"][0].get("given") or not pr.get("birthDate"):
-        raise FhirImportError("bundle", "the Patient needs a family name, a given name and a birth date")
+        raise FhirImportError(
+            "bundle", f"Patient.gender {pr['gender']!r} is not female, male, other or unknown"
+        )
+    if (
+        not pr.get("name")
+        or not pr["name"][0].get("family")
+        or not pr["name"][0].get("given")
+        or not pr.get("birthDate")
+    ):
+        raise FhirImportError(
+            "bundle", "the Patient needs a family name, a given name and a birth date"
+        )
     ext_id = next(
         (
             i["value"]

@@ -194,14 +194,14 @@ def simulate(
     days: float = 14,
     dt: float = 0.05,
     needling: Needling | None = None,
-    load_fn=None,  # noqa: ANN001 - optional callable(day_index, day) -> load array (flare-ups)
+    load_fn=None,
     p: ModelParams = DEFAULTS,
     record: bool = True,
 ) -> Trajectory:
     """Integrate from `start`; returns every state variable and the pains per step."""
     n = len(start.endplate_activity)
     load = np.zeros(n) if load is None else np.broadcast_to(load, (n,)).astype(float)
-    steps = int(round(days / dt))
+    steps = round(days / dt)
     days_arr = np.arange(steps + 1) * dt
     s = start
     decay = _Decay.of(p, dt)

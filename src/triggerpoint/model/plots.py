@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from triggerpoint.model.dynamics import Trajectory  # noqa: E402
+from triggerpoint.model.dynamics import Trajectory
 
 
 def trajectory_figure(traj: Trajectory, *, title: str, index: int = 0) -> Figure:

@@ -94,7 +94,7 @@ def patient_page(
     for d in drawings:
         by_visit.setdefault(d.visit_id, []).append(d)
 
-    def thumbs(drawing) -> list[str]:  # noqa: ANN001
+    def thumbs(drawing) -> list[str]:
         shading = {m.region_id: "pain" for m in drawing.marks}
         return [
             render_view(v, shading=shading, interactive=False, height=150)

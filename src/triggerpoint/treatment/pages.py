@@ -164,7 +164,7 @@ def _needling_context(
     ns: NeedlingSession | None,
     errors: dict | None = None,
     form: dict | None = None,
-) -> dict:  # noqa: ANN001
+) -> dict:
     patient = records.get_patient(session, principal=principal, patient_id=visit.patient_id)
     atlas = load_atlas()
     screening = service.latest_screening(session, patient_id=visit.patient_id)
@@ -229,7 +229,7 @@ async def needling_action(
 
 def _do(
     session, principal, visit: Visit, ns: NeedlingSession | None, action: str, form: dict
-) -> dict[str, str]:  # noqa: ANN001, C901
+) -> dict[str, str]:
     if action == "confirm":
         service.confirm_screening(session, principal=principal, visit_id=visit.id)
         return {}

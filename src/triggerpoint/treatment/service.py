@@ -49,7 +49,7 @@ class SafetyBlock(RuntimeError):
     """The action is refused for the patient's safety; the message says why and what to do."""
 
 
-def _get(session: Session, model: type, entity_id: int, name: str):  # noqa: ANN202
+def _get(session: Session, model: type, entity_id: int, name: str):
     obj = session.get(model, entity_id)
     if obj is None:
         raise NotFound(name, entity_id)

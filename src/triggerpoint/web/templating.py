@@ -21,9 +21,10 @@ DISCLAIMER = (
 
 @cache
 def templates() -> Jinja2Templates:
-    dirs = [PACKAGE / "web" / "templates"] + sorted(
-        p for p in PACKAGE.glob("*/templates") if p.parent.name != "web"
-    )
+    dirs = [
+        PACKAGE / "web" / "templates",
+        *sorted(p for p in PACKAGE.glob("*/templates") if p.parent.name != "web"),
+    ]
     t = Jinja2Templates(directory=str(dirs[0]), context_processors=[_who])
     t.env.loader = ChoiceLoader([FileSystemLoader(str(d)) for d in dirs])
     t.env.globals["disclaimer"] = DISCLAIMER

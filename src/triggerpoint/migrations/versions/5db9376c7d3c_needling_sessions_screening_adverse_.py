@@ -12,7 +12,6 @@ from alembic import op
 
 import triggerpoint.db
 
-
 revision = "5db9376c7d3c"
 down_revision = "e9035b61a5ad"
 branch_labels = None

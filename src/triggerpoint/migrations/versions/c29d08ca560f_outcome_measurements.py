@@ -12,7 +12,6 @@ from alembic import op
 
 import triggerpoint.db
 
-
 revision = "c29d08ca560f"
 down_revision = "5db9376c7d3c"
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import triggerpoint.db
 
-
 revision = "e9035b61a5ad"
 down_revision = None
 branch_labels = None
