@@ -194,3 +194,25 @@ def test_cli_simulate_png_and_bad_state(cli, tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
     bad = cli("simulate", "--state", "dormant")
     assert bad.exit_code == 2 and "--state" in bad.stderr
+
+
+def test_course_has_responders_non_responders_and_is_deterministic():
+    from triggerpoint.model.virtual import course
+
+    days = np.tile(np.array([0.0, 7.0, 14.0, 21.0]), (400, 1))
+    a, b = course(days, seed=3), course(days, seed=3)
+    np.testing.assert_array_equal(a.pre_pain, b.pre_pain)
+    change = a.pre_pain[:, 3] - a.pre_pain[:, 0]
+    assert (change <= -2).mean() > 0.3  # many improve by a clinically meaningful amount
+    assert (change > -2).mean() > 0.02  # and some do not
+    assert np.all((a.pre_pain >= 0) & (a.pre_pain <= 10))
+    assert np.all(a.post_soreness[:, 0] > 0)  # needling leaves soreness, charted separately
+
+
+def test_course_skips_missing_visits():
+    from triggerpoint.model.virtual import course
+
+    days = np.array([[0.0, 7.0, np.nan], [0.0, np.nan, np.nan]])
+    c = course(days, seed=1)
+    assert np.isfinite(c.pre_pain[0, :2]).all() and np.isnan(c.pre_pain[0, 2])
+    assert np.isnan(c.pre_pain[1, 1:]).all()

@@ -2,7 +2,11 @@
 
 Each patient is given one to three hidden trigger points. Their drawings show each trigger
 point's essential zone, part of its spillover zone and now and then an unrelated region (the
-"leak"), so the suggestion engine has something honest to find. Deterministic for a seed.
+"leak"), so the suggestion engine has something honest to find. Each visit has a signed
+needling session aimed at those trigger points, and the outcomes (NPRS, pressure pain
+threshold) follow the mechanistic model's virtual patients (`model.virtual.course`), so the
+demo shows responders, non-responders and flare-ups for a reason. Adverse events occur at the
+rates Brady et al. 2014 published. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from triggerpoint.accounts.models import Clinic
 from triggerpoint.accounts.service import create_clinic, create_user
 from triggerpoint.atlas.loader import Atlas, SidedTriggerPoint, load_atlas
 from triggerpoint.audit.service import Actor, record
+from triggerpoint.model.virtual import Course, course
+from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import (
     Consent,
     Diagnosis,
@@ -29,6 +35,15 @@ from triggerpoint.records.models import (
     Visit,
 )
 from triggerpoint.records.service import search_key
+from triggerpoint.safety.screening import Answer, evaluate, rulebook
+from triggerpoint.safety.stats import published
+from triggerpoint.treatment.models import (
+    AdverseEvent,
+    NeedleEntry,
+    NeedlingSession,
+    Screening,
+    ScreeningConfirmation,
+)
 
 DEMO_CLINIC = "Demo clinic"
 GIVEN_F = [
@@ -168,6 +183,19 @@ def _patient(rng: np.random.Generator, clinic_id: int, i: int, today: date) -> P
     )
 
 
+@dataclass
+class _Story:
+    """One patient's records, and what their care will add once the records have ids."""
+
+    rows: list[object]
+    episode: Episode
+    consent: Consent
+    visits: list[Visit]
+    tps: list[SidedTriggerPoint]
+    outcome: Course
+    offset: float
+
+
 def _story(
     rng: np.random.Generator,
     patient: Patient,
@@ -175,7 +203,7 @@ def _story(
     regions: list[str],
     now: datetime,
     clinician_id: int | None,
-) -> list[object]:
+) -> _Story:
     """An episode, its visits with pain drawings, and consent, for one patient."""
     k = int(rng.choice([1, 1, 1, 2, 2, 3]))
     tps = [
@@ -201,8 +229,12 @@ def _story(
             recorded_by=clinician_id,
         ),
     ]
-    for v in range(int(rng.integers(1, 6))):
-        at = start + timedelta(days=7 * v + int(rng.integers(0, 3)))
+    visits = int(rng.integers(1, 6))
+    days = 7.0 * np.arange(visits) + rng.integers(0, 3, visits)
+    outcome = course(np.tile(days, (k, 1)), seed=int(rng.integers(2**31)))
+    offset = float(np.clip(rng.normal(1.5, 1.0), 0, 4))  # pain from sources outside the model
+    for v in range(visits):
+        at = start + timedelta(days=float(days[v]))
         visit = Visit(
             clinic_id=patient.clinic_id,
             patient=patient,
@@ -211,7 +243,7 @@ def _story(
             clinician_id=clinician_id,
             notes=f"Visit {v + 1}. Palpated {', '.join(t.muscle.name.lower() for t in tps)}; findings documented.",
         )
-        fading = [t for t in tps if rng.random() > 0.25 * v]  # pain recedes for most patients
+        fading = [t for t, pain in zip(tps, outcome.pre_pain[:, v], strict=True) if pain >= 1]
         marks = _drawing_regions(rng, fading or tps[:1], regions)
         drawing = PainDrawing(
             clinic_id=patient.clinic_id,
@@ -228,7 +260,176 @@ def _story(
             ],
         )
         rows += [visit, drawing]
+    visit_rows = [r for r in rows if isinstance(r, Visit)]
+    return _Story(rows, episode, rows[1], visit_rows, tps, outcome, offset)  # type: ignore[arg-type]
+
+
+def _care(
+    session: Session, rng: np.random.Generator, story: _Story, clinician_id: int | None
+) -> None:
+    """Screening, then per visit a signed session, outcomes and adverse events (needs ids)."""
+    patient = story.episode.patient
+    screening = _screening(patient, story.episode, story.visits[0].visit_at, clinician_id)
+    session.add(screening)
+    session.flush()
+    for v, visit in enumerate(story.visits):
+        session.add_all(_visit_care(rng, visit, screening, story, v, clinician_id))
+
+
+def _screening(
+    patient: Patient, episode: Episode, at: datetime, clinician_id: int | None
+) -> Screening:
+    """A screening with every question answered 'no': demo patients are cleared."""
+    answers = {r.id: Answer(present=False) for r in rulebook().rules}
+    result = evaluate(answers)
+    return Screening(
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        episode_id=episode.id,
+        answers={k: a.model_dump() for k, a in answers.items()},
+        outcome=result.outcome.value,
+        reasons=result.reasons,
+        restrictions=[],
+        rules_version=result.rules_version,
+        screened_by=clinician_id,
+        screened_at=at,
+    )
+
+
+def _ae_rates() -> dict[str, float]:
+    """Per-session probability of each adverse-event type (Brady et al. 2014)."""
+    brady = next(s for s in published() if s["id"] == "brady_2014")
+    return {k: v / 100 for k, v in brady["by_type"].items()}
+
+
+def _visit_care(
+    rng: np.random.Generator,
+    visit: Visit,
+    screening: Screening,
+    story: _Story,
+    v: int,
+    clinician_id: int | None,
+) -> list[object]:
+    """A signed needling session at the hidden trigger points, NPRS and PPT before and after."""
+    cid, at, tps, outcome = visit.clinic_id, visit.visit_at, story.tps, story.outcome
+    entries = [
+        _entry(rng, cid, seq, tp, outcome.twitches[seq - 1, v]) for seq, tp in enumerate(tps, 1)
+    ]
+    needling = NeedlingSession(
+        clinic_id=cid,
+        patient_id=visit.patient_id,
+        visit_id=visit.id,
+        screening_id=screening.id,
+        consent_id=story.consent.id,
+        opened_by=clinician_id,
+        opened_at=at,
+        needles_out=len(entries),
+        status="signed",
+        signed_by=clinician_id,
+        signed_at=at + timedelta(minutes=40),
+        entries=entries,
+    )
+    needling.adverse_events = _adverse_events(rng, visit, clinician_id)
+    rows: list[object] = [
+        ScreeningConfirmation(
+            clinic_id=cid,
+            visit_id=visit.id,
+            screening_id=screening.id,
+            confirmed_by=clinician_id,
+            confirmed_at=at,
+        ),
+        needling,
+    ]
+    site = f"{tps[0].muscle.name} {tps[0].tp_id} ({tps[0].side})"
+    for timing, pain, pressure in (
+        ("pre", outcome.pre_pain[:, v], outcome.pre_pressure_pain[:, v]),
+        ("post", outcome.post_pain[:, v], outcome.post_pressure_pain[:, v]),
+    ):
+        nprs = int(np.clip(round(float(pain.max()) + story.offset + rng.normal(0, 0.6)), 0, 10))
+        # Demo assumption: PPT falls linearly as pain on compression rises (about 4.5 kg/cm2
+        # when not tender, 1.5 kg/cm2 at the worst), with trial-to-trial noise.
+        trials = np.clip(4.5 - 0.3 * float(pressure[0]) + rng.normal(0, 0.15, 3), 0.3, 20)
+        rows += [
+            _measurement(visit, "nprs", timing, {"current": nprs}, nprs, clinician_id),
+            _measurement(
+                visit,
+                "ppt",
+                timing,
+                {"trials": [round(float(x), 2) for x in trials]},
+                round(float(trials.mean()), 3),
+                clinician_id,
+                context=site,
+            ),
+        ]
     return rows
+
+
+def _entry(
+    rng: np.random.Generator, clinic_id: int, seq: int, tp: SidedTriggerPoint, twitches: float
+) -> NeedleEntry:
+    lo, hi = tp.muscle.needling.depth_mm
+    length = 30.0 if hi <= 25 else 50.0 if hi <= 45 else 60.0
+    depth = float(np.clip(round(rng.uniform(lo, hi)), 1, length - 5))
+    return NeedleEntry(
+        clinic_id=clinic_id,
+        seq=seq,
+        muscle_id=tp.muscle_id,
+        side=tp.side,
+        trigger_point_id=tp.tp_id,
+        needle_diameter_mm=0.25 if length <= 30 else 0.30,
+        needle_length_mm=length,
+        technique="pistoning",
+        depth_mm=depth,
+        twitch_count=int(twitches),
+        familiar_pain=bool(rng.random() < 0.6),
+        duration_s=int(rng.integers(20, 90)),
+    )
+
+
+def _measurement(
+    visit: Visit,
+    instrument: str,
+    timing: str,
+    data: dict,
+    score: float,
+    clinician_id: int | None,
+    *,
+    context: str = "",
+) -> Measurement:
+    return Measurement(
+        clinic_id=visit.clinic_id,
+        patient_id=visit.patient_id,
+        visit_id=visit.id,
+        instrument=instrument,
+        context=context,
+        timing=timing,
+        data=data,
+        score=score,
+        complete=True,
+        answered=len(data.get("trials", data)),
+        measured_at=visit.visit_at + timedelta(minutes=5 if timing == "pre" else 45),
+        recorded_by=clinician_id,
+    )
+
+
+def _adverse_events(
+    rng: np.random.Generator, visit: Visit, clinician_id: int | None
+) -> list[AdverseEvent]:
+    """Mild events drawn independently per type at Brady et al.'s per-session rates."""
+    return [
+        AdverseEvent(
+            clinic_id=visit.clinic_id,
+            patient_id=visit.patient_id,
+            type=kind,
+            severity="mild",
+            action_taken="Explained, reassured; pressure applied where bleeding or bruising.",
+            follow_up="Checked at the next visit.",
+            reported_by=clinician_id,
+            reported_at=visit.visit_at + timedelta(minutes=40),
+        )
+        for kind, p in _ae_rates().items()
+        if rng.random() < p
+    ]
 
 
 def seed(
@@ -269,8 +470,11 @@ def seed(
         n = min(batch, patients - start)
         for i in range(n):
             p = _patient(rng, clinic.id, existing + start + i + 1, now.date())
+            story = _story(rng, p, atlas, regions, now, clinician_id)
             session.add(p)
-            session.add_all(_story(rng, p, atlas, regions, now, clinician_id))
+            session.add_all(story.rows)
+            session.flush()
+            _care(session, rng, story, clinician_id)
         session.flush()
         session.expunge_all()
         if progress:
