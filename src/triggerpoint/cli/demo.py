@@ -61,3 +61,42 @@ def seed(
         )
     else:
         console.print(f"Added {patients} patients to the demo clinic.")
+
+
+@app.command("registry")
+def registry(
+    sessions: Annotated[
+        int, typer.Option(min=5, max=5_000_000, help="About how many needling sessions to add.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 20261124,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a research-scale synthetic registry (bulk inserts) to a 'Registry clinic'."""
+    import time
+
+    from triggerpoint.db import get_engine
+    from triggerpoint.demo.registry import generate
+    from triggerpoint.migrate import upgrade
+
+    upgrade()
+    columns = [
+        TextColumn("Generating sessions"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ]
+    started = time.perf_counter()
+    with Progress(*columns, console=console, disable=json) as bar:
+        task = bar.add_task("registry", total=sessions)
+        result = generate(
+            get_engine(), sessions=sessions, seed=seed, progress=lambda n: bar.advance(task, n)
+        )
+    elapsed = time.perf_counter() - started
+    if json:
+        print_json(vars(result) | {"seconds": round(elapsed, 1)})
+    else:
+        total = sum(result.rows.values())
+        console.print(
+            f"Registry clinic {result.clinic_id}: {result.sessions:,} sessions for "
+            f"{result.patients:,} patients ({total:,} rows) in {elapsed:.0f} s."
+        )
