@@ -146,3 +146,10 @@ def test_docs_atlas_md_is_current():
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "atlas.md"
     assert doc.read_text(encoding="utf-8") == report(), "run `triggerpoint atlas coverage --write`"
+
+
+def test_every_region_belongs_to_one_zone_of_a_trigger_point(atlas):
+    # The inference engine links a trigger point to a region once, by its strongest zone.
+    for tp in atlas.trigger_points:
+        zones = [*tp.essential, *tp.spillover, *tp.local]
+        assert len(zones) == len(set(zones)), tp.uid

@@ -124,7 +124,12 @@ def _sided(m: Muscle, tp: TriggerPoint, side: Side, catalog: Catalog) -> SidedTr
             out += [r for r in catalog.expand_zone(ref, side) if r not in out]
         return tuple(out)
 
-    local = expand(tp.zones.local) or expand([tp.position.region])
+    essential, spillover = expand(tp.zones.essential), expand(tp.zones.spillover)
+    # Without an authored local zone, the region the trigger point sits in is local, unless it
+    # already refers there: a region belongs to one zone only, its strongest.
+    local = expand(tp.zones.local) or tuple(
+        r for r in expand([tp.position.region]) if r not in essential + spillover
+    )
     return SidedTriggerPoint(
         uid=f"{m.id}.{tp.id}.{side}",
         muscle_id=m.id,
@@ -132,8 +137,8 @@ def _sided(m: Muscle, tp: TriggerPoint, side: Side, catalog: Catalog) -> SidedTr
         side=side,
         muscle=m,
         tp=tp,
-        essential=expand(tp.zones.essential),
-        spillover=expand(tp.zones.spillover),
+        essential=essential,
+        spillover=spillover,
         local=local,
         position_region=catalog.expand_zone(tp.position.region, side)[0],
     )
