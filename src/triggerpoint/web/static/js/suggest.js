@@ -1,0 +1,170 @@
+// /suggest: paint a pain drawing (click, tap, drag, keyboard), ask POST /api/suggest after a
+// short debounce, list ranked candidates, and overlay a candidate's referral map on hover/select.
+(function () {
+  "use strict";
+  const pain = new Set();
+  const painFree = new Set();
+  const charts = document.querySelector(".suggest-charts");
+  const list = document.getElementById("candidates");
+  const expl = document.getElementById("explanations");
+  const status = document.getElementById("suggest-status");
+  const methodOut = document.getElementById("suggest-method");
+  const summary = document.getElementById("drawing-summary");
+  const complete = document.getElementById("complete");
+  let dragMode = null; // "add" | "remove" while a pointer is down
+  let lastDragged = null;
+  let timer = null;
+  let inflight = null;
+  let selected = null; // uid of the candidate whose map stays on
+  let byUid = new Map();
+
+  function brush() {
+    const b = document.querySelector("input[name=brush]:checked");
+    return b ? b.value : "pain";
+  }
+  function regionsById(id) {
+    return charts.querySelectorAll('.region[data-region="' + CSS.escape(id) + '"]');
+  }
+  function paint(id, on) {
+    const target = brush() === "pain" ? pain : painFree;
+    const other = target === pain ? painFree : pain;
+    if (on) { target.add(id); other.delete(id); } else { target.delete(id); }
+    regionsById(id).forEach((r) => {
+      r.classList.toggle("shade-pain", pain.has(id));
+      r.classList.toggle("shade-painfree", painFree.has(id));
+      r.setAttribute("aria-pressed", pain.has(id) ? "true" : "false");
+    });
+  }
+  function isOn(id) { return (brush() === "pain" ? pain : painFree).has(id); }
+
+  function changed() {
+    summary.textContent = pain.size || painFree.size
+      ? pain.size + " painful, " + painFree.size + " marked pain-free."
+      : "No regions marked.";
+    clearTimeout(timer);
+    timer = setTimeout(ask, 60);
+  }
+
+  async function ask() {
+    if (inflight) inflight.abort();
+    inflight = new AbortController();
+    const body = { pain: [...pain], pain_free: [...painFree], complete: complete.checked };
+    status.textContent = "Updating…";
+    try {
+      const resp = await fetch("/api/suggest?top=10", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body), signal: inflight.signal,
+      });
+      const data = await resp.json();
+      if (!resp.ok) { status.textContent = (data.detail && data.detail[0] && data.detail[0].msg) || "Error"; return; }
+      render(data);
+    } catch (err) {
+      if (err.name !== "AbortError") status.textContent = "Could not reach the server.";
+    }
+  }
+
+  function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.001 ? 1 : 0) + "%"; }
+  function span(cls, text) {
+    const s = document.createElement("span");
+    s.className = cls; s.textContent = text; return s;
+  }
+
+  function render(data) {
+    byUid = new Map(data.candidates.map((c) => [c.uid, c]));
+    list.replaceChildren(); expl.replaceChildren();
+    status.textContent = data.message || data.candidates.length + " candidate(s), most probable first.";
+    data.candidates.forEach((c) => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button"; b.className = "candidate"; b.dataset.uid = c.uid;
+      b.setAttribute("aria-pressed", selected === c.uid ? "true" : "false");
+      b.append(span("prob", pct(c.probability)), span("name", c.muscle + " (" + c.side + ")"));
+      b.append(span("detail", c.trigger_point));
+      const bar = span("bar", ""); bar.style.width = Math.max(1, 100 * c.probability) + "%"; b.append(bar);
+      b.append(span("detail", "Explains: " + c.explains.map((r) => r.name + " (" + r.zone + ")").join(", ")));
+      if (c.against.length) b.append(span("detail against", "Against (pain-free essential zone): " + c.against.map((r) => r.name).join(", ")));
+      b.append(span("detail", "Where: " + c.location));
+      b.append(span("detail" + (c.thorax ? " warn" : ""), "Needling: " + c.needling));
+      li.append(b); list.append(li);
+    });
+    data.explanations.forEach((e) => {
+      const li = document.createElement("li");
+      li.textContent = e.trigger_points.map((t) => t.muscle + " " + t.trigger_point_id + " (" + t.side + ")").join(" + ") +
+        " · " + pct(e.probability) + " · explains " + Math.round(100 * e.explained_share) + "% of painful regions";
+      expl.append(li);
+    });
+    methodOut.textContent = data.drawing.painful.length
+      ? "Method: " + data.method + (data.exact ? " (exact)" : " (error bound " + data.bound.toFixed(3) + ")") +
+        " · " + data.elapsed_ms.toFixed(1) + " ms on the server."
+      : "";
+    if (selected && !byUid.has(selected)) selected = null;
+    overlay(selected ? byUid.get(selected) : null);
+  }
+
+  function overlay(c) {
+    charts.querySelectorAll(".ov-essential, .ov-spillover, .ov-tp").forEach((r) =>
+      r.classList.remove("ov-essential", "ov-spillover", "ov-tp"));
+    if (!c) return;
+    c.zones.essential.forEach((id) => regionsById(id).forEach((r) => r.classList.add("ov-essential")));
+    c.zones.spillover.forEach((id) => regionsById(id).forEach((r) => r.classList.add("ov-spillover")));
+    regionsById(c.position_region.id).forEach((r) => r.classList.add("ov-tp"));
+  }
+
+  function candidateFrom(e) {
+    const b = e.target.closest && e.target.closest(".candidate");
+    return b ? byUid.get(b.dataset.uid) : null;
+  }
+  list.addEventListener("pointerover", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
+  list.addEventListener("focusin", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
+  list.addEventListener("pointerleave", () => overlay(selected ? byUid.get(selected) : null));
+  list.addEventListener("click", (e) => {
+    const c = candidateFrom(e);
+    if (!c) return;
+    selected = selected === c.uid ? null : c.uid;
+    list.querySelectorAll(".candidate").forEach((b) =>
+      b.setAttribute("aria-pressed", b.dataset.uid === selected ? "true" : "false"));
+    overlay(selected ? c : null);
+  });
+
+  // Pointer (mouse, pen, touch): paint on pointerdown, keep painting while dragging. The click
+  // that bodychart.js turns into "region-select" afterwards is then skipped; keyboard Enter or
+  // Space arrives only as "region-select" and toggles.
+  document.addEventListener("region-select", (e) => {
+    if (!charts.contains(e.target)) return;
+    if (lastDragged === e.detail.id) { lastDragged = null; return; }
+    paint(e.detail.id, !isOn(e.detail.id));
+    changed();
+  });
+  function regionAt(e) {
+    const el = document.elementFromPoint(e.clientX, e.clientY); // works under touch capture
+    return el && el.closest ? el.closest(".suggest-charts .region") : null;
+  }
+  charts.addEventListener("pointerdown", (e) => {
+    const r = e.target.closest && e.target.closest(".region");
+    lastDragged = null;
+    dragMode = null;
+    if (!r || e.button > 0) return;
+    dragMode = isOn(r.dataset.region) ? "remove" : "add";
+    paint(r.dataset.region, dragMode === "add");
+    lastDragged = r.dataset.region;
+    changed();
+  });
+  charts.addEventListener("pointermove", (e) => {
+    if (!dragMode || !e.buttons) return;
+    const r = regionAt(e);
+    if (r && isOn(r.dataset.region) !== (dragMode === "add")) {
+      paint(r.dataset.region, dragMode === "add");
+      changed();
+    }
+  });
+  document.addEventListener("pointerup", () => {
+    dragMode = null;
+    setTimeout(() => { lastDragged = null; }, 0); // after the click that follows pointerup
+  });
+  complete.addEventListener("change", changed);
+  document.getElementById("clear-drawing").addEventListener("click", () => {
+    [...pain, ...painFree].forEach((id) => regionsById(id).forEach((r) =>
+      r.classList.remove("shade-pain", "shade-painfree")));
+    pain.clear(); painFree.clear(); selected = null; changed();
+  });
+})();
