@@ -1,0 +1,245 @@
+"""The clinic dashboard: how often patients respond, how safe needling has been, what is treated.
+
+Everything is computed with aggregate SQL in the database (a handful of GROUP BY queries that
+return a few dozen rows), never by loading patients into Python, so the cost grows with the
+work the database does on indexes rather than with Python loops. Every query is filtered by
+the principal's clinic explicitly (as well as by the session's tenancy rule).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import Float, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from triggerpoint.accounts.service import Principal
+from triggerpoint.audit.service import record
+from triggerpoint.outcomes.instruments import definitions, mcid_for
+from triggerpoint.outcomes.models import Measurement
+from triggerpoint.records.models import Patient
+from triggerpoint.reports import plots
+from triggerpoint.reports.service import muscle_label
+from triggerpoint.safety.stats import Z95, adverse_event_rates, wilson
+from triggerpoint.treatment import service as treatment
+from triggerpoint.treatment.models import NeedleEntry, NeedlingSession
+
+EPS = 1e-9
+TWITCH_BUCKETS = ((0, 0, "0"), (1, 2, "1-2"), (3, 5, "3-5"), (6, None, "6+"))
+TOP_MUSCLES = 10
+
+
+def _classification(instrument: str, base: Any, last: Any) -> Any:
+    """SQL CASE giving 'responder' / 'worsened' / 'non-responder' (same rule as `classify`)."""
+    spec = definitions()[instrument]
+    if instrument == "groc":
+        return case(
+            (last >= spec["responder_at"], literal("responder")),
+            (last <= spec["worsened_at"], literal("worsened")),
+            else_=literal("non-responder"),
+        )
+    threshold = mcid_for(instrument)
+    improvement = (base - last) if spec["better"] == "lower" else (last - base)
+    responded = improvement >= threshold - EPS
+    if instrument == "nprs":  # 2 points or 30% (Farrar 2001)
+        responded = or_(responded, and_(base > 0, improvement >= 0.3 * base - EPS))
+    return case(
+        (responded, literal("responder")),
+        (improvement <= -threshold + EPS, literal("worsened")),
+        else_=literal("non-responder"),
+    )
+
+
+def _first_last(session: Session) -> tuple[Any, Any]:
+    """`min`/`max` of "<fixed-width UTC time>|<score>" give the first and last score of a
+    group in one pass, with no join back to the table (portable across both engines)."""
+    m = Measurement
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.to_char(func.timezone("UTC", m.measured_at), "YYYY-MM-DD HH24:MI:SS.US")
+    else:  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' (26 characters)
+        key = cast(m.measured_at, String)
+    packed = key + literal("|") + cast(m.score, String)
+    return (
+        cast(func.substr(func.min(packed), 28), Float),
+        cast(func.substr(func.max(packed), 28), Float),
+    )
+
+
+def responder_rates(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
+    """Per instrument: patients' measure series (patient x site) classified first -> last.
+
+    One aggregate query: a GROUP BY per series, then a GROUP BY per instrument and class.
+    """
+    m = Measurement
+    base, last = _first_last(session)
+    series = (
+        select(
+            m.instrument,
+            base.label("base"),
+            last.label("last"),
+            func.count().label("n"),
+        )
+        .where(m.clinic_id == clinic_id, m.complete.is_(True), m.score.is_not(None))
+        .group_by(m.patient_id, m.instrument, m.context)
+        .subquery("series")
+    )
+    label = case(
+        *(
+            (series.c.instrument == ins, _classification(ins, series.c.base, series.c.last))
+            for ins in definitions()
+        ),
+        else_=literal(None),
+    ).label("c")
+    rows = session.execute(
+        select(series.c.instrument, label, func.count())
+        .where(or_(series.c.instrument == "groc", series.c.n >= 2))
+        .group_by(series.c.instrument, label)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for instrument, c, n in rows:
+        if c is not None:
+            counts.setdefault(instrument, {})[c] = n
+    out = []
+    for instrument, spec in definitions().items():
+        got = counts.get(instrument, {})
+        n = sum(got.values())
+        if n == 0:
+            continue
+        responders = got.get("responder", 0)
+        out.append(
+            {
+                "instrument": instrument,
+                "name": spec["name"],
+                "n": n,
+                "responders": responders,
+                "non_responders": got.get("non-responder", 0),
+                "worsened": got.get("worsened", 0),
+                "rate": responders / n,
+                "ci95": list(wilson(responders, n)),
+                "threshold": "GROC ≥ +4"
+                if instrument == "groc"
+                else f"MCID {mcid_for(instrument):g}",
+            }
+        )
+    return out
+
+
+def most_treated_muscles(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
+    e = NeedleEntry
+    sessions = func.count(func.distinct(e.session_id)).label("sessions")
+    rows = session.execute(
+        select(e.muscle_id, sessions, func.count().label("needles"))
+        .where(e.clinic_id == clinic_id)
+        .group_by(e.muscle_id)
+        .order_by(sessions.desc(), e.muscle_id)
+        .limit(TOP_MUSCLES)
+    ).all()
+    return [
+        {"muscle_id": mid, "name": muscle_label(mid), "sessions": s, "needles": n}
+        for mid, s, n in rows
+    ]
+
+
+def _bucket(total: Any) -> Any:
+    whens = []
+    for lo, hi, label in TWITCH_BUCKETS:
+        cond = total >= lo if hi is None else and_(total >= lo, total <= hi)
+        whens.append((cond, literal(label)))
+    return case(*whens, else_=literal("?"))
+
+
+def outcomes_by_twitches(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
+    """Immediate NPRS change (post - pre, same visit) by twitch responses in the session.
+
+    Observational: sessions with more twitches differ in other ways too (who was needled,
+    where, by whom), so this is an association, not an effect of twitching.
+    """
+    e, ns = NeedleEntry, NeedlingSession
+    twitches = (
+        select(e.session_id, func.sum(e.twitch_count).label("tw"))
+        .where(e.clinic_id == clinic_id)
+        .group_by(e.session_id)
+        .subquery("tw")
+    )
+    pre, post = aliased(Measurement), aliased(Measurement)
+
+    def nprs(alias: Any, timing: str) -> Any:
+        return and_(
+            alias.clinic_id == clinic_id,
+            alias.visit_id == ns.visit_id,
+            alias.instrument == "nprs",
+            alias.timing == timing,
+            alias.complete.is_(True),
+        )
+
+    bucket = _bucket(twitches.c.tw).label("bucket")
+    change = post.score - pre.score
+    rows = session.execute(
+        select(bucket, func.count(), func.avg(change), func.avg(change * change))
+        .select_from(twitches)
+        .join(ns, and_(ns.id == twitches.c.session_id, ns.clinic_id == clinic_id))
+        .join(pre, nprs(pre, "pre"))
+        .join(post, nprs(post, "post"))
+        .group_by(bucket)
+    ).all()
+    found = {b: (n, mean, sq) for b, n, mean, sq in rows}
+    out = []
+    for _lo, _hi, label in TWITCH_BUCKETS:
+        n, mean, sq = found.get(label, (0, None, None))
+        sd = math.sqrt(max(0.0, (sq - mean * mean) * n / (n - 1))) if n and n > 1 else None
+        out.append(
+            {
+                "label": label,
+                "n": n,
+                "mean_change": None if mean is None else float(mean),
+                "ci95_half": Z95 * sd / math.sqrt(n) if sd is not None else 0.0,
+            }
+        )
+    return out
+
+
+def clinic_dashboard(session: Session, *, principal: Principal) -> dict[str, Any]:
+    """Everything the dashboard shows, for the principal's clinic only (clinicians, admins)."""
+    principal.require("clinical:read")
+    clinic_id = principal.clinic_id
+    patients = session.scalar(
+        select(func.count()).select_from(Patient).where(Patient.clinic_id == clinic_id)
+    )
+    sessions, signed = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((NeedlingSession.status == "signed", 1), else_=0)), 0),
+        ).where(NeedlingSession.clinic_id == clinic_id)
+    ).one()
+    unsigned = treatment.unsigned_sessions(session, principal=principal)
+    data = {
+        "patients": patients or 0,
+        "sessions": sessions or 0,
+        "signed": int(signed or 0),
+        "responders": responder_rates(session, clinic_id=clinic_id),
+        "adverse_events": adverse_event_rates(session),
+        "muscles": most_treated_muscles(session, clinic_id=clinic_id),
+        "twitches": outcomes_by_twitches(session, clinic_id=clinic_id),
+        "unsigned": [
+            {
+                "id": ns.id,
+                "visit_id": ns.visit_id,
+                "patient_id": ns.patient_id,
+                "opened_at": ns.opened_at,
+            }
+            for ns in unsigned[:50]
+        ],
+        "unsigned_total": len(unsigned),
+    }
+    record(session, actor=principal.actor, action="read", entity="clinic_dashboard")
+    return data
+
+
+def dashboard_plots(data: dict[str, Any]) -> dict[str, str]:
+    return {
+        "responders": plots.responder_rates_svg(data["responders"]),
+        "adverse_events": plots.ae_rates_svg(data["adverse_events"]["by_type"]),
+        "muscles": plots.muscles_svg(data["muscles"]),
+        "twitches": plots.twitch_svg(data["twitches"]),
+    }

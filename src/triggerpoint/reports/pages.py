@@ -1,0 +1,118 @@
+"""Report pages and their PDFs: each report is one template, shown as a page or printed.
+
+`/patients/{id}/reports/<name>` is the page and `<name>.pdf` the same template through the
+print layout and WeasyPrint. Patient reports read through the audited, clinic-scoped services
+(another clinic's patient is 404); the education page and handout hold no patient data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.records.schemas import RecordId
+from triggerpoint.reports import education, pdf, service
+from triggerpoint.reports.dashboard import clinic_dashboard, dashboard_plots
+from triggerpoint.web.templating import templates
+
+pages = APIRouter(include_in_schema=False)
+VisitId = Annotated[int, Query(ge=1, le=2_147_483_647)]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _page(request: Request, name: str, ctx: dict[str, Any]) -> Response:
+    full = {**ctx, "layout": pdf.WEB_LAYOUT, "printing": False, "now": datetime.now(UTC)}
+    return templates().TemplateResponse(request, name, full, headers=NO_STORE)
+
+
+def _pdf(name: str, ctx: dict[str, Any], filename: str, *, private: bool = True) -> Response:
+    body = pdf.render_pdf(name, {**ctx, "now": datetime.now(UTC)})
+    headers = {"Content-Disposition": f'inline; filename="{filename}"'}
+    return Response(
+        body, media_type="application/pdf", headers=headers | (NO_STORE if private else {})
+    )
+
+
+def _patient_report(
+    build: Callable[..., dict[str, Any]], session: Any, principal: Any, **kwargs: Any
+) -> dict[str, Any]:
+    ctx = build(session, principal=principal, **kwargs)
+    session.commit()  # the audit events of the reads
+    return ctx
+
+
+@pages.get("/patients/{patient_id}/reports/visit-note", response_class=HTMLResponse)
+def visit_note_page(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    visit: VisitId,
+) -> Response:
+    ctx = _patient_report(
+        service.visit_note, session, principal, patient_id=patient_id, visit_id=visit
+    )
+    return _page(request, "reports/visit_note.html", ctx)
+
+
+@pages.get("/patients/{patient_id}/reports/visit-note.pdf")
+def visit_note_pdf(
+    principal: PagePrincipal, session: PageSession, patient_id: RecordId, visit: VisitId
+) -> Response:
+    ctx = _patient_report(
+        service.visit_note, session, principal, patient_id=patient_id, visit_id=visit
+    )
+    return _pdf("reports/visit_note.html", ctx, f"visit-note-{patient_id}-{visit}.pdf")
+
+
+@pages.get("/patients/{patient_id}/reports/progress", response_class=HTMLResponse)
+def progress_page(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
+    ctx = _patient_report(service.progress_report, session, principal, patient_id=patient_id)
+    return _page(request, "reports/progress.html", ctx)
+
+
+@pages.get("/patients/{patient_id}/reports/progress.pdf")
+def progress_pdf(principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+    ctx = _patient_report(service.progress_report, session, principal, patient_id=patient_id)
+    return _pdf("reports/progress.html", ctx, f"progress-{patient_id}.pdf")
+
+
+@pages.get("/patients/{patient_id}/reports/consent", response_class=HTMLResponse)
+def consent_page(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
+    ctx = _patient_report(service.consent_form, session, principal, patient_id=patient_id)
+    return _page(request, "reports/consent.html", ctx)
+
+
+@pages.get("/patients/{patient_id}/reports/consent.pdf")
+def consent_pdf(principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
+    ctx = _patient_report(service.consent_form, session, principal, patient_id=patient_id)
+    return _pdf("reports/consent.html", ctx, f"consent-{patient_id}.pdf")
+
+
+@pages.get("/education", response_class=HTMLResponse)
+def education_page(request: Request) -> Response:
+    full = {**education.context(), "layout": pdf.WEB_LAYOUT, "printing": False}
+    return templates().TemplateResponse(request, "reports/education.html", full)
+
+
+@pages.get("/education/handout.pdf")
+def education_pdf() -> Response:
+    return _pdf(
+        "reports/education.html", education.context(), "trigger-points-handout.pdf", private=False
+    )
+
+
+@pages.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    data = clinic_dashboard(session, principal=principal)
+    session.commit()
+    return _page(request, "reports/dashboard.html", {"d": data, "plots": dashboard_plots(data)})

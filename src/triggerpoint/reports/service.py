@@ -1,0 +1,507 @@
+"""What each report shows, gathered through the clinic-scoped, audited services.
+
+Every function takes the principal and reads patient data through the records, outcomes and
+treatment services (or records its own audit event for reads those services do not offer), so
+a report is as isolated and as audited as the page it came from. Functions return plain
+dicts for the templates; a patient with no data gives empty lists, never an error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triggerpoint.accounts.models import User
+from triggerpoint.accounts.service import Principal
+from triggerpoint.atlas.loader import load_atlas
+from triggerpoint.audit.service import record
+from triggerpoint.outcomes import service as outcomes
+from triggerpoint.outcomes.instruments import definitions
+from triggerpoint.records import service as records
+from triggerpoint.records.models import Visit
+from triggerpoint.records.schemas import RISKS
+from triggerpoint.reports import plots
+from triggerpoint.safety.stats import published
+from triggerpoint.treatment import service as treatment
+from triggerpoint.treatment.models import NeedlingSession, Screening
+from triggerpoint.treatment.schemas import AE_TYPES
+
+UNITS = {
+    "nprs": "NPRS points (0-10)",
+    "ppt": "kg/cm²",
+    "rom": "degrees",
+    "psfs": "PSFS points (0-10)",
+    "ndi": "% (0-100)",
+    "odi": "% (0-100)",
+    "quickdash": "score (0-100)",
+    "groc": "rating (-7 to +7)",
+}
+CLASS_TEXT = {
+    "responder": "responder",
+    "non-responder": "non-responder",
+    "worsened": "worsened",
+    None: "not yet classified",
+}
+
+
+@cache
+def muscle_names() -> dict[str, str]:
+    return {m.id: m.name for m in load_atlas().muscles.values()}
+
+
+def muscle_label(muscle_id: str, side: str | None = None) -> str:
+    name = muscle_names().get(muscle_id, muscle_id.replace("_", " "))
+    return f"{name} ({side})" if side else name
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def patient_sessions(
+    session: Session, *, principal: Principal, patient_id: int
+) -> list[NeedlingSession]:
+    """The patient's needling sessions, oldest first (clinic-scoped and audited)."""
+    principal.require("clinical:read")
+    records.get_patient(session, principal=principal, patient_id=patient_id)
+    rows = list(
+        session.scalars(
+            select(NeedlingSession)
+            .where(NeedlingSession.patient_id == patient_id)
+            .order_by(NeedlingSession.opened_at, NeedlingSession.id)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="needling_session",
+        detail={"patient_id": patient_id, "report": True},
+    )
+    return rows
+
+
+def _user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(User.id, User.full_name).where(User.id.in_(wanted))).all())
+
+
+def session_muscles(ns: NeedlingSession) -> list[str]:
+    seen: list[str] = []
+    for e in ns.entries:
+        label = muscle_label(e.muscle_id, e.side)
+        if label not in seen:
+            seen.append(label)
+    return seen
+
+
+def session_marks(
+    sessions: Sequence[NeedlingSession], visit_at: dict[int, datetime]
+) -> list[plots.SessionMark]:
+    """Markers at the visit's time (a session is opened during its visit)."""
+    marks = []
+    for ns in sessions:
+        at = visit_at.get(ns.visit_id, ns.opened_at)
+        muscles = ", ".join(session_muscles(ns)) or "no needles recorded"
+        marks.append(plots.SessionMark(at, f"Needling {at:%d %b %Y}: {muscles}"))
+    return marks
+
+
+# --- pain extent from the body chart geometry ---------------------------------------------
+
+_NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_CMD = re.compile(r"([MmLlHhVvCcSsQqTtZz])([^MmLlHhVvCcSsQqTtZz]*)")
+
+
+def _shoelace(pts: Sequence[tuple[float, float]]) -> float:
+    return 0.5 * (
+        sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(pts, [*pts[1:], pts[0]], strict=True))
+        if len(pts) > 2
+        else 0.0
+    )
+
+
+def _bezier(p: Sequence[tuple[float, float]], n: int = 12) -> list[tuple[float, float]]:
+    out = []
+    for i in range(1, n + 1):
+        t = i / n
+        pts = list(p)
+        while len(pts) > 1:
+            pts = [
+                (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
+                for a, b in itertools.pairwise(pts)
+            ]
+        out.append(pts[0])
+    return out
+
+
+def path_area(d: str) -> float:
+    """Area enclosed by an SVG path (absolute and relative M/L/H/V/C/S/Q/T/Z; curves sampled)."""
+    subpaths: list[list[tuple[float, float]]] = []
+    pts: list[tuple[float, float]] = []
+    x = y = 0.0
+    last_ctrl: tuple[float, float] | None = None
+    for cmd, args in _CMD.findall(d):
+        nums = [float(v) for v in _NUM.findall(args)]
+        rel = cmd.islower()
+        c = cmd.upper()
+        if c == "Z":
+            if pts:
+                subpaths.append(pts)
+                x, y = pts[0]
+            pts, last_ctrl = [], None
+            continue
+        size = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2}[c]
+        for k in range(0, len(nums) - size + 1, size):
+            a = nums[k : k + size]
+            ox, oy = (x, y) if rel else (0.0, 0.0)
+            if c == "M" and k == 0:
+                if pts:
+                    subpaths.append(pts)
+                x, y = ox + a[0], oy + a[1]
+                pts = [(x, y)]
+                continue
+            if c in ("M", "L", "T"):
+                nx, ny = ox + a[0], oy + a[1]
+                pts.append((nx, ny))
+            elif c == "H":
+                nx, ny = (x + a[0] if rel else a[0]), y
+                pts.append((nx, ny))
+            elif c == "V":
+                nx, ny = x, (y + a[0] if rel else a[0])
+                pts.append((nx, ny))
+            else:
+                ctrl = [(ox + a[i], oy + a[i + 1]) for i in range(0, size, 2)]
+                if c == "S":
+                    first = (2 * x - last_ctrl[0], 2 * y - last_ctrl[1]) if last_ctrl else (x, y)
+                    ctrl = [first, *ctrl]
+                nx, ny = ctrl[-1]
+                pts += _bezier([(x, y), *ctrl])
+                last_ctrl = ctrl[-2]
+            x, y = nx, ny
+    if pts:
+        subpaths.append(pts)
+    # Sub-paths of one region are separate pieces: sum their absolute areas.
+    return sum(abs(_shoelace(s)) for s in subpaths)
+
+
+def _area(shape: Any) -> float:
+    if hasattr(shape, "area"):  # shapely geometry
+        return float(shape.area)
+    if isinstance(shape, str):
+        return path_area(shape)
+    if isinstance(shape, dict):
+        for key in ("d", "path", "paths", "polygon", "points"):
+            if key in shape:
+                return _area(shape[key])
+        return 0.0
+    if isinstance(shape, list | tuple) and shape:
+        if all(isinstance(v, int | float) for v in shape[:2]) and len(shape) == 2:
+            return 0.0
+        if all(isinstance(p, list | tuple) and len(p) == 2 for p in shape) and all(
+            isinstance(p[0], int | float) for p in shape
+        ):
+            return abs(_shoelace([(float(a), float(b)) for a, b in shape]))
+        return sum(_area(s) for s in shape)
+    return 0.0
+
+
+@cache
+def region_areas() -> dict[str, float] | None:
+    """Area of every body-chart region summed over both views (None without geometry).
+
+    Regions are drawn on the anterior and posterior views at one scale, so summing areas over
+    both views gives "body area" as the chart shows it.
+    """
+    try:
+        from triggerpoint.bodychart.geometry import load_geometry
+    except ImportError:
+        return None
+    geometry = load_geometry()
+    views = geometry.get("views", geometry) if isinstance(geometry, dict) else geometry
+    areas: dict[str, float] = {}
+    items = views.items() if isinstance(views, dict) else enumerate(views)
+    for _view, regions in items:
+        regions = regions.get("regions", regions) if isinstance(regions, dict) else regions
+        pairs = (
+            regions.items()
+            if isinstance(regions, dict)
+            else ((getattr(r, "id", None) or r["id"], r) for r in regions)
+        )
+        for region_id, shape in pairs:
+            areas[region_id] = areas.get(region_id, 0.0) + _area(shape)
+    return areas or None
+
+
+def pain_extent(region_ids: Iterable[str]) -> float | None:
+    """Painted area as a percentage of the area of all regions on both views."""
+    areas = region_areas()
+    if not areas:
+        return None
+    total = sum(areas.values())
+    painted = sum(areas.get(r, 0.0) for r in set(region_ids))
+    return round(100 * painted / total, 1) if total else None
+
+
+def _thumbs(region_ids: set[str]) -> list[str]:
+    try:
+        from triggerpoint.bodychart.svg import render_view
+    except ImportError:
+        return []
+    shading = dict.fromkeys(region_ids, "pain")
+    return [
+        render_view(v, shading=shading, interactive=False, height=130)
+        for v in ("anterior", "posterior")
+    ]
+
+
+# --- the patient's outcomes ---------------------------------------------------------------
+
+
+def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, Any]:
+    spec = definitions()[s.instrument]
+    mdc95 = spec.get("mdc95", {}).get("points")
+    immediate = s.immediate_changes[-1] if s.immediate_changes else None
+    groc = (spec["worsened_at"] + 1, spec["responder_at"] - 1) if s.instrument == "groc" else None
+    return {
+        "instrument": s.instrument,
+        "name": spec["name"],
+        "context": s.context,
+        "unit": UNITS[s.instrument],
+        "better": s.better,
+        "mcid": s.mcid,
+        "mcid_source": (spec.get("mcid") or spec.get("mdc_cervical") or {}).get("source")
+        or spec.get("source"),
+        "mcid_label": "MDC (cervical)" if s.instrument == "rom" else "MCID",
+        "mdc95": mdc95,
+        "baseline": s.baseline,
+        "latest": s.latest,
+        "change": s.change,
+        "n": len(s.points),
+        "classification": s.classification,
+        "class_text": CLASS_TEXT[s.classification],
+        "beyond_mdc95": (abs(s.change) >= mdc95 - 1e-9)
+        if mdc95 is not None and s.change is not None and len(s.points) > 1
+        else None,
+        "immediate": immediate,
+        "immediate_all": s.immediate_changes,
+        "plot": plots.trajectory_svg(
+            name=spec["name"] + (f" — {s.context}" if s.context else ""),
+            unit=UNITS[s.instrument],
+            better=s.better,
+            points=s.points,
+            baseline=s.baseline,
+            mcid=s.mcid,
+            mdc95=mdc95,
+            groc_thresholds=groc,
+            sessions=sessions,
+        ),
+    }
+
+
+def patient_outcomes(session: Session, *, principal: Principal, patient_id: int) -> dict[str, Any]:
+    """Per measure: baseline, latest, change, immediate change, class and the trajectory plot;
+    and the pain drawings over time with their extent."""
+    patient = records.get_patient(session, principal=principal, patient_id=patient_id)
+    rows = outcomes.list_measurements(session, principal=principal, patient_id=patient_id)
+    sessions = (
+        patient_sessions(session, principal=principal, patient_id=patient_id)
+        if principal.can("clinical:read")
+        else []
+    )
+    visits = records.list_visits(session, principal=principal, patient_id=patient_id)
+    visit_at = {v.id: v.visit_at for v in visits}
+    marks = session_marks(sessions, visit_at)
+    measures = [_measure_view(s, marks) for s in outcomes.summarise(rows)]
+    drawings = records.list_pain_drawings(session, principal=principal, patient_id=patient_id)
+    pain = []
+    for d in drawings:
+        regions = {m.region_id for m in d.marks}
+        pain.append(
+            {
+                "at": d.drawn_at,
+                "visit_id": d.visit_id,
+                "regions": sorted(regions),
+                "complete": d.complete,
+                "extent": pain_extent(regions),
+                "thumbs": _thumbs(regions),
+            }
+        )
+    with_extent = [p for p in pain if p["extent"] is not None]
+    return {
+        "p": patient,
+        "measures": measures,
+        "incomplete": [m for m in rows if not m.complete],
+        "sessions": sessions,
+        "visits": visits,
+        "visit_at": visit_at,
+        "pain": pain,
+        "extent_plot": plots.extent_svg(
+            dates=[p["at"] for p in with_extent], extents=[p["extent"] for p in with_extent]
+        )
+        if len(with_extent) > 1
+        else None,
+        "geometry_missing": bool(pain) and region_areas() is None,
+    }
+
+
+# --- visit note ---------------------------------------------------------------------------
+
+
+def visit_note(
+    session: Session, *, principal: Principal, patient_id: int, visit_id: int
+) -> dict[str, Any]:
+    """One visit: needling entries, the screening that cleared it, adverse events, signature."""
+    principal.require("clinical:read")
+    patient = records.get_patient(session, principal=principal, patient_id=patient_id)
+    visit = session.get(Visit, visit_id)
+    if visit is None or visit.patient_id != patient_id:
+        raise records.NotFound("visit", visit_id)
+    ns = session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
+    record(
+        session,
+        actor=principal.actor,
+        action="read",
+        entity="visit",
+        entity_id=visit_id,
+        detail={"patient_id": patient_id, "report": "visit_note"},
+    )
+    if ns is not None:
+        treatment.get_session(session, principal=principal, session_id=ns.id)  # audited read
+        screening = session.get(Screening, ns.screening_id)
+    else:
+        screening = treatment.latest_screening(session, patient_id=patient_id)
+    measurements = [
+        m
+        for m in outcomes.list_measurements(session, principal=principal, patient_id=patient_id)
+        if m.visit_id == visit_id
+    ]
+    users = _user_names(
+        session,
+        [visit.clinician_id, ns.signed_by if ns else None, ns.opened_by if ns else None],
+    )
+    return {
+        "p": patient,
+        "visit": visit,
+        "ns": ns,
+        "out": treatment.session_out(session, ns) if ns else None,
+        "billing": treatment.billing(ns) if ns else None,
+        "names": muscle_names(),
+        "screening": screening,
+        "measurements": measurements,
+        "instrument_names": {k: v["name"] for k, v in definitions().items()},
+        "clinician": users.get(visit.clinician_id or 0),
+        "signer": users.get(ns.signed_by or 0) if ns else None,
+        "ae_types": AE_TYPES,
+    }
+
+
+# --- progress report ----------------------------------------------------------------------
+
+
+def progress_report(session: Session, *, principal: Principal, patient_id: int) -> dict[str, Any]:
+    """For a referrer or insurer: diagnoses, treatment summary, outcome plots, responder status."""
+    principal.require("clinical:read")
+    ctx = patient_outcomes(session, principal=principal, patient_id=patient_id)
+    episodes = records.list_episodes(session, principal=principal, patient_id=patient_id)
+    visits = ctx["visits"]
+    sessions = ctx["sessions"]
+    counts: dict[str, int] = {}
+    twitches = 0
+    for ns in sessions:
+        for label in session_muscles(ns):
+            counts[label] = counts.get(label, 0) + 1
+        twitches += sum(e.twitch_count for e in ns.entries)
+    aes = [ae for ns in sessions for ae in ns.adverse_events]
+    return {
+        **ctx,
+        "episodes": episodes,
+        "first_visit": visits[0].visit_at if visits else None,
+        "last_visit": visits[-1].visit_at if visits else None,
+        "muscles": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
+        "needles": sum(len(ns.entries) for ns in sessions),
+        "twitches": twitches,
+        "adverse_events": aes,
+        "ae_types": AE_TYPES,
+        "has_data": bool(visits or sessions or ctx["measures"] or episodes),
+    }
+
+
+# --- consent form -------------------------------------------------------------------------
+
+# Published frequency per risk on the consent form: (per-session percent by study, wording).
+CONSENT_RATES = {
+    "bruising": "bruising",
+    "bleeding": "bleeding",
+    "pain_during": "pain_during",
+    "post_needling_soreness": "post_needling_soreness",
+    "aggravation": "aggravation",
+    "fatigue_drowsiness": "drowsiness",
+}
+RARE = {
+    "fainting": "rare; not separately counted in these surveys",
+    "nerve_irritation": "rare",
+    "infection": "rare",
+    "pneumothorax": "rare but serious: no significant adverse events in 7,629 treatments (Brady 2014; upper 95% limit 0.04%); 20 significant events of any kind in about 20,000 sessions (Boyce 2020)",
+    "broken_needle": "very rare",
+}
+
+
+def _one_in(percent: float) -> str:
+    return f"about 1 in {round(100 / percent):,}" if percent > 0 else "not observed"
+
+
+def consent_risks() -> list[dict[str, Any]]:
+    """Each disclosed risk with its published per-session frequency and source."""
+    studies = {s["id"]: s for s in published()}
+    out = []
+    for key, label in RISKS.items():
+        rates = []
+        if key in CONSENT_RATES:
+            for sid in ("brady_2014", "boyce_2020"):
+                pct = studies[sid].get("by_type", {}).get(CONSENT_RATES[key])
+                if pct is not None:
+                    rates.append(
+                        {
+                            "study": "Brady et al. 2014"
+                            if sid == "brady_2014"
+                            else "Boyce et al. 2020",
+                            "percent": pct,
+                            "text": f"{pct:g}% of sessions ({_one_in(pct)})",
+                        }
+                    )
+        out.append({"key": key, "label": label, "rates": rates, "rare": RARE.get(key)})
+    return out
+
+
+def consent_form(session: Session, *, principal: Principal, patient_id: int) -> dict[str, Any]:
+    patient = records.get_patient(session, principal=principal, patient_id=patient_id)
+    consents = records.list_consents(session, principal=principal, patient_id=patient_id)
+    return {
+        "p": patient,
+        "risks": consent_risks(),
+        "studies": published(),
+        "consents": consents,
+        "active": next((c for c in reversed(consents) if c.status == "active"), None),
+    }
+
+
+def age_on(born: Any, when: datetime) -> int:
+    d = when.date()
+    return d.year - born.year - ((d.month, d.day) < (born.month, born.day))
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    """Numbers for reports: no trailing zeros, an explicit sign for changes handled by callers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{round(value, digits):g}"
