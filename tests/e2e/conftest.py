@@ -1,22 +1,30 @@
-"""Browser tests: a live server in a thread and Debian's Chromium driven by Playwright.
+"""Browser tests: a real `triggerpoint serve` process and Debian's Chromium driven by Playwright.
 
 `playwright install` cannot download browsers here, so we launch /usr/bin/chromium with the
-flags a closed network needs. Screenshots land in test-results/ for people to look at.
+flags a closed network needs. The server runs as its own process on its own SQLite file, so it
+shares no settings or engine cache with the in-process database tests. Screenshots land in
+test-results/ for people to look at.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
-import threading
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from triggerpoint.web.app import create_app
+from triggerpoint.accounts.service import create_clinic, create_user
+from triggerpoint.audit.service import Actor
+from triggerpoint.db import make_engine, open_session
+from triggerpoint.migrate import upgrade
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "test-results"
@@ -29,6 +37,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+PASSWORD = "bedside needles 4 tests"
+
+
+@dataclass
+class Site:
+    url: str
+    username: str
+    password: str
 
 
 def _free_port() -> int:
@@ -37,22 +53,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"test server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("test server did not start")
+
+
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
+def site(tmp_path_factory) -> Iterator[Site]:
+    """A migrated SQLite database with one clinician, served by a real server process."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/e2e.sqlite3"
+    engine = make_engine(url)
+    upgrade(engine)
+    with open_session(clinic_id=None, engine=engine) as s:
+        clinic = create_clinic(s, name="Browser test clinic", actor=Actor.system("e2e"))
+        user, _ = create_user(
+            s,
+            clinic_id=clinic.id,
+            username="dr.browser",
+            full_name="Dr Browser",
+            role="clinician",
+            actor=Actor.system("e2e"),
+            password=PASSWORD,
+        )
+        user.must_change_password = False
+        s.commit()
+    engine.dispose()
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    env = os.environ | {"TRIGGERPOINT_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "triggerpoint.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, proc)
+        yield Site(base, "dr.browser", PASSWORD)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(site: Site) -> str:
+    return site.url
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +126,31 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
     p = context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))
-    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and "status of 422" not in m.text else None
+        ),
+    )
     yield p
     context.close()
     assert not errors, f"browser errors: {errors}"
+
+
+@pytest.fixture
+def clinician_page(page, site: Site):
+    """A page logged in as the test clinic's clinician."""
+    page.goto(f"{site.url}/login")
+    page.fill("#username", site.username)
+    page.fill("#password", site.password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "/login" not in page.url, page.content()[:500]
+    return page
 
 
 def screenshot(page, name: str) -> Path:

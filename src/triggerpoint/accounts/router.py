@@ -11,7 +11,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from triggerpoint.accounts import service
-from triggerpoint.accounts.deps import SESSION_COOKIE, ApiPrincipal, PagePrincipal, PageSession
+from triggerpoint.accounts.deps import (
+    SESSION_COOKIE,
+    ApiPrincipal,
+    ApiSession,
+    PagePrincipal,
+    PageSession,
+)
 from triggerpoint.audit.service import record
 from triggerpoint.config import get_settings
 from triggerpoint.db import open_session
@@ -247,11 +253,14 @@ class TokenOut(BaseModel):
 
 @api.post("/tokens", status_code=201, summary="Create an API token for yourself (shown once)")
 def create_token(
-    principal: ApiPrincipal, label: Annotated[str, Body(embed=True, min_length=1, max_length=100)]
+    principal: ApiPrincipal,
+    session: ApiSession,
+    label: Annotated[str, Body(embed=True, min_length=1, max_length=100)],
 ) -> TokenOut:
-    with open_session(clinic_id=None) as session:
-        token = service.create_api_token(
-            session, user_id=principal.user_id, label=label, actor=principal.actor
-        )
-        session.commit()
+    # In the request's own transaction: a second session would wait on SQLite's write lock,
+    # which this request already holds.
+    token = service.create_api_token(
+        session, user_id=principal.user_id, label=label, actor=principal.actor
+    )
+    session.commit()
     return TokenOut(token=token, label=label)

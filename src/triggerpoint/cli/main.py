@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from triggerpoint.cli import admin, atlas, demo, model, records, regions, server
+from triggerpoint.cli import export as export_cli
+from triggerpoint.cli import suggest as suggest_cli
 
 app = typer.Typer(
     name="triggerpoint",
@@ -13,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(atlas.app, name="atlas")
+app.command("suggest")(suggest_cli.suggest)
 app.add_typer(regions.app, name="regions")
 app.command("serve")(server.serve)
 app.command("simulate")(model.simulate)
@@ -21,6 +24,7 @@ app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(records.app, name="patients")
 app.add_typer(demo.app, name="demo")
+app.add_typer(export_cli.app, name="export")
 app.command("backup")(admin.backup)
 app.command("restore")(admin.restore)
 

@@ -71,10 +71,14 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.atlas.router import api as atlas_api
     from triggerpoint.atlas.router import pages as atlas_pages
     from triggerpoint.bodychart.router import api as bodychart_api
+    from triggerpoint.inference.router import api as inference_api
+    from triggerpoint.inference.router import pages as inference_pages
     from triggerpoint.interop.router import api as interop_api
+    from triggerpoint.outcomes.pages import pages as outcomes_pages
     from triggerpoint.outcomes.router import api as outcomes_api
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
+    from triggerpoint.reports.pages import pages as reports_pages
     from triggerpoint.treatment.pages import pages as treatment_pages
     from triggerpoint.treatment.router import api as treatment_api
 
@@ -102,6 +106,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         bodychart_api,
         atlas_api,
         atlas_pages,
+        inference_api,
+        inference_pages,
         accounts_api,
         accounts_pages,
         records_api,
@@ -109,6 +115,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         treatment_api,
         treatment_pages,
         outcomes_api,
+        outcomes_pages,
+        reports_pages,
         interop_api,
     ):
         app.include_router(router)

@@ -1,0 +1,141 @@
+"""Browser: the bedside flow from screening to a signed needling session.
+
+screening -> consent -> visit with pain drawing -> suggestions -> plan -> needle entries
+(keyboard repeat) -> needle count -> adverse event -> sign; then the signed session is read-only.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _new_patient(page, url: str, family: str) -> str:
+    page.goto(f"{url}/patients/new")
+    page.fill("#given_name", "Tomas")
+    page.fill("#family_name", family)
+    page.fill("#date_of_birth", "1970-03-14")
+    page.select_option("#sex", "male")
+    page.fill("#height_cm", "180")
+    page.fill("#weight_kg", "81")
+    page.click("button:has-text('Create patient')")
+    page.wait_for_url(re.compile(r".*/patients/\d+$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def _visit_with_drawing(page, url: str, pid: str, regions: list[str]) -> str:
+    page.goto(f"{url}/patients/{pid}/draw")
+    for r in regions:
+        page.click(f'[data-region="{r}"]')
+    page.click("#save-drawing")
+    page.wait_for_url(re.compile(r".*/patients/\d+$"))
+    return page.get_attribute("#timeline li.visit", "data-visit")
+
+
+def test_needling_is_blocked_until_screened_and_consented(clinician_page, site):
+    page = clinician_page
+    pid = _new_patient(page, site.url, "Blocked")
+    vid = _visit_with_drawing(page, site.url, pid, ["right_temple"])
+    page.goto(f"{site.url}/visits/{vid}/needling")
+    assert page.locator("#open-session").count() == 0 or page.locator(".alert").count() >= 1
+    if page.locator("#open-session").count():
+        page.click("#open-session")
+        assert "not" in page.inner_text("#form-error").lower()
+    assert page.locator("#entry-form").count() == 0
+
+
+def test_whole_bedside_flow(clinician_page, site):
+    page = clinician_page
+    pid = _new_patient(page, site.url, "Flow")
+    # Screening: everything "no" -> cleared.
+    page.goto(f"{site.url}/patients/{pid}/screening")
+    page.click("button:has-text('Save screening')")
+    assert "cleared" in page.inner_text("#screening-outcome").lower()
+    # Consent for dry needling with the risks disclosed.
+    page.goto(f"{site.url}/patients/{pid}/consent")
+    for box in page.locator("input[name=risks]").all():
+        box.check()
+    page.fill("#signed_at", "2026-11-20T09:00")
+    page.click("button:has-text('Record consent')")
+    page.wait_for_url(re.compile(r".*/patients/\d+$"))
+    assert "active" in page.inner_text("#consent-status")
+    # A visit with the classic upper trapezius drawing.
+    vid = _visit_with_drawing(
+        page, site.url, pid, ["right_temple", "right_angle_of_jaw", "right_upper_posterior_neck"]
+    )
+    page.goto(f"{site.url}/visits/{vid}/needling")
+    page.click("#confirm-screening")
+    page.click("#open-session")
+    # Suggestions from the drawing become planned targets in one click.
+    first = page.locator("#suggestions li").first
+    assert "trapezius" in page.inner_text("#suggestions").lower()
+    page.locator("#suggestions li", has_text="Upper trapezius").first.locator("button").click()
+    assert "Upper trapezius" in page.inner_text("#targets")
+    assert first is not None
+    # Chart a needle, then repeat it on planned target 1 with three keystrokes.
+    page.fill("#muscle", "Upper trapezius")
+    page.select_option("#side", "right")
+    page.fill("#trigger_point_id", "tp1")
+    page.fill("#needle_length_mm", "30")
+    page.fill("#depth_mm", "12")
+    page.fill("#twitch_count", "3")
+    page.click("#save-entry")
+    assert page.locator("#entries tbody tr").count() == 1
+    page.focus("#muscle")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("1")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#entries tbody tr").count() == 2
+    # A depth beyond the needle is refused with a field message, nothing saved.
+    page.fill("#muscle", "Upper trapezius")
+    page.fill("#needle_length_mm", "30")
+    page.fill("#depth_mm", "45")
+    page.click("#save-entry")
+    assert page.locator("#depth_mm-error").count() == 1
+    page.goto(f"{site.url}/visits/{vid}/needling")
+    assert page.locator("#entries tbody tr").count() == 2
+    # Signing with needles unaccounted for is refused.
+    page.fill("#needles_out", "1")
+    page.click("#save-count")
+    page.click("#sign-session")
+    assert page.locator(".alert, .field-error").count() >= 1
+    assert page.inner_text("#session-status") != "signed"
+    page.fill("#needles_out", "2")
+    page.click("#save-count")
+    # An adverse event is recorded, then the session is signed.
+    page.select_option("#ae-type", "bruising")
+    page.fill("#ae-action", "Pressure for one minute.")
+    page.click("#save-ae")
+    assert "Bruising" in page.inner_text("#adverse-events")
+    screenshot(page, "needling-before-sign")
+    page.click("#sign-session")
+    assert page.inner_text("#session-status") == "signed"
+    assert page.locator("#entry-form").count() == 0
+    assert "CPT" in page.inner_text("#billing")
+    screenshot(page, "needling-signed")
+
+
+def test_suspected_pneumothorax_shows_the_urgent_prompt(clinician_page, site):
+    page = clinician_page
+    pid = _new_patient(page, site.url, "Urgent")
+    page.goto(f"{site.url}/patients/{pid}/screening")
+    page.click("button:has-text('Save screening')")
+    page.goto(f"{site.url}/patients/{pid}/consent")
+    page.locator("input[name=risks]").first.check()
+    page.fill("#signed_at", "2026-11-20T09:00")
+    page.click("button:has-text('Record consent')")
+    vid = _visit_with_drawing(page, site.url, pid, ["right_scapula"])
+    page.goto(f"{site.url}/visits/{vid}/needling")
+    page.click("#confirm-screening")
+    page.click("#open-session")
+    page.select_option("#ae-type", "suspected_pneumothorax")
+    page.select_option("#ae-severity", "major")
+    page.fill("#ae-action", "Stopped needling, called emergency services.")
+    page.click("#save-ae")
+    assert page.locator("[role=alert]", has_text="pneumothorax").count() >= 1
