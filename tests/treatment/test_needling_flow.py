@@ -158,20 +158,21 @@ def test_one_session_per_visit(clinic):
 
 
 @pytest.mark.parametrize(
-    ("change", "field_or_text"),
+    ("change", "field", "text"),
     [
-        ({"depth_mm": -1}, "depth_mm"),
-        ({"depth_mm": 45, "needle_length_mm": 40}, "greater than the needle length"),
-        ({"twitch_count": -1}, "twitch_count"),
-        ({"muscle": "upper trapezuis"}, "unknown muscle"),
-        ({"trigger_point_id": "tp9"}, "has no trigger point"),
-        ({"technique": "electrical"}, "estim parameters are required"),
+        ({"depth_mm": -1}, "depth_mm", "greater than or equal to 0"),
+        ({"depth_mm": 45, "needle_length_mm": 40}, "depth_mm", "greater than the needle length"),
+        ({"twitch_count": -1}, "twitch_count", "greater than or equal to 0"),
+        ({"muscle": "upper trapezuis"}, "muscle", "unknown muscle"),
+        ({"trigger_point_id": "tp9"}, "trigger_point_id", "has no trigger point"),
+        ({"technique": "electrical"}, "estim", "estim parameters are required"),
     ],
 )
-def test_bad_entries_are_rejected_and_nothing_saved(clinic, change, field_or_text):
+def test_bad_entries_are_rejected_and_nothing_saved(clinic, change, field, text):
     _, _, sid = clinic.ready()
     r = clinic.post(f"/api/needling-sessions/{sid}/entries", {**TRAP, **change})
-    assert r.status_code == 422 and field_or_text in r.text
+    assert r.status_code == 422 and text in r.text
+    assert field in {str(e["loc"][-1]) for e in r.json()["detail"]}, r.json()
     assert clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()["needles_in"] == 0
 
 

@@ -8,9 +8,7 @@ dicts for the templates; a patient with no data gives empty lists, never an erro
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
@@ -29,6 +27,7 @@ from triggerpoint.records import service as records
 from triggerpoint.records.models import Visit
 from triggerpoint.records.schemas import RISKS
 from triggerpoint.reports import plots
+from triggerpoint.reports.extent import pain_extent, region_areas
 from triggerpoint.safety.stats import published
 from triggerpoint.treatment import service as treatment
 from triggerpoint.treatment.models import NeedlingSession, Screening
@@ -114,142 +113,6 @@ def session_marks(
         muscles = ", ".join(session_muscles(ns)) or "no needles recorded"
         marks.append(plots.SessionMark(at, f"Needling {at:%d %b %Y}: {muscles}"))
     return marks
-
-
-# --- pain extent from the body chart geometry ---------------------------------------------
-
-_NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_CMD = re.compile(r"([MmLlHhVvCcSsQqTtZz])([^MmLlHhVvCcSsQqTtZz]*)")
-
-
-def _shoelace(pts: Sequence[tuple[float, float]]) -> float:
-    return 0.5 * (
-        sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(pts, [*pts[1:], pts[0]], strict=True))
-        if len(pts) > 2
-        else 0.0
-    )
-
-
-def _bezier(p: Sequence[tuple[float, float]], n: int = 12) -> list[tuple[float, float]]:
-    out = []
-    for i in range(1, n + 1):
-        t = i / n
-        pts = list(p)
-        while len(pts) > 1:
-            pts = [
-                (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
-                for a, b in itertools.pairwise(pts)
-            ]
-        out.append(pts[0])
-    return out
-
-
-def path_area(d: str) -> float:
-    """Area enclosed by an SVG path (absolute and relative M/L/H/V/C/S/Q/T/Z; curves sampled)."""
-    subpaths: list[list[tuple[float, float]]] = []
-    pts: list[tuple[float, float]] = []
-    x = y = 0.0
-    last_ctrl: tuple[float, float] | None = None
-    for cmd, args in _CMD.findall(d):
-        nums = [float(v) for v in _NUM.findall(args)]
-        rel = cmd.islower()
-        c = cmd.upper()
-        if c == "Z":
-            if pts:
-                subpaths.append(pts)
-                x, y = pts[0]
-            pts, last_ctrl = [], None
-            continue
-        size = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2}[c]
-        for k in range(0, len(nums) - size + 1, size):
-            a = nums[k : k + size]
-            ox, oy = (x, y) if rel else (0.0, 0.0)
-            if c == "M" and k == 0:
-                if pts:
-                    subpaths.append(pts)
-                x, y = ox + a[0], oy + a[1]
-                pts = [(x, y)]
-                continue
-            if c in ("M", "L", "T"):
-                nx, ny = ox + a[0], oy + a[1]
-                pts.append((nx, ny))
-            elif c == "H":
-                nx, ny = (x + a[0] if rel else a[0]), y
-                pts.append((nx, ny))
-            elif c == "V":
-                nx, ny = x, (y + a[0] if rel else a[0])
-                pts.append((nx, ny))
-            else:
-                ctrl = [(ox + a[i], oy + a[i + 1]) for i in range(0, size, 2)]
-                if c == "S":
-                    first = (2 * x - last_ctrl[0], 2 * y - last_ctrl[1]) if last_ctrl else (x, y)
-                    ctrl = [first, *ctrl]
-                nx, ny = ctrl[-1]
-                pts += _bezier([(x, y), *ctrl])
-                last_ctrl = ctrl[-2]
-            x, y = nx, ny
-    if pts:
-        subpaths.append(pts)
-    # Sub-paths of one region are separate pieces: sum their absolute areas.
-    return sum(abs(_shoelace(s)) for s in subpaths)
-
-
-def _area(shape: Any) -> float:
-    if hasattr(shape, "area"):  # shapely geometry
-        return float(shape.area)
-    if isinstance(shape, str):
-        return path_area(shape)
-    if isinstance(shape, dict):
-        for key in ("d", "path", "paths", "polygon", "points"):
-            if key in shape:
-                return _area(shape[key])
-        return 0.0
-    if isinstance(shape, list | tuple) and shape:
-        if all(isinstance(v, int | float) for v in shape[:2]) and len(shape) == 2:
-            return 0.0
-        if all(isinstance(p, list | tuple) and len(p) == 2 for p in shape) and all(
-            isinstance(p[0], int | float) for p in shape
-        ):
-            return abs(_shoelace([(float(a), float(b)) for a, b in shape]))
-        return sum(_area(s) for s in shape)
-    return 0.0
-
-
-@cache
-def region_areas() -> dict[str, float] | None:
-    """Area of every body-chart region summed over both views (None without geometry).
-
-    Regions are drawn on the anterior and posterior views at one scale, so summing areas over
-    both views gives "body area" as the chart shows it.
-    """
-    try:
-        from triggerpoint.bodychart.geometry import load_geometry
-    except ImportError:
-        return None
-    geometry = load_geometry()
-    views = geometry.get("views", geometry) if isinstance(geometry, dict) else geometry
-    areas: dict[str, float] = {}
-    items = views.items() if isinstance(views, dict) else enumerate(views)
-    for _view, regions in items:
-        regions = regions.get("regions", regions) if isinstance(regions, dict) else regions
-        pairs = (
-            regions.items()
-            if isinstance(regions, dict)
-            else ((getattr(r, "id", None) or r["id"], r) for r in regions)
-        )
-        for region_id, shape in pairs:
-            areas[region_id] = areas.get(region_id, 0.0) + _area(shape)
-    return areas or None
-
-
-def pain_extent(region_ids: Iterable[str]) -> float | None:
-    """Painted area as a percentage of the area of all regions on both views."""
-    areas = region_areas()
-    if not areas:
-        return None
-    total = sum(areas.values())
-    painted = sum(areas.get(r, 0.0) for r in set(region_ids))
-    return round(100 * painted / total, 1) if total else None
 
 
 def _thumbs(region_ids: set[str]) -> list[str]:

@@ -190,8 +190,33 @@ def _needling_context(
             "unaccounted": service.unaccounted(ns),
             "thorax_muscles": {m.id for m in atlas.muscles.values() if m.needling.thorax},
             "names": {m.id: m.name for m in atlas.muscles.values()},
+            **_suggestions(session, principal, visit, ns),
         }
     return ctx
+
+
+def _suggestions(session, principal, visit: Visit, ns: NeedlingSession) -> dict[str, Any]:
+    """Trigger points ranked for this visit's pain drawing, one click from a planned target."""
+    from triggerpoint.inference.service import suggest
+
+    drawings = [
+        d
+        for d in records.list_pain_drawings(
+            session, principal=principal, patient_id=visit.patient_id
+        )
+        if d.visit_id == visit.id
+    ]
+    if ns.status != "open" or not drawings:
+        return {"suggestions": [], "painful_count": 0}
+    latest = drawings[-1]
+    result = suggest(
+        {"pain": [m.region_id for m in latest.marks], "complete": latest.complete}, top=8
+    )
+    planned = {(t.muscle_id, t.side, t.trigger_point_id) for t in ns.targets}
+    fresh = [
+        c for c in result.candidates if (c.muscle_id, c.side, c.trigger_point_id) not in planned
+    ]
+    return {"suggestions": fresh[:6], "painful_count": len(latest.marks)}
 
 
 @pages.post("/visits/{visit_id}/needling/{action}", response_class=HTMLResponse)

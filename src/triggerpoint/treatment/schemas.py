@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.safety.screening import Answer
@@ -77,7 +77,7 @@ class EntryIn(_In):
     needle_diameter_mm: float = Field(ge=0.12, le=0.5)
     needle_length_mm: float = Field(ge=7, le=125)
     technique: Technique
-    estim: Estim | None = None
+    estim: Estim | None = Field(default=None, validate_default=True)
     depth_mm: float = Field(
         ge=0, description="Depth reached, in mm; must not exceed the needle length"
     )
@@ -86,17 +86,24 @@ class EntryIn(_In):
     duration_s: int = Field(ge=0, le=3600)
     over_limit_reason: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> EntryIn:
-        if self.depth_mm > self.needle_length_mm:
-            raise ValueError(
-                f"depth_mm ({self.depth_mm:g}) is greater than the needle length ({self.needle_length_mm:g} mm)"
-            )
-        if self.technique == "electrical" and self.estim is None:
+    @field_validator("estim")
+    @classmethod
+    def _estim_matches_technique(cls, estim: Estim | None, info: ValidationInfo) -> Estim | None:
+        technique = info.data.get("technique")
+        if technique == "electrical" and estim is None:
             raise ValueError("estim parameters are required for electrical stimulation")
-        if self.technique != "electrical" and self.estim is not None:
+        if technique is not None and technique != "electrical" and estim is not None:
             raise ValueError("estim parameters are only for the electrical technique")
-        return self
+        return estim
+
+    @field_validator("depth_mm")
+    @classmethod
+    def _within_needle(cls, depth: float, info: ValidationInfo) -> float:
+        # A field error, so forms and the API both name depth_mm.
+        length = info.data.get("needle_length_mm")
+        if length is not None and depth > length:
+            raise ValueError(f"{depth:g} mm is greater than the needle length ({length:g} mm)")
+        return depth
 
 
 class EntryOut(BaseModel):

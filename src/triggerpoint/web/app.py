@@ -126,6 +126,10 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     def home(request: Request) -> HTMLResponse:
         return templates().TemplateResponse(request, "home.html", {})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/img/favicon.svg", status_code=301)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -87,27 +87,42 @@
       b.append(span("detail" + (c.thorax ? " warn" : ""), "Needling: " + c.needling));
       li.append(b); list.append(li);
     });
+    const tpName = (t) => byUid.has(t.uid) ? byUid.get(t.uid).trigger_point + " (" + t.side + ")"
+      : t.muscle + " " + t.trigger_point_id + " (" + t.side + ")";
+    document.getElementById("explanation-definition").textContent =
+      data.explanations.length ? data.explanation_definition : "";
     data.explanations.forEach((e) => {
       const li = document.createElement("li");
-      li.textContent = e.trigger_points.map((t) => t.muscle + " " + t.trigger_point_id + " (" + t.side + ")").join(" + ") +
+      li.textContent = e.trigger_points.map(tpName).join(" + ") +
         " · " + pct(e.probability) + " · explains " + Math.round(100 * e.explained_share) + "% of painful regions";
       expl.append(li);
     });
     methodOut.textContent = data.drawing.painful.length
-      ? "Method: " + data.method + (data.exact ? " (exact)" : " (error bound " + data.bound.toFixed(3) + ")") +
+      ? "Method: " + data.method + (data.exact ? (data.method.startsWith("exact") ? "" : " (exact)")
+        : " (approximate; error bound " + data.bound.toFixed(3) + ")") +
         " · " + data.elapsed_ms.toFixed(1) + " ms on the server."
       : "";
     if (selected && !byUid.has(selected)) selected = null;
     overlay(selected ? byUid.get(selected) : null);
   }
 
+  // The overlay is written as classes (for CSS) and data attributes (data-overlay = zone,
+  // data-overlay-tp = trigger point uid) so tests and assistive tools can read what is shown.
   function overlay(c) {
-    charts.querySelectorAll(".ov-essential, .ov-spillover, .ov-tp").forEach((r) =>
-      r.classList.remove("ov-essential", "ov-spillover", "ov-tp"));
+    charts.querySelectorAll(".ov-essential, .ov-spillover, .ov-tp").forEach((r) => {
+      r.classList.remove("ov-essential", "ov-spillover", "ov-tp");
+      delete r.dataset.overlay; delete r.dataset.overlayTp;
+    });
+    charts.dataset.overlayFor = c ? c.uid : "";
     if (!c) return;
-    c.zones.essential.forEach((id) => regionsById(id).forEach((r) => r.classList.add("ov-essential")));
-    c.zones.spillover.forEach((id) => regionsById(id).forEach((r) => r.classList.add("ov-spillover")));
-    regionsById(c.position_region.id).forEach((r) => r.classList.add("ov-tp"));
+    const mark = (id, zone) => regionsById(id).forEach((r) => {
+      r.classList.add("ov-" + zone); r.dataset.overlay = zone;
+    });
+    c.zones.spillover.forEach((id) => mark(id, "spillover"));
+    c.zones.essential.forEach((id) => mark(id, "essential")); // essential wins an overlap
+    regionsById(c.position_region.id).forEach((r) => {
+      r.classList.add("ov-tp"); r.dataset.overlayTp = c.uid;
+    });
   }
 
   function candidateFrom(e) {
