@@ -226,3 +226,17 @@ def test_visit_with_pain_drawing_is_one_transaction(app_client, world):
     assert (
         len(app_client.get(f"/api/patients/{p['id']}/visits", headers=hdr).json()) == 1
     )  # the visit was not half-written
+
+
+def test_blank_external_ids_are_no_ids_not_duplicates(app_client, world):
+    headers = as_person(app_client, world.clinician_a)
+    body = {
+        "given_name": "Blank",
+        "family_name": "Id",
+        "date_of_birth": "1990-01-01",
+        "sex": "female",
+    }
+    for _ in range(2):
+        r = app_client.post("/api/patients", json={**body, "external_id": "  "}, headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["external_id"] is None

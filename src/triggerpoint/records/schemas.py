@@ -49,6 +49,12 @@ class PatientIn(_In):
     email: EmailStr | None = None
     external_id: str | None = Field(default=None, max_length=64)
 
+    @field_validator("external_id")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        # A blank id is no id: storing "" would make the second blank one a duplicate.
+        return v or None
+
     @field_validator("date_of_birth")
     @classmethod
     def _plausible_birth_date(cls, v: date) -> date:

@@ -13,7 +13,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 import matplotlib
@@ -70,6 +70,15 @@ def figure_svg(
     )
     aria = f' role="img" aria-label="{escape(label, quote=True)}"' if label else ""
     return svg.replace("<svg ", f'<svg class="plot"{aria} ', 1).strip()
+
+
+def _date_axis(ax: plt.Axes, dates: Sequence[datetime]) -> None:
+    """Day-month ticks; a single day is padded by a week each side, because matplotlib's own
+    padding of one date spans years of meaningless ticks."""
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
+    if dates and max(dates) - min(dates) < timedelta(days=1):
+        ax.set_xlim(min(dates) - timedelta(days=7), max(dates) + timedelta(days=7))
 
 
 def _axes(width: float = 7.0, height: float = 3.0) -> tuple[Figure, plt.Axes]:
@@ -149,8 +158,7 @@ def trajectory_svg(
     ax.set_ylabel(unit, fontsize=8)
     arrow = "lower is better" if better == "lower" else "higher is better"
     ax.set_title(f"{name} ({arrow})", fontsize=9, loc="left", color=INK)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+    _date_axis(ax, [p["at"] for p in points] + [s.at for s in sessions])
     if points:
         ax.legend(fontsize=7, frameon=False, loc="best")
     else:
@@ -166,8 +174,7 @@ def extent_svg(*, dates: Sequence[datetime], extents: Sequence[float]) -> str:
     ax.set_ylim(0, max(10.0, max(extents, default=0) * 1.2))
     ax.set_ylabel("% of body area", fontsize=8)
     ax.set_title("Pain extent per visit", fontsize=9, loc="left")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+    _date_axis(ax, dates)
     return figure_svg(fig, label="Pain extent as a percentage of body area, per visit")
 
 
@@ -191,7 +198,7 @@ def responder_rates_svg(rows: Sequence[dict]) -> str:
         lo = np.array([100 * r["ci95"][0] for r in rows])
         hi = np.array([100 * r["ci95"][1] for r in rows])
         ax.barh(y, rate, color=BAND, alpha=0.75, height=0.55)
-        ax.errorbar(rate, y, xerr=[rate - lo, hi - rate], fmt="none", ecolor=INK, capsize=3)
+        ax.errorbar(rate, y, xerr=_ci_errors(rate, lo, hi), fmt="none", ecolor=INK, capsize=3)
         ax.set_yticks(y, [f"{r['name']} (n={r['n']})" for r in rows], fontsize=8)
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of patients responding (beyond the MCID), 95% CI", fontsize=8)
@@ -213,7 +220,7 @@ def ae_rates_svg(rows: Sequence[dict]) -> str:
         ax.errorbar(
             rate,
             y,
-            xerr=[rate - lo, hi - rate],
+            xerr=_ci_errors(rate, lo, hi),
             fmt="o",
             color=POST,
             capsize=3,
@@ -230,7 +237,9 @@ def ae_rates_svg(rows: Sequence[dict]) -> str:
                 ax.plot(*zip(*pts, strict=True), ls="none", marker=mk, ms=10, color=INK, label=lab)
         ax.set_yticks(y, [r["label"] for r in shown], fontsize=8)
         ax.set_xlabel("events per 1,000 sessions (95% CI)", fontsize=8)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.legend(
+            fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1)
+        )  # clear of the rows
     ax.set_title("Adverse events: this clinic and published rates", fontsize=9, loc="left")
     return figure_svg(fig, label="Adverse-event rates against published rates")
 
@@ -335,3 +344,8 @@ def model_needling_svg(days: float = 7) -> str:
     left.legend(fontsize=6.5, frameon=False)
     fig.tight_layout()
     return figure_svg(fig, label="Model: pain and movement over the days after needling")
+
+
+def _ci_errors(rate: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+    """Error-bar lengths; rounding can put a stored rate a hair outside its stored interval."""
+    return [np.clip(rate - lo, 0, None), np.clip(hi - rate, 0, None)]
