@@ -96,3 +96,32 @@ def test_summary_baseline_change_immediate_and_classification(app_client, world)
         {"visit_id": v1, "pre": 7.0, "post": 4.0, "change": -3.0, "classification": "responder"}
     ]
     assert nprs["mcid"] == 2
+
+
+def test_change_since_baseline_compares_pre_needling_scores_only(app_client, world):
+    # Baseline pre 7 (post 4), next visit pre 3 and post 2: the course went 7 -> 3, and the
+    # last post-needling 2 is that visit's immediate change, not the course's latest state.
+    hdr = as_person(app_client, world.clinician_a)
+    pid = _patient(app_client, hdr)
+    for day, pre, post in (("01", 7, 4), ("08", 3, 2)):
+        vid = app_client.post(
+            f"/api/patients/{pid}/visits",
+            json={"visit_at": f"2026-11-{day}T10:00:00+00:00"},
+            headers=hdr,
+        ).json()["id"]
+        for timing, score, minute in (("pre", pre, "05"), ("post", post, "45")):
+            r = app_client.post(
+                f"/api/patients/{pid}/measurements",
+                json={
+                    "instrument": "nprs",
+                    "data": {"current": score},
+                    "timing": timing,
+                    "visit_id": vid,
+                    "measured_at": f"2026-11-{day}T10:{minute}:00+00:00",
+                },
+                headers=hdr,
+            )
+            assert r.status_code == 201, r.text
+    (nprs,) = app_client.get(f"/api/patients/{pid}/outcomes", headers=hdr).json()
+    assert (nprs["baseline"], nprs["latest"], nprs["change"]) == (7, 3, -4)
+    assert [c["change"] for c in nprs["immediate_changes"]] == [-3.0, -1.0]

@@ -92,8 +92,9 @@ def list_measurements(
 def summarise(
     rows: list[Measurement], *, region: str | None = None
 ) -> list[schemas.MeasureSummary]:
-    """Per instrument and context: baseline (first complete, pre-needling if given), latest,
-    change since baseline, classification, and pre/post changes within each visit."""
+    """Per instrument and context: baseline and latest (first and last complete score taken
+    before needling, or without timing), change since baseline, its classification, and the
+    immediate pre/post change within each visit."""
     groups: dict[tuple[str, str], list[Measurement]] = defaultdict(list)
     for m in rows:
         if m.complete and m.score is not None:
@@ -101,8 +102,11 @@ def summarise(
     out = []
     for (instrument, context), ms in sorted(groups.items()):
         spec = definitions()[instrument]
-        baseline = ms[0].score
-        latest = ms[-1].score
+        # Change over the course compares like with like: the state at the start of visits.
+        # Post-needling scores belong to the immediate change within their visit.
+        course = [m for m in ms if m.timing != "post"] or ms
+        baseline = course[0].score
+        latest = course[-1].score
         immediate = []
         by_visit: dict[int, dict[str, float]] = defaultdict(dict)
         for m in ms:
@@ -132,7 +136,7 @@ def summarise(
                 latest=latest,
                 change=None if instrument == "groc" else round(latest - baseline, 3),
                 classification=classify(instrument, baseline, latest, region=region)
-                if len(ms) > 1 or instrument == "groc"
+                if len(course) > 1 or instrument == "groc"
                 else None,
                 immediate_changes=immediate,
                 points=[
