@@ -156,6 +156,13 @@ def test_dashboard_shows_responder_rates(clinician_page, site, patient):
     text = page.inner_text("main")
     assert "NPRS" in text or "Numeric Pain Rating" in text
     assert "95%" in text
+    # Without needling sessions the page says so instead of plotting a 0-in-0 rate with a
+    # 0-100% interval (other browser tests in the same run may have added sessions).
+    sessions = int(page.inner_text("#n-sessions"))
+    assert ("No needling sessions yet" in text) == (sessions == 0)
+    if sessions == 0:
+        assert "No needle entries yet" in text
+    assert page.locator("section[aria-labelledby=ae-h] svg").count() == (1 if sessions else 0)
     screenshot(page, "dashboard")
 
 
@@ -169,6 +176,11 @@ def test_each_report_renders_as_a_page_and_as_a_pdf(clinician_page, site, patien
     page.goto(f"{site.url}/patients/{pid}/reports/{report}{query}")
     assert title.lower() in page.locator("h1").inner_text().lower()
     assert "Vandersloot" in page.inner_text("main")
+    if report == "visit-note":  # the drawing of that visit, with its extent, and PPT in units
+        regions = page.inner_text("#painful-regions")
+        assert regions == "right angle of jaw, right temple, right upper posterior neck"
+        assert re.search(r"3 painful regions, \d+\.\d% of body-chart area", page.inner_text("main"))
+        assert "2.00 kg/cm²" in page.inner_text("main")
     screenshot(page, f"report-{report}")
     _pdf(page, f"{site.url}/patients/{pid}/reports/{report}.pdf{query}", f"report-{report}")
 

@@ -126,9 +126,7 @@ def test_complete_versus_partial_drawing_changes_the_evidence(page, live_server)
     _open(page, live_server)
     page.click(TEMPLE)
     page.click(JAW)
-    page.wait_for_function(
-        "() => document.querySelectorAll('#candidates .candidate').length >= 5"
-    )
+    page.wait_for_function("() => document.querySelectorAll('#candidates .candidate').length >= 5")
     page.wait_for_timeout(300)  # let the second debounced request land
     partial = _probabilities(page)
     page.check("#complete")

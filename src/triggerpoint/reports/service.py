@@ -115,6 +115,21 @@ def session_marks(
     return marks
 
 
+SHORT_UNITS = {"ppt": "kg/cm²", "rom": "°", "ndi": "%", "odi": "%"}
+
+
+def _drawing_view(d: Any) -> dict[str, Any]:
+    """Where the patient hurt at one visit: region names, extent and small body charts."""
+    catalog = load_atlas().catalog.regions
+    regions = {m.region_id for m in d.marks}
+    return {
+        "regions": sorted(catalog[r].name if r in catalog else r for r in regions),
+        "complete": d.complete,
+        "extent": pain_extent(regions),
+        "thumbs": _thumbs(regions),
+    }
+
+
 def _thumbs(region_ids: set[str]) -> list[str]:
     try:
         from triggerpoint.bodychart.svg import render_view
@@ -191,7 +206,8 @@ def patient_outcomes(session: Session, *, principal: Principal, patient_id: int)
         regions = {m.region_id for m in d.marks}
         pain.append(
             {
-                "at": d.drawn_at,
+                # a visit's drawing belongs at the visit's time, not at when it was typed in
+                "at": visit_at.get(d.visit_id, d.drawn_at),
                 "visit_id": d.visit_id,
                 "regions": sorted(regions),
                 "complete": d.complete,
@@ -199,6 +215,7 @@ def patient_outcomes(session: Session, *, principal: Principal, patient_id: int)
                 "thumbs": _thumbs(regions),
             }
         )
+    pain.sort(key=lambda p: p["at"])
     with_extent = [p for p in pain if p["extent"] is not None]
     return {
         "p": patient,
@@ -252,6 +269,12 @@ def visit_note(
         session,
         [visit.clinician_id, ns.signed_by if ns else None, ns.opened_by if ns else None],
     )
+    drawings = [
+        d
+        for d in records.list_pain_drawings(session, principal=principal, patient_id=patient_id)
+        if d.visit_id == visit_id
+    ]
+    drawing = _drawing_view(drawings[-1]) if drawings else None
     return {
         "p": patient,
         "visit": visit,
@@ -265,6 +288,8 @@ def visit_note(
         "clinician": users.get(visit.clinician_id or 0),
         "signer": users.get(ns.signed_by or 0) if ns else None,
         "ae_types": AE_TYPES,
+        "drawing": drawing,
+        "units": SHORT_UNITS,
     }
 
 
