@@ -25,6 +25,7 @@ The steps, each exact (docs/inference.md has the derivations):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import combinations
 from math import comb, log
 
@@ -33,6 +34,10 @@ import numpy as np
 from triggerpoint.inference.network import Network
 
 EXACT_METHODS = ("exact", "exact-components")
+# Time models (microseconds: fixed, per step or per unit of cost), measured on the atlas, to
+# choose between the two exact algorithms of a component.
+_SWEEP_US = (50.0, 20.0, 0.01)
+_ENUM_US = (20.0, 0.005)
 
 
 @dataclass
@@ -77,7 +82,12 @@ def absorb_negatives(net: Network, negatives: np.ndarray) -> np.ndarray:
     """Priors updated by the negative findings (exact: they factorise per cause)."""
     if negatives.size == 0:
         return net.prior.copy()
-    q = np.exp(net.log_nolink[:, negatives].sum(axis=1))
+    if 2 * negatives.size > net.link.shape[1]:  # complete drawings: sum the few others
+        rest = np.ones(net.link.shape[1], dtype=bool)
+        rest[negatives] = False
+        q = np.exp(net.log_nolink_total - net.log_nolink[:, rest].sum(axis=1))
+    else:
+        q = np.exp(net.log_nolink[:, negatives].sum(axis=1))
     return net.prior * q / (net.prior * q + 1.0 - net.prior)
 
 
@@ -119,11 +129,11 @@ def posterior(
     a = 1.0 - net.leak[pos]
     single_col = adj[single].argmax(axis=1)
     m_single = 1.0 - pi[single] * link_pos[single, single_col]
-    log_a_eff = np.log(a)
-    np.add.at(log_a_eff, single_col, np.log(m_single))
+    log_a_eff = np.log(a) + np.bincount(single_col, np.log(m_single), minlength=pos.size)
     a_eff = np.exp(log_a_eff)
 
     labels = _components(adj[core])
+    singles_per_label = np.bincount(labels[single_col], minlength=pos.size)
     log_z = 0.0
     dlog_da = np.zeros(pos.size)
     rel_tail = np.zeros(pos.size)
@@ -144,7 +154,7 @@ def posterior(
         rel_tail[cols] = comp.rel_tail
         lo, hi = _widen(comp.marg, comp.rel_tail)
         marg[rows], lower[rows], upper[rows] = comp.marg, lo, hi
-        n_single = int(np.isin(single_col, cols).sum())
+        n_single = int(singles_per_label[label])
         reports.append(
             ComponentReport(
                 positives=int(cols.size),
@@ -254,13 +264,20 @@ def _solve_core(
     order = np.argsort(rank, kind="stable")
     sweep_cost = _sweep_cost(log_b[order] < 0)
     if sweep_cost > 2e4 and m > 2:  # worth a per-drawing order: try greedy min-width too
-        greedy = _greedy_order(log_b < 0)
-        greedy_cost = _sweep_cost(log_b[greedy] < 0)
-        if greedy_cost < sweep_cost:
-            order, sweep_cost = greedy, greedy_cost
+        for close_first in (False, True):
+            if close_first and sweep_cost <= budget / 8:
+                break  # cheap enough: a second greedy pass would cost more than it saves
+            greedy = _greedy_order(log_b < 0, close_first=close_first)
+            greedy_cost = _sweep_cost(log_b[greedy] < 0)
+            if greedy_cost < sweep_cost:
+                order, sweep_cost = greedy, greedy_cost
     enum_cost = float(2**m) * (k + m) if m <= 40 else float("inf")
     if algorithm == "auto" and min(sweep_cost, enum_cost) <= budget:
-        algorithm = "enumeration" if enum_cost <= sweep_cost else "sweep"
+        # Wall time, not state updates, decides: each sweep step costs a few dozen numpy
+        # calls, whereas enumeration is a handful of calls over 2^m rows.
+        sweep_us = _SWEEP_US[0] + _SWEEP_US[1] * m + _SWEEP_US[2] * sweep_cost
+        enum_us = _ENUM_US[0] + _ENUM_US[1] * enum_cost
+        algorithm = "enumeration" if enum_cost <= budget and enum_us <= sweep_us else "sweep"
     if algorithm == "enumeration":
         return _enumerate(pi, log_b, a, enum_cost)
     if algorithm == "sweep":
@@ -299,19 +316,23 @@ def _sweep_cost(adj: np.ndarray) -> float:
     return float(np.sum(np.exp2(width) * (adj.sum(axis=1) + 4)) * 3)
 
 
-def _greedy_order(adj: np.ndarray) -> np.ndarray:
+def _greedy_order(adj: np.ndarray, *, close_first: bool = False) -> np.ndarray:
     """Cause order that keeps the open-finding set small: at each step take the cause whose
-    step state is smallest, then the one that closes the most findings."""
+    step state is smallest, then the one that closes the most findings (or, with
+    `close_first`, the one leaving the fewest findings open, then the smallest step state).
+    Neither rule wins on every component, so large components try both."""
     m, k = adj.shape
     a = adj.astype(np.int64)
     remaining = a.sum(axis=0)
     open_ = np.zeros(k, dtype=np.int64)
     left = np.ones(m, dtype=bool)
     order = []
+    big = np.iinfo(np.int64).max
     for _ in range(m):
         during = open_.sum() + a @ (1 - open_)
         after = during - a @ (remaining == 1)
-        score = np.where(left, during * (k + 1) + after, np.iinfo(np.int64).max)
+        primary, secondary = (after, during) if close_first else (during, after)
+        score = np.where(left, primary * (k + 1) + secondary, big)
         j = int(score.argmin())
         order.append(j)
         left[j] = False
@@ -320,20 +341,58 @@ def _greedy_order(adj: np.ndarray) -> np.ndarray:
     return np.array(order)
 
 
-def _kernel(v: np.ndarray, ax: int, b: float) -> None:
-    """In place: an active cause fires finding `ax` with probability 1 - b (bit 0 -> 1)."""
-    lo = (slice(None),) * ax + (0,)
-    hi = (slice(None),) * ax + (1,)
-    v[hi] += (1.0 - b) * v[lo]
-    v[lo] *= b
+@dataclass
+class _Step:
+    """One cause of the sweep, with everything its loop body needs precomputed."""
+
+    cause: int
+    p: float
+    opens: list[int]  # findings opened here (appended as the last axes)
+    init: np.ndarray | None  # outer product of their initial states [a, 1 - a]
+    kernels: list[tuple[tuple[object, ...], tuple[object, ...], float]]  # (bit 0, bit 1, b)
+    close: tuple[object, ...] | None  # index fixing the closing findings' bits to 1
+    width: int  # open findings during the step
 
 
-def _kernel_t(v: np.ndarray, ax: int, b: float) -> None:
-    """Transpose of `_kernel`, for the backward pass."""
-    lo = (slice(None),) * ax + (0,)
-    hi = (slice(None),) * ax + (1,)
-    v[lo] *= b
-    v[lo] += (1.0 - b) * v[hi]
+def _plan(adj: np.ndarray, b_all: np.ndarray, pi: np.ndarray, a: np.ndarray, order: np.ndarray):
+    """The sweep's steps: where each finding opens and closes, and its axis at each step."""
+    m = adj.shape[0]
+    at = np.empty(m, dtype=np.int64)
+    at[order] = np.arange(m)
+    first = np.where(adj, at[:, None], m).min(axis=0)
+    last = np.where(adj, at[:, None], -1).max(axis=0)
+    opens_at: list[list[int]] = [[] for _ in range(m)]
+    for i in np.argsort(first, kind="stable"):
+        opens_at[int(first[i])].append(int(i))
+    rows, cols = np.nonzero(adj)
+    nbrs: list[list[tuple[int, float]]] = [[] for _ in range(m)]
+    for r, c, b in zip(rows.tolist(), cols.tolist(), b_all[rows, cols].tolist(), strict=True):
+        nbrs[r].append((c, b))
+    axes: list[int] = []
+    steps: list[_Step] = []
+    for t, j in enumerate(order.tolist()):
+        opens = opens_at[t]
+        axes = axes + opens
+        where = {x: n for n, x in enumerate(axes)}
+        kernels = [(*_bit_index(where[i]), b) for i, b in nbrs[j]]
+        init = None
+        for i in opens:
+            v = np.array([a[i], 1.0 - a[i]])
+            init = v if init is None else np.multiply.outer(init, v)
+        closing = [last[x] == t for x in axes]
+        close = tuple(1 if c else _ALL for c in closing) if any(closing) else None
+        steps.append(_Step(j, float(pi[j]), opens, init, kernels, close, len(axes)))
+        axes = [x for x, c in zip(axes, closing, strict=True) if not c]
+    return steps
+
+
+_ALL = slice(None)
+
+
+@cache
+def _bit_index(ax: int) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """Index tuples selecting bit 0 and bit 1 of axis `ax` (as views, whatever the rank)."""
+    return (_ALL,) * ax + (0, ...), (_ALL,) * ax + (1, ...)
 
 
 def _sweep(
@@ -343,75 +402,62 @@ def _sweep(
 
     Finding i opens at its first parent (bit = 1 with its leak probability), each active
     parent j flips 0 -> 1 with probability link_ij, and at its last parent the bit is fixed to 1
-    (the region is painful). All sums are of non-negative terms.
+    (the region is painful). All sums are of non-negative terms. Only closing a finding changes
+    the total mass, so states are rescaled only there.
     """
-    b_all = np.exp(log_b)
-    adj = log_b < 0
-    m, k = adj.shape
-    steps = [int(j) for j in order]
-    nbrs = [[(int(i), float(b_all[j, i])) for i in np.flatnonzero(adj[j])] for j in steps]
-    at = np.empty(m, dtype=np.int64)
-    at[order] = np.arange(m)
-    tmat = np.where(adj, at[:, None], -1)
-    last = tmat.max(axis=0)
-    first = np.where(adj, at[:, None], m).min(axis=0)
-    opens: list[list[int]] = [[] for _ in steps]
-    closes: list[set[int]] = [set() for _ in steps]
-    for i in range(k):
-        opens[int(first[i])].append(i)
-        closes[int(last[i])].add(i)
-    init = [np.array([a[i], 1.0 - a[i]]) for i in range(k)]
-
+    m, k = log_b.shape
+    steps = _plan(log_b < 0, np.exp(log_b), pi, a, order)
     alpha = np.ones(())
-    axes: list[int] = []
     log_scale = 0.0
-    saved: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
-    for t in range(m):
-        p = float(pi[steps[t]])
-        for i in opens[t]:
-            alpha = alpha[..., None] * init[i]
-            axes.append(i)
+    saved: list[tuple[np.ndarray, np.ndarray]] = []
+    for st in steps:
+        if st.init is not None:
+            alpha = np.multiply.outer(alpha, st.init)
         on = alpha.copy()
-        for i, b in nbrs[t]:
-            _kernel(on, axes.index(i), b)
-        saved.append((alpha, on, list(axes)))
-        alpha = (1.0 - p) * alpha + p * on
-        if closes[t]:
-            alpha = alpha[tuple(1 if x in closes[t] else slice(None) for x in axes)]
-            axes = [x for x in axes if x not in closes[t]]
-        s = float(alpha.sum())
-        alpha = alpha / s
-        log_scale += log(s)
+        for lo, hi, b in st.kernels:
+            v0 = on[lo]
+            v1 = on[hi]
+            v1 += (1.0 - b) * v0
+            v0 *= b
+        saved.append((alpha, on))
+        nxt = alpha * (1.0 - st.p)
+        nxt += st.p * on
+        if st.close is not None:
+            nxt = nxt[st.close]
+            s = float(nxt.sum())
+            nxt = nxt / s
+            log_scale += log(s)
+        alpha = nxt
 
     marg = np.zeros(m)
     dlog_da = np.zeros(k)
     beta = np.ones(())
-    for t in range(m - 1, -1, -1):
-        j, p = steps[t], float(pi[steps[t]])
-        y, on_y, ax_t = saved[t]
-        if closes[t]:
+    for st, (y, on_y) in zip(reversed(steps), reversed(saved), strict=True):
+        p = st.p
+        if st.close is not None:
             e = np.zeros(y.shape)
-            e[tuple(1 if x in closes[t] else slice(None) for x in ax_t)] = beta
+            e[st.close] = beta / beta.max()
         else:
             e = beta
         on = float(np.vdot(e, on_y)) * p
         off = float(np.vdot(e, y)) * (1.0 - p)
-        marg[j] = on / (on + off)
-        if t == 0 and not opens[t]:
-            break
-        ke = e.copy()
-        for i, b in nbrs[t]:
-            _kernel_t(ke, ax_t.index(i), b)
-        w = (1.0 - p) * e + p * ke
-        if opens[t]:
-            prod = w * y
-            for i in opens[t]:
-                ax = ax_t.index(i)
-                q = prod.sum(axis=tuple(x for x in range(prod.ndim) if x != ax))
-                dlog_da[i] = (q[0] / a[i] - q[1] / (1.0 - a[i])) / (q[0] + q[1])
-            for i in reversed(opens[t]):
-                w = w @ init[i]
-        beta = w / float(w.sum())
+        marg[st.cause] = on / (on + off)
+        w = e.copy()
+        for lo, hi, b in st.kernels:
+            w0 = w[lo]
+            w0 *= b
+            w0 += (1.0 - b) * w[hi]
+        w *= p
+        w += (1.0 - p) * e
+        if st.init is not None:
+            n = len(st.opens)
+            flat = w.reshape(-1, 2**n)
+            q = (flat * y.reshape(-1, 2**n)).sum(axis=0).reshape((2,) * n)
+            for ax, i in enumerate(st.opens):
+                qi = q.sum(axis=tuple(x for x in range(n) if x != ax)) if n > 1 else q
+                dlog_da[i] = (qi[0] / a[i] - qi[1] / (1.0 - a[i])) / (qi[0] + qi[1])
+            w = (flat @ st.init.reshape(-1)).reshape(w.shape[: w.ndim - n])
+        beta = w
     return _Comp(log_scale, marg, dlog_da, 0.0, "sweep", cost)
 
 

@@ -38,6 +38,7 @@ class Network:
     region_index: dict[str, int] = field(init=False)
     cause_index: dict[str, int] = field(init=False)
     log_nolink: np.ndarray = field(init=False)  # log(1 - link)
+    log_nolink_total: np.ndarray = field(init=False)  # per cause, summed over all regions
     sweep_rank: np.ndarray = field(init=False)  # static cause order for the exact sweep
 
     def __post_init__(self) -> None:
@@ -52,6 +53,7 @@ class Network:
         self.region_index = {r: i for i, r in enumerate(self.regions)}
         self.cause_index = {c: j for j, c in enumerate(self.causes)}
         self.log_nolink = np.log1p(-self.link)
+        self.log_nolink_total = self.log_nolink.sum(axis=1)
         self.sweep_rank = _sweep_rank(self.link > 0)
 
 

@@ -25,7 +25,9 @@ from triggerpoint.inference.explain import (
 from triggerpoint.inference.network import AtlasLike, Network, network_for
 from triggerpoint.inference.params import Params, configured_params
 from triggerpoint.inference.schemas import (
+    DISCLAIMER,
     EMPTY_MESSAGE,
+    EXPLANATION_DEFINITION,
     NOTHING_REFERS,
     Candidate,
     ComponentInfo,
@@ -70,13 +72,29 @@ def as_drawing(drawing: Drawing | Mapping[str, Any] | Sequence[str] | str) -> Dr
         raise DrawingError(".".join(str(p) for p in err["loc"]), err["msg"]) from None
 
 
+# Resolved names per catalogue (catalogues are immutable once loaded). Bounded: names come
+# from user input.
+_NAMES: dict[int, tuple[Catalog, dict[str, tuple[str, ...]]]] = {}
+_NAMES_MAX = 4096
+
+
 def _resolve(catalog: Catalog, names: list[str], field: str) -> list[str]:
+    hit = _NAMES.get(id(catalog))
+    if hit is None or hit[0] is not catalog:
+        hit = _NAMES[id(catalog)] = (catalog, {})
+    known = hit[1]
     out: dict[str, None] = {}
     for n, name in enumerate(names):
-        try:
-            out.update(dict.fromkeys(r.id for r in catalog.resolve(name)))
-        except UnknownRegionError as exc:
-            raise UnknownDrawingRegion(f"{field}.{n}", exc) from None
+        ids = known.get(name)
+        if ids is None:
+            try:
+                ids = tuple(r.id for r in catalog.resolve(name))
+            except UnknownRegionError as exc:
+                raise UnknownDrawingRegion(f"{field}.{n}", exc) from None
+            if len(known) >= _NAMES_MAX:
+                known.clear()
+            known[name] = ids
+        out.update(dict.fromkeys(ids))
     return list(out)
 
 
@@ -131,8 +149,66 @@ def suggest(
 
 
 def _ref(catalog: Catalog, region_id: str) -> RegionRef:
+    return RegionRef.model_construct(id=region_id, name=_region_name(catalog, region_id))
+
+
+def _region_name(catalog: Catalog, region_id: str) -> str:
     region = catalog.regions.get(region_id)
-    return RegionRef(id=region_id, name=region.name if region else region_id.replace("_", " "))
+    return region.name if region else region_id.replace("_", " ")
+
+
+class _Static:
+    """What a result needs that depends only on (network, catalogue): built once, so a call
+    builds models only for the candidates and explanations it returns."""
+
+    def __init__(self, net: Network, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.region_names = [_region_name(catalog, r) for r in net.regions]
+        self.causes = net.causes
+        self.muscle_ids = [tp.muscle_id for tp in net.trigger_points]
+        self.essential = [
+            np.array([net.region_index[r] for r in tp.essential if r in net.region_index])
+            for tp in net.trigger_points
+        ]
+        self.cards: list[dict[str, Any] | None] = [None] * len(net.causes)
+
+    def card(self, net: Network, j: int) -> dict[str, Any]:
+        """The fields of candidate j that do not depend on the drawing."""
+        card = self.cards[j]
+        if card is None:
+            tp = net.trigger_points[j]
+            needling = tp.muscle.needling
+            card = self.cards[j] = {
+                "uid": tp.uid,
+                "muscle_id": tp.muscle_id,
+                "muscle": tp.muscle.name,
+                "side": tp.side,
+                "trigger_point_id": tp.tp_id,
+                "trigger_point": tp.tp.name,
+                "prior": float(net.prior[j]),
+                "location": tp.tp.location,
+                "position_region": (
+                    tp.position_region,
+                    _region_name(self.catalog, tp.position_region),
+                ),
+                "needling": needling_summary(tp),
+                "depth_mm": tuple(needling.depth_mm),
+                "thorax": needling.thorax,
+                "zones": (list(tp.essential), list(tp.spillover), list(tp.local)),
+            }
+        return card
+
+
+_STATIC: dict[int, tuple[Network, Catalog, _Static]] = {}
+
+
+def _static(net: Network, catalog: Catalog) -> _Static:
+    hit = _STATIC.get(id(net))
+    if hit is None or hit[0] is not net or hit[1] is not catalog:
+        hit = _STATIC[id(net)] = (net, catalog, _Static(net, catalog))
+        while len(_STATIC) > 8:
+            _STATIC.pop(next(iter(_STATIC)))
+    return hit[2]
 
 
 def _result(
@@ -145,21 +221,26 @@ def _result(
     *,
     top: int,
 ) -> SuggestResult:
+    static = _static(net, catalog)
     touched = np.flatnonzero(post.touched)
-    ranked = touched[np.lexsort((np.array(net.causes)[touched], -post.marginal[touched]))]
-    negatives = post.negatives
-    candidates = [_candidate(net, catalog, post, int(j), negatives) for j in ranked[:top]]
+    negative = np.zeros(len(net.regions), dtype=bool)
+    negative[post.negatives] = True
+    candidates = [
+        _candidate(net, static, post, j, p, negative)
+        for j, p in _rank(static, post.marginal, touched, top)
+    ]
     explanations = []
     sets, exhaustive = best_sets(net, post, top=5)
     for members, prob in sets:
-        hit = explained_regions(net, members, post.positives)
+        explained = [net.regions[i] for i in explained_regions(net, members, post.positives)]
+        hit = set(explained)
         explanations.append(
-            Explanation(
-                trigger_points=[_member(net.trigger_points[j]) for j in members],
+            Explanation.model_construct(
+                trigger_points=[_member(static.card(net, j)) for j in members],
                 probability=prob,
-                explained_share=hit.size / max(len(pain), 1),
-                explained=[net.regions[i] for i in hit],
-                unexplained=[r for r in pain if r not in {net.regions[i] for i in hit}],
+                explained_share=len(hit) / max(len(pain), 1),
+                explained=explained,
+                unexplained=[r for r in pain if r not in hit],
             )
         )
     message = None
@@ -167,61 +248,105 @@ def _result(
         message = EMPTY_MESSAGE
     elif not candidates:
         message = NOTHING_REFERS
-    unreferred = [r for r in pain if r not in {net.regions[i] for i in post.positives}]
-    return SuggestResult(
+    referred = {net.regions[i] for i in post.positives}
+    return SuggestResult.model_construct(
         candidates=candidates,
         explanations=explanations,
         explanations_exhaustive=exhaustive,
         method=post.method,
         exact=post.method in EXACT_METHODS,
         bound=post.bound,
-        components=[ComponentInfo(**vars(c)) for c in post.components],
-        drawing=DrawingEcho(
+        components=[ComponentInfo.model_construct(**vars(c)) for c in post.components],
+        drawing=DrawingEcho.model_construct(
             painful=[_ref(catalog, r) for r in pain],
             pain_free=[_ref(catalog, r) for r in pain_free],
             complete=d.complete,
-            negative_findings=int(negatives.size),
+            negative_findings=int(post.negatives.size),
         ),
-        unreferred=[_ref(catalog, r) for r in unreferred],
+        unreferred=[_ref(catalog, r) for r in pain if r not in referred],
         message=message,
+        explanation_definition=EXPLANATION_DEFINITION,
+        disclaimer=DISCLAIMER,
+        elapsed_ms=0.0,
     )
 
 
-def _member(tp: Any) -> ExplanationMember:
-    return ExplanationMember(
-        uid=tp.uid, muscle_id=tp.muscle_id, muscle=tp.muscle.name, side=tp.side,
-        trigger_point_id=tp.tp_id,
+TIE = 1e-12  # relative: probabilities this close are equal up to rounding
+
+
+def _rank(
+    static: _Static, marg: np.ndarray, touched: np.ndarray, top: int
+) -> list[tuple[int, float]]:
+    """The `top` causes by probability, as (cause, probability).
+
+    Probabilities that agree to within rounding (mirror-image trigger points of a midline
+    muscle, or muscles sharing a zone) are exact ties whose last bits depend on the order of
+    the arithmetic. They are reported equal, and ordered so that each tied muscle is listed
+    once before any is listed twice, then by uid: deterministic, and the short list shows
+    more distinct muscles.
+    """
+    order = touched[np.argsort(-marg[touched], kind="stable")]
+    out: list[tuple[int, float]] = []
+    i = 0
+    while i < order.size and len(out) < top:
+        head = float(marg[order[i]])
+        j = i + 1
+        while j < order.size and head - marg[order[j]] <= TIE * head:
+            j += 1
+        seen: dict[str, int] = {}
+        keyed = []
+        for c in sorted(order[i:j].tolist(), key=lambda c: static.causes[c]):
+            muscle = static.muscle_ids[c]
+            keyed.append((seen.get(muscle, 0), static.causes[c], c))
+            seen[muscle] = seen.get(muscle, 0) + 1
+        out += [(c, head) for _, _, c in sorted(keyed)]
+        i = j
+    return out[:top]
+
+
+def _member(card: dict[str, Any]) -> ExplanationMember:
+    return ExplanationMember.model_construct(
+        uid=card["uid"], muscle_id=card["muscle_id"], muscle=card["muscle"], side=card["side"],
+        trigger_point_id=card["trigger_point_id"],
     )  # fmt: skip
 
 
 def _candidate(
-    net: Network, catalog: Catalog, post: Posterior, j: int, negatives: np.ndarray
+    net: Network, static: _Static, post: Posterior, j: int, p: float, negative: np.ndarray
 ) -> Candidate:
-    tp = net.trigger_points[j]
+    """Model construction without re-validation: every field comes from validated data."""
+    card = static.card(net, j)
+    names = static.region_names
     explains = [
-        ExplainedRegion(id=net.regions[i], name=_ref(catalog, net.regions[i]).name, zone=z)
+        ExplainedRegion.model_construct(id=net.regions[i], name=names[i], zone=z)
         for i, z in zone_hits(net, j, post.positives)
     ]
-    neg = {net.regions[i] for i in negatives}
-    needling = tp.muscle.needling
-    return Candidate(
-        uid=tp.uid,
-        muscle_id=tp.muscle_id,
-        muscle=tp.muscle.name,
-        side=tp.side,
-        trigger_point_id=tp.tp_id,
-        trigger_point=tp.tp.name,
-        probability=float(post.marginal[j]),
-        probability_interval=(float(post.lower[j]), float(post.upper[j])),
-        prior=float(net.prior[j]),
+    ess = static.essential[j]
+    against = ess[negative[ess]] if ess.size else ess
+    pos_id, pos_name = card["position_region"]
+    essential, spillover, local = card["zones"]
+    return Candidate.model_construct(
+        uid=card["uid"],
+        muscle_id=card["muscle_id"],
+        muscle=card["muscle"],
+        side=card["side"],
+        trigger_point_id=card["trigger_point_id"],
+        trigger_point=card["trigger_point"],
+        probability=p,
+        probability_interval=(
+            (p, p)
+            if post.method in EXACT_METHODS
+            else (min(float(post.lower[j]), p), max(float(post.upper[j]), p))
+        ),
+        prior=card["prior"],
         explains=explains,
-        against=[_ref(catalog, r) for r in tp.essential if r in neg],
-        location=tp.tp.location,
-        position_region=_ref(catalog, tp.position_region),
-        needling=needling_summary(tp),
-        depth_mm=tuple(needling.depth_mm),
-        thorax=needling.thorax,
-        zones=Zones(
-            essential=list(tp.essential), spillover=list(tp.spillover), local=list(tp.local)
+        against=[RegionRef.model_construct(id=net.regions[i], name=names[i]) for i in against],
+        location=card["location"],
+        position_region=RegionRef.model_construct(id=pos_id, name=pos_name),
+        needling=card["needling"],
+        depth_mm=card["depth_mm"],
+        thorax=card["thorax"],
+        zones=Zones.model_construct(
+            essential=list(essential), spillover=list(spillover), local=list(local)
         ),
     )
