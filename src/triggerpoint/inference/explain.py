@@ -176,10 +176,10 @@ def needling_summary(tp: object) -> str:
     if needling is None:
         return ""
     lo, hi = needling.depth_mm
-    parts = [f"{lo}-{hi} mm", needling.patient_position]
+    parts = [f"Depth {lo}-{hi} mm", needling.patient_position]
     if needling.thorax:
         parts.append("THORAX: the needle path can reach the pleura (pneumothorax risk)")
     risks = [r.structure for r in needling.structures_at_risk if r.kind != "lung"]
     if risks:
-        parts.append("at risk: " + "; ".join(risks))
+        parts.append("At risk: " + "; ".join(risks))
     return ". ".join(p.rstrip(".") for p in parts) + "."
