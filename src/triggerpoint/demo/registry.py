@@ -26,6 +26,7 @@ from triggerpoint.atlas.loader import Atlas, load_atlas
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.db import Base, open_session
 from triggerpoint.model.virtual import course
+from triggerpoint.reports import summary
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
 from triggerpoint.safety.stats import published
 
@@ -266,11 +267,13 @@ def _entry(
 
 
 def _write(engine: Engine, batch: _Batch) -> None:
-    """One transaction per batch: a crash leaves only whole patients."""
+    """One transaction per batch: a crash leaves only whole patients (and their summaries)."""
     with engine.begin() as conn:
         for t in TABLES:
             if batch.rows[t]:
                 conn.execute(insert(_table(t)), batch.rows[t])
+        # Core inserts bypass the ORM flush hooks: summarise the new patients here.
+        summary.add_new_rows(conn, batch.rows)
 
 
 def _sync_sequences(engine: Engine) -> None:

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from triggerpoint.db import Base, TenantMixin, Versioned, utcnow
 
@@ -48,7 +60,14 @@ class ScreeningConfirmation(TenantMixin, Base):
 
 class NeedlingSession(Versioned, TenantMixin, Base):
     __tablename__ = "needling_session"
-    __table_args__ = (UniqueConstraint("visit_id"),)
+    __table_args__ = (
+        UniqueConstraint("visit_id"),
+        # The dashboard's session and signed counts from the index alone, and its unsigned
+        # list (status = 'open' AND opened_at < cut-off, by opened_at) without a table scan:
+        # once ANALYZE has seen that almost every session is signed, SQLite would otherwise
+        # walk the opened_at index over all sessions.
+        Index("ix_needling_session_clinic_status", "clinic_id", "status", "opened_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patient.id", ondelete="RESTRICT"), index=True
@@ -122,6 +141,10 @@ class NeedleEntry(TenantMixin, Base):
 
 class AdverseEvent(TenantMixin, Base):
     __tablename__ = "adverse_event"
+    __table_args__ = (  # covering indexes for the per-type / per-severity session counts
+        Index("ix_adverse_event_clinic_type", "clinic_id", "type", "session_id"),
+        Index("ix_adverse_event_clinic_severity", "clinic_id", "severity", "session_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(
         ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True
@@ -154,3 +177,54 @@ class Addendum(TenantMixin, Base):
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionTally(TenantMixin, Base):
+    """What one needling session adds to the dashboard (derived; see `reports.summary`).
+
+    `muscles` maps muscle id -> needles; `pairs`/`change_sum`/`change_sq` summarise the
+    pre/post NPRS pairs of the session's visit.
+    """
+
+    __tablename__ = "session_tally"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("needling_session.id", ondelete="RESTRICT"), primary_key=True
+    )
+    entries: Mapped[int] = mapped_column(Integer)
+    twitches: Mapped[int] = mapped_column(Integer)
+    muscles: Mapped[dict] = mapped_column(JSON)
+    pairs: Mapped[int] = mapped_column(Integer)
+    change_sum: Mapped[float] = mapped_column(Float)
+    change_sq: Mapped[float] = mapped_column(Float)
+
+
+class DashboardTally(TenantMixin, Base):
+    """Per-clinic running totals the dashboard reads in one small query (derived).
+
+    kind "responder": key "<instrument>:<class>", n = series. kind "muscle": key = muscle id,
+    n = sessions, total = needles. kind "twitch": key = twitches in the session, n = NPRS
+    pairs, total / total_sq = sum of changes / of squared changes.
+    """
+
+    __tablename__ = "dashboard_tally"
+    __table_args__ = (UniqueConstraint("clinic_id", "kind", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(60))
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    total_sq: Mapped[float] = mapped_column(Float)
+
+
+@event.listens_for(Session, "before_flush")
+def _summaries_before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    from triggerpoint.reports import summary
+
+    summary.before_flush(session)
+
+
+@event.listens_for(Session, "after_flush")
+def _summaries_after_flush(session: Session, _ctx: Any) -> None:
+    from triggerpoint.reports import summary
+
+    summary.after_flush(session)
