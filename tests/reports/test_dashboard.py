@@ -146,6 +146,10 @@ def small_clinic(db_url):
             )
 
         measure(patients[3], "nprs", 9, 0)  # a baseline only: not classified
+        # Course change compares scores taken before needling (post scores are immediate
+        # changes): follow-ups at a later visit make P1 a non-responder and P2 worsened.
+        measure(patients[1], "nprs", 4, 14)
+        measure(patients[2], "nprs", 6, 14)
         measure(patients[0], "odi", 50, 0)
         measure(patients[0], "odi", 45, 7)  # -5: non-responder
         measure(patients[1], "odi", 40, 0)
@@ -164,7 +168,8 @@ def test_dashboard_numbers_match_hand_computation(small_clinic):
     assert (d["patients"], d["sessions"], d["signed"], d["unsigned_total"]) == (4, 4, 3, 1)
     rates = {r["instrument"]: r for r in d["responders"]}
     assert set(rates) == {"nprs", "odi", "groc"}
-    # NPRS: 8 -> 4 responder, 5 -> 4 non-responder (-1 < 2 and < 30%), 3 -> 6 worsened.
+    # NPRS before needling: 8 -> 5 responder, 5 -> 4 non-responder (-1 < 2 and < 30%),
+    # 3 -> 6 worsened; P3 has a baseline only. Post-needling scores are not course points.
     nprs = rates["nprs"]
     assert (nprs["n"], nprs["responders"], nprs["non_responders"], nprs["worsened"]) == (3, 1, 1, 1)
     assert nprs["ci95"] == pytest.approx(list(wilson(1, 3)))

@@ -104,9 +104,10 @@ def summarise(
         spec = definitions()[instrument]
         # Change over the course compares like with like: the state at the start of visits.
         # Post-needling scores belong to the immediate change within their visit.
-        course = [m for m in ms if m.timing != "post"] or ms
-        baseline = course[0].score
-        latest = course[-1].score
+        course = [m for m in ms if m.timing != "post"]
+        shown = course or ms  # a series of post-needling scores only has no course change
+        baseline = shown[0].score
+        latest = shown[-1].score
         immediate = []
         by_visit: dict[int, dict[str, float]] = defaultdict(dict)
         for m in ms:

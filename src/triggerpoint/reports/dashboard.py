@@ -83,7 +83,12 @@ def naive_responder_rates(session: Session, *, clinic_id: int) -> list[dict[str,
             last.label("last"),
             func.count().label("n"),
         )
-        .where(m.clinic_id == clinic_id, m.complete.is_(True), m.score.is_not(None))
+        .where(
+            m.clinic_id == clinic_id,
+            m.complete.is_(True),
+            m.score.is_not(None),
+            m.timing != "post",  # the course compares scores taken before needling
+        )
         .group_by(m.patient_id, m.instrument, m.context)
         .subquery("series")
     )

@@ -164,6 +164,7 @@ def _series_raw(conn: Connection, key: SeriesKey) -> list[tuple[int, datetime, f
                 M.c.context == context,
                 M.c.complete.is_(True),
                 M.c.score.is_not(None),
+                M.c.timing != "post",
             )
         )
     ]
@@ -376,8 +377,9 @@ def add_new_rows(conn: Connection, rows: Mapping[str, list[dict[str, Any]]]) -> 
     by_visit: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for m in rows.get("measurement", []):
         if m["complete"] and m["score"] is not None:
-            key = (m["clinic_id"], m["patient_id"], m["instrument"], m.get("context", ""))
-            series[key].append((m["id"], m["measured_at"], m["score"]))
+            if m.get("timing") != "post":  # the course compares scores taken before needling
+                key = (m["clinic_id"], m["patient_id"], m["instrument"], m.get("context", ""))
+                series[key].append((m["id"], m["measured_at"], m["score"]))
             if m["instrument"] == "nprs" and m.get("timing") in ("pre", "post"):
                 by_visit[m["visit_id"]].append((m["timing"], m["score"]))
     by_session: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -425,7 +427,12 @@ def compute_from_raw(conn: Connection, clinic_id: int) -> Summaries:
     for mid, pid, ins, ctx, at, score in conn.execute(
         select(
             M.c.id, M.c.patient_id, M.c.instrument, M.c.context, M.c.measured_at, M.c.score
-        ).where(M.c.clinic_id == clinic_id, M.c.complete.is_(True), M.c.score.is_not(None))
+        ).where(
+            M.c.clinic_id == clinic_id,
+            M.c.complete.is_(True),
+            M.c.score.is_not(None),
+            M.c.timing != "post",
+        )
     ):
         series[(pid, ins, ctx)].append((mid, at, score))
     by_visit: dict[int, list[tuple[str, float]]] = defaultdict(list)
