@@ -364,11 +364,19 @@ def _visit_care(
     return rows
 
 
+def needle_for(tp: SidedTriggerPoint) -> tuple[float, float]:
+    """(diameter, length) in mm: the shortest common needle that reaches the muscle's depth
+    range with 5 mm to spare, and the thicker gauge for the longer needles."""
+    deepest = tp.muscle.needling.depth_mm[1]
+    length = 30.0 if deepest <= 25 else 50.0 if deepest <= 45 else 60.0
+    return (0.25 if length <= 30 else 0.30), length
+
+
 def _entry(
     rng: np.random.Generator, clinic_id: int, seq: int, tp: SidedTriggerPoint, twitches: float
 ) -> NeedleEntry:
     lo, hi = tp.muscle.needling.depth_mm
-    length = 30.0 if hi <= 25 else 50.0 if hi <= 45 else 60.0
+    diameter, length = needle_for(tp)
     depth = float(np.clip(round(rng.uniform(lo, hi)), 1, length - 5))
     return NeedleEntry(
         clinic_id=clinic_id,
@@ -376,7 +384,7 @@ def _entry(
         muscle_id=tp.muscle_id,
         side=tp.side,
         trigger_point_id=tp.tp_id,
-        needle_diameter_mm=0.25 if length <= 30 else 0.30,
+        needle_diameter_mm=diameter,
         needle_length_mm=length,
         technique="pistoning",
         depth_mm=depth,

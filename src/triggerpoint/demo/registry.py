@@ -25,6 +25,7 @@ from triggerpoint.accounts.models import Clinic
 from triggerpoint.atlas.loader import Atlas, load_atlas
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.db import Base, open_session
+from triggerpoint.demo.generator import needle_for
 from triggerpoint.model.virtual import course
 from triggerpoint.reports import summary
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
@@ -244,7 +245,7 @@ def _entry(
     batch: _Batch, tenant: dict[str, int], nid: int, seq: int, tp: Any, twitches: int
 ) -> None:
     lo, hi = tp.muscle.needling.depth_mm
-    length = 30.0 if hi <= 25 else 50.0 if hi <= 45 else 60.0
+    diameter, length = needle_for(tp)
     batch.add(
         "needle_entry",
         **tenant,
@@ -253,7 +254,7 @@ def _entry(
         muscle_id=tp.muscle_id,
         side=tp.side,
         trigger_point_id=tp.tp_id,
-        needle_diameter_mm=0.25 if length <= 30 else 0.30,
+        needle_diameter_mm=diameter,
         needle_length_mm=length,
         technique="pistoning",
         depth_mm=float(min((lo + hi) / 2, length - 5)),
