@@ -240,3 +240,29 @@ def test_blank_external_ids_are_no_ids_not_duplicates(app_client, world):
         r = app_client.post("/api/patients", json={**body, "external_id": "  "}, headers=headers)
         assert r.status_code == 201, r.text
         assert r.json()["external_id"] is None
+
+
+def test_nul_characters_are_refused_per_field_on_both_engines(app_client, world):
+    # PostgreSQL cannot store NUL in text; both engines give the same 422 naming the field.
+    headers = as_person(app_client, world.clinician_a)
+    body = {
+        "given_name": "Nul\u0000",
+        "family_name": "Char",
+        "date_of_birth": "1990-01-01",
+        "sex": "male",
+    }
+    r = app_client.post("/api/patients", json=body, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "given_name"
+    r = app_client.post("/api/tokens", json={"label": "\u0000"}, headers=headers)
+    assert r.status_code == 422
+    pid = app_client.post(
+        "/api/patients", json={**body, "given_name": "Clean"}, headers=headers
+    ).json()["id"]
+    r = app_client.post(
+        f"/api/patients/{pid}/visits",
+        json={"visit_at": "2026-11-01T10:00:00+00:00", "notes": "free text\u0000"},
+        headers=headers,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][-1] == "notes"

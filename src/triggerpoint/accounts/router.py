@@ -255,7 +255,7 @@ class TokenOut(BaseModel):
 def create_token(
     principal: ApiPrincipal,
     session: ApiSession,
-    label: Annotated[str, Body(embed=True, min_length=1, max_length=100)],
+    label: Annotated[str, Body(embed=True, min_length=1, max_length=100, pattern=r"^[^\x00]+$")],
 ) -> TokenOut:
     # In the request's own transaction: a second session would wait on SQLite's write lock,
     # which this request already holds.

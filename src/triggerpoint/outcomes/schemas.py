@@ -7,13 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from triggerpoint.inputs import InputModel
 from triggerpoint.records.schemas import RecordId
 
 Instrument = Literal["nprs", "ppt", "rom", "psfs", "ndi", "odi", "quickdash", "groc"]
 
 
-class MeasurementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class MeasurementIn(InputModel):
+    """Input from people and programs (see triggerpoint.inputs)."""
+
     instrument: Instrument
     data: dict[str, Any] = Field(
         description="Items as the instrument defines them (see docs/outcomes.md)"

@@ -13,6 +13,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from triggerpoint.db import utcnow
+from triggerpoint.inputs import InputModel
 
 ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
 Sex = Literal["female", "male", "other", "unknown"]
@@ -34,8 +35,8 @@ RISKS = {
 }
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _In(InputModel):
+    """Input from people and programs (see triggerpoint.inputs)."""
 
 
 class PatientIn(_In):

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from triggerpoint.inputs import InputModel
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.safety.screening import Answer
 
@@ -31,8 +32,8 @@ AeType = Literal[tuple(AE_TYPES)]  # type: ignore[valid-type]
 Severity = Literal["mild", "moderate", "major"]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _In(InputModel):
+    """Input from people and programs (see triggerpoint.inputs)."""
 
 
 class ScreeningIn(_In):
