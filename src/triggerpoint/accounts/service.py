@@ -284,13 +284,12 @@ def create_api_token(session: Session, *, user_id: int, label: str, actor: Actor
 
 
 def principal_from_api_token(session: Session, *, token: str) -> Principal | None:
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ~ApiToken.revoked)
-    )
-    if row is None:
-        return None
+    # One round trip: the token and its user together (every API request starts here).
     user = session.scalar(
-        select(User).where(User.id == row.user_id).execution_options(skip_tenancy=True)
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(token), ~ApiToken.revoked)
+        .execution_options(skip_tenancy=True)
     )
     if user is None or not user.active:
         return None

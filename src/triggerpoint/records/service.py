@@ -222,6 +222,11 @@ def create_visit(
         clinician_id=principal.user_id,
     )
     session.add(visit)
+    drawing = None
+    if data.pain_drawing is not None:
+        # Built with the visit and flushed together: one round of inserts for the request.
+        drawing = _new_drawing(principal, patient_id, data.pain_drawing, visit=visit)
+        session.add(drawing)
     session.flush()
     record(
         session,
@@ -231,14 +236,8 @@ def create_visit(
         entity_id=visit.id,
         detail={"patient_id": patient_id},
     )
-    if data.pain_drawing is not None:
-        drawing = create_pain_drawing(
-            session,
-            principal=principal,
-            patient_id=patient_id,
-            data=data.pain_drawing,
-            visit_id=visit.id,
-        )
+    if drawing is not None:
+        _record_drawing(session, principal, patient_id, drawing)
         visit.pain_drawing_id = drawing.id  # type: ignore[attr-defined]  # reported back to the caller
     return visit
 
@@ -302,15 +301,34 @@ def create_pain_drawing(
     _get(session, Patient, patient_id, "patient")
     if visit_id is not None and _get(session, Visit, visit_id, "visit").patient_id != patient_id:
         raise RecordError("visit_id", "belongs to another patient")
-    drawing = PainDrawing(
+    drawing = _new_drawing(principal, patient_id, data, visit_id=visit_id)
+    session.add(drawing)
+    session.flush()
+    _record_drawing(session, principal, patient_id, drawing)
+    return drawing
+
+
+def _new_drawing(
+    principal: Principal,
+    patient_id: int,
+    data: schemas.PainDrawingIn,
+    *,
+    visit: Visit | None = None,
+    visit_id: int | None = None,
+) -> PainDrawing:
+    return PainDrawing(
         patient_id=patient_id,
+        visit=visit,
         visit_id=visit_id,
         complete=data.complete,
         drawn_by=principal.user_id,
         marks=[PainMark(region_id=r, intensity=i) for r, i in resolve_marks(data.marks)],
     )
-    session.add(drawing)
-    session.flush()
+
+
+def _record_drawing(
+    session: Session, principal: Principal, patient_id: int, drawing: PainDrawing
+) -> None:
     record(
         session,
         actor=principal.actor,
@@ -319,7 +337,6 @@ def create_pain_drawing(
         entity_id=drawing.id,
         detail={"patient_id": patient_id, "regions": len(drawing.marks)},
     )
-    return drawing
 
 
 def list_pain_drawings(
