@@ -29,7 +29,7 @@ from sqlalchemy import insert, select, update
 
 from triggerpoint.accounts.service import create_api_token, create_clinic, create_user
 from triggerpoint.audit.models import AuditEvent, AuditHead
-from triggerpoint.audit.service import Actor, event_hash
+from triggerpoint.audit.service import EVENT_COLUMNS, Actor, event_hash
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.migrate import upgrade
 from triggerpoint.records.models import PainDrawing, PainMark, Patient, Visit
@@ -124,23 +124,7 @@ def _raw_audit(conn, clinic_id: int, user_id: int, pid: int, vid: int, did: int)
             prev_hash=prev,
         )
         ev.hash = prev = event_hash(ev)
-        rows.append(
-            {
-                c: getattr(ev, c)
-                for c in (
-                    "at",
-                    "clinic_id",
-                    "user_id",
-                    "actor",
-                    "action",
-                    "entity",
-                    "entity_id",
-                    "detail",
-                    "prev_hash",
-                    "hash",
-                )
-            }
-        )
+        rows.append({c: getattr(ev, c) for c in EVENT_COLUMNS})
     conn.execute(insert(AuditEvent), rows)
     conn.execute(
         update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev, count=head.count + 2)

@@ -97,7 +97,7 @@ def record(
 
 
 _PENDING = "audit_pending"
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "at",
     "clinic_id",
     "user_id",
@@ -122,7 +122,7 @@ def _write_pending(session: Session) -> None:
     for ev in pending:
         ev.prev_hash = prev
         ev.hash = prev = event_hash(ev)
-        rows.append({c: getattr(ev, c) for c in _EVENT_COLUMNS})
+        rows.append({c: getattr(ev, c) for c in EVENT_COLUMNS})
     # One executemany through the session's connection: append-only rows need none of the
     # unit of work's bookkeeping, and this runs on every audited request.
     session.execute(insert(AuditEvent), rows)
