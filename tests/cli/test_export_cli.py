@@ -70,3 +70,14 @@ def test_fhir_export_cli_gives_a_valid_bundle(cli, app_client, world):
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert {"Patient", "Procedure", "Observation", "AdverseEvent", "Consent"} <= kinds
     assert cli("export", "fhir", "999999").exit_code == 2
+
+
+def test_csv_for_an_unknown_clinic_is_bad_input(cli, app_client, world):
+    result = cli("export", "csv", "--clinic", "999999")
+    assert result.exit_code == 2
+    assert "--clinic" in result.output and "not found" in result.output
+
+
+def test_fhir_for_an_unknown_patient_is_bad_input(cli, app_client, world):
+    result = cli("export", "fhir", "999999")
+    assert result.exit_code == 2 and "not found" in result.output

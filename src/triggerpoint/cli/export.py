@@ -38,10 +38,13 @@ def csv_(
     ] = None,
 ) -> None:
     """Outcome measurements as CSV, one row per measurement (honours TRIGGERPOINT_DATABASE_URL)."""
+    from triggerpoint.accounts.models import Clinic
     from triggerpoint.db import open_session
     from triggerpoint.reports.export import export_csv
 
     with open_session(clinic_id=None) as session:
+        if clinic is not None and session.get(Clinic, clinic) is None:
+            fail(f"clinic {clinic} not found", field="--clinic")
         export_csv(
             session,
             out=sys.stdout,
