@@ -372,26 +372,50 @@ def needle_for(tp: SidedTriggerPoint) -> tuple[float, float]:
     return (0.25 if length <= 30 else 0.30), length
 
 
+def needle_entry(
+    tp: SidedTriggerPoint,
+    *,
+    seq: int,
+    twitches: int,
+    depth_mm: float | None = None,
+    familiar_pain: bool = True,
+    duration_s: int = 30,
+) -> dict[str, object]:
+    """The columns of one synthetic needle at a trigger point (demo clinic and registry alike).
+
+    Depth defaults to the middle of the muscle's range and always stops 5 mm short of the hub.
+    """
+    lo, hi = tp.muscle.needling.depth_mm
+    diameter, length = needle_for(tp)
+    depth = (lo + hi) / 2 if depth_mm is None else depth_mm
+    return {
+        "seq": seq,
+        "muscle_id": tp.muscle_id,
+        "side": tp.side,
+        "trigger_point_id": tp.tp_id,
+        "needle_diameter_mm": diameter,
+        "needle_length_mm": length,
+        "technique": "pistoning",
+        "depth_mm": float(np.clip(depth, 1, length - 5)),
+        "twitch_count": twitches,
+        "familiar_pain": familiar_pain,
+        "duration_s": duration_s,
+    }
+
+
 def _entry(
     rng: np.random.Generator, clinic_id: int, seq: int, tp: SidedTriggerPoint, twitches: float
 ) -> NeedleEntry:
     lo, hi = tp.muscle.needling.depth_mm
-    diameter, length = needle_for(tp)
-    depth = float(np.clip(round(rng.uniform(lo, hi)), 1, length - 5))
-    return NeedleEntry(
-        clinic_id=clinic_id,
+    values = needle_entry(
+        tp,
         seq=seq,
-        muscle_id=tp.muscle_id,
-        side=tp.side,
-        trigger_point_id=tp.tp_id,
-        needle_diameter_mm=diameter,
-        needle_length_mm=length,
-        technique="pistoning",
-        depth_mm=depth,
-        twitch_count=int(twitches),
+        twitches=int(twitches),
+        depth_mm=round(rng.uniform(lo, hi)),
         familiar_pain=bool(rng.random() < 0.6),
         duration_s=int(rng.integers(20, 90)),
     )
+    return NeedleEntry(clinic_id=clinic_id, **values)
 
 
 def _measurement(

@@ -25,7 +25,7 @@ from triggerpoint.accounts.models import Clinic
 from triggerpoint.atlas.loader import Atlas, load_atlas
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.db import Base, open_session
-from triggerpoint.demo.generator import needle_for
+from triggerpoint.demo.generator import needle_entry
 from triggerpoint.model.virtual import course
 from triggerpoint.reports import summary
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
@@ -244,24 +244,12 @@ def _visit(
 def _entry(
     batch: _Batch, tenant: dict[str, int], nid: int, seq: int, tp: Any, twitches: int
 ) -> None:
-    lo, hi = tp.muscle.needling.depth_mm
-    diameter, length = needle_for(tp)
     batch.add(
         "needle_entry",
         **tenant,
         session_id=nid,
-        seq=seq,
-        muscle_id=tp.muscle_id,
-        side=tp.side,
-        trigger_point_id=tp.tp_id,
-        needle_diameter_mm=diameter,
-        needle_length_mm=length,
-        technique="pistoning",
-        depth_mm=float(min((lo + hi) / 2, length - 5)),
-        twitch_count=twitches,
-        familiar_pain=True,
-        duration_s=30,
         created_at=datetime.now(UTC),
+        **needle_entry(tp, seq=seq, twitches=twitches),
     )
     if seq > 1:
         batch.rows["needling_session"][-1]["needles_out"] = seq
