@@ -5,8 +5,9 @@ Two rules are enforced here, in one place, rather than endpoint by endpoint:
 * **Durability.** SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy
   timeout, so a commit that returned is on disk even if the process is killed.
 * **Clinic isolation.** A session carries the clinic it acts for (`session.info["clinic_id"]`).
-  Every ORM SELECT then gets `clinic_id = :clinic` added for every tenant-owned table, and
-  every flush refuses tenant rows of another clinic. A route cannot forget the filter.
+  Every ORM SELECT, UPDATE and DELETE then gets `clinic_id = :clinic` added for every
+  tenant-owned table, and every flush and ORM bulk INSERT refuses tenant rows of another
+  clinic. A route cannot forget the filter.
 """
 
 from __future__ import annotations
@@ -159,15 +160,34 @@ def unit_of_work(*, clinic_id: int | None, engine: Engine | None = None) -> Iter
 
 
 @event.listens_for(Session, "do_orm_execute")
-def _confine_reads(state: ORMExecuteState) -> None:
+def _confine_statements(state: ORMExecuteState) -> None:
+    """Reads, bulk UPDATE/DELETE see only the clinic's rows; bulk INSERT rows join the clinic."""
     clinic_id = state.session.info.get("clinic_id")
-    if clinic_id is None or not state.is_select or state.execution_options.get("skip_tenancy"):
+    if clinic_id is None or state.execution_options.get("skip_tenancy"):
+        return
+    if state.is_insert:
+        _confine_bulk_insert(state, clinic_id)
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     state.statement = state.statement.options(
         with_loader_criteria(
             TenantMixin, lambda cls: cls.clinic_id == clinic_id, include_aliases=True
         )
     )
+
+
+def _confine_bulk_insert(state: ORMExecuteState, clinic_id: int) -> None:
+    """`session.execute(insert(Model), rows)` bypasses the flush, so it is checked here."""
+    mapper = state.bind_mapper
+    if mapper is None or not issubclass(mapper.class_, TenantMixin):
+        return
+    params = state.parameters
+    rows = params if isinstance(params, list) else [params or {}]
+    for row in rows:
+        row.setdefault("clinic_id", clinic_id)  # type: ignore[union-attr]
+        if row["clinic_id"] != clinic_id:
+            raise IsolationError(f"{mapper.class_.__name__} belongs to another clinic")
 
 
 @event.listens_for(Session, "before_flush")

@@ -109,7 +109,7 @@ def api_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def api_principal(
+async def api_principal(
     request: Request, _session: Annotated[Session, Depends(api_session)]
 ) -> Principal:
     return request.state.principal

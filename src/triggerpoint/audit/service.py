@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Connection, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from triggerpoint.audit.models import AuditEvent, AuditHead
@@ -57,15 +57,19 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_canonical(event).encode("utf-8")).hexdigest()
 
 
-def _head(session: Session) -> AuditHead:
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, last_hash=GENESIS, count=0)
-        session.add(head)
-        session.flush()
-    return head
+HEAD = AuditHead.__table__
+EVENTS = AuditEvent.__table__
+
+
+def _lock_head(conn: Connection) -> tuple[str, int]:
+    """The newest hash and the event count, with the head row locked until commit."""
+    row = conn.execute(
+        select(HEAD.c.last_hash, HEAD.c.count).where(HEAD.c.id == 1).with_for_update()
+    ).one_or_none()
+    if row is None:
+        conn.execute(insert(HEAD).values(id=1, last_hash=GENESIS, count=0))
+        return GENESIS, 0
+    return row.last_hash, row.count
 
 
 def record(
@@ -116,18 +120,21 @@ def _write_pending(session: Session) -> None:
     pending: list[AuditEvent] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    head = _head(session)
-    prev = head.last_hash
+    # Core statements on the session's connection: append-only rows and one counter need
+    # none of the unit of work's bookkeeping, and this runs on every audited request.
+    conn = session.connection()
+    prev, count = _lock_head(conn)
     rows = []
     for ev in pending:
         ev.prev_hash = prev
         ev.hash = prev = event_hash(ev)
         rows.append({c: getattr(ev, c) for c in EVENT_COLUMNS})
-    # One executemany through the session's connection: append-only rows need none of the
-    # unit of work's bookkeeping, and this runs on every audited request.
-    session.execute(insert(AuditEvent), rows)
-    head.last_hash, head.count = prev, head.count + len(pending)
-    session.flush()
+    conn.execute(insert(EVENTS), rows)
+    conn.execute(
+        update(HEAD).where(HEAD.c.id == 1).values(last_hash=prev, count=count + len(pending))
+    )
+    if (stale := session.identity_map.get(session.identity_key(AuditHead, 1))) is not None:
+        session.expire(stale)  # a head loaded earlier in this session (verify) is now old
 
 
 @event.listens_for(Session, "after_soft_rollback")

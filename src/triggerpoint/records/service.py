@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -53,11 +53,21 @@ def search_key(*parts: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-def _get(session: Session, model: type, entity_id: int, name: str) -> Any:
+def get_record(session: Session, model: type, entity_id: int, name: str) -> Any:
+    """The row, or NotFound naming it (another clinic's row is filtered out: also not found)."""
     obj = session.get(model, entity_id)
-    if obj is None:  # another clinic's row is filtered out by the session: also "not found"
+    if obj is None:
         raise NotFound(name, entity_id)
     return obj
+
+
+def require_record(session: Session, model: Any, entity_id: int, name: str) -> None:
+    """Like get_record for a row the caller only needs to exist: selects its id, not the row.
+
+    It is an ORM select, so the session's clinic filter applies to it as to any read.
+    """
+    if session.scalar(select(model.id).where(model.id == entity_id)) is None:
+        raise NotFound(name, entity_id)
 
 
 # --- patients -------------------------------------------------------------------------
@@ -85,7 +95,7 @@ def _check_external_id(session: Session, external_id: str | None, patient_id: in
 
 def get_patient(session: Session, *, principal: Principal, patient_id: int) -> Patient:
     principal.require("patient:read")
-    patient = _get(session, Patient, patient_id, "patient")
+    patient = get_record(session, Patient, patient_id, "patient")
     record(session, actor=principal.actor, action="read", entity="patient", entity_id=patient_id)
     return patient
 
@@ -94,7 +104,7 @@ def update_patient(
     session: Session, *, principal: Principal, patient_id: int, data: schemas.PatientUpdate
 ) -> Patient:
     principal.require("patient:write")
-    patient = _get(session, Patient, patient_id, "patient")
+    patient = get_record(session, Patient, patient_id, "patient")
     if patient.version != data.version:
         raise Conflict(
             f"patient {patient_id} was changed by someone else (you edited version {data.version}, it is now {patient.version}); reload and try again"
@@ -162,7 +172,7 @@ def create_episode(
     session: Session, *, principal: Principal, patient_id: int, data: schemas.EpisodeIn
 ) -> Episode:
     principal.require("clinical:write")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     episode = Episode(
         patient_id=patient_id,
         complaint=data.complaint,
@@ -184,7 +194,7 @@ def create_episode(
 
 def list_episodes(session: Session, *, principal: Principal, patient_id: int) -> list[Episode]:
     principal.require("patient:read")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     rows = list(
         session.scalars(
             select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.id)
@@ -209,9 +219,9 @@ def create_visit(
     principal.require("patient:write")
     if data.notes and not principal.can("clinical:write"):
         raise RecordError("notes", f"role {principal.role!r} may not write clinical notes")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     if data.episode_id is not None:
-        episode = _get(session, Episode, data.episode_id, "episode")
+        episode = get_record(session, Episode, data.episode_id, "episode")
         if episode.patient_id != patient_id:
             raise RecordError("episode_id", "belongs to another patient")
     visit = Visit(
@@ -222,10 +232,10 @@ def create_visit(
         clinician_id=principal.user_id,
     )
     session.add(visit)
-    drawing = None
+    drawing, marks = None, []
     if data.pain_drawing is not None:
         # Built with the visit and flushed together: one round of inserts for the request.
-        drawing = _new_drawing(principal, patient_id, data.pain_drawing, visit=visit)
+        drawing, marks = _new_drawing(principal, patient_id, data.pain_drawing, visit=visit)
         session.add(drawing)
     session.flush()
     record(
@@ -237,7 +247,7 @@ def create_visit(
         detail={"patient_id": patient_id},
     )
     if drawing is not None:
-        _record_drawing(session, principal, patient_id, drawing)
+        _store_marks(session, principal, patient_id, drawing, marks)
         visit.pain_drawing_id = drawing.id  # type: ignore[attr-defined]  # reported back to the caller
     return visit
 
@@ -252,7 +262,7 @@ def visit_out(visit: Visit, principal: Principal) -> schemas.VisitOut:
 
 def list_visits(session: Session, *, principal: Principal, patient_id: int) -> list[Visit]:
     principal.require("patient:read")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     rows = list(
         session.scalars(
             select(Visit).where(Visit.patient_id == patient_id).order_by(Visit.visit_at, Visit.id)
@@ -298,13 +308,16 @@ def create_pain_drawing(
     visit_id: int | None = None,
 ) -> PainDrawing:
     principal.require("patient:write")
-    _get(session, Patient, patient_id, "patient")
-    if visit_id is not None and _get(session, Visit, visit_id, "visit").patient_id != patient_id:
+    require_record(session, Patient, patient_id, "patient")
+    if (
+        visit_id is not None
+        and get_record(session, Visit, visit_id, "visit").patient_id != patient_id
+    ):
         raise RecordError("visit_id", "belongs to another patient")
-    drawing = _new_drawing(principal, patient_id, data, visit_id=visit_id)
+    drawing, marks = _new_drawing(principal, patient_id, data, visit_id=visit_id)
     session.add(drawing)
     session.flush()
-    _record_drawing(session, principal, patient_id, drawing)
+    _store_marks(session, principal, patient_id, drawing, marks)
     return drawing
 
 
@@ -315,27 +328,45 @@ def _new_drawing(
     *,
     visit: Visit | None = None,
     visit_id: int | None = None,
-) -> PainDrawing:
-    return PainDrawing(
+) -> tuple[PainDrawing, list[tuple[str, int | None]]]:
+    """The drawing row and its resolved marks (resolved first: a bad region writes nothing)."""
+    marks = resolve_marks(data.marks)
+    drawing = PainDrawing(
         patient_id=patient_id,
         visit=visit,
         visit_id=visit_id,
         complete=data.complete,
         drawn_by=principal.user_id,
-        marks=[PainMark(region_id=r, intensity=i) for r, i in resolve_marks(data.marks)],
     )
+    return drawing, marks
 
 
-def _record_drawing(
-    session: Session, principal: Principal, patient_id: int, drawing: PainDrawing
+def _store_marks(
+    session: Session,
+    principal: Principal,
+    patient_id: int,
+    drawing: PainDrawing,
+    marks: list[tuple[str, int | None]],
 ) -> None:
+    """The flushed drawing's marks in one bulk INSERT, then its audit event.
+
+    A drawing has up to a couple of hundred marks and every charted visit writes them: a bulk
+    insert skips the unit of work's per-object bookkeeping (the clinic check still applies,
+    see db._confine_bulk_insert). `drawing.marks` is expired, so a reader loads what was stored.
+    """
+    if marks:
+        session.execute(
+            insert(PainMark),
+            [{"drawing_id": drawing.id, "region_id": r, "intensity": i} for r, i in marks],
+        )
+    session.expire(drawing, ["marks"])
     record(
         session,
         actor=principal.actor,
         action="create",
         entity="pain_drawing",
         entity_id=drawing.id,
-        detail={"patient_id": patient_id, "regions": len(drawing.marks)},
+        detail={"patient_id": patient_id, "regions": len(marks)},
     )
 
 
@@ -343,7 +374,7 @@ def list_pain_drawings(
     session: Session, *, principal: Principal, patient_id: int
 ) -> list[PainDrawing]:
     principal.require("patient:read")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     rows = list(
         session.scalars(
             select(PainDrawing)
@@ -368,7 +399,7 @@ def record_consent(
     session: Session, *, principal: Principal, patient_id: int, data: schemas.ConsentIn
 ) -> Consent:
     principal.require("patient:write")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     consent = Consent(patient_id=patient_id, recorded_by=principal.user_id, **data.model_dump())
     session.add(consent)
     session.flush()
@@ -389,7 +420,7 @@ def withdraw_consent(
     from triggerpoint.db import utcnow
 
     principal.require("patient:write")
-    consent = _get(session, Consent, consent_id, "consent")
+    consent = get_record(session, Consent, consent_id, "consent")
     if consent.version != version:
         raise Conflict(f"consent {consent_id} was changed by someone else; reload and try again")
     if consent.status != "active":
@@ -404,7 +435,7 @@ def withdraw_consent(
 
 def list_consents(session: Session, *, principal: Principal, patient_id: int) -> list[Consent]:
     principal.require("patient:read")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     rows = list(
         session.scalars(
             select(Consent).where(Consent.patient_id == patient_id).order_by(Consent.signed_at)

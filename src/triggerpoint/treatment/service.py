@@ -22,7 +22,13 @@ from triggerpoint.atlas.schema import Muscle
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.records.models import Patient, Visit
-from triggerpoint.records.service import Conflict, NotFound, RecordError, active_consent
+from triggerpoint.records.service import (
+    Conflict,
+    RecordError,
+    active_consent,
+    get_record,
+    require_record,
+)
 from triggerpoint.safety.depth import DepthLimit, max_thorax_depth
 from triggerpoint.safety.screening import Outcome, ScreeningError, evaluate
 from triggerpoint.treatment import schemas
@@ -49,13 +55,6 @@ class SafetyBlock(RuntimeError):
     """The action is refused for the patient's safety; the message says why and what to do."""
 
 
-def _get(session: Session, model: type, entity_id: int, name: str):
-    obj = session.get(model, entity_id)
-    if obj is None:
-        raise NotFound(name, entity_id)
-    return obj
-
-
 # --- screening ------------------------------------------------------------------------
 
 
@@ -63,7 +62,7 @@ def record_screening(
     session: Session, *, principal: Principal, patient_id: int, data: schemas.ScreeningIn
 ) -> Screening:
     principal.require("clinical:write")
-    _get(session, Patient, patient_id, "patient")
+    require_record(session, Patient, patient_id, "patient")
     try:
         result = evaluate(data.answers)
     except ScreeningError as exc:
@@ -103,7 +102,7 @@ def latest_screening(session: Session, *, patient_id: int) -> Screening | None:
 def confirm_screening(session: Session, *, principal: Principal, visit_id: int) -> Screening:
     """The clinician confirms at this visit that nothing in the screening has changed."""
     principal.require("clinical:write")
-    visit = _get(session, Visit, visit_id, "visit")
+    visit = get_record(session, Visit, visit_id, "visit")
     screening = latest_screening(session, patient_id=visit.patient_id)
     if screening is None:
         raise SafetyBlock("no screening on file for this patient: complete the screening first")
@@ -135,7 +134,7 @@ def confirm_screening(session: Session, *, principal: Principal, visit_id: int) 
 
 def open_session(session: Session, *, principal: Principal, visit_id: int) -> NeedlingSession:
     principal.require("clinical:write")
-    visit = _get(session, Visit, visit_id, "visit")
+    visit = get_record(session, Visit, visit_id, "visit")
     screening = latest_screening(session, patient_id=visit.patient_id)
     if screening is None:
         raise SafetyBlock("cannot open a needling session: the patient has not been screened")
@@ -184,7 +183,7 @@ def open_session(session: Session, *, principal: Principal, visit_id: int) -> Ne
 
 def get_session(session: Session, *, principal: Principal, session_id: int) -> NeedlingSession:
     principal.require("clinical:read")
-    ns = _get(session, NeedlingSession, session_id, "needling session")
+    ns = get_record(session, NeedlingSession, session_id, "needling session")
     record(
         session,
         actor=principal.actor,
@@ -197,7 +196,7 @@ def get_session(session: Session, *, principal: Principal, session_id: int) -> N
 
 def _open(session: Session, principal: Principal, session_id: int) -> NeedlingSession:
     principal.require("clinical:write")
-    ns = _get(session, NeedlingSession, session_id, "needling session")
+    ns = get_record(session, NeedlingSession, session_id, "needling session")
     if ns.status != "open":
         raise Conflict(
             f"needling session {session_id} is signed and cannot change; add an addendum instead"
@@ -356,7 +355,7 @@ def report_adverse_event(
 ) -> AdverseEvent:
     """Adverse events can be reported on open and signed sessions: many appear later."""
     principal.require("clinical:write")
-    ns = _get(session, NeedlingSession, session_id, "needling session")
+    ns = get_record(session, NeedlingSession, session_id, "needling session")
     ae = AdverseEvent(
         session_id=ns.id,
         patient_id=ns.patient_id,
@@ -422,7 +421,7 @@ def add_addendum(
     session: Session, *, principal: Principal, session_id: int, data: schemas.AddendumIn
 ) -> Addendum:
     principal.require("clinical:write")
-    ns = _get(session, NeedlingSession, session_id, "needling session")
+    ns = get_record(session, NeedlingSession, session_id, "needling session")
     if ns.status != "signed":
         raise Conflict(
             "the session is still open: edit it directly; addenda are for signed sessions"
