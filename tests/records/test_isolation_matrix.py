@@ -7,9 +7,9 @@ here until someone decides what it should accept (NetBox-style generic permissio
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
 
 from tests.conftest import as_person
+from tests.routes import api_routes
 
 PATIENT = {
     "given_name": "Iso",
@@ -97,15 +97,12 @@ CLINICAL_WRITE = {
 
 
 def _patient_routes(app) -> list[tuple[str, str]]:
-    routes = []
-    for r in app.routes:
-        if (
-            isinstance(r, APIRoute)
-            and r.path.startswith("/api/")
-            and not any(r.path.startswith(p) for p in NOT_PATIENT_DATA)
-        ):
-            routes += [(m, r.path) for m in sorted(r.methods)]
-    return routes
+    return [
+        (m, r.path)
+        for r in api_routes(app)
+        if not any(r.path.startswith(p) for p in NOT_PATIENT_DATA)
+        for m in sorted(r.methods)
+    ]
 
 
 def test_every_patient_route_is_in_the_matrix(app_client):

@@ -17,6 +17,7 @@ from triggerpoint.accounts.deps import (
     ApiSession,
     PagePrincipal,
     PageSession,
+    api_handler,
 )
 from triggerpoint.audit.service import record
 from triggerpoint.config import get_settings
@@ -237,6 +238,7 @@ class MeOut(BaseModel):
 
 
 @api.get("/me", summary="Who am I")
+@api_handler
 def me(principal: ApiPrincipal) -> MeOut:
     return MeOut(
         user_id=principal.user_id,
@@ -252,6 +254,7 @@ class TokenOut(BaseModel):
 
 
 @api.post("/tokens", status_code=201, summary="Create an API token for yourself (shown once)")
+@api_handler
 def create_token(
     principal: ApiPrincipal,
     session: ApiSession,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
 from triggerpoint.interop import fhir
 from triggerpoint.records.schemas import RecordId
 
@@ -14,6 +14,7 @@ api = APIRouter(prefix="/api", tags=["interoperability"])
 
 
 @api.get("/patients/{patient_id}/fhir", summary="The patient's record as a FHIR R4 Bundle")
+@api_handler
 def export_fhir(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def export_fhir(
 @api.post(
     "/fhir/import", status_code=201, summary="Import a patient's record from a FHIR R4 Bundle"
 )
+@api_handler
 def import_fhir(
     principal: ApiPrincipal, session: ApiSession, bundle: dict[str, Any]
 ) -> dict[str, int]:

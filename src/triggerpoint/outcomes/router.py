@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
 from triggerpoint.outcomes import schemas, service
 from triggerpoint.records.schemas import RecordId
 
@@ -14,6 +14,7 @@ api = APIRouter(prefix="/api", tags=["outcomes"])
 @api.post(
     "/patients/{patient_id}/measurements", status_code=201, summary="Record one outcome measurement"
 )
+@api_handler
 def create(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.MeasurementIn
 ) -> schemas.MeasurementOut:
@@ -25,6 +26,7 @@ def create(
 
 
 @api.get("/patients/{patient_id}/measurements", summary="A patient's measurements, oldest first")
+@api_handler
 def list_(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.MeasurementOut]:
@@ -40,6 +42,7 @@ def list_(
     "/patients/{patient_id}/outcomes",
     summary="Change since baseline and immediate change, per measure",
 )
+@api_handler
 def outcomes(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.MeasureSummary]:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, status
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
 from triggerpoint.records import schemas, service
 from triggerpoint.records.schemas import RecordId
 
@@ -18,6 +18,7 @@ api = APIRouter(prefix="/api", tags=["records"])
 
 
 @api.get("/patients", summary="List or search patients")
+@api_handler
 def list_patients(
     principal: ApiPrincipal,
     session: ApiSession,
@@ -39,6 +40,7 @@ def list_patients(
 
 
 @api.post("/patients", status_code=status.HTTP_201_CREATED, summary="Create a patient")
+@api_handler
 def create_patient(
     principal: ApiPrincipal, session: ApiSession, data: schemas.PatientIn
 ) -> schemas.PatientOut:
@@ -49,6 +51,7 @@ def create_patient(
 
 
 @api.get("/patients/{patient_id}", summary="One patient")
+@api_handler
 def get_patient(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> schemas.PatientOut:
@@ -60,6 +63,7 @@ def get_patient(
 
 
 @api.put("/patients/{patient_id}", summary="Update a patient (send the version you edited)")
+@api_handler
 def update_patient(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.PatientUpdate
 ) -> schemas.PatientOut:
@@ -70,6 +74,7 @@ def update_patient(
 
 
 @api.get("/patients/{patient_id}/episodes", summary="A patient's episodes of care")
+@api_handler
 def list_episodes(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.EpisodeOut]:
@@ -80,6 +85,7 @@ def list_episodes(
 
 
 @api.post("/patients/{patient_id}/episodes", status_code=201, summary="Open an episode of care")
+@api_handler
 def create_episode(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.EpisodeIn
 ) -> schemas.EpisodeOut:
@@ -91,6 +97,7 @@ def create_episode(
 
 
 @api.get("/patients/{patient_id}/visits", summary="A patient's visits")
+@api_handler
 def list_visits(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.VisitOut]:
@@ -101,6 +108,7 @@ def list_visits(
 
 
 @api.post("/patients/{patient_id}/visits", status_code=201, summary="Record a visit")
+@api_handler
 def create_visit(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.VisitIn
 ) -> schemas.VisitOut:
@@ -113,6 +121,7 @@ def create_visit(
 
 
 @api.get("/patients/{patient_id}/pain-drawings", summary="A patient's pain drawings, oldest first")
+@api_handler
 def list_pain_drawings(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.PainDrawingOut]:
@@ -123,6 +132,7 @@ def list_pain_drawings(
 
 
 @api.post("/patients/{patient_id}/pain-drawings", status_code=201, summary="Store a pain drawing")
+@api_handler
 def create_pain_drawing(
     principal: ApiPrincipal,
     session: ApiSession,
@@ -141,6 +151,7 @@ def create_pain_drawing(
 
 
 @api.get("/patients/{patient_id}/consents", summary="A patient's consent records")
+@api_handler
 def list_consents(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.ConsentOut]:
@@ -153,6 +164,7 @@ def list_consents(
 
 
 @api.post("/patients/{patient_id}/consents", status_code=201, summary="Record dry-needling consent")
+@api_handler
 def record_consent(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ConsentIn
 ) -> schemas.ConsentOut:
@@ -164,6 +176,7 @@ def record_consent(
 
 
 @api.post("/consents/{consent_id}/withdraw", summary="Withdraw a consent")
+@api_handler
 def withdraw_consent(
     principal: ApiPrincipal,
     session: ApiSession,

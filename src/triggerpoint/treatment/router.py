@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.treatment import schemas, service
 
@@ -14,6 +14,7 @@ api = APIRouter(prefix="/api", tags=["needling"])
 @api.post(
     "/patients/{patient_id}/screenings", status_code=201, summary="Screen for contraindications"
 )
+@api_handler
 def create_screening(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ScreeningIn
 ) -> schemas.ScreeningOut:
@@ -27,6 +28,7 @@ def create_screening(
 @api.post(
     "/visits/{visit_id}/screening-confirmation", summary="Re-confirm the screening at this visit"
 )
+@api_handler
 def confirm_screening(
     principal: ApiPrincipal, session: ApiSession, visit_id: RecordId
 ) -> schemas.ScreeningOut:
@@ -38,6 +40,7 @@ def confirm_screening(
 
 
 @api.post("/needling-sessions", status_code=201, summary="Open a needling session for a visit")
+@api_handler
 def open_session(
     principal: ApiPrincipal, session: ApiSession, data: schemas.OpenSessionIn
 ) -> schemas.SessionOut:
@@ -50,6 +53,7 @@ def open_session(
 @api.get(
     "/needling-sessions/{session_id}", summary="A needling session with entries, counts and events"
 )
+@api_handler
 def get_session(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId
 ) -> schemas.SessionOut:
@@ -65,6 +69,7 @@ def get_session(
     status_code=201,
     summary="Plan a target (e.g. from a suggestion)",
 )
+@api_handler
 def add_target(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.TargetIn
 ) -> schemas.SessionOut:
@@ -77,6 +82,7 @@ def add_target(
 
 
 @api.post("/needling-sessions/{session_id}/entries", status_code=201, summary="Chart one needle")
+@api_handler
 def add_entry(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.EntryIn
 ) -> schemas.EntryOut:
@@ -88,6 +94,7 @@ def add_entry(
 
 
 @api.post("/needling-sessions/{session_id}/count", summary="Record the needles counted out")
+@api_handler
 def record_count(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.CountIn
 ) -> schemas.SessionOut:
@@ -104,6 +111,7 @@ def record_count(
     status_code=201,
     summary="Report an adverse event",
 )
+@api_handler
 def report_adverse_event(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AdverseEventIn
 ) -> schemas.AdverseEventOut:
@@ -115,6 +123,7 @@ def report_adverse_event(
 
 
 @api.post("/needling-sessions/{session_id}/sign", summary="Sign the session (it is then immutable)")
+@api_handler
 def sign(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.SignIn
 ) -> schemas.SessionOut:
@@ -130,6 +139,7 @@ def sign(
     status_code=201,
     summary="Add a dated addendum to a signed session",
 )
+@api_handler
 def add_addendum(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AddendumIn
 ) -> dict:
@@ -140,6 +150,7 @@ def add_addendum(
 
 
 @api.get("/needling-sessions/{session_id}/billing", summary="CPT and ICD-10-CM suggestions")
+@api_handler
 def billing(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId
 ) -> schemas.BillingOut:
@@ -152,6 +163,7 @@ def billing(
     "/safety/adverse-event-rates",
     summary="Clinic adverse-event rates per 1,000 sessions beside published rates",
 )
+@api_handler
 def adverse_event_rates(principal: ApiPrincipal, session: ApiSession) -> dict:
     from triggerpoint.safety.stats import adverse_event_rates as rates
 
@@ -162,6 +174,7 @@ def adverse_event_rates(principal: ApiPrincipal, session: ApiSession) -> dict:
 
 
 @api.get("/dashboard/unsigned-sessions", summary="Open needling sessions older than 24 hours")
+@api_handler
 def unsigned(principal: ApiPrincipal, session: ApiSession) -> list[dict]:
     rows = service.unsigned_sessions(session, principal=principal)
     out = [
