@@ -97,6 +97,27 @@ def test_post_needling_soreness_is_a_transient_of_24_to_72_hours():
     assert sore[np.searchsorted(tr.days, 3.0)] < 0.1 * sore[1]
 
 
+def test_relief_builds_over_days_not_hours():
+    """Soreness hides the benefit at first and relief shows by day 2-3 (PMC5106437); one
+    session, even an ideal one with the load halved, does not abolish the pain within 3 days."""
+    start = equilibrium(np.array([STATE_LOADS["active"]]))
+    needling = Needling(np.zeros(1), np.array([3.0]), np.array([1.0]))
+    tr = simulate(start, np.array([STATE_LOADS["active"] / 2]), days=3, needling=needling)
+    pain = tr.series["local_pain"][:, 0]
+    at = {d: pain[np.searchsorted(tr.days, d)] for d in (0.0, 1.0, 3.0)}
+    assert at[1.0] >= 0.9 * at[0.0]  # day 1: soreness, no clear relief yet
+    assert 0.3 * at[0.0] < at[3.0] < at[0.0]  # day 3: better, not gone
+
+
+def test_weekly_course_pain_about_halves_by_the_second_visit_and_keeps_falling():
+    from triggerpoint.model.virtual import course
+
+    c = course(np.tile(np.array([0.0, 7.0, 14.0, 21.0]), (400, 1)), seed=3)
+    median, mean = np.median(c.pre_pain, axis=0), c.pre_pain.mean(axis=0)
+    assert 0.3 * median[0] < median[1] < 0.7 * median[0]
+    assert mean[0] > mean[1] > mean[2]
+
+
 def test_natural_recovery_when_the_load_is_removed():
     tr = simulate(equilibrium(np.array([0.8])), np.array([0.0]), days=120, dt=0.5)
     assert classify_state_at_end(tr) == "normal"

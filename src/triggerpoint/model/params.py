@@ -85,10 +85,10 @@ class ModelParams(BaseModel):
     )
     # Nociception and pain
     k_sensitise: float = Field(
-        0.8,
+        0.12,
         ge=0.05,
         le=10.0,
-        description="Rate (1/day) of nociceptor sensitisation and its recovery",
+        description="Rate (1/day) of nociceptor sensitisation and its recovery (half-life ~6 days: relief builds over days to weeks)",
     )
     chem_half: float = Field(
         4.0, ge=0.2, le=10.0, description="Chemical drive giving half-maximal sensitisation"
