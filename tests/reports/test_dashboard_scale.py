@@ -203,6 +203,24 @@ def test_rebuild_repairs_a_damaged_tally(mixed_workload):
         )
 
 
+def test_upgrade_fills_summaries_a_migration_left_empty(mixed_workload):
+    """The summary tables' migration creates them empty (it must not call app code);
+    migrate.upgrade fills them from the raw rows once the schema is at head."""
+    engine = get_engine()
+    with engine.begin() as conn:
+        before = {c: summary.stored(conn, c) for c in mixed_workload[0]}
+        for table in (summary.DT, summary.ST, summary.S):
+            conn.execute(table.delete())
+        assert summary.missing(conn)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert not summary.missing(conn)
+        for clinic_id, kept in before.items():
+            again = summary.stored(conn, clinic_id)
+            assert _same(again.series, kept.series) and _same(again.sessions, kept.sessions)
+            assert _same(again.tallies, kept.tallies), f"clinic {clinic_id}"
+
+
 @pytest.mark.parametrize("instrument", sorted(definitions()))
 def test_series_classification_is_the_patient_report_rule(instrument):
     """The dashboard classes series with exactly the rule the patient report uses."""

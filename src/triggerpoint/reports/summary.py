@@ -481,6 +481,17 @@ def stored(conn: Connection, clinic_id: int) -> Summaries:
     return Summaries(series, sessions, tallies)
 
 
+def missing(conn: Connection) -> bool:
+    """Raw rows exist but no summaries do: the state a database is in right after the
+    migration that created the summary tables (it leaves them empty; see migrate.upgrade)."""
+    raw = _has_rows(conn, NS) or _has_rows(conn, M)
+    return raw and not any(_has_rows(conn, t) for t in (S, ST, DT))
+
+
+def _has_rows(conn: Connection, table: Any) -> bool:
+    return conn.execute(select(1).select_from(table).limit(1)).first() is not None
+
+
 def rebuild(conn: Connection, clinic_ids: Iterable[int] | None = None) -> None:
     """Replace the summaries of some clinics (default: all) with ones computed from scratch."""
     if clinic_ids is None:
