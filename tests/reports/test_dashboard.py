@@ -199,3 +199,14 @@ def test_dashboard_page_is_clinic_only(app_client, world, small_clinic):
     assert a.status_code == 200 and f">Session {unsigned}</a>" not in a.text
     assistant = {"Authorization": f"Bearer {world.assistant_a.token}"}
     assert app_client.get("/dashboard", headers=assistant).status_code == 403
+
+
+def test_muscle_counts_are_plotted_on_whole_number_ticks():
+    """A clinic with one needled session must not see ticks at 0.2, 0.4, … sessions."""
+    import re
+
+    from triggerpoint.reports.plots import muscles_svg
+
+    svg = muscles_svg([{"name": "Upper trapezius", "sessions": 1, "muscle_id": "upper_trapezius"}])
+    ticks = re.findall(r">(\d+(?:\.\d+)?)<", svg)
+    assert ticks and all("." not in t for t in ticks), ticks

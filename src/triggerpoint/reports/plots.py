@@ -23,6 +23,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 INK, MUTED, BAND, MDC = "#1d2a33", "#6b7780", "#2e7d32", "#7a5c00"
 PRE, POST, SESSION = "#1f6fb2", "#b3261e", "#8a4fff"
@@ -253,6 +254,7 @@ def muscles_svg(rows: Sequence[dict]) -> str:
         ax.barh(y, [r["sessions"] for r in rows], color=SESSION, alpha=0.7, height=0.6)
         ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
         ax.set_xlabel("sessions in which the muscle was needled", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.2-session ticks
     ax.set_title("Most-treated muscles", fontsize=9, loc="left")
     return figure_svg(fig, label="Most-treated muscles")
 
