@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +37,20 @@ class Settings(BaseSettings):
     inference_params: Path | None = Field(
         default=None, description="YAML file overriding the inference defaults"
     )
+    timezone: str = Field(
+        default="UTC",
+        description="The clinic's IANA time zone (e.g. Europe/Madrid): pages show times in it "
+        "and forms read times in it; storage is always UTC",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. Europe/Madrid)") from None
+        return v
 
 
 @cache

@@ -54,6 +54,31 @@ def test_new_patient_then_timeline(app_client, world):
     assert "Eline, Tim" in client.get("/patients", params={"q": "eline"}).text
 
 
+def test_timeline_numbers_visits_per_patient_newest_first(app_client, world):
+    import re
+
+    hdr = as_person(app_client, world.clinician_a)
+    pid = app_client.post(
+        "/api/patients",
+        json={
+            "given_name": "Num",
+            "family_name": "Bered",
+            "date_of_birth": "1980-01-01",
+            "sex": "male",
+        },
+        headers=hdr,
+    ).json()["id"]
+    for day in ("2026-11-02", "2026-11-09"):
+        visit = {"visit_at": f"{day}T10:00:00+00:00"}
+        assert app_client.post(f"/api/patients/{pid}/visits", json=visit, headers=hdr).is_success
+    client, _ = logged_in(app_client, world.clinician_a)
+    html = client.get(f"/patients/{pid}").text
+    assert re.findall(r"(2026-11-\d\d) 10:00 UTC <span class=\"muted\">visit (\d) of 2", html) == [
+        ("2026-11-09", "2"),
+        ("2026-11-02", "1"),
+    ]
+
+
 def test_patient_list_is_paginated(app_client, world):
     hdr = as_person(app_client, world.admin_a)
     for i in range(30):

@@ -8,10 +8,11 @@ that caused it. Parsing keeps whatever the user typed so a rejected form comes b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from triggerpoint.outcomes.instruments import definitions
+from triggerpoint.web import localtime
 
 # Section headings (not the item wording, which the clinician reads from the licensed form).
 SECTIONS = {
@@ -192,13 +193,14 @@ def _context(instrument: str, form: dict[str, str], values: dict[str, Any]) -> s
 
 
 def _when(raw: str, errors: dict[str, str]) -> str | None:
-    """`datetime-local` values (no zone) are taken as UTC, like the consent form."""
+    """A `datetime-local` value (no zone) is clinic time (web.localtime), like every form."""
     if not raw:
         errors["measured_at"] = "required"
         return None
+    at = localtime.from_form(raw)
     try:
-        at = datetime.fromisoformat(raw)
+        datetime.fromisoformat(at)
     except ValueError:
         errors["measured_at"] = "not a date and time"
         return None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+    return at

@@ -6,7 +6,6 @@ the service's, so a rejected item comes back beside its own field with the user'
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -20,6 +19,7 @@ from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.records import service as records
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.reports import service as reports
+from triggerpoint.web import localtime
 from triggerpoint.web.forms import field_errors
 from triggerpoint.web.templating import templates
 
@@ -75,7 +75,7 @@ def record_form(
 ) -> Response:
     principal.require("patient:write")
     form = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        "measured_at": localtime.form_now(),
         "visit_id": str(visit or ""),
     }
     ctx = _form_context(session, principal, patient_id, instrument, form, {})

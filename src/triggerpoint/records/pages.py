@@ -6,7 +6,6 @@ with the user's input and a message beside each field.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from triggerpoint.accounts.deps import PagePrincipal, PageSession
 from triggerpoint.records import schemas, service
 from triggerpoint.records.schemas import RecordId
+from triggerpoint.web import localtime
 from triggerpoint.web.forms import parse_form
 from triggerpoint.web.templating import templates
 
@@ -101,12 +101,13 @@ def patient_page(
             for v in ("anterior", "posterior")
         ]
 
-    timeline = [
+    timeline = [  # newest first, numbered in the patient's own order (not by database id)
         {
+            "number": number,
             "visit": service.visit_out(v, principal),
             "drawings": [(d, thumbs(d)) for d in by_visit.get(v.id, [])],
         }
-        for v in reversed(visits)
+        for number, v in reversed(list(enumerate(visits, start=1)))
     ]
     active = next((c for c in reversed(consents) if c.status == "active"), None)
     return templates().TemplateResponse(
@@ -140,7 +141,7 @@ def drawing_editor(
             "principal": principal,
             "p": patient,
             "charts": charts,
-            "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+            "now": localtime.form_now(),
         },
     )
 
@@ -162,7 +163,7 @@ async def drawing_save(
     visit_data, errors = parse_form(
         schemas.VisitIn,
         {
-            "visit_at": visit_at + ":00+00:00" if len(visit_at) == 16 else visit_at,
+            "visit_at": localtime.from_form(visit_at),
             "pain_drawing": drawing,
         },
     )

@@ -22,6 +22,7 @@ from triggerpoint.records.schemas import RISKS, RecordId
 from triggerpoint.safety.screening import rulebook
 from triggerpoint.treatment import schemas, service
 from triggerpoint.treatment.models import NeedlingSession
+from triggerpoint.web import localtime
 from triggerpoint.web.forms import parse_form
 from triggerpoint.web.templating import templates
 
@@ -121,7 +122,7 @@ async def consent_save(
             "risks_disclosed": form.getlist("risks"),
             "signed_by": form.get("signed_by") or "",
             "signer_relation": form.get("signer_relation") or "self",
-            "signed_at": signed_at + ":00+00:00" if len(signed_at) == 16 else signed_at,
+            "signed_at": localtime.from_form(signed_at),
         },
     )
     if data is not None:

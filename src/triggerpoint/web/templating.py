@@ -12,6 +12,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from triggerpoint.config import get_settings
+from triggerpoint.web import localtime
+
 PACKAGE = Path(__file__).resolve().parent.parent
 DISCLAIMER = (
     "triggerpoint supports clinical reasoning; it does not replace history, examination "
@@ -29,6 +32,9 @@ def templates() -> Jinja2Templates:
     t.env.loader = ChoiceLoader([FileSystemLoader(str(d)) for d in dirs])
     t.env.globals["disclaimer"] = DISCLAIMER
     t.env.filters["region_names"] = region_names
+    t.env.filters["when"] = localtime.when
+    t.env.filters["day"] = localtime.day
+    t.env.globals["tz_name"] = lambda: get_settings().timezone  # read per page: settings may change
     return t
 
 
