@@ -135,6 +135,16 @@ def as_person(client: TestClient, person: Person) -> dict[str, str]:
     return {"Authorization": f"Bearer {person.token}"}
 
 
+def new_patient(client: TestClient, person: Person, **fields: object) -> int:
+    """A patient created through the API by `person` (defaults for what the test ignores)."""
+    body = {"given_name": "Test", "family_name": "Patient", "date_of_birth": "1980-01-01"}
+    resp = client.post(
+        "/api/patients", json={**body, "sex": "female", **fields}, headers=as_person(client, person)
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
 @pytest.fixture(scope="session")
 def client() -> TestClient:
     """The app for tests that touch no database (atlas, regions)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import as_person, logged_in
+from tests.conftest import as_person, logged_in, new_patient
 
 
 def test_pages_require_login(app_client):
@@ -58,16 +58,7 @@ def test_timeline_numbers_visits_per_patient_newest_first(app_client, world):
     import re
 
     hdr = as_person(app_client, world.clinician_a)
-    pid = app_client.post(
-        "/api/patients",
-        json={
-            "given_name": "Num",
-            "family_name": "Bered",
-            "date_of_birth": "1980-01-01",
-            "sex": "male",
-        },
-        headers=hdr,
-    ).json()["id"]
+    pid = new_patient(app_client, world.clinician_a, given_name="Num", family_name="Bered")
     for day in ("2026-11-02", "2026-11-09"):
         visit = {"visit_at": f"{day}T10:00:00+00:00"}
         assert app_client.post(f"/api/patients/{pid}/visits", json=visit, headers=hdr).is_success

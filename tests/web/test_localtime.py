@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import as_person, logged_in
+from tests.conftest import as_person, logged_in, new_patient
 from triggerpoint.config import Settings, get_settings
 from triggerpoint.web import localtime
 
@@ -47,9 +47,7 @@ def test_visit_drawn_at_10_30_madrid_is_stored_as_09_30_utc_and_shown_as_10_30(
     app_client, world, madrid
 ):
     hdr = as_person(app_client, world.clinician_a)
-    patient = {"given_name": "Hora", "family_name": "Local", "date_of_birth": "1980-01-01"}
-    pid = app_client.post("/api/patients", json={**patient, "sex": "female"}, headers=hdr)
-    pid = pid.json()["id"]
+    pid = new_patient(app_client, world.clinician_a, given_name="Hora", family_name="Local")
     client, csrf = logged_in(app_client, world.clinician_a)
     form = {"csrf_token": csrf, "visit_at": "2026-11-20T10:30", "complete": "complete"}
     resp = client.post(
