@@ -127,3 +127,15 @@ def test_assistant_sees_outcomes_without_clinical_markers(app_client, world, cou
         f"/patients/{course.patient_id}/outcomes", headers=as_person(app_client, world.assistant_a)
     )
     assert page.status_code == 200 and "Needling 01 Oct" not in page.text
+
+
+def test_visit_picker_numbers_the_patients_visits_newest_first(app_client, world):
+    hdr = as_person(app_client, world.clinician_a)
+    pid = _patient(app_client, world)
+    for day in ("2026-10-05", "2026-10-12"):
+        visit = {"visit_at": f"{day}T09:00:00+00:00"}
+        assert app_client.post(f"/api/patients/{pid}/visits", json=visit, headers=hdr).is_success
+    client, _ = logged_in(app_client, world.clinician_a)
+    html = client.get(f"/patients/{pid}/outcomes/record?instrument=nprs").text
+    options = re.findall(r"(2026-10-\d\d) 09:00 UTC \(visit (\d)\)</option>", html)
+    assert options == [("2026-10-12", "2"), ("2026-10-05", "1")]

@@ -49,7 +49,8 @@ def _form_context(
         "instrument": instrument,
         "spec": forms[instrument],
         "instruments": [(k, definitions()[k]["name"]) for k in ORDER],
-        "visits": list(reversed(visits)),
+        # newest first, numbered in the patient's own order (as on the timeline)
+        "visits": list(reversed(list(enumerate(visits, start=1)))),
         "sites": _sites() if instrument == "ppt" else [],
         "form": form,
         "errors": errors,
