@@ -22,8 +22,8 @@ from triggerpoint.accounts.service import Principal
 from triggerpoint.db import open_session
 
 SESSION_COOKIE = "tp_session"
-T = TypeVar("T")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+T = TypeVar("T")  # what an API handler returns
 
 
 class LoginRequired(Exception):

@@ -49,8 +49,7 @@ def _form_context(
         "instrument": instrument,
         "spec": forms[instrument],
         "instruments": [(k, definitions()[k]["name"]) for k in ORDER],
-        # newest first, numbered in the patient's own order (as on the timeline)
-        "visits": list(reversed(list(enumerate(visits, start=1)))),
+        "visits": records.numbered_newest_first(visits),
         "sites": _sites() if instrument == "ppt" else [],
         "form": form,
         "errors": errors,

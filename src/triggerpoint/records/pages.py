@@ -101,13 +101,13 @@ def patient_page(
             for v in ("anterior", "posterior")
         ]
 
-    timeline = [  # newest first, numbered in the patient's own order (not by database id)
+    timeline = [
         {
             "number": number,
             "visit": service.visit_out(v, principal),
             "drawings": [(d, thumbs(d)) for d in by_visit.get(v.id, [])],
         }
-        for number, v in reversed(list(enumerate(visits, start=1)))
+        for number, v in service.numbered_newest_first(visits)
     ]
     active = next((c for c in reversed(consents) if c.status == "active"), None)
     return templates().TemplateResponse(

@@ -252,6 +252,12 @@ def create_visit(
     return visit
 
 
+def numbered_newest_first(visits: list[Visit]) -> list[tuple[int, Visit]]:
+    """A patient's visits (oldest first, as list_visits gives them) as pages list them: newest
+    first, numbered 1, 2, … in the patient's own order rather than by database id."""
+    return list(reversed(list(enumerate(visits, start=1))))
+
+
 def visit_out(visit: Visit, principal: Principal) -> schemas.VisitOut:
     """A visit as this principal may see it: notes withheld from roles without clinical:read."""
     out = schemas.VisitOut.model_validate(visit).model_copy(
