@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -268,18 +268,18 @@ def principal_from_session(session: Session, *, token: str) -> Principal | None:
 
 def create_api_token(session: Session, *, user_id: int, label: str, actor: Actor) -> str:
     token = "tp_" + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(token_hash=_digest(token), user_id=user_id, label=label.strip() or "token")
-    )
+    row = ApiToken(token_hash=_digest(token), user_id=user_id, label=label.strip() or "token")
+    session.add(row)
+    session.flush()
+    # The token's own id, so its creation and its revocation are one entity in the trail.
     record(
         session,
         actor=actor,
         action="create",
         entity="api_token",
-        entity_id=user_id,
-        detail={"label": label},
+        entity_id=row.id,
+        detail={"label": label, "user_id": user_id},
     )
-    session.flush()
     return token
 
 
@@ -321,3 +321,140 @@ def change_password(
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
+
+
+# --- API token administration (the `triggerpoint token` CLI, and any future admin page) ---
+
+MAX_TOKEN_LABEL = 100  # the width of api_token.label
+
+
+@dataclass(frozen=True)
+class ApiTokenInfo:
+    """What may be shown about an API token: everything but its secret (and its digest).
+
+    Returning this rather than the ORM row means no caller can print the hash by accident.
+    """
+
+    id: int
+    user_id: int
+    username: str
+    clinic_id: int
+    clinic: str
+    label: str
+    created_at: datetime
+    revoked: bool
+
+
+def _token_info(token: ApiToken, user: User) -> ApiTokenInfo:
+    return ApiTokenInfo(
+        id=token.id,
+        user_id=user.id,
+        username=user.username,
+        clinic_id=user.clinic_id,
+        clinic=user.clinic.name,
+        label=token.label,
+        created_at=token.created_at,
+        revoked=token.revoked,
+    )
+
+
+def _user_named(session: Session, username: str) -> User:
+    """The user called `username` (as the session's clinic sees it), or AccountError."""
+    name = username.strip().lower()
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise AccountError("username", f"no user called {name!r}")
+    return user
+
+
+def _require_token_authority(session: Session, actor: Actor, owner: User) -> None:
+    """Who may create or revoke a token of `owner`: the owner, an admin of the owner's clinic,
+    or the system (the CLI: whoever runs it already holds the database credentials).
+
+    Kept here, not in the CLI, so a future web page or API endpoint gets the same rule.
+    """
+    if actor.clinic_id is not None and actor.clinic_id != owner.clinic_id:
+        raise Forbidden("API tokens of another clinic's users are out of reach")
+    if actor.user_id is None or actor.user_id == owner.id:
+        return
+    role = session.scalar(
+        select(User.role)
+        .where(User.id == actor.user_id, User.active)
+        .execution_options(skip_tenancy=True)
+    )
+    if role is None or "users:manage" not in PERMISSIONS.get(role, frozenset()):
+        raise Forbidden("only an admin may manage another user's API tokens")
+
+
+def _check_label(label: str) -> str:
+    label = label.strip()
+    if not label:
+        raise AccountError("label", "must not be empty")
+    if len(label) > MAX_TOKEN_LABEL or "\x00" in label:
+        raise AccountError("label", f"at most {MAX_TOKEN_LABEL} characters, no NUL")
+    return label
+
+
+def issue_api_token(
+    session: Session, *, actor: Actor, username: str, label: str
+) -> tuple[ApiTokenInfo, str]:
+    """Create an API token for a user named by login; return what may be shown and the secret.
+
+    Wraps `create_api_token` (which stores only the digest and audits the creation) so that
+    scripts can name the user, and so the authority rule and label checks apply first.
+    """
+    owner = _user_named(session, username)
+    _require_token_authority(session, actor, owner)  # before saying anything more about them
+    if not owner.active:
+        raise AccountError(
+            "username", f"{owner.username!r} is deactivated; its tokens would not work"
+        )
+    secret = create_api_token(session, user_id=owner.id, label=_check_label(label), actor=actor)
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(secret))).one()
+    return _token_info(row, owner), secret
+
+
+def revoke_api_token(session: Session, *, actor: Actor, token_id: int) -> ApiTokenInfo:
+    """Revoke one token; `principal_from_api_token` refuses it from the next request on.
+
+    Revoking twice is an error rather than a silent success: the caller learns that someone
+    else already did it, and the audit log gets one revocation per token.
+    """
+    found = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.id == token_id)
+    ).one_or_none()
+    if found is None:
+        raise AccountError("token_id", f"no API token with id {token_id}")
+    token, owner = found
+    _require_token_authority(session, actor, owner)
+    if token.revoked:
+        raise AccountError("token_id", f"API token {token_id} is already revoked")
+    token.revoked = True
+    record(
+        session,
+        actor=actor,
+        action="revoke",
+        entity="api_token",
+        entity_id=token.id,
+        detail={"user_id": owner.id, "label": token.label},
+    )
+    session.flush()
+    return _token_info(token, owner)
+
+
+def list_api_tokens(
+    session: Session, *, clinic_id: int | None = None, username: str | None = None
+) -> list[ApiTokenInfo]:
+    """Tokens, oldest first, optionally of one clinic or one user; never their secrets.
+
+    A session confined to a clinic sees only that clinic's users, hence only their tokens.
+    """
+    stmt = select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+    if clinic_id is not None:
+        stmt = stmt.where(User.clinic_id == clinic_id)
+    if username is not None:
+        stmt = stmt.where(User.id == _user_named(session, username).id)
+    rows = session.execute(stmt.order_by(ApiToken.id))
+    return [_token_info(token, owner) for token, owner in rows]

@@ -7,6 +7,7 @@ import typer
 from triggerpoint.cli import admin, atlas, demo, model, records, regions, server
 from triggerpoint.cli import export as export_cli
 from triggerpoint.cli import suggest as suggest_cli
+from triggerpoint.cli import tokens as tokens_cli
 
 app = typer.Typer(
     name="triggerpoint",
@@ -21,6 +22,7 @@ app.command("serve")(server.serve)
 app.command("simulate")(model.simulate)
 app.command("setup")(admin.setup)
 app.add_typer(admin.user_app, name="user")
+app.add_typer(tokens_cli.app, name="token")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(records.app, name="patients")
 app.add_typer(demo.app, name="demo")
