@@ -50,8 +50,12 @@ def muscle(mid: str, tps: list[tuple[str, str, list[str], list[str], list[str]]]
                 "depth_mm": [5, 15],
                 "structures_at_risk": [{"kind": "nerve", "structure": "Test nerve"}],
                 "thorax": False,
+                "compressible": True,
+                "compressible_reason": "Test reason text.",
             },
-            "sources": [{"citation": "Test citation, 2024.", "supports": ["referral"]}],
+            "sources": [
+                {"citation": "Test citation, 2024.", "supports": ["referral", "compressibility"]}
+            ],
         }
     )
 

@@ -31,24 +31,29 @@ def test_thin_patient_is_limited_by_the_pleura_formula():
     assert "Kim" in limit.basis
 
 
-def test_missing_bmi_is_the_most_conservative_limit():
+def test_missing_bmi_assumes_the_lowest_studied_bmi_and_says_so():
+    # Computed from the published formula (Kim 2002) at BMI 16, not from the function itself.
     unknown = max_thorax_depth(None)
     assert unknown.bmi_used == 16
+    assert unknown.max_depth_mm == pytest.approx((0.380 * 16 - 4.301) * 10 - 10, abs=0.05)
     assert all(
         unknown.max_depth_mm <= max_thorax_depth(b).max_depth_mm for b in (16, 18, 21, 24, 27, 40)
     )
-    assert "unknown" in unknown.explain()
+    assert "unknown" in unknown.explain() and not unknown.outside_studied_range
 
 
-def test_bmi_below_the_floor_is_clamped():
-    assert max_thorax_depth(12.0).max_depth_mm == max_thorax_depth(None).max_depth_mm
+def test_bmi_below_the_studied_range_is_extrapolated_never_raised():
+    # The old guard raised BMI 12 to 16 and allowed 7.8 mm where the formula leaves none.
+    low = max_thorax_depth(12.0)
+    assert low.max_depth_mm == 0 and low.outside_studied_range and low.no_safe_depth
+    assert max_thorax_depth(15.0).max_depth_mm == pytest.approx(
+        (0.380 * 15 - 4.301) * 10 - 10, abs=0.05
+    )
 
 
 @given(st.floats(min_value=10, max_value=70, allow_nan=False))
-def test_limit_is_positive_and_never_deeper_than_either_source(bmi):
+def test_limit_is_never_negative_nor_deeper_than_either_source(bmi):
     limit = max_thorax_depth(bmi)
-    assert (
-        0 < limit.max_depth_mm <= min(limit.pleura_estimate_mm, limit.rib_limit_mm) + 1e-9
-        or limit.max_depth_mm == 1.0
-    )
+    assert 0 <= limit.max_depth_mm
+    assert limit.max_depth_mm <= max(min(limit.pleura_estimate_mm, limit.rib_limit_mm), 0) + 1e-9
     assert limit.max_depth_mm <= 22

@@ -21,7 +21,9 @@ def test_nothing_present_is_cleared():
     assert result.outcome == Outcome.cleared and result.reasons == [] and result.restrictions == []
 
 
-@pytest.mark.parametrize("rule_id", ["needle_phobia", "refusal", "cannot_consent"])
+@pytest.mark.parametrize(
+    "rule_id", ["needle_phobia", "refusal", "cannot_consent", "acute_condition"]
+)
 def test_absolute_contraindications_are_not_cleared(rule_id):
     result = evaluate(_with(**{rule_id: None}))
     assert result.outcome == Outcome.not_cleared
@@ -34,12 +36,11 @@ def test_absolute_contraindications_are_not_cleared(rule_id):
         "immunocompromised",
         "vascular_disease",
         "diabetes",
-        "pregnancy",
         "epilepsy",
         "metal_allergy",
         "child",
         "psychological_state",
-        "recent_surgery",
+        "frail",
     ],
 )
 def test_relative_contraindications_clear_with_precautions(rule_id):
@@ -54,7 +55,21 @@ def test_lymphoedema_restricts_the_named_limb_and_needs_it():
     assert err.value.field == "answers.lymphoedema.detail"
     result = evaluate(_with(lymphoedema="left arm"))
     assert result.outcome == Outcome.cleared_with_precautions
-    assert [(r.scope, r.detail) for r in result.restrictions] == [("limb", "left arm")]
+    assert [(r.scope, r.detail, r.where) for r in result.restrictions] == [
+        ("limb", "left arm", "left upper limb")
+    ]
+
+
+def test_pregnancy_and_recent_surgery_restrict_regions_as_well_as_adding_precautions():
+    pregnant = evaluate(_with(pregnancy="2"))
+    assert [r.scope for r in pregnant.restrictions] == ["site", "electrical"]
+    assert "right_lower_abdomen" in pregnant.restrictions[0].regions
+    surgery = evaluate(_with(recent_surgery="left knee"))
+    assert [r.scope for r in surgery.restrictions] == ["site"]
+    assert surgery.restrictions[0].regions == sorted(
+        ["left_anterior_knee", "left_medial_knee", "left_lateral_knee", "left_back_of_knee"]
+    )
+    assert surgery.outcome == pregnant.outcome == Outcome.cleared_with_precautions
 
 
 def test_bleeding_risk_forbids_deep_needling_and_adds_a_precaution():
@@ -80,6 +95,14 @@ def test_every_question_must_be_answered():
     with pytest.raises(ScreeningError, match="unanswered") as err:
         evaluate(partial)
     assert err.value.field == "answers.epilepsy"
+    assert rulebook().rule("epilepsy").question in str(err.value)
+
+
+def test_an_answer_without_present_is_refused_never_read_as_no():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Answer.model_validate({"detail": "left arm"})
 
 
 def test_unknown_question_is_rejected():
@@ -106,5 +129,8 @@ def test_every_rule_has_a_known_source():
         "child",
         "psychological_state",
         "recent_surgery",
+        "infection_site",
+        "acute_condition",
+        "frail",
         "pacemaker",
     } == ids

@@ -31,7 +31,11 @@ Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 ZoneRef = Annotated[str, Field(pattern=r"^(contra:|both:)?[a-z][a-z0-9_]*$")]
 _ROOT = re.compile(r"^(CN ?[IVX]+|C[1-8]|T(1[0-2]|[1-9])|L[1-5]|S[1-5]|Co1)$")
 
-RiskKind = Literal["lung", "vessel", "nerve", "organ", "other"]
+# "pleural_recess": the costodiaphragmatic recess of the pleura reaches below the medial part
+# of the twelfth rib, so a needle aimed too high or too steeply in the upper lumbar region can
+# reach it. It is deliberately not "lung": the thorax depth guard is built from interscapular
+# depth data, which do not describe the lumbar level, so these muscles keep `thorax: false`.
+RiskKind = Literal["lung", "vessel", "nerve", "organ", "pleural_recess", "other"]
 
 
 class _Strict(BaseModel):
@@ -97,6 +101,14 @@ class TriggerPoint(_Strict):
     position: Position
     zones: Zones
     note: str | None = None
+    compressible: bool | None = Field(
+        default=None,
+        strict=True,
+        description=(
+            "Override of needling.compressible for this trigger point, where one muscle has "
+            "both superficial and deep points; unset means the muscle's value applies"
+        ),
+    )
 
 
 class Risk(_Strict):
@@ -110,6 +122,17 @@ class Needling(_Strict):
     depth_mm: tuple[int, int]
     structures_at_risk: list[Risk] = []
     thorax: bool = Field(description="True where the needle path can reach the pleura or lung")
+    compressible: bool = Field(
+        strict=True,
+        description=(
+            "Whether firm pressure over the needle site can stop bleeding at this muscle's "
+            "usual needling depth"
+        ),
+    )
+    compressible_reason: str = Field(
+        min_length=10,
+        description="One short sentence, in our own words, on why the muscle is or is not compressible",
+    )
 
     @field_validator("depth_mm")
     @classmethod
@@ -130,7 +153,9 @@ class Needling(_Strict):
 class Source(_Strict):
     citation: str = Field(min_length=10)
     doi: str | None = Field(default=None, pattern=r"^10\.\d{4,9}/\S+$")
-    supports: list[Literal["referral", "location", "needling", "innervation"]] = Field(min_length=1)
+    supports: list[
+        Literal["referral", "location", "needling", "innervation", "compressibility"]
+    ] = Field(min_length=1)
 
 
 class Muscle(_Strict):
@@ -156,4 +181,28 @@ class Muscle(_Strict):
             raise ValueError(f"duplicate trigger point ids: {dupes}")
         if not any("referral" in s.supports for s in self.sources):
             raise ValueError("at least one source must support the referral pattern")
+        if not any("compressibility" in s.supports for s in self.sources):
+            raise ValueError(
+                "at least one source must support compressibility (whether pressure can stop "
+                "bleeding at the needle site)"
+            )
         return self
+
+    def compressible_at(self, tp_id: str) -> bool:
+        """Whether pressure can stop bleeding at this trigger point's needling depth.
+
+        The trigger point's own override wins where it is set (a deep point in a muscle that
+        is otherwise compressible, or the reverse); else the muscle's value applies. An
+        unknown trigger point id raises KeyError rather than falling back silently.
+        """
+        for tp in self.trigger_points:
+            if tp.id == tp_id:
+                return (
+                    tp.compressible if tp.compressible is not None else self.needling.compressible
+                )
+        raise KeyError(f"{self.id} has no trigger point {tp_id!r}")
+
+    @property
+    def pleural_recess(self) -> bool:
+        """True when the needle can reach the pleural recess below the twelfth rib."""
+        return any(r.kind == "pleural_recess" for r in self.needling.structures_at_risk)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -41,11 +41,23 @@ class _Composite(BaseModel):
     aliases: list[str] = []
 
 
+class _Limb(BaseModel):
+    """A whole limb: the groups and single regions it spans (paired regions only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    groups: list[str] = Field(min_length=1)
+    regions: list[str] = []
+    aliases: list[str] = []
+
+
 class _CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     groups: dict[str, str]
     regions: list[_Entry]
     composites: list[_Composite] = []
+    limbs: list[_Limb] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,7 @@ class Catalog:
     composites: dict[str, tuple[str, ...]]  # composite id -> region ids
     index: dict[str, tuple[str, ...]]  # normalised name -> region ids
     canonical: tuple[str, ...]  # names worth suggesting (no "rt"/"(right)" spellings)
+    limbs: dict[str, frozenset[str]] = field(default_factory=dict)  # "left_upper_limb" -> ids
 
     def resolve(self, name: str) -> list[Region]:
         """Regions a clinician's name refers to: one region, a composite or a whole group.
@@ -117,10 +130,30 @@ class Catalog:
         Case-insensitive; accepts ids ("right_temple"), names ("Right temple"), aliases
         ("R lateral malleolus") and group names ("right shoulder").
         """
-        ids = self.index.get(_normalise(name))
+        ids = self._lookup(_normalise(name))
         if ids is None:
             raise UnknownRegionError(name, self.nearest(name))
         return [self.regions[i] for i in ids]
+
+    def _lookup(self, query: str) -> tuple[str, ...] | None:
+        """The index, then the ways clinicians name both sides at once: "both arms",
+        "bilateral upper limbs", "arms" (an unsided name already means both sides)."""
+        if (ids := self.index.get(query)) is not None:
+            return ids
+        words = query.split()
+        if words and words[0] in ("both", "bilateral", "bilaterally"):
+            words = words[1:]
+        if words:
+            words[-1] = _singular(words[-1])
+        return self.index.get(" ".join(words))
+
+    def limb_of(self, region_id: str) -> str | None:
+        """The sided limb a region lies in ("left_upper_limb"), or None for the trunk and head."""
+        return next((k for k, ids in self.limbs.items() if region_id in ids), None)
+
+    def limb_names(self) -> list[str]:
+        """Display names of the sided limbs ("left upper limb"), for error hints."""
+        return [k.replace("_", " ") for k in self.limbs]
 
     def resolve_many(self, text: str) -> list[Region]:
         """Resolve a comma- or semicolon-separated list, keeping the first-seen order."""
@@ -155,6 +188,15 @@ class Catalog:
 
     def by_view(self, view: View) -> list[Region]:
         return [r for r in self.regions.values() if r.view == view]
+
+
+_PLURALS = {"feet": "foot", "calves": "calf", "extremities": "extremity", "teeth": "teeth"}
+
+
+def _singular(word: str) -> str:
+    if word in _PLURALS:
+        return _PLURALS[word]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
 
 
 def _expand(entry: _Entry) -> list[Region]:
@@ -217,6 +259,11 @@ def _build_index(file: _CatalogFile, regions: dict[str, Region]) -> dict[str, tu
         for side in SIDES:
             add(1, _sided_names(names, side), [f"{side}_{m}" for m in comp.members])
         add(1, names, [f"{s}_{m}" for s in SIDES for m in comp.members])
+    for limb in file.limbs:
+        names = [limb.name, limb.key, *limb.aliases]
+        for side in SIDES:
+            add(1, _sided_names(names, side), sorted(_limb_ids(limb, regions, side)))
+        add(1, names, sorted(_limb_ids(limb, regions, "right") | _limb_ids(limb, regions, "left")))
     for gkey, gname in file.groups.items():
         members = [r for r in regions.values() if r.group == gkey]
         for side in SIDES:
@@ -227,6 +274,14 @@ def _build_index(file: _CatalogFile, regions: dict[str, Region]) -> dict[str, tu
         for name, ids in level.items():
             index.setdefault(name, tuple(ids))
     return index
+
+
+def _limb_ids(limb: _Limb, regions: dict[str, Region], side: str) -> frozenset[str]:
+    return frozenset(
+        r.id
+        for r in regions.values()
+        if r.side == side and (r.group in limb.groups or r.key in limb.regions)
+    )
 
 
 def parse_catalog(raw: object) -> Catalog:
@@ -250,13 +305,28 @@ def parse_catalog(raw: object) -> Catalog:
         if unknown:
             raise ValueError(f"regions.yaml: composite {comp.key!r}: unknown members {unknown}")
         composites[comp.key] = tuple(comp.members)
+    for limb in file.limbs:
+        unknown = [g for g in limb.groups if g not in file.groups]
+        unknown += [k for k in limb.regions if f"right_{k}" not in regions]
+        if unknown:
+            raise ValueError(
+                f"regions.yaml: limb {limb.key!r}: unknown groups or regions {unknown}"
+            )
+    limbs = {
+        f"{side}_{limb.key}": _limb_ids(limb, regions, side)
+        for limb in file.limbs
+        for side in SIDES
+    }
     index = _build_index(file, regions)
     canonical = [_normalise(r.name) for r in regions.values()]
     canonical += [_normalise(a) for r in regions.values() for a in r.aliases]
     for comp in file.composites:
         canonical += [_normalise(f"{side} {comp.name}") for side in SIDES]
     canonical += [_normalise(f"{side} {g}") for g in file.groups.values() for side in SIDES]
-    return Catalog(regions, dict(file.groups), composites, index, tuple(dict.fromkeys(canonical)))
+    canonical += [_normalise(f"{side} {limb.name}") for limb in file.limbs for side in SIDES]
+    return Catalog(
+        regions, dict(file.groups), composites, index, tuple(dict.fromkeys(canonical)), limbs
+    )
 
 
 @cache

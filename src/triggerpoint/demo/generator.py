@@ -35,6 +35,7 @@ from triggerpoint.records.models import (
     Visit,
 )
 from triggerpoint.records.service import search_key
+from triggerpoint.safety.entry import PatientSafety, check_entry, thorax_limit_for
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
 from triggerpoint.safety.stats import published
 from triggerpoint.treatment.models import (
@@ -289,7 +290,7 @@ def _screening(
         answers={k: a.model_dump() for k, a in answers.items()},
         outcome=result.outcome.value,
         reasons=result.reasons,
-        restrictions=[],
+        restrictions=[r.model_dump() for r in result.restrictions],
         rules_version=result.rules_version,
         screened_by=clinician_id,
         screened_at=at,
@@ -312,8 +313,10 @@ def _visit_care(
 ) -> list[object]:
     """A signed needling session at the hidden trigger points, NPRS and PPT before and after."""
     cid, at, tps, outcome = visit.clinic_id, visit.visit_at, story.tps, story.outcome
+    safety = PatientSafety.of(screening.restrictions, story.episode.patient.bmi)
     entries = [
-        _entry(rng, cid, seq, tp, outcome.twitches[seq - 1, v]) for seq, tp in enumerate(tps, 1)
+        _entry(rng, cid, seq, tp, outcome.twitches[seq - 1, v], safety)
+        for seq, tp in enumerate(tps, 1)
     ]
     needling = NeedlingSession(
         clinic_id=cid,
@@ -377,17 +380,33 @@ def needle_entry(
     *,
     seq: int,
     twitches: int,
+    patient: PatientSafety,
     depth_mm: float | None = None,
     familiar_pain: bool = True,
     duration_s: int = 30,
 ) -> dict[str, object]:
-    """The columns of one synthetic needle at a trigger point (demo clinic and registry alike).
+    """The columns of one synthetic needle at a trigger point (demo clinic and registry alike),
+    checked by `safety.entry.check_entry` like every charted needle.
 
-    Depth defaults to the middle of the muscle's range and always stops 5 mm short of the hub.
+    Depth defaults to the middle of the muscle's range, stops 5 mm short of the hub, and
+    over the thorax stays within the patient's limit: demo clinicians respect the guard.
     """
     lo, hi = tp.muscle.needling.depth_mm
     diameter, length = needle_for(tp)
-    depth = (lo + hi) / 2 if depth_mm is None else depth_mm
+    depth = float(np.clip((lo + hi) / 2 if depth_mm is None else depth_mm, 1, length - 5))
+    limit = thorax_limit_for(tp.muscle, patient.bmi)
+    if limit is not None:
+        depth = min(depth, limit.max_depth_mm)
+    acknowledged = tp.muscle.pleural_recess
+    check_entry(
+        patient,
+        muscle=tp.muscle,
+        tp_id=tp.tp_id,
+        side=tp.side,
+        technique="pistoning",
+        depth_mm=depth,
+        pleural_recess_acknowledged=acknowledged,
+    )
     return {
         "seq": seq,
         "muscle_id": tp.muscle_id,
@@ -396,7 +415,9 @@ def needle_entry(
         "needle_diameter_mm": diameter,
         "needle_length_mm": length,
         "technique": "pistoning",
-        "depth_mm": float(np.clip(depth, 1, length - 5)),
+        "depth_mm": depth,
+        "depth_limit_mm": limit.max_depth_mm if limit else None,
+        "pleural_recess_acknowledged": acknowledged,
         "twitch_count": twitches,
         "familiar_pain": familiar_pain,
         "duration_s": duration_s,
@@ -404,13 +425,19 @@ def needle_entry(
 
 
 def _entry(
-    rng: np.random.Generator, clinic_id: int, seq: int, tp: SidedTriggerPoint, twitches: float
+    rng: np.random.Generator,
+    clinic_id: int,
+    seq: int,
+    tp: SidedTriggerPoint,
+    twitches: float,
+    patient: PatientSafety,
 ) -> NeedleEntry:
     lo, hi = tp.muscle.needling.depth_mm
     values = needle_entry(
         tp,
         seq=seq,
         twitches=int(twitches),
+        patient=patient,
         depth_mm=round(rng.uniform(lo, hi)),
         familiar_pain=bool(rng.random() < 0.6),
         duration_s=int(rng.integers(20, 90)),

@@ -28,6 +28,7 @@ from triggerpoint.db import Base, open_session
 from triggerpoint.demo.generator import needle_entry
 from triggerpoint.model.virtual import course
 from triggerpoint.reports import summary
+from triggerpoint.safety.entry import PatientSafety
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
 from triggerpoint.safety.stats import published
 
@@ -241,6 +242,11 @@ def _visit(
         )
 
 
+# Registry patients are screened with every answer 'no' and carry no height or weight, so
+# each is checked as unrestricted with an unknown BMI (the thorax guard's assumption).
+_SAFETY = PatientSafety()
+
+
 def _entry(
     batch: _Batch, tenant: dict[str, int], nid: int, seq: int, tp: Any, twitches: int
 ) -> None:
@@ -249,7 +255,7 @@ def _entry(
         **tenant,
         session_id=nid,
         created_at=datetime.now(UTC),
-        **needle_entry(tp, seq=seq, twitches=twitches),
+        **needle_entry(tp, seq=seq, twitches=twitches, patient=_SAFETY),
     )
     if seq > 1:
         batch.rows["needling_session"][-1]["needles_out"] = seq
@@ -304,7 +310,7 @@ def generate(
         "answers": {k: a.model_dump() for k, a in answers.items()},
         "outcome": result.outcome.value,
         "reasons": result.reasons,
-        "restrictions": [],
+        "restrictions": [r.model_dump() for r in result.restrictions],
         "rules_version": result.rules_version,
     }
     ids = _next_ids(engine)

@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
 from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
+from triggerpoint.errors import InvalidInput
 from triggerpoint.records import schemas
 from triggerpoint.records.models import (
     Consent,
@@ -39,12 +40,8 @@ class Conflict(RuntimeError):
     """A stale edit (someone saved first) or a duplicate."""
 
 
-class RecordError(ValueError):
-    """Input that is well-formed but wrong here; `field` names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
+# Input that is well-formed but wrong here; `field` names the field (one class for every domain).
+RecordError = InvalidInput
 
 
 def search_key(*parts: str) -> str:

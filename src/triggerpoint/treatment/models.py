@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -85,6 +86,10 @@ class NeedlingSession(Versioned, TenantMixin, Base):
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
     signed_at: Mapped[datetime | None]
+    # A historical session brought in by FHIR import: its signer is a name from the other
+    # system, not a user here, and its entries were checked against the imported screening.
+    imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    imported_signer: Mapped[str | None] = mapped_column(String(200))
     entries: Mapped[list[NeedleEntry]] = relationship(
         lazy="selectin", order_by="NeedleEntry.seq", cascade="all, delete-orphan"
     )
@@ -130,6 +135,10 @@ class NeedleEntry(TenantMixin, Base):
     depth_mm: Mapped[float] = mapped_column(Float)
     depth_limit_mm: Mapped[float | None] = mapped_column(Float)
     over_limit_reason: Mapped[str | None] = mapped_column(Text)
+    # Confirmed level and direction where the pleura reaches below the 12th rib (QL, ...).
+    pleural_recess_acknowledged: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     twitch_count: Mapped[int] = mapped_column(Integer)
     familiar_pain: Mapped[bool] = mapped_column(Boolean)
     duration_s: Mapped[int] = mapped_column(Integer)

@@ -14,12 +14,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.accounts.models import User
 from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.records import schemas as rschemas
 from triggerpoint.records import service as records
 from triggerpoint.records.models import Visit
 from triggerpoint.records.schemas import RISKS, RecordId
-from triggerpoint.safety.screening import rulebook
+from triggerpoint.safety.screening import missing_questions, rulebook
 from triggerpoint.treatment import schemas, service
 from triggerpoint.treatment.models import NeedlingSession
 from triggerpoint.web import localtime
@@ -51,13 +52,35 @@ def screening_form(
     request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
 ) -> Response:
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
-    latest = service.latest_screening(session, patient_id=patient_id)
+    ctx = _screening_context(session, patient, errors={}, form={})
     session.commit()
-    return _render(
-        request,
-        "treatment/screening.html",
-        {"p": patient, "rules": rulebook().rules, "latest": latest, "errors": {}, "form": {}},
-    )
+    return _render(request, "treatment/screening.html", ctx)
+
+
+def _screening_context(session, patient, *, errors: dict, form: dict) -> dict[str, Any]:
+    latest = service.latest_screening(session, patient_id=patient.id)
+    screener = session.get(User, latest.screened_by) if latest and latest.screened_by else None
+    return {
+        "p": patient,
+        "rules": rulebook().rules,
+        "latest": None if errors else latest,
+        "screener": screener,
+        "errors": errors,
+        "form": form,
+        "missing": {r.id for r in missing_questions(form)} if errors else set(),
+    }
+
+
+def _screening_answers(form: Any) -> dict[str, dict[str, Any]]:
+    """Only the questions the clinician answered: an unanswered one stays unanswered."""
+    return {
+        r.id: {
+            "present": form.get(r.id) == "yes",
+            "detail": (str(form.get(f"{r.id}_detail") or "").strip() or None),
+        }
+        for r in rulebook().rules
+        if form.get(r.id) in ("yes", "no")
+    }
 
 
 @pages.post("/patients/{patient_id}/screening", response_class=HTMLResponse)
@@ -65,14 +88,7 @@ async def screening_save(
     request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
 ) -> Response:
     form = await request.form()
-    answers = {
-        r.id: {
-            "present": form.get(r.id) == "yes",
-            "detail": (str(form.get(f"{r.id}_detail") or "") or None),
-        }
-        for r in rulebook().rules
-        if form.get(r.id) in ("yes", "no")
-    }
+    answers = _screening_answers(form)
     data, errors = parse_form(schemas.ScreeningIn, {"answers": answers})
     if data is not None:
         try:
@@ -83,18 +99,9 @@ async def screening_save(
             session.rollback()
             errors = {exc.field: str(exc)}
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
-    return _render(
-        request,
-        "treatment/screening.html",
-        {
-            "p": patient,
-            "rules": rulebook().rules,
-            "latest": None,
-            "errors": errors,
-            "form": dict(form),
-        },
-        422,
-    )
+    ctx = _screening_context(session, patient, errors=errors, form=dict(form))
+    ctx["missing"] = {r.id for r in missing_questions(answers)}
+    return _render(request, "treatment/screening.html", ctx, 422)
 
 
 @pages.get("/patients/{patient_id}/consent", response_class=HTMLResponse)
@@ -190,6 +197,7 @@ def _needling_context(
             "last": last,
             "unaccounted": service.unaccounted(ns),
             "thorax_muscles": {m.id for m in atlas.muscles.values() if m.needling.thorax},
+            "recess_muscles": sorted(m.name for m in atlas.muscles.values() if m.pleural_recess),
             "names": {m.id: m.name for m in atlas.muscles.values()},
             **_suggestions(session, principal, visit, ns),
         }
@@ -208,7 +216,7 @@ def _suggestions(session, principal, visit: Visit, ns: NeedlingSession) -> dict[
         if d.visit_id == visit.id
     ]
     if ns.status != "open" or not drawings:
-        return {"suggestions": [], "painful_count": 0}
+        return {"suggestions": [], "painful_count": 0, "restricted": {}}
     latest = drawings[-1]
     result = suggest(
         {"pain": [m.region_id for m in latest.marks], "complete": latest.complete}, top=8
@@ -217,7 +225,17 @@ def _suggestions(session, principal, visit: Visit, ns: NeedlingSession) -> dict[
     fresh = [
         c for c in result.candidates if (c.muscle_id, c.side, c.trigger_point_id) not in planned
     ]
-    return {"suggestions": fresh[:6], "painful_count": len(latest.marks)}
+    shown = fresh[:6]
+    restricted = {
+        (c.muscle_id, c.side, c.trigger_point_id): why
+        for c in shown
+        if (
+            why := service.restricted_here(
+                session, ns, muscle_id=c.muscle_id, side=c.side, tp_id=c.trigger_point_id
+            )
+        )
+    }
+    return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
 
 
 @pages.post("/visits/{visit_id}/needling/{action}", response_class=HTMLResponse)
@@ -278,6 +296,7 @@ def _do(
     raw = dict(form)
     if action == "entry":
         raw["familiar_pain"] = raw.get("familiar_pain") == "on"
+        raw["pleural_recess_acknowledged"] = raw.get("pleural_recess_acknowledged") == "on"
         if raw.get("technique") == "electrical":
             raw["estim"] = {
                 k: raw.pop(k, None) for k in ("frequency_hz", "pulse_width_us", "intensity_ma")

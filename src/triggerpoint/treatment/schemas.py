@@ -86,6 +86,11 @@ class EntryIn(_In):
     familiar_pain: bool = Field(description="Did the needle reproduce the patient's familiar pain?")
     duration_s: int = Field(ge=0, le=3600)
     over_limit_reason: str | None = Field(default=None, max_length=500)
+    pleural_recess_acknowledged: bool = Field(
+        default=False,
+        description="Confirms the needle went below the 12th rib, aimed at the transverse "
+        "process (required where the atlas flags the pleural recess, e.g. quadratus lumborum)",
+    )
 
     @field_validator("estim")
     @classmethod
@@ -121,6 +126,7 @@ class EntryOut(BaseModel):
     depth_mm: float
     depth_limit_mm: float | None
     over_limit_reason: str | None
+    pleural_recess_acknowledged: bool = False
     twitch_count: int
     familiar_pain: bool
     duration_s: int
@@ -186,6 +192,9 @@ class SessionOut(BaseModel):
     needles_in: int
     needles_out: int | None
     precautions: list[str]
+    restrictions: list[dict] = []
+    imported: bool = False
+    imported_signer: str | None = None
     thorax_limit_mm: float
     thorax_limit_explained: str
     entries: list[EntryOut]

@@ -3,15 +3,17 @@
 Every rule lives here once; the API, the pages and the CLI all meet the same errors:
 * a session opens only for a patient screened and cleared (re-confirmed at this visit) with
   an active dry-needling consent;
-* restrictions from screening (an affected limb, electrical stimulation) block entries;
-* over the thorax a depth beyond the patient's limit needs a recorded reason;
+* every entry and planned target meets `safety.entry` (restricted regions and limbs, deep
+  needling of incompressible muscles, electrical stimulation, the thorax depth guard and the
+  pleural recess below the 12th rib): the one enforcement point every write path shares;
 * a session is signed only when every needle is accounted for (or an incident is recorded),
   and a signed session never changes: later notes are dated addenda.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +23,8 @@ from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
 from triggerpoint.atlas.schema import Muscle
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
-from triggerpoint.records.models import Patient, Visit
+from triggerpoint.errors import SafetyBlock
+from triggerpoint.records.models import Episode, Patient, Visit
 from triggerpoint.records.service import (
     Conflict,
     RecordError,
@@ -30,7 +33,8 @@ from triggerpoint.records.service import (
     require_record,
 )
 from triggerpoint.safety.depth import DepthLimit, max_thorax_depth
-from triggerpoint.safety.screening import Outcome, ScreeningError, evaluate
+from triggerpoint.safety.entry import PatientSafety, blocked_reasons, check_entry
+from triggerpoint.safety.screening import Outcome, evaluate
 from triggerpoint.treatment import schemas
 from triggerpoint.treatment.models import (
     Addendum,
@@ -51,22 +55,29 @@ URGENT_ACTION = (
 )
 
 
-class SafetyBlock(RuntimeError):
-    """The action is refused for the patient's safety; the message says why and what to do."""
+__all__ = ["SafetyBlock"]  # re-exported: callers catch service.SafetyBlock
 
 
 # --- screening ------------------------------------------------------------------------
 
 
 def record_screening(
-    session: Session, *, principal: Principal, patient_id: int, data: schemas.ScreeningIn
+    session: Session,
+    *,
+    principal: Principal,
+    patient_id: int,
+    data: schemas.ScreeningIn,
+    screened_at: datetime | None = None,
 ) -> Screening:
+    """Evaluate every answer and store the outcome with structured restrictions. FHIR import
+    passes the original `screened_at`; everyone else gets now."""
     principal.require("clinical:write")
     require_record(session, Patient, patient_id, "patient")
-    try:
-        result = evaluate(data.answers)
-    except ScreeningError as exc:
-        raise RecordError(exc.field, str(exc)) from None
+    if data.episode_id is not None:
+        episode = get_record(session, Episode, data.episode_id, "episode")
+        if episode.patient_id != patient_id:
+            raise RecordError("episode_id", f"episode {data.episode_id} is not this patient's")
+    result = evaluate(data.answers)
     screening = Screening(
         patient_id=patient_id,
         episode_id=data.episode_id,
@@ -76,6 +87,7 @@ def record_screening(
         restrictions=[r.model_dump() for r in result.restrictions],
         rules_version=result.rules_version,
         screened_by=principal.user_id,
+        **({"screened_at": screened_at} if screened_at is not None else {}),
     )
     session.add(screening)
     session.flush()
@@ -233,18 +245,21 @@ def precautions(session: Session, ns: NeedlingSession) -> list[str]:
     return list(screening.reasons) if screening else []
 
 
-def _limb_restricted(muscle: Muscle, side: str, restrictions: list[dict]) -> str | None:
-    limb = {
-        "upper_limb": ("arm", "hand", "upper"),
-        "lower_limb": ("leg", "foot", "lower", "thigh"),
-    }.get(muscle.group)
-    if limb is None:
-        return None
-    for r in restrictions:
-        detail = (r.get("detail") or "").lower()
-        if r["scope"] == "limb" and side in detail and any(word in detail for word in limb):
-            return r["reason"] + f" ({r['detail']})"
-    return None
+def patient_safety(session: Session, ns: NeedlingSession) -> PatientSafety:
+    """What `safety.entry` needs for this session: its screening's restrictions and the BMI."""
+    screening = session.get(Screening, ns.screening_id)
+    patient = session.get(Patient, ns.patient_id)
+    return PatientSafety.of(
+        screening.restrictions if screening else None, patient.bmi if patient else None
+    )
+
+
+def restricted_here(
+    session: Session, ns: NeedlingSession, *, muscle_id: str, side: str, tp_id: str
+) -> list[str]:
+    """Why this patient must not have this trigger point planned or needled (empty: allowed)."""
+    muscle = load_atlas().muscles[muscle_id]
+    return blocked_reasons(patient_safety(session, ns), muscle=muscle, tp_id=tp_id, side=side)
 
 
 def add_target(
@@ -252,11 +267,16 @@ def add_target(
 ) -> PlannedTarget:
     ns = _open(session, principal, session_id)
     muscle = _muscle(data.muscle, "muscle")
+    tp_id = _trigger_point(muscle, data.trigger_point_id)
+    if blocks := blocked_reasons(
+        patient_safety(session, ns), muscle=muscle, tp_id=tp_id, side=data.side
+    ):
+        raise SafetyBlock("cannot plan this target: " + "; ".join(blocks))
     target = PlannedTarget(
         session_id=ns.id,
         muscle_id=muscle.id,
         side=data.side,
-        trigger_point_id=_trigger_point(muscle, data.trigger_point_id),
+        trigger_point_id=tp_id,
         source=data.source,
         probability=data.probability,
     )
@@ -277,29 +297,29 @@ def add_entry(
     session: Session, *, principal: Principal, session_id: int, data: schemas.EntryIn
 ) -> NeedleEntry:
     ns = _open(session, principal, session_id)
+    entry = _new_entry(session, ns, principal, data)
+    session.flush()
+    _audit_entry(session, principal, ns, entry)
+    return entry
+
+
+def _new_entry(
+    session: Session, ns: NeedlingSession, principal: Principal, data: schemas.EntryIn
+) -> NeedleEntry:
+    """Check one needle against the patient's safety rules and append it to the session."""
     muscle = _muscle(data.muscle, "muscle")
     tp_id = _trigger_point(muscle, data.trigger_point_id)
-    screening = session.get(Screening, ns.screening_id)
-    restrictions = screening.restrictions if screening else []
-    if data.technique == "electrical" and any(r["scope"] == "electrical" for r in restrictions):
-        raise SafetyBlock(
-            "electrical stimulation is contraindicated for this patient (pacemaker or implanted device)"
-        )
-    if blocked := _limb_restricted(muscle, data.side, restrictions):
-        raise SafetyBlock(
-            f"{muscle.name} ({data.side}) is in a limb that must not be needled: {blocked}"
-        )
-    limit = thorax_limit(session, ns) if muscle.needling.thorax else None
-    if (
-        limit is not None
-        and data.depth_mm > limit.max_depth_mm
-        and not (data.over_limit_reason or "").strip()
-    ):
-        raise RecordError(
-            "over_limit_reason",
-            f"{data.depth_mm:g} mm is deeper than this patient's thorax limit of {limit.max_depth_mm:g} mm for {muscle.name}; "
-            "record why before saving",
-        )
+    checked = check_entry(
+        patient_safety(session, ns),
+        muscle=muscle,
+        tp_id=tp_id,
+        side=data.side,
+        technique=data.technique,
+        depth_mm=data.depth_mm,
+        over_limit_reason=data.over_limit_reason,
+        pleural_recess_acknowledged=data.pleural_recess_acknowledged,
+    )
+    limit = checked.limit
     entry = NeedleEntry(
         session_id=ns.id,
         seq=len(ns.entries) + 1,
@@ -312,25 +332,28 @@ def add_entry(
         estim=data.estim.model_dump() if data.estim else None,
         depth_mm=data.depth_mm,
         depth_limit_mm=limit.max_depth_mm if limit else None,
-        over_limit_reason=(data.over_limit_reason or None)
-        if limit and data.depth_mm > limit.max_depth_mm
-        else None,
+        over_limit_reason=(data.over_limit_reason or None) if checked.over_limit else None,
+        pleural_recess_acknowledged=data.pleural_recess_acknowledged,
         twitch_count=data.twitch_count,
         familiar_pain=data.familiar_pain,
         duration_s=data.duration_s,
         created_by=principal.user_id,
     )
     ns.entries.append(entry)
-    session.flush()
+    return entry
+
+
+def _audit_entry(
+    session: Session, principal: Principal, ns: NeedlingSession, entry: NeedleEntry
+) -> None:
     record(
         session,
         actor=principal.actor,
         action="create",
         entity="needle_entry",
         entity_id=entry.id,
-        detail={"session_id": ns.id, "muscle": muscle.id, "depth_mm": data.depth_mm},
+        detail={"session_id": ns.id, "muscle": entry.muscle_id, "depth_mm": entry.depth_mm},
     )
-    return entry
 
 
 def record_count(
@@ -385,14 +408,8 @@ def unaccounted(ns: NeedlingSession) -> int:
     return len(ns.entries) - (ns.needles_out or 0) - covered
 
 
-def sign(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.SignIn
-) -> NeedlingSession:
-    ns = _open(session, principal, session_id)
-    if ns.version != data.version:
-        raise Conflict(
-            f"needling session {session_id} changed since you loaded it (version {ns.version}); reload and check before signing"
-        )
+def _require_accounted(ns: NeedlingSession) -> None:
+    """A session is signed only when every needle is out or covered by a recorded incident."""
     if ns.needles_out is None:
         raise SafetyBlock("count the needles out before signing")
     missing = unaccounted(ns)
@@ -404,6 +421,17 @@ def sign(
         raise SafetyBlock(
             f"more needles out ({ns.needles_out}) than in ({len(ns.entries)}): recount before signing"
         )
+
+
+def sign(
+    session: Session, *, principal: Principal, session_id: int, data: schemas.SignIn
+) -> NeedlingSession:
+    ns = _open(session, principal, session_id)
+    if ns.version != data.version:
+        raise Conflict(
+            f"needling session {session_id} changed since you loaded it (version {ns.version}); reload and check before signing"
+        )
+    _require_accounted(ns)
     ns.status, ns.signed_by, ns.signed_at = "signed", principal.user_id, utcnow()
     session.flush()
     record(
@@ -413,6 +441,79 @@ def sign(
         entity="needling_session",
         entity_id=ns.id,
         detail={"needles": len(ns.entries)},
+    )
+    return ns
+
+
+def import_needling_session(
+    session: Session,
+    *,
+    principal: Principal,
+    visit_id: int,
+    screening_id: int,
+    consent_id: int,
+    opened_at: datetime,
+    entries: list[schemas.EntryIn],
+    needles_out: int | None = None,
+    adverse_events: Sequence[tuple[schemas.AdverseEventIn, datetime | None]] = (),
+    signed_at: datetime | None = None,
+    signer: str | None = None,
+) -> NeedlingSession:
+    """A historical session from another system (FHIR import), held to today's rules: each
+    entry is checked against the imported screening, and a signed one must account for
+    every needle. It keeps its original times and signer and is marked as imported. An
+    error names the entry (``entries[2].depth_mm``); the caller's transaction rolls back."""
+    principal.require("clinical:write")
+    visit = get_record(session, Visit, visit_id, "visit")
+    screening = get_record(session, Screening, screening_id, "screening")
+    if screening.patient_id != visit.patient_id:
+        raise RecordError("screening_id", "the screening is not this patient's")
+    if screening.outcome == Outcome.not_cleared:
+        raise SafetyBlock("the imported screening did not clear the patient for needling")
+    ns = NeedlingSession(
+        patient_id=visit.patient_id,
+        visit_id=visit_id,
+        screening_id=screening_id,
+        consent_id=consent_id,
+        opened_by=principal.user_id,
+        opened_at=opened_at,
+        imported=True,
+    )
+    session.add(ns)
+    session.flush()
+    for i, data in enumerate(entries):
+        try:
+            _new_entry(session, ns, principal, data)
+        except RecordError as exc:
+            raise RecordError(f"entries[{i}].{exc.field}", f"needle entry {i + 1}: {exc}") from None
+        except SafetyBlock as exc:
+            raise RecordError(f"entries[{i}]", f"needle entry {i + 1}: {exc}") from None
+    for data, reported_at in adverse_events:
+        ns.adverse_events.append(
+            AdverseEvent(
+                patient_id=ns.patient_id,
+                reported_by=principal.user_id,
+                **data.model_dump(),
+                **({"reported_at": reported_at} if reported_at else {}),
+            )
+        )
+    ns.needles_out = needles_out
+    if signed_at is not None:
+        try:
+            _require_accounted(ns)
+        except SafetyBlock as exc:
+            raise RecordError(
+                "needles_out", f"a signed session must account for every needle: {exc}"
+            ) from None
+        ns.status, ns.signed_at, ns.imported_signer = "signed", signed_at, signer
+    session.flush()
+    record(
+        session,
+        actor=principal.actor,
+        action="import",
+        entity="needling_session",
+        entity_id=ns.id,
+        detail={"visit_id": visit_id, "needles": len(ns.entries), "signed": signed_at is not None},
     )
     return ns
 
@@ -494,6 +595,9 @@ def session_out(session: Session, ns: NeedlingSession) -> schemas.SessionOut:
         needles_in=len(ns.entries),
         needles_out=ns.needles_out,
         precautions=precautions(session, ns),
+        restrictions=list(patient_safety(session, ns).restrictions),
+        imported=ns.imported,
+        imported_signer=ns.imported_signer,
         thorax_limit_mm=limit.max_depth_mm,
         thorax_limit_explained=limit.explain(),
         entries=[schemas.EntryOut.model_validate(e) for e in ns.entries],
@@ -505,6 +609,10 @@ def session_out(session: Session, ns: NeedlingSession) -> schemas.SessionOut:
                 "trigger_point_id": t.trigger_point_id,
                 "source": t.source,
                 "probability": t.probability,
+                "thorax_limit_mm": limit.max_depth_mm if _over_thorax(t.muscle_id) else None,
+                "restricted": restricted_here(
+                    session, ns, muscle_id=t.muscle_id, side=t.side, tp_id=t.trigger_point_id
+                ),
             }
             for t in ns.targets
         ],
@@ -514,6 +622,11 @@ def session_out(session: Session, ns: NeedlingSession) -> schemas.SessionOut:
             for a in ns.addenda
         ],
     )
+
+
+def _over_thorax(muscle_id: str) -> bool:
+    muscle = load_atlas().muscles.get(muscle_id)
+    return bool(muscle and muscle.needling.thorax)
 
 
 def adverse_event_out(ae: AdverseEvent) -> schemas.AdverseEventOut:
