@@ -1,4 +1,6 @@
-"""Instrument scoring: exact formulas, ranges, missing-item rules, classification."""
+"""Instrument scoring: exact formulas, ranges, missing-item rules, classification.
+
+Thresholds have their own tests (test_thresholds.py); the table here is a short tour."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triggerpoint.outcomes.instruments import InstrumentError, classify, score
+from triggerpoint.outcomes.instruments import InstrumentError, score
+from triggerpoint.outcomes.thresholds import classify_measure
 
 
 def test_ndi_percent_with_and_without_missing():
@@ -82,25 +85,31 @@ def test_ppt_and_psfs_are_means():
 
 
 @pytest.mark.parametrize(
-    ("instrument", "baseline", "current", "region", "expected"),
+    ("instrument", "baseline", "current", "context", "expected"),
     [
-        ("nprs", 7, 5, None, "responder"),  # 2 points
-        ("nprs", 3, 2, None, "responder"),  # 33% though only 1 point
-        ("nprs", 7, 6, None, "non-responder"),
-        ("nprs", 5, 7, None, "worsened"),
+        ("nprs", 7, 5, "", "responder"),  # 2 points
+        ("nprs", 3, 2, "", "responder"),  # 33% though only 1 point
+        ("nprs", 7, 6, "", "non-responder"),
+        ("nprs", 5, 7, "", "worsened"),
         ("nprs", 6, 4.7, "neck", "responder"),  # 1.3 points for neck pain
-        ("odi", 40, 30, None, "responder"),
-        ("odi", 40, 35, None, "non-responder"),
-        ("ppt", 2.0, 2.21, None, "responder"),  # higher is better
-        ("ppt", 2.0, 1.7, None, "worsened"),
-        ("quickdash", 50, 34, None, "responder"),
-        ("groc", None, 4, None, "responder"),
-        ("groc", None, -5, None, "worsened"),
-        ("groc", None, 2, None, "non-responder"),
+        ("odi", 40, 30, "", "responder"),
+        ("odi", 40, 35, "", "non-responder"),
+        # PPT is judged against its MDC95 (0.34), not its MCID (0.21), which lies inside the
+        # measurement error. (Before, 2.0 -> 2.21 was a responder and 2.0 -> 1.7 worsened.)
+        ("ppt", 2.0, 2.21, "", "non-responder"),
+        ("ppt", 2.0, 2.35, "", "responder"),  # higher is better
+        ("ppt", 2.0, 1.7, "", "non-responder"),
+        ("ppt", 2.0, 1.65, "", "worsened"),
+        ("quickdash", 50, 34, "", "responder"),
+        ("rom", 10, 20, "ankle dorsiflexion right", "responder"),
+        ("rom", 10, 20, "elbow flexion", None),  # no sourced threshold: not classified
+        ("groc", None, 4, "", "responder"),
+        ("groc", None, -5, "", "worsened"),
+        ("groc", None, 2, "", "non-responder"),
     ],
 )
-def test_classification(instrument, baseline, current, region, expected):
-    assert classify(instrument, baseline, current, region=region) == expected
+def test_classification(instrument, baseline, current, context, expected):
+    assert classify_measure(instrument, context, baseline, current) == expected
 
 
 @given(st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=10, max_size=10))

@@ -95,8 +95,9 @@ def test_record_then_see_change_and_classification(app_client, world):
     assert r.status_code == 303  # three missing items: stored as incomplete
     page = client.get(f"/patients/{pid}/outcomes")
     assert page.status_code == 200
-    # PPT 2.1 -> 2.4: +0.3 beats the MCID (0.21) but not the MDC95 (0.34).
-    assert "+0.3" in page.text and "responder" in page.text
+    # PPT 2.1 -> 2.4: +0.3 beats the MCID (0.21) but not the MDC95 (0.34), which is what a
+    # PPT change is judged against: a non-responder (this test used to expect "responder").
+    assert "+0.3" in page.text and 'class="badge non-responder"' in page.text
     assert "MCID 0.21" in page.text and "MDC95 0.34" in page.text
     assert "within measurement error (MDC95)" in page.text
     assert "1 incomplete questionnaire" in page.text
@@ -107,7 +108,11 @@ def test_record_then_see_change_and_classification(app_client, world):
         for g in root.iter("{http://www.w3.org/2000/svg}g")
         if g.get("id", "").endswith("-mcid-band")
     ]
-    assert band and "± MCID 0.21" in band[0].find("{http://www.w3.org/2000/svg}title").text
+    assert band and "± MDC95 0.34" in band[0].find("{http://www.w3.org/2000/svg}title").text
+    # The plot is named after its measure (the dashed MCID lines once took over its name).
+    assert "Pressure pain threshold" in root.get("aria-label", "")
+    dashed = [g.get("id", "") for g in root.iter("{http://www.w3.org/2000/svg}g")]
+    assert any("mcid-1.89" in i for i in dashed) and any("mcid-2.31" in i for i in dashed)
     assert "style=" not in svg  # CSP: no inline styles
 
 

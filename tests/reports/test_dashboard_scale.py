@@ -27,8 +27,9 @@ from triggerpoint.db import get_engine, make_engine, open_session
 from triggerpoint.demo.generator import seed
 from triggerpoint.demo.registry import generate
 from triggerpoint.migrate import upgrade
-from triggerpoint.outcomes.instruments import classify, definitions
+from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement, OutcomeSeries
+from triggerpoint.outcomes.thresholds import classify_measure
 from triggerpoint.reports import summary
 from triggerpoint.reports.dashboard import clinic_dashboard
 from triggerpoint.treatment.models import DashboardTally, NeedlingSession
@@ -52,6 +53,7 @@ def _numbers(d: dict) -> dict:
             (r["instrument"], r["n"], r["responders"], r["non_responders"], r["worsened"])
             for r in d["responders"]
         ],
+        "unclassified": [(u["instrument"], u["n"]) for u in d["unclassified"]],
         "muscles": [(m["muscle_id"], m["sessions"], m["needles"]) for m in d["muscles"]],
         "twitches": [(t["label"], t["n"], t["mean_change"], t["ci95_half"]) for t in d["twitches"]],
     }
@@ -87,6 +89,39 @@ def _import_course(client: TestClient, person: Person) -> None:
     _, importer = _staff("Scale import clinic", "scale.importer")
     r = client.post("/api/fhir/import", json=bundle, headers=as_person(client, importer))
     assert r.status_code == 201, r.text
+
+
+# Series whose rule depends on their context: ROM per joint and movement (one without a
+# sourced threshold), NPRS for neck pain. (context, first, last) per patient of the course.
+CONTEXT_SERIES = [
+    ("rom", "ankle dorsiflexion right", 30.0, 34.7),  # MDC 4.7: responder at the boundary
+    ("rom", "ankle dorsiflexion left", 30.0, 34.6),  # just under: non-responder
+    ("rom", "cervical spine rotation left", 60.0, 68.0),  # MDC 9.6: non-responder
+    ("rom", "elbow flexion", 100.0, 130.0),  # no sourced MDC: not classified
+    ("nprs", "neck", 6.0, 4.7),  # 1.3 for neck pain: responder
+    ("nprs", "low back", 6.0, 4.7),  # 2 points or 30% elsewhere: non-responder
+]
+
+
+def _context_series(clinic_id: int) -> None:
+    with open_session(clinic_id=clinic_id) as s:
+        pid = s.scalars(select(Measurement.patient_id).order_by(Measurement.id)).first()
+        t0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
+        for instrument, context, first, last in CONTEXT_SERIES:
+            for day, score in ((0, first), (14, last)):
+                s.add(
+                    Measurement(
+                        patient_id=pid,
+                        instrument=instrument,
+                        context=context,
+                        data={},
+                        score=score,
+                        complete=True,
+                        answered=1,
+                        measured_at=t0 + timedelta(days=day),
+                    )
+                )
+        s.commit()
 
 
 def _edit_and_delete(clinic_id: int) -> None:
@@ -135,6 +170,7 @@ def mixed_workload(own_db) -> Iterator[tuple[list[int], int]]:
         seed(s, patients=6, seed=11)
         s.commit()
     generate(get_engine(), sessions=60, seed=12, batch_patients=5)
+    _context_series(clinic)
     _edit_and_delete(clinic)
     with open_session(clinic_id=None) as s:
         clinics = list(s.scalars(select(Clinic.id)))
@@ -221,14 +257,40 @@ def test_upgrade_fills_summaries_a_migration_left_empty(mixed_workload):
             assert _same(again.tallies, kept.tallies), f"clinic {clinic_id}"
 
 
+CONTEXTS = {
+    "nprs": ["", "neck", "Neck pain"],
+    "rom": ["ankle dorsiflexion", "knee flexion", "elbow flexion", ""],
+}
+
+
 @pytest.mark.parametrize("instrument", sorted(definitions()))
 def test_series_classification_is_the_patient_report_rule(instrument):
     """The dashboard classes series with exactly the rule the patient report uses."""
-    values = [0, 0.5, 1, 1.3, 2, 3, 4, 5, 7, 10, 14, 16, 24, 40, 50, -5, -4, -1]
-    for base, last in product(values, values):
-        expected = classify(instrument, base, last)
-        if expected is not None:
-            assert summary.classify_series(instrument, base, last) == expected, (base, last)
+    values = [0, 0.5, 1, 1.2, 1.3, 2, 3, 4, 4.7, 5, 7, 9.6, 10, 14, 16, 24, 40, 50, -5, -4, -1]
+    for context in CONTEXTS.get(instrument, [""]):
+        for base, last in product(values, values):
+            expected = classify_measure(instrument, context, base, last) or "unclassified"
+            got = summary.classify_series(instrument, base, last, context)
+            assert got == expected, (context, base, last)
+
+
+def test_context_series_are_classed_by_their_own_rule(mixed_workload):
+    with open_session(clinic_id=mixed_workload[1]) as s:
+        status = dict(
+            s.execute(
+                select(OutcomeSeries.context, OutcomeSeries.status).where(
+                    OutcomeSeries.context.in_([c for _, c, _, _ in CONTEXT_SERIES])
+                )
+            ).all()
+        )
+    assert status == {
+        "ankle dorsiflexion right": "responder",
+        "ankle dorsiflexion left": "non-responder",
+        "cervical spine rotation left": "non-responder",
+        "elbow flexion": "unclassified",
+        "neck": "responder",
+        "low back": "non-responder",
+    }
 
 
 def test_series_first_and_last_follow_time_then_id():

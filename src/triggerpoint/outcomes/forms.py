@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from triggerpoint.outcomes import thresholds
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.web import localtime
 
@@ -42,7 +43,6 @@ SECTIONS = {
     ],
 }
 ORDER = ("nprs", "ppt", "rom", "psfs", "ndi", "odi", "quickdash", "groc")
-JOINTS = ("cervical spine", "thoracic spine", "lumbar spine", "shoulder", "hip", "knee", "ankle")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,12 @@ def fields_for(instrument: str) -> list[Field]:
 
 
 def instrument_forms() -> list[dict[str, Any]]:
-    """Every instrument with its fields and its thresholds, in the order the page shows them."""
+    """Every instrument with its fields and its thresholds, in the order the page shows them.
+
+    `rule` is what a change is judged against (`outcomes.thresholds`), so the form tells the
+    clinician the same threshold the outcomes page, the report and the dashboard apply; ROM
+    has one per joint and movement (`rom_rows`), and NPRS one more for neck pain.
+    """
     out = []
     for key in ORDER:
         spec = definitions()[key]
@@ -109,6 +114,9 @@ def instrument_forms() -> list[dict[str, Any]]:
                 "mcid": spec.get("mcid"),
                 "mdc95": spec.get("mdc95"),
                 "max_missing": spec.get("max_missing"),
+                "rule": None if key == "rom" else thresholds.rule_for(key),
+                "neck_rule": thresholds.rule_for(key, "neck") if key == "nprs" else None,
+                "rom_rows": thresholds.rom_rows() if key == "rom" else [],
             }
         )
     return out

@@ -1,8 +1,9 @@
 """Scoring of outcome instruments and classification against clinically meaningful change.
 
-Definitions and thresholds live in `data/instruments.yaml` with their sources. Scoring is
-exact (e.g. NDI/ODI as the percentage of the answered items' maximum, QuickDASH as
-((sum/n) - 1) x 25); too many missing items give an *incomplete* result without a score.
+Definitions live in `data/instruments.yaml` with their sources. Scoring is exact (e.g.
+NDI/ODI as the percentage of the answered items' maximum, QuickDASH as ((sum/n) - 1) x 25);
+too many missing items give an *incomplete* result without a score. Whether a change is a
+response is decided in one place, `outcomes.thresholds`, for every page, report and query.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from statistics import fmean
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-
-Classification = Literal["responder", "non-responder", "worsened"]
 
 
 class InstrumentError(ValueError):
@@ -115,46 +114,3 @@ def score(instrument: str, data: dict[str, Any]) -> Score:
         field = "degrees" if instrument == "rom" else "value"
         return Score(instrument, _check(instrument, field, data.get(field)), True, 1)
     return _items(instrument, list(data.get("items") or []))
-
-
-def mcid_for(instrument: str, *, region: str | None = None) -> float | None:
-    spec = definitions()[instrument]
-    if instrument == "nprs" and region == "neck":
-        return spec["mcid_neck"]["points"]
-    if instrument == "rom":
-        return spec["mdc_cervical"]["points"]
-    return spec.get("mcid", {}).get("points")
-
-
-def classify(
-    instrument: str, baseline: float | None, current: float | None, *, region: str | None = None
-) -> Classification | None:
-    """Responder, non-responder or worsened, from a baseline and a later score.
-
-    NPRS counts as a response when it falls by the MCID *or* by 30% (Farrar 2001). GROC is
-    itself a rating of change, so its own value is classified (baseline is ignored).
-    """
-    spec = definitions()[instrument]
-    if instrument == "groc":
-        if current is None:
-            return None
-        return (
-            "responder"
-            if current >= spec["responder_at"]
-            else "worsened"
-            if current <= spec["worsened_at"]
-            else "non-responder"
-        )
-    if baseline is None or current is None:
-        return None
-    sign = -1 if spec["better"] == "lower" else 1
-    improvement = sign * (current - baseline)
-    threshold = mcid_for(instrument, region=region)
-    if threshold is None:
-        return None
-    pct_ok = instrument == "nprs" and baseline > 0 and improvement >= 0.3 * baseline - 1e-9
-    if improvement >= threshold - 1e-9 or pct_ok:
-        return "responder"
-    if improvement <= -threshold + 1e-9:
-        return "worsened"
-    return "non-responder"

@@ -39,8 +39,9 @@ class OutcomeSeries(TenantMixin, Base):
 
     Derived data, never edited by hand: `reports.summary` recomputes a row from `measurement`
     whenever a flush touches the series, so the dashboard need not scan every measurement.
-    First and last are by (measured_at, id); `status` is the responder class, or None while
-    the series cannot be classified yet.
+    First and last are by (measured_at, id); `status` is the responder class (by the rule of
+    `outcomes.thresholds`), "unclassified" when the series has a follow-up but its measure has
+    no sourced threshold (a ROM joint without an MDC), or None while it has no follow-up yet.
     """
 
     __tablename__ = "outcome_series"

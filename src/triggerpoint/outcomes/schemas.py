@@ -53,6 +53,10 @@ class MeasurementOut(BaseModel):
 
 
 class MeasureSummary(BaseModel):
+    """One measure series. `mcid` is the published MCID where one exists; `threshold` is the
+    change the classification actually requires (the PPT MDC95, a ROM joint's MDC), with its
+    kind and source; `classification` is None with `unclassified_reason` saying why."""
+
     instrument: str
     context: str
     name: str
@@ -64,3 +68,9 @@ class MeasureSummary(BaseModel):
     classification: str | None
     immediate_changes: list[dict[str, Any]]
     points: list[dict[str, Any]]
+    threshold: float | None = None
+    threshold_kind: str | None = None  # "MCID", "MDC95", "MDC90", "MDC" or "rating"
+    threshold_label: str = ""
+    threshold_source: str = ""
+    threshold_note: str = ""
+    unclassified_reason: str | None = None

@@ -10,14 +10,9 @@ from sqlalchemy.orm import Session
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
 from triggerpoint.outcomes import schemas
-from triggerpoint.outcomes.instruments import (
-    InstrumentError,
-    classify,
-    definitions,
-    mcid_for,
-    score,
-)
+from triggerpoint.outcomes.instruments import InstrumentError, definitions, score
 from triggerpoint.outcomes.models import Measurement
+from triggerpoint.outcomes.thresholds import Rule, classify, figure, rule_for
 from triggerpoint.records.models import Patient, Visit
 from triggerpoint.records.service import NotFound, RecordError
 
@@ -44,7 +39,7 @@ def record_measurement(
         patient_id=patient_id,
         visit_id=data.visit_id,
         instrument=data.instrument,
-        context=data.context,
+        context=series_context(data.instrument, data.context, data.data),
         timing=data.timing,
         data=data.data,
         score=result.value,
@@ -64,6 +59,17 @@ def record_measurement(
         detail={"patient_id": patient_id, "instrument": data.instrument},
     )
     return m
+
+
+def series_context(instrument: str, context: str, data: dict) -> str:
+    """The context a measurement's series is known by. A ROM measurement sent without one is
+    named by its own joint, movement and side (as the form does): otherwise every such
+    measurement of a patient, ankle and neck alike, would fall into one series and be judged
+    by no joint's threshold."""
+    if context or instrument != "rom":
+        return context
+    parts = [data.get(k) for k in ("joint", "movement", "side")]
+    return " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())[:120]
 
 
 def list_measurements(
@@ -89,66 +95,81 @@ def list_measurements(
     return rows
 
 
-def summarise(
-    rows: list[Measurement], *, region: str | None = None
-) -> list[schemas.MeasureSummary]:
+def summarise(rows: list[Measurement]) -> list[schemas.MeasureSummary]:
     """Per instrument and context: baseline and latest (first and last complete score taken
     before needling, or without timing), change since baseline, its classification, and the
-    immediate pre/post change within each visit."""
+    immediate pre/post change within each visit. Each series is judged by its own rule
+    (`thresholds.rule_for`), the one the progress report and the dashboard use."""
     groups: dict[tuple[str, str], list[Measurement]] = defaultdict(list)
     for m in rows:
         if m.complete and m.score is not None:
             groups[(m.instrument, m.context)].append(m)
-    out = []
-    for (instrument, context), ms in sorted(groups.items()):
-        spec = definitions()[instrument]
-        # Change over the course compares like with like: the state at the start of visits.
-        # Post-needling scores belong to the immediate change within their visit.
-        course = [m for m in ms if m.timing != "post"]
-        shown = course or ms  # a series of post-needling scores only has no course change
-        baseline = shown[0].score
-        latest = shown[-1].score
-        immediate = []
-        by_visit: dict[int, dict[str, float]] = defaultdict(dict)
-        for m in ms:
-            if m.visit_id is not None and m.timing:
-                by_visit[m.visit_id][m.timing] = m.score
-        for visit_id, pair in sorted(by_visit.items()):
-            if "pre" in pair and "post" in pair:
-                immediate.append(
-                    {
-                        "visit_id": visit_id,
-                        "pre": pair["pre"],
-                        "post": pair["post"],
-                        "change": round(pair["post"] - pair["pre"], 3),
-                        "classification": classify(
-                            instrument, pair["pre"], pair["post"], region=region
-                        ),
-                    }
-                )
-        out.append(
-            schemas.MeasureSummary(
-                instrument=instrument,
-                context=context,
-                name=spec["name"],
-                better=spec["better"],
-                mcid=mcid_for(instrument, region=region),
-                baseline=baseline,
-                latest=latest,
-                change=None if instrument == "groc" else round(latest - baseline, 3),
-                classification=classify(instrument, baseline, latest, region=region)
-                if len(course) > 1 or instrument == "groc"
-                else None,
-                immediate_changes=immediate,
-                points=[
-                    {
-                        "at": m.measured_at,
-                        "score": m.score,
-                        "visit_id": m.visit_id,
-                        "timing": m.timing,
-                    }
-                    for m in ms
-                ],
-            )
-        )
-    return out
+    return [
+        _series(instrument, context, ms) for (instrument, context), ms in sorted(groups.items())
+    ]
+
+
+def _series(instrument: str, context: str, ms: list[Measurement]) -> schemas.MeasureSummary:
+    spec = definitions()[instrument]
+    rule = rule_for(instrument, context)
+    # Change over the course compares like with like: the state at the start of visits.
+    # Post-needling scores belong to the immediate change within their visit.
+    course = [m for m in ms if m.timing != "post"]
+    shown = course or ms  # a series of post-needling scores only has no course change
+    baseline, latest = shown[0].score, shown[-1].score
+    judged = len(course) > 1 or instrument == "groc"
+    classification = classify(rule, baseline, latest) if judged else None
+    return schemas.MeasureSummary(
+        instrument=instrument,
+        context=context,
+        name=spec["name"],
+        better=spec["better"],
+        mcid=_mcid(instrument, rule),
+        baseline=baseline,
+        latest=latest,
+        change=None if instrument == "groc" else round(latest - baseline, 3),
+        classification=classification,
+        immediate_changes=_immediate(rule, ms),
+        points=[
+            {"at": m.measured_at, "score": m.score, "visit_id": m.visit_id, "timing": m.timing}
+            for m in ms
+        ],
+        threshold=rule.points,
+        threshold_kind=rule.kind or None,
+        threshold_label=rule.label,
+        threshold_source=rule.source,
+        threshold_note=rule.note,
+        unclassified_reason=None if classification else _why_not(rule, judged),
+    )
+
+
+def _mcid(instrument: str, rule: Rule) -> float | None:
+    """The published MCID of the series (NPRS: the neck-pain one where it applies)."""
+    if rule.kind == "MCID":
+        return rule.points
+    mcid = figure(instrument, "mcid") if instrument != "rom" else None
+    return mcid.points if mcid else None
+
+
+def _why_not(rule: Rule, judged: bool) -> str:
+    if not rule.classifies:
+        return rule.note
+    return "" if judged else "Needs a baseline and a later score taken before needling."
+
+
+def _immediate(rule: Rule, ms: list[Measurement]) -> list[dict]:
+    by_visit: dict[int, dict[str, float]] = defaultdict(dict)
+    for m in ms:
+        if m.visit_id is not None and m.timing:
+            by_visit[m.visit_id][m.timing] = m.score
+    return [
+        {
+            "visit_id": visit_id,
+            "pre": pair["pre"],
+            "post": pair["post"],
+            "change": round(pair["post"] - pair["pre"], 3),
+            "classification": classify(rule, pair["pre"], pair["post"]),
+        }
+        for visit_id, pair in sorted(by_visit.items())
+        if "pre" in pair and "post" in pair
+    ]

@@ -19,39 +19,18 @@ from sqlalchemy.orm import Session, aliased
 
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
-from triggerpoint.outcomes.instruments import definitions, mcid_for
+from triggerpoint.outcomes import thresholds
+from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Patient
-from triggerpoint.reports import plots
+from triggerpoint.reports import plots, summary
 from triggerpoint.reports.service import muscle_label
 from triggerpoint.safety.stats import Z95, adverse_event_rates, wilson
 from triggerpoint.treatment import service as treatment
 from triggerpoint.treatment.models import DashboardTally, NeedleEntry, NeedlingSession
 
-EPS = 1e-9
 TWITCH_BUCKETS = ((0, 0, "0"), (1, 2, "1-2"), (3, 5, "3-5"), (6, None, "6+"))
 TOP_MUSCLES = 10
-
-
-def _classification(instrument: str, base: Any, last: Any) -> Any:
-    """SQL CASE giving 'responder' / 'worsened' / 'non-responder' (same rule as `classify`)."""
-    spec = definitions()[instrument]
-    if instrument == "groc":
-        return case(
-            (last >= spec["responder_at"], literal("responder")),
-            (last <= spec["worsened_at"], literal("worsened")),
-            else_=literal("non-responder"),
-        )
-    threshold = mcid_for(instrument)
-    improvement = (base - last) if spec["better"] == "lower" else (last - base)
-    responded = improvement >= threshold - EPS
-    if instrument == "nprs":  # 2 points or 30% (Farrar 2001)
-        responded = or_(responded, and_(base > 0, improvement >= 0.3 * base - EPS))
-    return case(
-        (responded, literal("responder")),
-        (improvement <= -threshold + EPS, literal("worsened")),
-        else_=literal("non-responder"),
-    )
 
 
 def _first_last(session: Session) -> tuple[Any, Any]:
@@ -69,36 +48,39 @@ def _first_last(session: Session) -> tuple[Any, Any]:
     )
 
 
-def naive_responder_rates(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
-    """Per instrument: patients' measure series (patient x site) classified first -> last.
-
-    From the raw table: a GROUP BY per series, then a GROUP BY per instrument and class.
+def naive_responder_counts(session: Session, *, clinic_id: int) -> dict[str, dict[str, int]]:
+    """Per instrument and class: patients' measure series (patient x site) classified first
+    -> last. From the raw table: a GROUP BY per series, then a GROUP BY per instrument and
+    class.
     """
     m = Measurement
     base, last = _first_last(session)
+    course = (
+        m.clinic_id == clinic_id,
+        m.complete.is_(True),
+        m.score.is_not(None),
+        m.timing != "post",  # the course compares scores taken before needling
+    )
     series = (
         select(
             m.instrument,
+            m.context,
             base.label("base"),
             last.label("last"),
             func.count().label("n"),
         )
-        .where(
-            m.clinic_id == clinic_id,
-            m.complete.is_(True),
-            m.score.is_not(None),
-            m.timing != "post",  # the course compares scores taken before needling
-        )
+        .where(*course)
         .group_by(m.patient_id, m.instrument, m.context)
         .subquery("series")
     )
-    label = case(
-        *(
-            (series.c.instrument == ins, _classification(ins, series.c.base, series.c.last))
-            for ins in definitions()
-        ),
-        else_=literal(None),
-    ).label("c")
+    # Each series is judged by its own rule (the context picks the ROM joint and movement,
+    # the NPRS region): the CASE is generated from `outcomes.thresholds` for the series keys
+    # present, so it is the rule the patient page applies, not a copy of it.
+    keys = session.execute(select(m.instrument, m.context).where(*course).distinct()).all()
+    verdict = thresholds.classification_sql(
+        series.c.instrument, series.c.context, series.c.base, series.c.last, keys
+    )
+    label = func.coalesce(verdict, literal(summary.UNCLASSIFIED)).label("c")
     rows = session.execute(
         select(series.c.instrument, label, func.count())
         .where(or_(series.c.instrument == "groc", series.c.n >= 2))
@@ -106,18 +88,27 @@ def naive_responder_rates(session: Session, *, clinic_id: int) -> list[dict[str,
     ).all()
     counts: dict[str, dict[str, int]] = {}
     for instrument, c, n in rows:
-        if c is not None:
-            counts.setdefault(instrument, {})[c] = n
-    return _responder_rows(counts)
+        counts.setdefault(instrument, {})[c] = n
+    return counts
 
 
-def responder_rates(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
-    """Responder counts per instrument and class, from the running totals."""
+def responder_counts(session: Session, *, clinic_id: int) -> dict[str, dict[str, int]]:
+    """Series per instrument and class, from the running totals."""
     counts: dict[str, dict[str, int]] = {}
     for key, n, _, _ in _tally(session, clinic_id, "responder"):
         instrument, c = key.split(":", 1)
         counts.setdefault(instrument, {})[c] = int(n)
-    return _responder_rows(counts)
+    return counts
+
+
+def naive_responder_rates(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
+    """The responder table from the raw tables (the reference for `responder_rates`)."""
+    return _responder_rows(naive_responder_counts(session, clinic_id=clinic_id))
+
+
+def responder_rates(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
+    """The responder table from the running totals (what the dashboard shows)."""
+    return _responder_rows(responder_counts(session, clinic_id=clinic_id))
 
 
 def _tally(session: Session, clinic_id: int, kind: str) -> list[Any]:
@@ -132,10 +123,13 @@ def _tally(session: Session, clinic_id: int, kind: str) -> list[Any]:
 
 
 def _responder_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Per instrument with classified series: counts, rate and its 95% interval. Series with
+    no sourced threshold are not in `n` (they are neither responders nor not); they are
+    counted in `not_classified` and listed by `unclassified_rows`."""
     out = []
     for instrument, spec in definitions().items():
         got = counts.get(instrument, {})
-        n = sum(got.values())
+        n = sum(v for k, v in got.items() if k != summary.UNCLASSIFIED)
         if n == 0:
             continue
         responders = got.get("responder", 0)
@@ -149,12 +143,21 @@ def _responder_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
                 "worsened": got.get("worsened", 0),
                 "rate": responders / n,
                 "ci95": list(wilson(responders, n)),
-                "threshold": "GROC ≥ +4"
-                if instrument == "groc"
-                else f"MCID {mcid_for(instrument):g}",
+                "threshold": thresholds.summary_label(instrument),
+                "not_classified": got.get(summary.UNCLASSIFIED, 0),
             }
         )
     return out
+
+
+def unclassified_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Instruments with series that have a baseline and a follow-up but no sourced threshold
+    (e.g. ROM of a joint without a published MDC), so the page can say they were left out."""
+    return [
+        {"instrument": ins, "name": definitions()[ins]["name"], "n": got[summary.UNCLASSIFIED]}
+        for ins, got in sorted(counts.items())
+        if got.get(summary.UNCLASSIFIED)
+    ]
 
 
 def naive_most_treated_muscles(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
@@ -289,16 +292,18 @@ def clinic_dashboard(
     )
     sessions, signed = sum(by_status.values()), by_status.get("signed", 0)
     responders, muscles, twitches = (
-        (naive_responder_rates, naive_most_treated_muscles, naive_outcomes_by_twitches)
+        (naive_responder_counts, naive_most_treated_muscles, naive_outcomes_by_twitches)
         if naive
-        else (responder_rates, most_treated_muscles, outcomes_by_twitches)
+        else (responder_counts, most_treated_muscles, outcomes_by_twitches)
     )
+    counts = responders(session, clinic_id=clinic_id)
     unsigned = treatment.unsigned_sessions(session, principal=principal)
     data = {
         "patients": patients or 0,
         "sessions": sessions or 0,
         "signed": int(signed or 0),
-        "responders": responders(session, clinic_id=clinic_id),
+        "responders": _responder_rows(counts),
+        "unclassified": unclassified_rows(counts),
         "adverse_events": adverse_event_rates(session),
         "muscles": muscles(session, clinic_id=clinic_id),
         "twitches": twitches(session, clinic_id=clinic_id),

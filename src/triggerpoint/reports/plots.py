@@ -109,22 +109,30 @@ def trajectory_svg(
     mdc95: float | None = None,
     groc_thresholds: tuple[float, float] | None = None,
     sessions: Sequence[SessionMark] = (),
+    band_label: str = "MCID",
+    dashed: tuple[str, float] | None = None,
 ) -> str:
-    """One measure over time: pre/post needling points, the MCID band around baseline (the
-    change that matters clinically, rather than any change), and the needling sessions."""
+    """One measure over time: pre/post needling points, the band around baseline that a
+    change must leave to count (`mcid`: the measure's threshold, named by `band_label`, e.g.
+    "MDC95" for PPT), the other published figure as dashed lines, and the sessions. Without
+    a threshold there is no band: the change is not classified."""
     fig, ax = _axes()
     titles: dict[str, str] = {}
+    if dashed is None and mdc95 is not None:
+        dashed = ("MDC95", mdc95)
     if groc_thresholds is not None:
         lo, hi = groc_thresholds
         ax.axhspan(lo, hi, color=BAND, alpha=0.12, lw=0, gid="mcid-band")
         titles["mcid-band"] = f"between {lo:g} and +{hi:g}: no meaningful change"
     elif baseline is not None and mcid is not None:
         ax.axhspan(baseline - mcid, baseline + mcid, color=BAND, alpha=0.14, lw=0, gid="mcid-band")
-        titles["mcid-band"] = f"baseline {baseline:g} ± MCID {mcid:g} {unit}"
+        titles["mcid-band"] = f"baseline {baseline:g} ± {band_label} {mcid:g} {unit}"
         ax.axhline(baseline, color=BAND, lw=1, ls="-", alpha=0.7)
-        if mdc95 is not None:
-            for y in (baseline - mdc95, baseline + mdc95):
-                ax.axhline(y, color=MDC, lw=0.9, ls=(0, (4, 3)), gid=f"mdc95-{y:.2f}")
+        if dashed is not None:
+            dash_label, dash_value = dashed
+            for y in (baseline - dash_value, baseline + dash_value):
+                gid = f"{dash_label.lower()}-{y:.2f}"
+                ax.axhline(y, color=MDC, lw=0.9, ls=(0, (4, 3)), gid=gid)
     for i, s in enumerate(sessions):
         gid = f"session-{i}"
         ax.axvline(s.at, color=SESSION, lw=0.8, ls=":", alpha=0.8, gid=f"{gid}-line")
@@ -165,7 +173,14 @@ def trajectory_svg(
     else:
         ax.text(0.5, 0.5, "no measurements", transform=ax.transAxes, ha="center", color=MUTED)
     fig.autofmt_xdate(rotation=0, ha="center")
-    return figure_svg(fig, titles=titles, label=f"{name} over time with the MCID band")
+    band = (
+        "the band of no meaningful change"
+        if groc_thresholds
+        else f"the {band_label} band"
+        if mcid is not None
+        else "no threshold (not classified)"
+    )
+    return figure_svg(fig, titles=titles, label=f"{name} over time with {band}")
 
 
 def extent_svg(*, dates: Sequence[datetime], extents: Sequence[float]) -> str:
@@ -202,7 +217,9 @@ def responder_rates_svg(rows: Sequence[dict]) -> str:
         ax.errorbar(rate, y, xerr=_ci_errors(rate, lo, hi), fmt="none", ecolor=INK, capsize=3)
         ax.set_yticks(y, [f"{r['name']} (n={r['n']})" for r in rows], fontsize=8)
         ax.set_xlim(0, 100)
-        ax.set_xlabel("% of patients responding (beyond the MCID), 95% CI", fontsize=8)
+        ax.set_xlabel(
+            "% of patients responding (beyond the measure's threshold), 95% CI", fontsize=8
+        )
     ax.set_title("Responder rate per measure", fontsize=9, loc="left")
     return figure_svg(fig, label="Responder rates per measure with 95% confidence intervals")
 

@@ -49,6 +49,7 @@ CLASS_TEXT = {
     "worsened": "worsened",
     None: "not yet classified",
 }
+NOT_CLASSIFIED = "not classified"  # a follow-up exists, but the measure has no threshold
 
 
 @cache
@@ -146,10 +147,15 @@ def _thumbs(region_ids: set[str]) -> list[str]:
 
 
 def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, Any]:
+    """One series for the outcomes page and the progress report. The classification and its
+    threshold come from the summary (`outcomes.thresholds`); this only lays them out."""
     spec = definitions()[s.instrument]
-    mdc95 = spec.get("mdc95", {}).get("points")
+    mdc95 = (spec.get("mdc95") or {}).get("points")
     immediate = s.immediate_changes[-1] if s.immediate_changes else None
     groc = (spec["worsened_at"] + 1, spec["responder_at"] - 1) if s.instrument == "groc" else None
+    followed_up = len(s.points) > 1
+    no_threshold = s.threshold is None and s.threshold_kind != "rating"
+    dashed = _dashed(s, mdc95)
     return {
         "instrument": s.instrument,
         "name": spec["name"],
@@ -157,18 +163,25 @@ def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, An
         "unit": UNITS[s.instrument],
         "better": s.better,
         "mcid": s.mcid,
-        "mcid_source": (spec.get("mcid") or spec.get("mdc_cervical") or {}).get("source")
-        or spec.get("source"),
-        "mcid_label": "MDC (cervical)" if s.instrument == "rom" else "MCID",
+        "threshold": s.threshold,
+        "threshold_kind": s.threshold_kind,
+        "threshold_text": _threshold_text(s, mdc95),
+        "threshold_note": s.threshold_note,
+        "mcid_source": s.threshold_source or spec.get("source"),
+        "mcid_label": s.threshold_kind or "MCID",
         "mdc95": mdc95,
+        "dashed": dashed,
         "baseline": s.baseline,
         "latest": s.latest,
         "change": s.change,
         "n": len(s.points),
         "classification": s.classification,
-        "class_text": CLASS_TEXT[s.classification],
+        "class_text": NOT_CLASSIFIED
+        if no_threshold and followed_up
+        else CLASS_TEXT[s.classification],
+        "unclassified_reason": s.unclassified_reason if no_threshold else None,
         "beyond_mdc95": (abs(s.change) >= mdc95 - 1e-9)
-        if mdc95 is not None and s.change is not None and len(s.points) > 1
+        if mdc95 is not None and s.change is not None and followed_up
         else None,
         "immediate": immediate,
         "immediate_all": s.immediate_changes,
@@ -178,12 +191,37 @@ def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, An
             better=s.better,
             points=s.points,
             baseline=s.baseline,
-            mcid=s.mcid,
-            mdc95=mdc95,
+            mcid=s.threshold,
+            band_label=s.threshold_kind or "MCID",
+            dashed=dashed,
             groc_thresholds=groc,
             sessions=sessions,
         ),
     }
+
+
+def _threshold_text(s: Any, mdc95: float | None) -> str:
+    """What the change is judged against, in words: the figure used and, where it differs,
+    the other published figure (PPT: the MCID, inside the measurement error)."""
+    if s.threshold_kind == "rating":
+        return s.threshold_label
+    if s.threshold is None:
+        return "no sourced threshold"
+    text = s.threshold_label
+    if s.threshold_kind == "MDC95" and s.mcid is not None:
+        text += f" (MCID {s.mcid:g} lies within measurement error)"
+    elif s.threshold_kind == "MCID" and mdc95 is not None:
+        text += f"; MDC95 {mdc95:g}"
+    return text
+
+
+def _dashed(s: Any, mdc95: float | None) -> tuple[str, float] | None:
+    """The published figure not used for the class, drawn as dashed lines on the plot."""
+    if s.threshold_kind == "MDC95" and s.mcid is not None:
+        return ("MCID", s.mcid)
+    if s.threshold_kind == "MCID" and mdc95 is not None:
+        return ("MDC95", mdc95)
+    return None
 
 
 def patient_outcomes(session: Session, *, principal: Principal, patient_id: int) -> dict[str, Any]:

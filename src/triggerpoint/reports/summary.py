@@ -16,6 +16,10 @@ hooks registered in `treatment.models`; the bulk registry calls `add_new_rows`.
 
 On PostgreSQL the patient and needling-session rows are locked (FOR UPDATE) before their keys
 are recomputed, so two transactions touching the same key cannot both write a stale row.
+
+A series' class comes from `outcomes.thresholds`, the rule the patient page and the progress
+report use. Stored classes outlive a change of thresholds, so `missing` also reports classes
+that the current rule would not give, and migrate.upgrade then rebuilds the summaries.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
-from triggerpoint.outcomes.instruments import definitions, mcid_for
+from triggerpoint.outcomes import thresholds
 from triggerpoint.outcomes.models import Measurement, OutcomeSeries
 from triggerpoint.records.models import Patient
 from triggerpoint.treatment.models import (
@@ -40,7 +44,6 @@ from triggerpoint.treatment.models import (
     SessionTally,
 )
 
-EPS = 1e-9
 SeriesKey = tuple[int, int, str, str]  # clinic, patient, instrument, context
 TallyKey = tuple[int, str, str]  # clinic, kind, key
 Deltas = dict[TallyKey, list[float]]  # n, total, total_sq
@@ -57,25 +60,17 @@ PT = Patient.__table__
 # --- pure state functions (shared by the flush hooks, the registry and the rebuild) -------
 
 
-def classify_series(instrument: str, base: float, last: float) -> str:
-    """Responder / non-responder / worsened, first -> last (NPRS: MCID or 30%, Farrar 2001)."""
-    spec = definitions()[instrument]
-    if instrument == "groc":
-        if last >= spec["responder_at"]:
-            return "responder"
-        return "worsened" if last <= spec["worsened_at"] else "non-responder"
-    threshold = mcid_for(instrument)
-    improvement = (base - last) if spec["better"] == "lower" else (last - base)
-    responded = improvement >= threshold - EPS
-    if instrument == "nprs":
-        responded = responded or (base > 0 and improvement >= 0.3 * base - EPS)
-    if responded:
-        return "responder"
-    return "worsened" if improvement <= -threshold + EPS else "non-responder"
+UNCLASSIFIED = "unclassified"  # a baseline and a follow-up, but no sourced threshold
+
+
+def classify_series(instrument: str, base: float, last: float, context: str = "") -> str:
+    """The series' class by the one rule every view uses (`outcomes.thresholds`); a series
+    whose rule has no threshold (a ROM joint without a sourced MDC) is "unclassified"."""
+    return thresholds.classify_measure(instrument, context, base, last) or UNCLASSIFIED
 
 
 def series_state(
-    instrument: str, rows: Iterable[tuple[int, datetime, float]]
+    instrument: str, rows: Iterable[tuple[int, datetime, float]], context: str = ""
 ) -> dict[str, Any] | None:
     """A series from its complete, scored measurements (id, measured_at, score)."""
     ordered = sorted(rows, key=lambda r: (r[1], r[0]))
@@ -89,7 +84,7 @@ def series_state(
         "first_score": float(first),
         "last_at": last_at,
         "last_score": float(last),
-        "status": classify_series(instrument, first, last) if classified else None,
+        "status": classify_series(instrument, first, last, context) if classified else None,
     }
 
 
@@ -228,7 +223,7 @@ def _stored_session(conn: Connection, session_id: int) -> tuple[int, dict[str, A
 def refresh_series(conn: Connection, key: SeriesKey, deltas: Deltas) -> None:
     clinic_id, patient_id, instrument, context = key
     old = _stored_series(conn, key)
-    new = series_state(instrument, _series_raw(conn, key))
+    new = series_state(instrument, _series_raw(conn, key), context)
     where = (S.c.patient_id == patient_id, S.c.instrument == instrument, S.c.context == context)
     if new is None and old is not None:
         conn.execute(delete(S).where(*where))
@@ -388,7 +383,7 @@ def add_new_rows(conn: Connection, rows: Mapping[str, list[dict[str, Any]]]) -> 
     deltas: Deltas = {}
     series_rows = []
     for (clinic_id, patient_id, instrument, context), raw in series.items():
-        state = series_state(instrument, raw)
+        state = series_state(instrument, raw, context)
         series_rows.append(
             {
                 "clinic_id": clinic_id,
@@ -452,7 +447,7 @@ def compute_from_raw(conn: Connection, clinic_id: int) -> Summaries:
     out = Summaries({}, {}, {})
     deltas: Deltas = {}
     for (pid, ins, ctx), raw in series.items():
-        state = series_state(ins, raw)
+        state = series_state(ins, raw, ctx)
         out.series[(pid, ins, ctx)] = state
         _add(deltas, series_contribution(clinic_id, ins, state))
     for sid, vid in conn.execute(select(NS.c.id, NS.c.visit_id).where(NS.c.clinic_id == clinic_id)):
@@ -482,10 +477,29 @@ def stored(conn: Connection, clinic_id: int) -> Summaries:
 
 
 def missing(conn: Connection) -> bool:
-    """Raw rows exist but no summaries do: the state a database is in right after the
-    migration that created the summary tables (it leaves them empty; see migrate.upgrade)."""
+    """The summaries need a rebuild: raw rows exist but no summaries do (the state right after
+    the migration that created the tables, which leaves them empty), or the stored series
+    classes are not what the current thresholds give (a threshold in `outcomes/data` changed
+    since they were computed). migrate.upgrade calls this once the schema is at head."""
     raw = _has_rows(conn, NS) or _has_rows(conn, M)
-    return raw and not any(_has_rows(conn, t) for t in (S, ST, DT))
+    if raw and not any(_has_rows(conn, t) for t in (S, ST, DT)):
+        return True
+    return stale(conn)
+
+
+def stale(conn: Connection) -> bool:
+    """Whether any stored series class differs from the current rule, in one query: the rule
+    as SQL (`thresholds.classification_sql`) over the stored first and last scores."""
+    pairs = conn.execute(select(S.c.instrument, S.c.context).distinct()).all()
+    if not pairs:
+        return False
+    verdict = thresholds.classification_sql(
+        S.c.instrument, S.c.context, S.c.first_score, S.c.last_score, pairs
+    )
+    judged = or_(S.c.instrument == "groc", S.c.n >= 2)
+    expected = case((judged, func.coalesce(verdict, literal(UNCLASSIFIED))), else_=literal(None))
+    differs = select(S.c.id).where(S.c.status.is_distinct_from(expected)).limit(1)
+    return conn.execute(differs).first() is not None
 
 
 def _has_rows(conn: Connection, table: Any) -> bool:
