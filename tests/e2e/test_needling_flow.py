@@ -37,6 +37,54 @@ def _visit_with_drawing(page, url: str, pid: str, regions: list[str]) -> str:
     return page.get_attribute("#timeline li.visit", "data-visit")
 
 
+def answer_screening(page, url: str, pid: str, yes: dict[str, str | None] | None = None) -> None:
+    """Answer every question, as a clinician must: 'no' except the ones in `yes`."""
+    page.goto(f"{url}/patients/{pid}/screening")
+    for radio in page.locator("input[type=radio][value=no]").all():
+        radio.check()
+    for rule, detail in (yes or {}).items():
+        page.check(f"input[name={rule}][value=yes]")
+        if detail is not None:
+            page.fill(f"#{rule}_detail", detail)
+    page.click("button:has-text('Save screening')")
+
+
+def test_no_screening_answer_is_given_for_the_clinician(clinician_page, site):
+    page = clinician_page
+    pid = _new_patient(page, site.url, "Unanswered")
+    page.goto(f"{site.url}/patients/{pid}/screening")
+    assert page.locator("input[type=radio]").count() >= 2 * 18
+    assert page.locator("input[type=radio]:checked").count() == 0
+    # Answer all but two, one of them with a detail that must survive the refusal.
+    radios = page.locator("fieldset.question").all()
+    for q in radios:
+        qid = q.get_attribute("id").removeprefix("q-")
+        if qid in ("epilepsy", "frail"):
+            continue
+        q.locator("input[value=no]").check()
+    page.check("input[name=lymphoedema][value=yes]")
+    page.fill("#lymphoedema_detail", "L arm")
+    page.click("button:has-text('Save screening')")
+    assert page.locator("#screening-errors").is_visible()
+    assert sorted(
+        el.get_attribute("id") for el in page.locator("fieldset.question.unanswered").all()
+    ) == ["q-epilepsy", "q-frail"]
+    assert "Not answered" in page.inner_text("#q-epilepsy")
+    assert page.locator("input[name=lymphoedema][value=yes]").is_checked()
+    assert page.input_value("#lymphoedema_detail") == "L arm"
+    assert page.locator("input[name=pacemaker][value=no]").is_checked()
+    assert page.locator("#screening-outcome").count() == 0  # nothing was saved
+    screenshot(page, "screening-unanswered")
+    page.check("input[name=epilepsy][value=no]")
+    page.check("input[name=frail][value=no]")
+    page.click("button:has-text('Save screening')")
+    outcome = page.inner_text("#screening-outcome")
+    assert "Cleared with precautions" in outcome and "left upper limb" in page.inner_text(
+        "#restrictions"
+    )
+    screenshot(page, "screening-restricted")
+
+
 def test_needling_is_blocked_until_screened_and_consented(clinician_page, site):
     page = clinician_page
     pid = _new_patient(page, site.url, "Blocked")
@@ -54,8 +102,7 @@ def test_whole_bedside_flow(clinician_page, site):
     page = clinician_page
     pid = _new_patient(page, site.url, "Flow")
     # Screening: everything "no" -> cleared.
-    page.goto(f"{site.url}/patients/{pid}/screening")
-    page.click("button:has-text('Save screening')")
+    answer_screening(page, site.url, pid)
     assert "cleared" in page.inner_text("#screening-outcome").lower()
     # Consent for dry needling with the risks disclosed.
     page.goto(f"{site.url}/patients/{pid}/consent")
@@ -125,8 +172,7 @@ def test_whole_bedside_flow(clinician_page, site):
 def test_suspected_pneumothorax_shows_the_urgent_prompt(clinician_page, site):
     page = clinician_page
     pid = _new_patient(page, site.url, "Urgent")
-    page.goto(f"{site.url}/patients/{pid}/screening")
-    page.click("button:has-text('Save screening')")
+    answer_screening(page, site.url, pid)
     page.goto(f"{site.url}/patients/{pid}/consent")
     for b in page.locator("input[name=risks]").all():
         b.check()
@@ -141,3 +187,42 @@ def test_suspected_pneumothorax_shows_the_urgent_prompt(clinician_page, site):
     page.fill("#ae-action", "Stopped needling, called emergency services.")
     page.click("#save-ae")
     assert page.locator("[role=alert]", has_text="pneumothorax").count() >= 1
+
+
+def test_restricted_suggestions_are_marked_and_cannot_be_planned(clinician_page, site):
+    """Lymphoedema of the right arm: a deltoid-shaped drawing on that arm still ranks the
+    deltoid, but the session marks it restricted instead of offering to plan it."""
+    page = clinician_page
+    pid = _new_patient(page, site.url, "Restricted")
+    answer_screening(page, site.url, pid, {"lymphoedema": "right arm"})
+    assert "right upper limb" in page.inner_text("#restrictions")
+    page.goto(f"{site.url}/patients/{pid}/consent")
+    for box in page.locator("input[name=risks]").all():
+        box.check()
+    page.fill("#signed_at", "2026-11-20T09:00")
+    page.click("button:has-text('Record consent')")
+    vid = _visit_with_drawing(
+        page,
+        site.url,
+        pid,
+        ["right_lateral_shoulder", "right_anterior_shoulder", "right_lateral_arm"],
+    )
+    page.goto(f"{site.url}/visits/{vid}/needling")
+    page.click("#confirm-screening")
+    page.click("#open-session")
+    assert "right upper limb" in page.inner_text("#session-restrictions")
+    deltoid = page.locator("#suggestions li", has_text="Deltoid").first
+    assert "restricted for this patient" in deltoid.inner_text()
+    assert deltoid.locator("button").count() == 0
+    # Charting it anyway is refused, naming the restriction; nothing is saved.
+    page.fill("#muscle", "Deltoid")
+    page.select_option("#side", "right")
+    page.fill("#trigger_point_id", "middle")
+    page.fill("#depth_mm", "15")
+    page.click("#save-entry")
+    assert "restricted" in page.inner_text("#entry").lower()
+    assert page.locator("#entries tbody tr").count() == 1  # the "No needles yet." row
+    for width, height in ((820, 1180), (1366, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{site.url}/visits/{vid}/needling")
+        screenshot(page, f"needling-restricted-{width}")

@@ -208,15 +208,19 @@ def test_missing_bmi_applies_the_most_conservative_limit(clinic):
     )
 
 
-def test_restrictions_block_limb_and_electrical(clinic):
+def test_restrictions_block_the_limb_and_electrical_stimulation_each_on_its_own(clinic):
     _, _, sid = clinic.ready(lymphoedema="left arm", pacemaker=None)
     estim = {"frequency_hz": 2, "pulse_width_us": 250, "intensity_ma": 5}
-    r = clinic.post(
-        f"/api/needling-sessions/{sid}/entries", {**TRAP, "technique": "electrical", "estim": estim}
-    )
+    url = f"/api/needling-sessions/{sid}/entries"
+    r = clinic.post(url, {**TRAP, "technique": "electrical", "estim": estim})
     assert r.status_code == 409 and "electrical" in r.text
+    arm = {**TRAP, "muscle": "deltoid", "side": "left", "trigger_point_id": "middle"}
+    r = clinic.post(url, arm)
+    assert r.status_code == 409 and "left upper limb" in r.text and "Deltoid" in r.text
+    clinic.post(url, {**arm, "side": "right"}, 201)  # the other arm is allowed
     session = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()
     assert any("Lymphoedema" in p for p in session["precautions"])
+    assert sorted(r["scope"] for r in session["restrictions"]) == ["electrical", "limb"]
 
 
 def test_cannot_sign_with_a_needle_unaccounted_for(clinic):

@@ -194,10 +194,12 @@ def _needling_context(
         ctx |= {
             "out": out,
             "billing": service.billing(ns),
+            "plain_precautions": service.precautions_besides_restrictions(session, ns),
             "last": last,
             "unaccounted": service.unaccounted(ns),
             "thorax_muscles": {m.id for m in atlas.muscles.values() if m.needling.thorax},
             "recess_muscles": sorted(m.name for m in atlas.muscles.values() if m.pleural_recess),
+            "recess_ids": sorted(m.id for m in atlas.muscles.values() if m.pleural_recess),
             "names": {m.id: m.name for m in atlas.muscles.values()},
             **_suggestions(session, principal, visit, ns),
         }

@@ -34,7 +34,7 @@ from triggerpoint.records.service import (
 )
 from triggerpoint.safety.depth import DepthLimit, max_thorax_depth
 from triggerpoint.safety.entry import PatientSafety, blocked_reasons, check_entry
-from triggerpoint.safety.screening import Outcome, evaluate
+from triggerpoint.safety.screening import Outcome, Restriction, evaluate, restriction_text
 from triggerpoint.treatment import schemas
 from triggerpoint.treatment.models import (
     Addendum,
@@ -241,8 +241,20 @@ def thorax_limit(session: Session, ns: NeedlingSession) -> DepthLimit:
 
 
 def precautions(session: Session, ns: NeedlingSession) -> list[str]:
+    """Every reason from the screening (the API's `precautions`: restrictions included)."""
     screening = session.get(Screening, ns.screening_id)
     return list(screening.reasons) if screening else []
+
+
+def precautions_besides_restrictions(session: Session, ns: NeedlingSession) -> list[str]:
+    """The precautions a page lists apart from the restrictions, which it shows on their own."""
+    screening = session.get(Screening, ns.screening_id)
+    if screening is None:
+        return []
+    restricted = {
+        restriction_text(Restriction(**r)) for r in screening.restrictions if "scope" in r
+    }
+    return [r for r in screening.reasons if r not in restricted]
 
 
 def patient_safety(session: Session, ns: NeedlingSession) -> PatientSafety:

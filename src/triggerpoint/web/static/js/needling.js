@@ -18,4 +18,19 @@
     }
   });
   if (muscle === document.activeElement) muscle.select();
+  // The pleural-recess acknowledgement is asked only for the muscles that need it (without
+  // JavaScript it is always shown; the server requires it either way).
+  const recess = document.getElementById("recess-row");
+  if (recess) {
+    const names = JSON.parse(recess.dataset.muscles).map((m) => m.toLowerCase());
+    const toggle = () => {
+      const v = muscle.value.trim().toLowerCase().replace(/ /g, "_");
+      const needed = names.some((n) => n === v || n.replace(/ /g, "_") === v);
+      const flagged = recess.querySelector(".field-error") !== null;
+      recess.hidden = !needed && !flagged && !document.getElementById("pleural_recess_acknowledged").checked;
+    };
+    muscle.addEventListener("input", toggle);
+    muscle.addEventListener("change", toggle);
+    toggle();
+  }
 })();
