@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from tests.conftest import as_person
 from tests.treatment.test_needling_flow import TRAP, Clinic
+from triggerpoint.accounts.service import Principal
 
 
 @pytest.fixture
@@ -77,4 +80,51 @@ def full_patient(app_client, world):
             app_client.post(f"/api/patients/{pid}/measurements", json=body, headers=hdr).status_code
             == 201
         )
+    return pid
+
+
+@dataclass
+class Importer:
+    """A clinician alone in an empty clinic: the target of an import."""
+
+    headers: dict[str, str]
+    principal: Principal
+
+
+@pytest.fixture
+def importer(app_client, world) -> Importer:
+    import uuid
+
+    from triggerpoint.accounts.service import create_api_token, create_clinic, create_user
+    from triggerpoint.audit.service import Actor
+    from triggerpoint.db import open_session
+
+    tag = uuid.uuid4().hex[:10]
+    with open_session(clinic_id=None) as s:
+        c = create_clinic(s, name=f"Import clinic {tag}", actor=Actor.system())
+        u, _ = create_user(
+            s,
+            clinic_id=c.id,
+            username=f"importer.{tag}",
+            full_name=f"Importer {tag}",
+            role="clinician",
+            actor=Actor.system(),
+            password="imports only 12345",
+        )
+        u.must_change_password = False
+        token = create_api_token(s, user_id=u.id, label="t", actor=Actor.system())
+        s.commit()
+        principal = Principal(u.id, c.id, u.username, "clinician")
+    return Importer({"Authorization": f"Bearer {token}"}, principal)
+
+
+@pytest.fixture
+def lymph_patient(app_client, world):
+    """Lymphoedema of the right arm, and one allowed needle (right upper trapezius, at the
+    angle of the neck) in a signed session."""
+    c = Clinic(app_client, world.clinician_a)
+    pid, _, sid = c.ready(lymphoedema="right arm")
+    c.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
+    s = c.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 1}, 200).json()
+    c.post(f"/api/needling-sessions/{sid}/sign", {"version": s["version"]}, 200)
     return pid

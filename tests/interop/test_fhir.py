@@ -47,6 +47,12 @@ def test_export_is_a_valid_r4_bundle_with_codes(app_client, world, full_patient)
         "right Upper trapezius",
         "left Upper trapezius",
     }
+    exts = {e["url"].rsplit("/", 1)[-1]: e for e in proc["extension"]}
+    assert exts["signed-by"]["valueString"] == "clinician_a" and exts["signed-at"]["valueDateTime"]
+    assert "imported" not in exts  # charted here, not imported
+    needle = next(e for e in proc["extension"] if e["url"].endswith("/needle-entry"))
+    assert {"url": "pleural_recess_acknowledged", "valueBoolean": False} in needle["extension"]
+    assert proc["performedDateTime"]
     codes = {o["code"]["coding"][0]["code"] for o in t["Observation"]}
     assert {"72514-3", "97909-6", "ndi", "ppt"} <= codes
     incomplete = next(o for o in t["Observation"] if o["code"]["coding"][0]["code"] == "ndi")
@@ -75,14 +81,21 @@ def test_export_is_isolated_and_role_checked(app_client, world, full_patient):
 
 def _normalise(bundle: dict) -> list[dict]:
     """Resources without the things that legitimately differ between two clinics: generated
-    references and local row ids (patient, visit, episode)."""
+    references, local row ids (patient, visit, episode), the record's identity in its clinic
+    and the marker an imported session carries."""
     import json
+
+    local = (
+        "urn:triggerpoint:patient-id",
+        "urn:triggerpoint:visit-id",
+        "urn:triggerpoint:record-id",
+    )
 
     def clean(node):
         if isinstance(node, dict):
-            if node.get("system") in ("urn:triggerpoint:patient-id", "urn:triggerpoint:visit-id"):
+            if node.get("system") in local:
                 return {**node, "value": "n"}
-            if node.get("url", "").endswith("/episode-id"):
+            if node.get("url", "").endswith(("/episode-id", "/imported")):
                 return None
             return {k: v for k, v in ((k, clean(v)) for k, v in node.items()) if v is not None}
         if isinstance(node, list):
@@ -124,6 +137,11 @@ def test_reimport_into_an_empty_clinic_round_trips(app_client, world, full_patie
     again = app_client.get(f"/api/patients/{resp.json()['patient_id']}/fhir", headers=hdr).json()
     assert _normalise(again) == _normalise(original)
     assert app_client.get("/api/patients", headers=hdr).json()["total"] == 1
+    imported = [e for p in _types(again)["Procedure"] for e in p["extension"]]
+    assert {"url": "urn:triggerpoint:fhir:extension/imported", "valueBoolean": True} in imported
+    assert not any(
+        e["url"].endswith("/imported") for e in _types(original)["Procedure"][0]["extension"]
+    )
 
 
 def test_import_rejects_an_invalid_bundle_and_writes_nothing(app_client, world):
@@ -138,5 +156,6 @@ def test_import_rejects_an_invalid_bundle_and_writes_nothing(app_client, world):
         },
         headers=hdr,
     )
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "bundle"]
+    # The refusal names the resource (it used to be just "bundle").
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "Patient"]
     assert app_client.get("/api/patients", headers=hdr).json()["total"] == before

@@ -3,25 +3,43 @@
 The bundle carries everything needed to rebuild the record in another triggerpoint clinic
 (the re-import test relies on that): standard codes where they exist (ICD-10-CM, CPT, LOINC)
 and a documented local code system where they do not (docs/fhir.md). Needle entries travel in
-a complex extension on Procedure; screening answers as a QuestionnaireResponse.
+a complex extension on Procedure; screening answers as a QuestionnaireResponse, and each
+restriction the screening gave as a `Flag`.
+
+Import trusts nothing in the bundle: every write goes through the service function and input
+schema the JSON API uses (records, treatment, outcomes), derived values (screening outcome
+and restrictions, depth limits, scores) are recomputed, and every refusal is an
+`InvalidInput` naming the resource and element (``Procedure[0].needle-entry[1].depth_mm``).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import uuid
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NoReturn
 
 from fhir.resources.R4B.bundle import Bundle
+from pydantic import Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from triggerpoint.accounts.models import User
 from triggerpoint.accounts.service import Principal
+from triggerpoint.audit.models import AuditEvent
 from triggerpoint.audit.service import record
+from triggerpoint.db import utcnow
+from triggerpoint.errors import InvalidInput, SafetyBlock
+from triggerpoint.inputs import InputModel
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
-from triggerpoint.records.service import NotFound
+from triggerpoint.records.service import Conflict, NotFound
 from triggerpoint.treatment.models import NeedlingSession, Screening
 from triggerpoint.treatment.service import billing
 
@@ -31,11 +49,19 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 LOCAL = "urn:triggerpoint:codesystem"
 EXT = "urn:triggerpoint:fhir:extension"
+PATIENT_ID = "urn:triggerpoint:patient-id"
+EXTERNAL_ID = "urn:triggerpoint:external-id"
+RECORD_ID = "urn:triggerpoint:record-id"
+VISIT_ID = "urn:triggerpoint:visit-id"
+SCREENING_Q = "urn:triggerpoint:questionnaire:dry-needling-screening"
+MEASURE_Q = "urn:triggerpoint:questionnaire:"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 NS = uuid.UUID("6f1c8d0e-7a52-4b0f-9d6e-2f6c7b1e9a11")
 LOINC_FOR = {
     "nprs": ("72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported"),
     "odi": ("97909-6", "Oswestry Disability Index score"),
 }
+VITALS = {"8302-2": ("height_cm", "cm"), "29463-7": ("weight_kg", "kg")}
 ITEMISED = {"ndi", "odi", "quickdash"}
 ENTRY_FIELDS = (
     "muscle_id",
@@ -47,10 +73,12 @@ ENTRY_FIELDS = (
     "depth_mm",
     "depth_limit_mm",
     "over_limit_reason",
+    "pleural_recess_acknowledged",
     "twitch_count",
     "familiar_pain",
     "duration_s",
 )
+SEVERITY_TO_FHIR = {"mild": "mild", "moderate": "moderate", "major": "severe"}
 
 
 def _ref(kind: str, key: object) -> str:
@@ -71,10 +99,21 @@ def _ext_value(name: str, value: Any) -> dict[str, Any]:
     return {"url": name, "valueString": str(value)}
 
 
+def record_key(p: Patient) -> str:
+    """The patient record's identity at its source: stable across exports of this record and
+    distinct across clinics and installations (the creation time separates two clinics' own
+    patient 1). Import uses it to refuse the same record twice in one clinic."""
+    created = p.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return str(uuid.uuid5(NS, f"record/{p.clinic_id}/{p.id}/{created}"))
+
+
 def _patient(p: Patient) -> dict[str, Any]:
-    identifiers = [{"system": "urn:triggerpoint:patient-id", "value": str(p.id)}]
+    identifiers = [
+        {"system": PATIENT_ID, "value": str(p.id)},
+        {"system": RECORD_ID, "value": f"urn:uuid:{record_key(p)}"},
+    ]
     if p.external_id:
-        identifiers.append({"system": "urn:triggerpoint:external-id", "value": p.external_id})
+        identifiers.append({"system": EXTERNAL_ID, "value": p.external_id})
     telecom = [{"system": "phone", "value": p.phone}] if p.phone else []
     telecom += [{"system": "email", "value": p.email}] if p.email else []
     return {
@@ -151,13 +190,35 @@ def _encounter(v: Visit, subject: str) -> dict[str, Any]:
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
         "subject": {"reference": subject},
         "period": {"start": _dt(v.visit_at)},
-        "identifier": [{"system": "urn:triggerpoint:visit-id", "value": str(v.id)}],
+        "identifier": [{"system": VISIT_ID, "value": str(v.id)}],
     }
 
 
-def _procedure(ns: NeedlingSession, subject: str, names: dict[str, str]) -> dict[str, Any]:
+def _signer(session: Session, ns: NeedlingSession) -> str | None:
+    """Who signed, by name: a user of this clinic, or the name an imported session came with."""
+    if ns.imported_signer:
+        return ns.imported_signer
+    if ns.signed_by is None:
+        return None
+    user = session.get(User, ns.signed_by)
+    return user.full_name if user else None
+
+
+def _needle_entry(e) -> dict[str, Any]:
+    subs = [_ext_value(f, getattr(e, f)) for f in ENTRY_FIELDS if getattr(e, f) is not None]
+    if e.estim:
+        subs.append(
+            {"url": "estim", "extension": [_ext_value(k, v) for k, v in sorted(e.estim.items())]}
+        )
+    return {"url": f"{EXT}/needle-entry", "extension": subs}
+
+
+def _procedure(
+    session: Session, ns: NeedlingSession, subject: str, names: dict[str, str]
+) -> dict[str, Any]:
     bill = billing(ns)
     sites = {(e.muscle_id, e.side) for e in ns.entries}
+    signer = _signer(session, ns) if ns.status == "signed" else None
     return {
         "resourceType": "Procedure",
         "status": "completed" if ns.status == "signed" else "in-progress",
@@ -180,21 +241,19 @@ def _procedure(ns: NeedlingSession, subject: str, names: dict[str, str]) -> dict
             }
             for m, side in sorted(sites)
         ],
-        "extension": [
-            {
-                "url": f"{EXT}/needle-entry",
-                "extension": [
-                    _ext_value(f, getattr(e, f)) for f in ENTRY_FIELDS if getattr(e, f) is not None
-                ],
-            }
-            for e in ns.entries
-        ]
-        + [_ext_value(f"{EXT}/needles-out", ns.needles_out)] * (ns.needles_out is not None),
+        "extension": [_needle_entry(e) for e in ns.entries]
+        + ([_ext_value(f"{EXT}/needles-out", ns.needles_out)] if ns.needles_out is not None else [])
+        + ([_ext_value(f"{EXT}/signed-by", signer)] if signer else [])
+        + (
+            [{"url": f"{EXT}/signed-at", "valueDateTime": _dt(ns.signed_at)}]
+            if ns.status == "signed" and ns.signed_at is not None
+            else []
+        )
+        + ([_ext_value(f"{EXT}/imported", True)] if ns.imported else []),
     }
 
 
 def _adverse(ae, subject: str) -> dict[str, Any]:
-    severity = {"mild": "mild", "moderate": "moderate", "major": "severe"}[ae.severity]
     return {
         "resourceType": "AdverseEvent",
         "actuality": "actual",
@@ -205,7 +264,7 @@ def _adverse(ae, subject: str) -> dict[str, Any]:
             "coding": [
                 {
                     "system": "http://terminology.hl7.org/CodeSystem/adverse-event-severity",
-                    "code": severity,
+                    "code": SEVERITY_TO_FHIR[ae.severity],
                 }
             ]
         },
@@ -218,16 +277,23 @@ def _adverse(ae, subject: str) -> dict[str, Any]:
             ]
         },
         "suspectEntity": [{"instance": {"reference": _ref("procedure", ae.session_id)}}],
-        "extension": [_ext_value(f"{EXT}/action-taken", ae.action_taken)]
-        + (
-            [_ext_value(f"{EXT}/needles-unaccounted", ae.needles_unaccounted)]
-            if ae.needles_unaccounted
-            else []
-        ),
+        "extension": [
+            _ext_value(f"{EXT}/{name}", value)
+            for name, value in (
+                ("action-taken", ae.action_taken),
+                ("needles-unaccounted", ae.needles_unaccounted),
+                ("description", ae.description),
+                ("follow-up", ae.follow_up),
+            )
+            if value
+        ],
     }
 
 
 def _consent(c: Consent, subject: str) -> dict[str, Any]:
+    period = {"start": _dt(c.signed_at)}
+    if c.withdrawn_at is not None:
+        period["end"] = _dt(c.withdrawn_at)
     return {
         "resourceType": "Consent",
         "status": "active" if c.status == "active" else "inactive",
@@ -246,9 +312,10 @@ def _consent(c: Consent, subject: str) -> dict[str, Any]:
         "dateTime": _dt(c.signed_at),
         "policyRule": {"coding": [{"system": f"{LOCAL}/consent", "code": "dry-needling"}]},
         "provision": {
+            "period": period,
             "code": [
                 {"coding": [{"system": f"{LOCAL}/risk", "code": r}]} for r in c.risks_disclosed
-            ]
+            ],
         },
         "extension": [
             _ext_value(f"{EXT}/signed-by", c.signed_by),
@@ -257,7 +324,7 @@ def _consent(c: Consent, subject: str) -> dict[str, Any]:
     }
 
 
-def _measurement(m: Measurement, subject: str) -> list[dict[str, Any]]:
+def _measurement(m: Measurement, subject: str, urls: tuple[str, str]) -> list[dict[str, Any]]:
     spec = definitions()[m.instrument]
     system, code = (
         (LOINC, LOINC_FOR[m.instrument][0])
@@ -294,6 +361,7 @@ def _measurement(m: Measurement, subject: str) -> list[dict[str, Any]]:
         }
     out = [obs]
     if m.instrument in ITEMISED:
+        obs["derivedFrom"] = [{"reference": urls[1]}]
         items = [
             {
                 "linkId": str(i + 1),
@@ -304,7 +372,7 @@ def _measurement(m: Measurement, subject: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "resourceType": "QuestionnaireResponse",
-                "questionnaire": f"urn:triggerpoint:questionnaire:{m.instrument}",
+                "questionnaire": f"{MEASURE_Q}{m.instrument}",
                 "status": "completed" if m.complete else "in-progress",
                 "subject": {"reference": subject},
                 "authored": _dt(m.measured_at),
@@ -325,7 +393,7 @@ def _screening(s: Screening, subject: str) -> dict[str, Any]:
     ]
     return {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": "urn:triggerpoint:questionnaire:dry-needling-screening",
+        "questionnaire": SCREENING_Q,
         "status": "completed",
         "subject": {"reference": subject},
         "authored": _dt(s.screened_at),
@@ -337,9 +405,37 @@ def _screening(s: Screening, subject: str) -> dict[str, Any]:
     }
 
 
-def _json(data: Any) -> str:
-    import json
+def _flag(
+    r: dict[str, Any], s: Screening, until: datetime | None, subject: str, screening_url: str
+) -> dict[str, Any]:
+    """One structured restriction of a screening as a safety Flag. Active while its screening
+    is the one in force (the newest); a later screening ends it (`period.end`)."""
+    parts = [_ext_value(k, r[k]) for k in ("rule", "scope") if r.get(k)]
+    parts += [_ext_value("region", region) for region in r.get("regions") or []]
+    parts += [_ext_value(k, r[k]) for k in ("where", "detail") if r.get(k)]
+    code: dict[str, Any] = {"text": r.get("reason") or "Screening restriction"}
+    if r.get("rule"):
+        code["coding"] = [{"system": f"{LOCAL}/screening-rule", "code": r["rule"]}]
+    period = {"start": _dt(s.screened_at)}
+    if until is not None:
+        period["end"] = _dt(until)
+    return {
+        "resourceType": "Flag",
+        "status": "active" if until is None else "inactive",
+        "category": [
+            {"coding": [{"system": FLAG_CATEGORY, "code": "safety", "display": "Safety"}]}
+        ],
+        "code": code,
+        "subject": {"reference": subject},
+        "period": period,
+        "extension": [
+            {"url": f"{EXT}/restriction", "extension": parts},
+            {"url": f"{EXT}/screening", "valueReference": {"reference": screening_url}},
+        ],
+    }
 
+
+def _json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -370,17 +466,20 @@ def export_patient(session: Session, *, principal: Principal, patient_id: int) -
         (_ref("consent", c.id), _consent(c, subject))
         for c in q(Consent, Consent.signed_at, Consent.id)
     ]
-    entries += [
-        (_ref("screening", s.id), _screening(s, subject))
-        for s in q(Screening, Screening.screened_at, Screening.id)
-    ]
+    screenings = q(Screening, Screening.screened_at, Screening.id)
+    entries += [(_ref("screening", s.id), _screening(s, subject)) for s in screenings]
+    for k, s in enumerate(screenings):
+        until = screenings[k + 1].screened_at if k + 1 < len(screenings) else None
+        entries += [
+            (_ref("flag", f"{s.id}/{j}"), _flag(r, s, until, subject, _ref("screening", s.id)))
+            for j, r in enumerate(s.restrictions or [])
+        ]
     for ns in q(NeedlingSession, NeedlingSession.opened_at, NeedlingSession.id):
-        entries.append((_ref("procedure", ns.id), _procedure(ns, subject, names)))
+        entries.append((_ref("procedure", ns.id), _procedure(session, ns, subject, names)))
         entries += [(_ref("adverse", ae.id), _adverse(ae, subject)) for ae in ns.adverse_events]
     for m in q(Measurement, Measurement.measured_at, Measurement.id):
-        entries += [
-            (_ref("measurement", f"{m.id}/{i}"), r) for i, r in enumerate(_measurement(m, subject))
-        ]
+        urls = (_ref("measurement", f"{m.id}/0"), _ref("measurement", f"{m.id}/1"))
+        entries += list(zip(urls, _measurement(m, subject, urls), strict=False))
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -402,265 +501,1006 @@ def export_patient(session: Session, *, principal: Principal, patient_id: int) -
 # --- import -------------------------------------------------------------------------------
 
 
-class FhirImportError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
+class FhirImportError(InvalidInput):
+    """A bundle the import refuses; `field` names the resource and element
+    (``Patient.birthDate``, ``Procedure[0].needle-entry[1].depth_mm``). The API answers 422."""
 
 
-def _exts(res: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for e in res.get("extension", []):
-        name = e["url"].rsplit("/", 1)[-1]
-        value = next((v for k, v in e.items() if k.startswith("value")), None)
-        out[name] = value if value is not None else e
+IMPORTED = (
+    "Patient",
+    "Observation",
+    "Condition",
+    "Encounter",
+    "Consent",
+    "QuestionnaireResponse",
+    "Flag",
+    "Procedure",
+    "AdverseEvent",
+)
+# The elements import reads, per resource type (plus id, meta and the narrative text). Any
+# other element is refused rather than silently dropped.
+ELEMENTS = {
+    kind: set(names.split())
+    for kind, names in {
+        "Patient": "identifier name gender birthDate telecom",
+        "Observation": "status category code subject effectiveDateTime extension encounter "
+        "valueQuantity dataAbsentReason derivedFrom",
+        "Condition": "clinicalStatus category code subject onsetDateTime note extension",
+        "Encounter": "status class subject period identifier",
+        "Consent": "status scope category patient dateTime policyRule provision extension",
+        "QuestionnaireResponse": "questionnaire status subject authored item extension",
+        "Flag": "status category code subject period extension",
+        "Procedure": "status code subject encounter performedDateTime bodySite extension",
+        "AdverseEvent": "actuality subject event date severity seriousness suspectEntity extension",
+    }.items()
+}
+ALWAYS = {"resourceType", "id", "meta", "text"}
+MAX_ENTRIES = 5000
+MAX_NEEDLES = 500
+SEVERITY_FROM_FHIR = {v: k for k, v in SEVERITY_TO_FHIR.items()}
+STRICTNESS = {"cleared": 0, "cleared_with_precautions": 1, "not_cleared": 2}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$")
+_HEAD = re.compile(r"^([^.\[]*)(.*)$", re.S)
+_ITEM = re.compile(r"^[0-9]{1,3}$")
+_INDEXED = re.compile(r"^([^.\[]*\[\d+\])(.*)$", re.S)
+_MUSCLE = re.compile(r"(needle-entry\[\d+\])\.muscle$")
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _fail(path: str, message: str) -> NoReturn:
+    raise FhirImportError(path, f"{path}: {message}")
+
+
+@dataclass
+class _Res:
+    """One resource of the bundle and the name errors give it: ``Procedure[0]`` is the first
+    Procedure in bundle order (the Patient, of which there is one, is just ``Patient``)."""
+
+    type: str
+    n: int
+    url: str
+    data: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return self.type if self.type == "Patient" else f"{self.type}[{self.n}]"
+
+
+def _loc(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
     return out
 
 
-def _when(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _rename(path: str, names: Mapping[str, str], field: str) -> str:
+    """A service or schema field (``entries[2].depth_mm``) as the bundle element it came from:
+    `names` maps the first part of the field to an element path; others hang under `path`."""
+    out = f"{path}.{field}" if field else path
+    for pattern in (_INDEXED, _HEAD):  # `diagnoses[1]` before `diagnoses`
+        match = pattern.match(field)
+        if match and match.group(1) in names:
+            out = names[match.group(1)] + match.group(2)
+            break
+    # charting names the muscle `muscle`; the needle-entry extension calls it `muscle_id`
+    return _MUSCLE.sub(r"\1.muscle_id", out)
 
 
-def import_bundle(session: Session, *, principal: Principal, bundle: dict[str, Any]) -> int:
-    """Rebuild a patient's record from an exported bundle in the principal's clinic; returns the
-    new patient id. Everything is created in the caller's transaction (all or nothing)."""
+@contextmanager
+def _naming(path: str, names: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Errors from schemas and services inside the block name the bundle element."""
+    names = names or {}
     try:
-        return _import(session, principal, bundle)
-    except (KeyError, IndexError, TypeError, ValueError, StopIteration) as exc:
-        if isinstance(exc, FhirImportError):
-            raise
-        raise FhirImportError(
-            "bundle", f"missing or malformed element in the bundle: {exc!r}"
-        ) from None
-
-
-def _import(session: Session, principal: Principal, bundle: dict[str, Any]) -> int:
-    import json
-
-    from pydantic import ValidationError
-
-    from triggerpoint.records.models import Diagnosis
-    from triggerpoint.records.service import search_key
-    from triggerpoint.treatment.models import AdverseEvent, NeedleEntry
-
-    principal.require("clinical:write")
-    try:
-        Bundle.model_validate(bundle)
+        yield
+    except FhirImportError:
+        raise
     except ValidationError as exc:
-        raise FhirImportError(
-            "bundle",
-            f"not a valid FHIR R4 Bundle: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
-        ) from None
-    by_type: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for e in bundle.get("entry", []):
-        by_type.setdefault(e["resource"]["resourceType"], []).append(
-            (e.get("fullUrl", ""), e["resource"])
+        err = exc.errors()[0]
+        _fail(_rename(path, names, _loc(err["loc"])), err["msg"])
+    except InvalidInput as exc:
+        _fail(_rename(path, names, exc.field), str(exc))
+    except SafetyBlock as exc:
+        _fail(path, str(exc))
+
+
+def _get(node: Any, key: str, path: str, kind: type | tuple[type, ...], *, required=False) -> Any:
+    if not isinstance(node, dict):
+        _fail(path, "must be a JSON object")
+    value = node.get(key)
+    if value is None:
+        if required:
+            _fail(f"{path}.{key}", "is required")
+        return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        _fail(f"{path}.{key}", f"must be {' or '.join(k.__name__ for k in kinds)}")
+    return value
+
+
+def _items(node: Any, key: str, path: str, *, required=False) -> list[Any]:
+    return _get(node, key, path, list, required=required) or []
+
+
+def _code(concept: Any, path: str, system: str | None = None) -> str:
+    """The code of a CodeableConcept's first coding (of `system`, when given)."""
+    codings = _items(concept, "coding", path, required=True)
+    for k, coding in enumerate(codings):
+        where = f"{path}.coding[{k}]"
+        if system is None or _get(coding, "system", where, str) == system:
+            return _get(coding, "code", where, str, required=True)
+    _fail(f"{path}.coding", f"needs a code of the system {system}" if system else "needs a code")
+
+
+def _reference(node: Any, key: str, path: str, *, required=False) -> str | None:
+    ref = _get(node, key, path, dict, required=required)
+    return None if ref is None else _get(ref, "reference", f"{path}.{key}", str, required=True)
+
+
+def _one(values: dict[str, list[Any]], name: str, path: str, kind, *, required=False) -> Any:
+    found = values.get(name) or [None]
+    value = found[0]
+    if value is None:
+        if required:
+            _fail(f"{path}.{name}", "is required")
+        return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        _fail(f"{path}.{name}", f"must be {' or '.join(k.__name__ for k in kinds)}")
+    return value
+
+
+def _extensions(
+    node: Any, path: str, allowed: Iterable[str], *, repeat: Iterable[str] = (), prefix=f"{EXT}/"
+) -> dict[str, list[Any]]:
+    """The node's extensions by name: each a value[x], or a complex one's own dict. An unknown
+    name, a second one of a single-valued name or a missing value is refused."""
+    out: dict[str, list[Any]] = {}
+    allowed, repeat = set(allowed), set(repeat)
+    for k, ext in enumerate(_items(node, "extension", path)):
+        where = f"{path}.extension[{k}]"
+        url = _get(ext, "url", where, str, required=True)
+        name = url[len(prefix) :] if url.startswith(prefix) else None
+        if name not in allowed:
+            _fail(where, f"{url!r} is not an extension this import reads")
+        values = [key for key in ext if key.startswith("value")]
+        if "extension" in ext:
+            if values:
+                _fail(f"{path}.{name}", "a complex extension has no value of its own")
+            _items(ext, "extension", f"{path}.{name}")
+            value = ext
+        elif len(values) != 1 or ext[values[0]] is None:
+            _fail(f"{path}.{name}", "needs exactly one value")
+        else:
+            value = ext[values[0]]
+        if name in out and name not in repeat:
+            _fail(f"{path}.{name}", "appears twice")
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def _when(value: Any, path: str, *, past: bool, date_only: bool = False) -> datetime:
+    """A FHIR dateTime with a time and a zone, from 1900 to 2100 (a visit's date alone is taken
+    as 12:00 UTC that day, the same calendar date from UTC-11 to UTC+11)."""
+    if not isinstance(value, str):
+        _fail(path, "must be a date-time string")
+    if date_only and _DATE.match(value):
+        try:
+            d = date.fromisoformat(value)
+        except ValueError as exc:
+            _fail(path, str(exc))
+        when = datetime(d.year, d.month, d.day, 12, tzinfo=UTC)
+    elif _DATETIME.match(value):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError as exc:
+            _fail(path, str(exc))
+    else:
+        _fail(
+            path,
+            f"{value[:40]!r} is not a date and time with a time zone "
+            "(e.g. 2026-11-20T10:00:00+00:00)",
         )
-    patients = by_type.get("Patient", [])
-    if len(patients) != 1:
-        raise FhirImportError(
-            "bundle.entry", f"expected exactly one Patient, found {len(patients)}"
+    if not EARLIEST <= when < LATEST:
+        _fail(path, f"{value!r} is not between 1900 and 2100")
+    if past and when > utcnow() + timedelta(minutes=5):
+        _fail(path, f"{value!r} is in the future")
+    return when
+
+
+def _vital(res: _Res) -> str | None:
+    """The patient attribute a body height or weight Observation carries (None: not one)."""
+    code = _code(_get(res.data, "code", res.path, dict, required=True), f"{res.path}.code")
+    system = res.data["code"]["coding"][0].get("system")
+    return VITALS[code][0] if system == LOINC and code in VITALS else None
+
+
+def _subject(res: _Res, patient_url: str, key: str = "subject") -> None:
+    if _reference(res.data, key, res.path, required=True) != patient_url:
+        _fail(f"{res.path}.{key}", "refers to a patient that is not this bundle's Patient")
+
+
+class _SignerIn(InputModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+@dataclass
+class _Run:
+    """One import: the principal, the bundle's resources by type and what has been created."""
+
+    session: Session
+    principal: Principal
+    by_type: dict[str, list[_Res]]
+    patient_url: str = ""
+    patient_id: int = 0
+    visits: dict[str, int] = field(default_factory=dict)
+    consents: list[tuple[datetime, datetime | None, bool, int]] = field(default_factory=list)
+    screenings: dict[str, Screening] = field(default_factory=dict)
+    adverse: dict[str, list[tuple[Any, datetime | None]]] = field(default_factory=dict)
+    pairs: dict[str, str] = field(default_factory=dict)  # measurement QR -> its Observation
+
+    def of(self, kind: str) -> list[_Res]:
+        return self.by_type.get(kind, [])
+
+
+def import_bundle(session: Session, *, principal: Principal, bundle: Any) -> int:
+    """Rebuild a patient's record from a bundle in the principal's clinic; returns the new
+    patient id. Every write goes through the service the JSON API uses, in the caller's
+    transaction; on any error (FhirImportError/InvalidInput 422, Conflict 409, ...) the caller
+    must roll back, and nothing is written."""
+    principal.require("clinical:write")
+    principal.require("patient:write")
+    run = _Run(session, principal, _resources(bundle))
+    key = _check_not_imported(run)
+    _import_patient(run)
+    _import_episodes(run)
+    _import_visits(run)
+    _import_consents(run)
+    _import_screenings(run)
+    _check_flags(run)
+    _read_adverse_events(run)
+    _import_procedures(run)
+    _import_measurements(run)
+    if key is not None:
+        record(
+            session,
+            actor=principal.actor,
+            action="import_fhir",
+            entity="fhir_record",
+            entity_id=key,
+            detail={"patient_id": run.patient_id},
         )
-    _, pr = patients[0]
-    if pr.get("gender", "unknown") not in ("female", "male", "other", "unknown"):
-        raise FhirImportError(
-            "bundle", f"Patient.gender {pr['gender']!r} is not female, male, other or unknown"
-        )
-    if (
-        not pr.get("name")
-        or not pr["name"][0].get("family")
-        or not pr["name"][0].get("given")
-        or not pr.get("birthDate")
-    ):
-        raise FhirImportError(
-            "bundle", "the Patient needs a family name, a given name and a birth date"
-        )
-    ext_id = next(
-        (
-            i["value"]
-            for i in pr.get("identifier", [])
-            if i.get("system") == "urn:triggerpoint:external-id"
-        ),
-        None,
-    )
-    name = pr["name"][0]
-    telecom = {t["system"]: t["value"] for t in pr.get("telecom", [])}
-    p = Patient(
-        given_name=name["given"][0],
-        family_name=name["family"],
-        search_name=search_key(name["family"], name["given"][0]),
-        date_of_birth=date.fromisoformat(pr["birthDate"]),
-        sex=pr.get("gender", "unknown"),
-        phone=telecom.get("phone"),
-        email=telecom.get("email"),
-        external_id=ext_id,
-    )
-    for _, o in by_type.get("Observation", []):
-        code = o["code"]["coding"][0]["code"]
-        if code in ("8302-2", "29463-7"):
-            setattr(
-                p, "height_cm" if code == "8302-2" else "weight_kg", o["valueQuantity"]["value"]
-            )
-    session.add(p)
-    session.flush()
-    episodes: dict[str, Episode] = {}
-    for _, c in by_type.get("Condition", []):
-        key = _exts(c).get("episode-id", "")
-        if key not in episodes:
-            episodes[key] = Episode(
-                patient_id=p.id,
-                complaint=(c.get("note") or [{"text": "imported"}])[0]["text"],
-                onset_date=date.fromisoformat(c["onsetDateTime"][:10])
-                if c.get("onsetDateTime")
-                else None,
-                status="open" if c["clinicalStatus"]["coding"][0]["code"] == "active" else "closed",
-            )
-            session.add(episodes[key])
-        episodes[key].diagnoses.append(
-            Diagnosis(code=c["code"]["coding"][0]["code"], system="ICD-10-CM")
-        )
-    visits: dict[str, Visit] = {}
-    for url, enc in by_type.get("Encounter", []):
-        visits[url] = Visit(
-            patient_id=p.id, visit_at=_when(enc["period"]["start"]), clinician_id=principal.user_id
-        )
-        session.add(visits[url])
-    consents = []
-    for _, c in by_type.get("Consent", []):
-        x = _exts(c)
-        consents.append(
-            Consent(
-                patient_id=p.id,
-                risks_disclosed=[
-                    pc["coding"][0]["code"] for pc in c.get("provision", {}).get("code", [])
-                ],
-                signed_by=x.get("signed-by", "unknown"),
-                signer_relation=x.get("signer-relation", "self"),
-                signed_at=_when(c["dateTime"]),
-                status="active" if c["status"] == "active" else "withdrawn",
-                recorded_by=principal.user_id,
-            )
-        )
-    session.add_all(consents)
-    screenings = []
-    for _, q in by_type.get("QuestionnaireResponse", []):
-        if q.get("questionnaire") != "urn:triggerpoint:questionnaire:dry-needling-screening":
-            continue
-        x = _exts(q)
-        answers = {
-            i["linkId"]: {
-                "present": i["answer"][0]["valueBoolean"],
-                "detail": i["answer"][1]["valueString"] if len(i["answer"]) > 1 else None,
-            }
-            for i in q["item"]
-        }
-        screenings.append(
-            Screening(
-                patient_id=p.id,
-                answers=answers,
-                outcome=x["screening-outcome"],
-                reasons=[],
-                restrictions=[],
-                rules_version=x.get("rules-version", "imported"),
-                screened_by=principal.user_id,
-                screened_at=_when(q["authored"]),
-            )
-        )
-    session.add_all(screenings)
-    session.flush()
-    procedures: dict[str, NeedlingSession] = {}
-    for url, proc in by_type.get("Procedure", []):
-        if not screenings or not consents:
-            raise FhirImportError(
-                "bundle.entry", "a Procedure needs the screening and consent it was performed under"
-            )
-        visit = visits.get(proc.get("encounter", {}).get("reference", ""))
-        if visit is None:
-            raise FhirImportError(
-                "bundle.entry", "a Procedure refers to an Encounter that is not in the bundle"
-            )
-        x = _exts(proc)
-        ns = NeedlingSession(
-            patient_id=p.id,
-            visit_id=visit.id,
-            screening_id=screenings[-1].id,
-            consent_id=consents[-1].id,
-            opened_by=principal.user_id,
-            opened_at=_when(proc["performedDateTime"]),
-            status="signed" if proc["status"] == "completed" else "open",
-            needles_out=x.get("needles-out"),
-            signed_at=_when(proc["performedDateTime"]) if proc["status"] == "completed" else None,
-        )
-        for seq, entry_ext in enumerate(
-            (e for e in proc.get("extension", []) if e["url"].endswith("/needle-entry")), start=1
-        ):
-            fields = {
-                sub["url"]: next(v for k, v in sub.items() if k.startswith("value"))
-                for sub in entry_ext["extension"]
-            }
-            ns.entries.append(NeedleEntry(seq=seq, created_by=principal.user_id, **fields))
-        session.add(ns)
-        procedures[url] = ns
-    session.flush()
-    for _, ae in by_type.get("AdverseEvent", []):
-        ns = procedures.get(ae["suspectEntity"][0]["instance"]["reference"])
-        if ns is None:
-            raise FhirImportError(
-                "bundle.entry", "an AdverseEvent refers to a Procedure that is not in the bundle"
-            )
-        x = _exts(ae)
-        severity = {"mild": "mild", "moderate": "moderate", "severe": "major"}[
-            ae["severity"]["coding"][0]["code"]
-        ]
-        session.add(
-            AdverseEvent(
-                session_id=ns.id,
-                patient_id=p.id,
-                type=ae["event"]["coding"][0]["code"],
-                severity=severity,
-                action_taken=x.get("action-taken", ""),
-                needles_unaccounted=x.get("needles-unaccounted"),
-                reported_at=_when(ae["date"]),
-                reported_by=principal.user_id,
-            )
-        )
-    reverse_loinc = {code: name for name, (code, _) in LOINC_FOR.items()}
-    for _, o in by_type.get("Observation", []):
-        coding = o["code"]["coding"][0]
-        instrument = (
-            reverse_loinc.get(coding["code"])
-            if coding["system"] == LOINC
-            else coding["code"]
-            if coding["system"] == f"{LOCAL}/outcome"
-            else None
-        )
-        if instrument is None:
-            continue
-        x = _exts(o)
-        value = o.get("valueQuantity", {}).get("value")
-        enc = visits.get(o.get("encounter", {}).get("reference", ""))
-        session.add(
-            Measurement(
-                patient_id=p.id,
-                visit_id=enc.id if enc else None,
-                instrument=instrument,
-                context=x.get("context", ""),
-                timing=x.get("timing", ""),
-                data=json.loads(x.get("data", "{}")),
-                score=value,
-                complete=o["status"] == "final",
-                answered=0,
-                measured_at=_when(o["effectiveDateTime"]),
-                recorded_by=principal.user_id,
-            )
-        )
-    session.flush()
     record(
         session,
         actor=principal.actor,
         action="import_fhir",
         entity="patient",
-        entity_id=p.id,
-        detail={"resources": len(bundle.get("entry", []))},
+        entity_id=run.patient_id,
+        detail={"resources": sum(len(v) for v in run.by_type.values())},
     )
-    return p.id
+    return run.patient_id
+
+
+def _resources(bundle: Any) -> dict[str, list[_Res]]:
+    """The bundle's resources by type, after the shape checks and FHIR R4B validation."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        _fail("bundle.resourceType", "must be Bundle")
+    if bundle.get("type") != "collection":
+        _fail("bundle.type", "must be collection (a patient's record as exported)")
+    entries = _items(bundle, "entry", "bundle", required=True)
+    if len(entries) > MAX_ENTRIES:
+        _fail("bundle.entry", f"{len(entries)} resources; at most {MAX_ENTRIES} are imported")
+    by_type: dict[str, list[_Res]] = {}
+    order: list[_Res] = []
+    urls: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"bundle.entry[{i}]"
+        resource = _get(entry, "resource", where, dict, required=True)
+        kind = _get(resource, "resourceType", f"{where}.resource", str, required=True)
+        if kind not in IMPORTED:
+            _fail(
+                f"{where}.resource.resourceType",
+                f"{kind[:60]!r} is not imported (it would be lost); this import reads "
+                + ", ".join(IMPORTED),
+            )
+        url = _get(entry, "fullUrl", where, str) or ""
+        if url and url in urls:
+            _fail(f"{where}.fullUrl", f"{url[:80]!r} appears twice")
+        urls.add(url)
+        res = _Res(kind, len(by_type.get(kind, [])), url, resource)
+        by_type.setdefault(kind, []).append(res)
+        order.append(res)
+    try:
+        Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = list(err["loc"])
+        if len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[1] < len(order):
+            rest = _loc(loc[3:])
+            where = order[loc[1]].path + (f".{rest}" if rest and rest[0] != "[" else rest)
+        else:
+            where = "bundle" + (f".{_loc(loc)}" if loc else "")
+        _fail(where, f"not valid FHIR R4: {err['msg']}")
+    except Exception as exc:  # the validator fails in its own ways on some malformed input
+        _fail("bundle", f"not a valid FHIR R4 Bundle ({type(exc).__name__})")
+    for res in order:
+        extra = sorted(set(res.data) - ELEMENTS[res.type] - ALWAYS)
+        if extra:
+            _fail(
+                f"{res.path}.{extra[0]}", "is not an element this import reads (it would be lost)"
+            )
+    patients = by_type.get("Patient", [])
+    if len(patients) != 1:
+        _fail("bundle.entry", f"expected exactly one Patient, found {len(patients)}")
+    return by_type
+
+
+def _identifiers(run: _Run) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, ident in enumerate(_items(run.of("Patient")[0].data, "identifier", "Patient")):
+        where = f"Patient.identifier[{k}]"
+        system = _get(ident, "system", where, str, required=True)
+        if system not in (PATIENT_ID, RECORD_ID, EXTERNAL_ID):
+            _fail(f"{where}.system", f"{system[:80]!r} is not an identifier this import reads")
+        if system in out:
+            _fail(f"{where}.system", "appears twice")
+        out[system] = _get(ident, "value", where, str, required=True)
+    return out
+
+
+def _check_not_imported(run: _Run) -> str | None:
+    """The record's key (None when the bundle carries no source identity); 409 if this clinic
+    already imported it. Kept in the audit trail, which records every import."""
+    ids = _identifiers(run)
+    patient = run.of("Patient")[0].data
+    if RECORD_ID in ids:
+        source = f"record/{ids[RECORD_ID]}"
+    elif PATIENT_ID in ids:  # bundles exported before the record identifier existed
+        source = f"legacy/{ids[PATIENT_ID]}/{patient.get('birthDate')}/{_json(patient.get('name'))}"
+    else:
+        return None
+    key = str(uuid.uuid5(NS, source))
+    earlier = run.session.scalar(
+        select(AuditEvent.detail)
+        .where(
+            AuditEvent.clinic_id == run.principal.clinic_id,
+            AuditEvent.action == "import_fhir",
+            AuditEvent.entity == "fhir_record",
+            AuditEvent.entity_id == key,
+        )
+        .limit(1)
+    )
+    if earlier is not None:
+        raise Conflict(
+            "this bundle's patient record was already imported into this clinic"
+            f" (patient {earlier.get('patient_id')}); update that record instead"
+        )
+    return key
+
+
+def _import_patient(run: _Run) -> None:
+    from triggerpoint.records import schemas
+    from triggerpoint.records.service import create_patient
+
+    res = run.of("Patient")[0]
+    d, path = res.data, res.path
+    if not res.url:
+        _fail(f"{path}.fullUrl", "is required: the other resources refer to the Patient by it")
+    run.patient_url = res.url
+    names = _items(d, "name", path, required=True)
+    if len(names) != 1:
+        _fail(f"{path}.name", "needs exactly one name (family and given)")
+    name = names[0]
+    given = _items(name, "given", f"{path}.name[0]", required=True)
+    if not all(isinstance(g, str) for g in given):
+        _fail(f"{path}.name.given", "must be strings")
+    telecom: dict[str, str] = {}
+    for k, t in enumerate(_items(d, "telecom", path)):
+        system = _get(t, "system", f"{path}.telecom[{k}]", str, required=True)
+        if system not in ("phone", "email") or system in telecom:
+            _fail(f"{path}.telecom[{k}]", "one phone and one email are imported")
+        telecom[system] = _get(t, "value", f"{path}.telecom[{k}]", str, required=True)
+    body: dict[str, Any] = {
+        "given_name": " ".join(given),
+        "family_name": _get(name, "family", f"{path}.name[0]", str, required=True),
+        "date_of_birth": _get(d, "birthDate", path, str, required=True),
+        "sex": _get(d, "gender", path, str) or "unknown",
+        "phone": telecom.get("phone"),
+        "email": telecom.get("email"),
+        "external_id": _identifiers(run).get(EXTERNAL_ID),
+    }
+    fields = {
+        "given_name": f"{path}.name.given",
+        "family_name": f"{path}.name.family",
+        "date_of_birth": f"{path}.birthDate",
+        "sex": f"{path}.gender",
+        "phone": f"{path}.telecom.phone",
+        "email": f"{path}.telecom.email",
+        "external_id": f"{path}.identifier.external-id",
+    }
+    for obs in run.of("Observation"):
+        attr = _vital(obs)
+        if attr is None:
+            continue
+        _subject(obs, run.patient_url)
+        unit = "cm" if attr == "height_cm" else "kg"
+        if attr in body:
+            _fail(obs.path, f"a second {attr.split('_')[0]}: one of each is imported")
+        quantity = _get(obs.data, "valueQuantity", obs.path, dict, required=True)
+        if (
+            _get(quantity, "code", f"{obs.path}.valueQuantity", str) or quantity.get("unit")
+        ) != unit:
+            _fail(f"{obs.path}.valueQuantity.code", f"must be {unit}")
+        body[attr] = _get(
+            quantity, "value", f"{obs.path}.valueQuantity", (int, float), required=True
+        )
+        fields[attr] = f"{obs.path}.valueQuantity.value"
+    with _naming(path, fields):
+        patient = create_patient(
+            run.session, principal=run.principal, data=schemas.PatientIn.model_validate(body)
+        )
+    run.patient_id = patient.id
+
+
+def _import_episodes(run: _Run) -> None:
+    from triggerpoint.records import schemas
+    from triggerpoint.records.service import create_episode
+
+    groups: dict[str, list[_Res]] = {}
+    for res in run.of("Condition"):
+        _subject(res, run.patient_url)
+        x = _extensions(res.data, res.path, {"episode-id"})
+        key = _one(x, "episode-id", res.path, str)
+        groups.setdefault(f"episode/{key}" if key else f"condition/{res.n}", []).append(res)
+    for group in groups.values():
+        first = group[0]
+        complaints, onsets, codes = set(), set(), []
+        for res in group:
+            status = res.data.get("clinicalStatus")
+            if status is not None and _code(status, f"{res.path}.clinicalStatus") != "active":
+                _fail(
+                    f"{res.path}.clinicalStatus",
+                    "only active conditions are imported: triggerpoint has no way to close an "
+                    "episode of care yet",
+                )
+            concept = _get(res.data, "code", res.path, dict, required=True)
+            note = _items(res.data, "note", res.path)
+            text = _get(note[0], "text", f"{res.path}.note[0]", str) if note else None
+            complaints.add(text or _get(concept, "text", f"{res.path}.code", str))
+            onset = _get(res.data, "onsetDateTime", res.path, str)
+            onsets.add(onset[:10] if onset else None)
+            code = _code(concept, f"{res.path}.code", ICD10CM)
+            if code.upper() in {c.upper() for c in codes}:
+                _fail(f"{res.path}.code", f"{code!r} appears twice in one episode")
+            codes.append(code)
+        if len(complaints) > 1 or len(onsets) > 1:
+            _fail(
+                f"{group[-1].path}.note",
+                "conditions of one episode must share the complaint and onset date",
+            )
+        fields = {
+            "complaint": f"{first.path}.note",
+            "onset_date": f"{first.path}.onsetDateTime",
+            **{f"diagnoses[{k}]": res.path for k, res in enumerate(group)},
+        }
+        complaint, onset = complaints.pop(), onsets.pop()
+        with _naming(first.path, fields):
+            data = schemas.EpisodeIn.model_validate(
+                {
+                    "complaint": complaint if complaint is not None else "",
+                    "onset_date": onset,
+                    "diagnoses": [{"code": c} for c in codes],
+                }
+            )
+            create_episode(
+                run.session, principal=run.principal, patient_id=run.patient_id, data=data
+            )
+
+
+def _import_visits(run: _Run) -> None:
+    from triggerpoint.records import schemas
+    from triggerpoint.records.service import create_visit
+
+    for res in run.of("Encounter"):
+        _subject(res, run.patient_url)
+        if _get(res.data, "status", res.path, str) in ("cancelled", "entered-in-error"):
+            _fail(f"{res.path}.status", "a cancelled encounter is not a visit")
+        period = _get(res.data, "period", res.path, dict, required=True)
+        start = _get(period, "start", f"{res.path}.period", str, required=True)
+        at = _when(start, f"{res.path}.period.start", past=False, date_only=True)
+        with _naming(res.path, {"visit_at": f"{res.path}.period.start"}):
+            visit = create_visit(
+                run.session,
+                principal=run.principal,
+                patient_id=run.patient_id,
+                data=schemas.VisitIn(visit_at=at),
+            )
+        if res.url:
+            run.visits[res.url] = visit.id
+
+
+def _import_consents(run: _Run) -> None:
+    from triggerpoint.records import schemas
+    from triggerpoint.records.service import record_consent, withdraw_consent
+
+    for res in run.of("Consent"):
+        d, path = res.data, res.path
+        _subject(res, run.patient_url, "patient")
+        status = _get(d, "status", path, str, required=True)
+        if status not in ("active", "inactive"):
+            _fail(f"{path}.status", "must be active or inactive")
+        policy = d.get("policyRule")
+        if policy is not None and _code(policy, f"{path}.policyRule") != "dry-needling":
+            _fail(f"{path}.policyRule", "only dry-needling consent is imported")
+        x = _extensions(d, path, {"signed-by", "signer-relation"})
+        provision = _get(d, "provision", path, dict) or {}
+        risks = [
+            _code(c, f"{path}.provision.code[{k}]", f"{LOCAL}/risk")
+            for k, c in enumerate(_items(provision, "code", f"{path}.provision"))
+        ]
+        signed_at = _when(
+            _get(d, "dateTime", path, str, required=True), f"{path}.dateTime", past=True
+        )
+        ended = (_get(provision, "period", f"{path}.provision", dict) or {}).get("end")
+        withdrawn = _when(ended, f"{path}.provision.period.end", past=True) if ended else None
+        if withdrawn is not None and (status == "active" or withdrawn < signed_at):
+            _fail(f"{path}.provision.period.end", "must be a withdrawal after signing")
+        fields = {
+            "risks_disclosed": f"{path}.provision.code",
+            "signed_by": f"{path}.signed-by",
+            "signer_relation": f"{path}.signer-relation",
+            "signed_at": f"{path}.dateTime",
+        }
+        with _naming(path, fields):
+            data = schemas.ConsentIn.model_validate(
+                {
+                    "risks_disclosed": risks,
+                    "signed_by": _one(x, "signed-by", path, str, required=True),
+                    "signer_relation": _one(x, "signer-relation", path, str) or "self",
+                    "signed_at": signed_at,
+                }
+            )
+            consent = record_consent(
+                run.session, principal=run.principal, patient_id=run.patient_id, data=data
+            )
+            if status == "inactive":
+                withdraw_consent(
+                    run.session,
+                    principal=run.principal,
+                    consent_id=consent.id,
+                    version=consent.version,
+                )
+        run.consents.append((signed_at, withdrawn, status == "active", consent.id))
+
+
+def _import_screenings(run: _Run) -> None:
+    from triggerpoint.treatment import schemas
+    from triggerpoint.treatment.service import record_screening
+
+    for res in run.of("QuestionnaireResponse"):
+        d, path = res.data, res.path
+        _subject(res, run.patient_url)
+        questionnaire = _get(d, "questionnaire", path, str, required=True)
+        if questionnaire != SCREENING_Q:
+            if questionnaire.startswith(MEASURE_Q) and questionnaire[len(MEASURE_Q) :] in ITEMISED:
+                continue  # an itemised outcome measure, read with its Observation
+            _fail(
+                f"{path}.questionnaire",
+                f"{questionnaire[:80]!r} is not a questionnaire this import reads",
+            )
+        if _get(d, "status", path, str) != "completed":
+            _fail(f"{path}.status", "only a completed screening is imported")
+        x = _extensions(d, path, {"screening-outcome", "rules-version"})
+        claimed = _one(x, "screening-outcome", path, str)
+        if claimed is not None and claimed not in STRICTNESS:
+            _fail(
+                f"{path}.screening-outcome",
+                f"{claimed[:40]!r} is not a screening outcome ({', '.join(STRICTNESS)})",
+            )
+        screened_at = _when(
+            _get(d, "authored", path, str, required=True), f"{path}.authored", past=True
+        )
+        answers: dict[str, dict[str, Any]] = {}
+        for k, item in enumerate(_items(d, "item", path, required=True)):
+            where = f"{path}.item[{k}]"
+            rule = _get(item, "linkId", where, str, required=True)
+            if rule in answers:
+                _fail(f"{where}.linkId", f"{rule[:40]!r} is answered twice")
+            given = _items(item, "answer", where, required=True)
+            if not 1 <= len(given) <= 2:
+                _fail(f"{where}.answer", "a yes/no answer and at most one detail")
+            answers[rule] = {
+                "present": _get(given[0], "valueBoolean", f"{where}.answer[0]", bool, required=True)
+            }
+            if len(given) == 2:
+                answers[rule]["detail"] = _get(
+                    given[1], "valueString", f"{where}.answer[1]", str, required=True
+                )
+        with _naming(path):
+            screening = record_screening(
+                run.session,
+                principal=run.principal,
+                patient_id=run.patient_id,
+                data=schemas.ScreeningIn.model_validate({"answers": answers}),
+                screened_at=screened_at,
+            )
+        if claimed is not None and STRICTNESS[screening.outcome] < STRICTNESS[claimed]:
+            _fail(
+                f"{path}.screening-outcome",
+                f"the answers give {screening.outcome} under the current rules but the bundle "
+                f"says {claimed}: a safety judgement would be loosened; screen the patient again",
+            )
+        run.screenings[res.url or f"#{res.n}"] = screening
+
+
+def _check_flags(run: _Run) -> None:
+    """Each restriction the source exported as a Flag must be given again by the recomputed
+    screening (same rule and scope, at least the same regions): the answers are the source of
+    truth, and a restriction is never dropped silently."""
+    for res in run.of("Flag"):
+        d, path = res.data, res.path
+        _subject(res, run.patient_url)
+        if _get(d, "status", path, str) not in ("active", "inactive"):
+            _fail(f"{path}.status", "must be active or inactive")
+        x = _extensions(d, path, {"restriction", "screening"})
+        screening_ref = _one(x, "screening", path, dict, required=True)
+        url = _get(screening_ref, "reference", f"{path}.screening", str, required=True)
+        screening = run.screenings.get(url)
+        if screening is None:
+            _fail(f"{path}.screening", "refers to a screening that is not in the bundle")
+        where = f"{path}.restriction"
+        parts = _extensions(
+            _one(x, "restriction", path, dict, required=True),
+            where,
+            {"rule", "scope", "region", "where", "detail"},
+            repeat={"region"},
+            prefix="",
+        )
+        rule = _one(parts, "rule", where, str, required=True)
+        scope = _one(parts, "scope", where, str, required=True)
+        regions = parts.get("region", [])
+        if not all(isinstance(r, str) for r in regions):
+            _fail(f"{where}.region", "must be body-chart region ids")
+        if not any(
+            r.get("rule") == rule
+            and r.get("scope") == scope
+            and set(regions) <= set(r.get("regions") or [])
+            for r in screening.restrictions
+        ):
+            _fail(
+                where,
+                f"the screening's answers do not give this restriction ({rule[:40]}, {scope[:20]}"
+                + (f", {len(regions)} regions" if regions else "")
+                + ") under the current rules; it would be lost: screen the patient again",
+            )
+
+
+def _read_adverse_events(run: _Run) -> None:
+    from triggerpoint.treatment import schemas
+
+    procedures = {res.url for res in run.of("Procedure") if res.url}
+    for res in run.of("AdverseEvent"):
+        d, path = res.data, res.path
+        _subject(res, run.patient_url)
+        if _get(d, "actuality", path, str) != "actual":
+            _fail(f"{path}.actuality", "only actual adverse events are imported")
+        suspects = _items(d, "suspectEntity", path, required=True)
+        if len(suspects) != 1:
+            _fail(f"{path}.suspectEntity", "must name the one needling session it followed")
+        url = _reference(suspects[0], "instance", f"{path}.suspectEntity[0]", required=True)
+        if url not in procedures:
+            _fail(f"{path}.suspectEntity", "refers to a Procedure that is not in the bundle")
+        severity = _code(_get(d, "severity", path, dict, required=True), f"{path}.severity")
+        if severity not in SEVERITY_FROM_FHIR:
+            _fail(f"{path}.severity", "must be mild, moderate or severe")
+        x = _extensions(
+            d, path, {"action-taken", "needles-unaccounted", "description", "follow-up"}
+        )
+        reported = _get(d, "date", path, str)
+        fields = {
+            "type": f"{path}.event",
+            "severity": f"{path}.severity",
+            "action_taken": f"{path}.action-taken",
+            "needles_unaccounted": f"{path}.needles-unaccounted",
+            "description": f"{path}.description",
+            "follow_up": f"{path}.follow-up",
+        }
+        with _naming(path, fields):
+            data = schemas.AdverseEventIn.model_validate(
+                {
+                    "type": _code(
+                        _get(d, "event", path, dict, required=True),
+                        f"{path}.event",
+                        f"{LOCAL}/adverse-event",
+                    ),
+                    "severity": SEVERITY_FROM_FHIR[severity],
+                    "action_taken": _one(x, "action-taken", path, str, required=True),
+                    "needles_unaccounted": _one(x, "needles-unaccounted", path, int),
+                    "description": _one(x, "description", path, str),
+                    "follow_up": _one(x, "follow-up", path, str),
+                }
+            )
+        at = _when(reported, f"{path}.date", past=True) if reported else None
+        run.adverse.setdefault(url, []).append((data, at))
+
+
+ENTRY_NAMES = {
+    "muscle_id",
+    "side",
+    "trigger_point_id",
+    "needle_diameter_mm",
+    "needle_length_mm",
+    "technique",
+    "depth_mm",
+    "depth_limit_mm",
+    "over_limit_reason",
+    "pleural_recess_acknowledged",
+    "twitch_count",
+    "familiar_pain",
+    "duration_s",
+    "estim",
+}
+
+
+def _entry(ext: dict[str, Any], where: str) -> Any:
+    """One needle entry as the charting schema takes it; the depth limit is recomputed."""
+    from triggerpoint.treatment import schemas
+
+    parts = _extensions(ext, where, ENTRY_NAMES, prefix="")
+    body: dict[str, Any] = {k: v[0] for k, v in parts.items() if k not in ("depth_limit_mm",)}
+    if "muscle_id" in body:
+        body["muscle"] = body.pop("muscle_id")
+    if "estim" in body:
+        estim = _extensions(
+            body["estim"],
+            f"{where}.estim",
+            {"frequency_hz", "pulse_width_us", "intensity_ma"},
+            prefix="",
+        )
+        body["estim"] = {k: v[0] for k, v in estim.items()}
+    with _naming(where):
+        return schemas.EntryIn.model_validate(body)
+
+
+def _in_force(run: _Run, at: datetime) -> tuple[Screening | None, int | None]:
+    """The screening and the consent in force at `at`: the latest screened (signed) at or
+    before it, the consent not withdrawn by then."""
+    screening = max(
+        (s for s in run.screenings.values() if s.screened_at <= at),
+        key=lambda s: (s.screened_at, s.id),
+        default=None,
+    )
+    consent = max(
+        (c for c in run.consents if c[0] <= at and (c[2] or (c[1] is not None and c[1] > at))),
+        key=lambda c: (c[0], c[3]),
+        default=None,
+    )
+    return screening, consent[3] if consent else None
+
+
+def _import_procedures(run: _Run) -> None:
+    from triggerpoint.treatment import schemas
+    from triggerpoint.treatment.service import import_needling_session
+
+    used: set[int] = set()
+    for res in run.of("Procedure"):
+        d, path = res.data, res.path
+        _subject(res, run.patient_url)
+        kind = _code(
+            _get(d, "code", path, dict, required=True), f"{path}.code", f"{LOCAL}/procedure"
+        )
+        if kind != "trigger-point-dry-needling":
+            _fail(f"{path}.code", "only trigger point dry needling is imported")
+        status = _get(d, "status", path, str, required=True)
+        if status not in ("completed", "in-progress"):
+            _fail(f"{path}.status", "must be completed (signed) or in-progress (open)")
+        visit_id = run.visits.get(_reference(d, "encounter", path, required=True) or "")
+        if visit_id is None:
+            _fail(f"{path}.encounter", "refers to an Encounter that is not in the bundle")
+        if visit_id in used:
+            _fail(f"{path}.encounter", "the visit already has a needling session in this bundle")
+        used.add(visit_id)
+        opened_at = _when(
+            _get(d, "performedDateTime", path, str, required=True),
+            f"{path}.performedDateTime",
+            past=True,
+        )
+        x = _extensions(
+            d,
+            path,
+            {"needle-entry", "needles-out", "signed-by", "signed-at", "imported"},
+            repeat={"needle-entry"},
+        )
+        needles = x.get("needle-entry", [])
+        if len(needles) > MAX_NEEDLES:
+            _fail(f"{path}.needle-entry", f"at most {MAX_NEEDLES} needles per session")
+        entries = [_entry(ext, f"{path}.needle-entry[{k}]") for k, ext in enumerate(needles)]
+        needles_out = _one(x, "needles-out", path, int)
+        if needles_out is not None:
+            with _naming(path, {"needles_out": f"{path}.needles-out"}):
+                schemas.CountIn(needles_out=needles_out)
+        _one(x, "imported", path, bool)  # an import is always marked imported
+        signed_at = signer = None
+        if status == "completed":
+            signed = _one(x, "signed-at", path, str)
+            signed_at = (
+                _when(signed, f"{path}.signed-at", past=True) if signed is not None else opened_at
+            )
+            if signed_at < opened_at:
+                _fail(f"{path}.signed-at", "is before the session began")
+            name = _one(x, "signed-by", path, str)
+            if name is not None:
+                with _naming(path, {"name": f"{path}.signed-by"}):
+                    signer = _SignerIn(name=name).name
+        elif "signed-at" in x or "signed-by" in x:
+            _fail(f"{path}.status", "an in-progress (unsigned) session has no signature")
+        screening, consent_id = _in_force(run, opened_at)
+        if screening is None:
+            _fail(f"{path}.performedDateTime", "no screening in the bundle was done by then")
+        if consent_id is None:
+            _fail(
+                f"{path}.performedDateTime",
+                "no dry-needling consent in the bundle was in force then",
+            )
+        with _naming(
+            path, {"entries": f"{path}.needle-entry", "needles_out": f"{path}.needles-out"}
+        ):
+            import_needling_session(
+                run.session,
+                principal=run.principal,
+                visit_id=visit_id,
+                screening_id=screening.id,
+                consent_id=consent_id,
+                opened_at=opened_at,
+                entries=entries,
+                needles_out=needles_out,
+                adverse_events=run.adverse.get(res.url, []),
+                signed_at=signed_at,
+                signer=signer,
+            )
+
+
+def _measure_items(run: _Run, res: _Res, instrument: str) -> tuple[list[Any], str] | None:
+    """The answers of the itemised questionnaire this Observation was derived from (by
+    `derivedFrom`, or in older bundles the same instrument and time) and its name, if any."""
+    derived = _items(res.data, "derivedFrom", res.path)
+    if len(derived) > 1:
+        _fail(f"{res.path}.derivedFrom", "at most one questionnaire response")
+    url = (
+        _get(derived[0], "reference", f"{res.path}.derivedFrom[0]", str, required=True)
+        if derived
+        else None
+    )
+    qr = None
+    for other in run.of("QuestionnaireResponse"):
+        if other.data.get("questionnaire") != f"{MEASURE_Q}{instrument}":
+            continue
+        if (url is not None and other.url == url) or (
+            url is None
+            and other.path not in run.pairs
+            and other.data.get("authored") == res.data.get("effectiveDateTime")
+        ):
+            qr = other
+            break
+    if qr is None:
+        if url is not None:
+            _fail(
+                f"{res.path}.derivedFrom", f"refers to no {instrument} questionnaire in the bundle"
+            )
+        return None
+    if qr.path in run.pairs:
+        _fail(f"{res.path}.derivedFrom", f"{qr.path} already belongs to another Observation")
+    run.pairs[qr.path] = res.path
+    n = definitions()[instrument]["n_items"]
+    items: list[Any] = [None] * n
+    for k, item in enumerate(_items(qr.data, "item", qr.path)):
+        where = f"{qr.path}.item[{k}]"
+        link = _get(item, "linkId", where, str, required=True)
+        if not _ITEM.match(link) or not 1 <= int(link) <= n or items[int(link) - 1] is not None:
+            _fail(f"{where}.linkId", f"must be one of the items 1 to {n}, once each")
+        answers = _items(item, "answer", where)
+        if len(answers) > 1:
+            _fail(f"{where}.answer", "one answer per item")
+        if answers:
+            items[int(link) - 1] = _get(
+                answers[0], "valueInteger", f"{where}.answer[0]", int, required=True
+            )
+    return items, qr.path
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _import_measurements(run: _Run) -> None:
+    from triggerpoint.outcomes import schemas
+    from triggerpoint.outcomes.service import record_measurement
+
+    reverse_loinc = {code: name for name, (code, _) in LOINC_FOR.items()}
+    for res in run.of("Observation"):
+        d, path = res.data, res.path
+        if _vital(res):
+            continue
+        coding = d["code"]["coding"][0]
+        code = coding.get("code")
+        _subject(res, run.patient_url)
+        if coding.get("system") == LOINC and code in reverse_loinc:
+            instrument = reverse_loinc[code]
+        elif coding.get("system") == f"{LOCAL}/outcome" and code in definitions():
+            instrument = code
+        else:
+            _fail(
+                f"{path}.code",
+                f"{str(code)[:40]!r} is not an outcome measure or vital sign this import reads",
+            )
+        if _get(d, "status", path, str) in ("cancelled", "entered-in-error"):
+            _fail(f"{path}.status", "a cancelled observation is not a measurement")
+        x = _extensions(d, path, {"data", "context", "timing"})
+        raw = _one(x, "data", path, str)
+        data: Any = None
+        if raw is not None:
+            try:
+                data = json.loads(raw, parse_constant=_no_constant)
+            except (ValueError, RecursionError) as exc:
+                _fail(f"{path}.data", f"is not JSON ({str(exc)[:80]})")
+            if not isinstance(data, dict):
+                _fail(f"{path}.data", "must be a JSON object")
+        paired = _measure_items(run, res, instrument) if instrument in ITEMISED else None
+        if paired is not None:
+            items, qr_path = paired
+            if data is None:
+                data = {"items": items}
+            elif data.get("items") != items:
+                _fail(f"{qr_path}.item", f"the answers differ from {path}'s items")
+        if data is None:
+            _fail(f"{path}.data", "is required")
+        encounter = _reference(d, "encounter", path)
+        if encounter is not None and encounter not in run.visits:
+            _fail(f"{path}.encounter", "refers to an Encounter that is not in the bundle")
+        fields = {
+            "instrument": f"{path}.code",
+            "data": f"{path}.data",
+            "context": f"{path}.context",
+            "timing": f"{path}.timing",
+            "visit_id": f"{path}.encounter",
+            "measured_at": f"{path}.effectiveDateTime",
+        }
+        measured_at = _when(
+            _get(d, "effectiveDateTime", path, str, required=True),
+            f"{path}.effectiveDateTime",
+            past=True,
+        )
+        with _naming(path, fields):
+            m = record_measurement(
+                run.session,
+                principal=run.principal,
+                patient_id=run.patient_id,
+                data=schemas.MeasurementIn.model_validate(
+                    {
+                        "instrument": instrument,
+                        "data": data,
+                        "context": _one(x, "context", path, str) or "",
+                        "timing": _one(x, "timing", path, str) or "",
+                        "visit_id": run.visits.get(encounter) if encounter else None,
+                        "measured_at": measured_at,
+                    }
+                ),
+            )
+        quantity = _get(d, "valueQuantity", path, dict)
+        stated = (
+            None
+            if quantity is None
+            else _get(quantity, "value", f"{path}.valueQuantity", (int, float), required=True)
+        )
+        if stated is not None and (
+            m.score is None or not math.isclose(stated, m.score, rel_tol=0, abs_tol=0.01)
+        ):
+            _fail(
+                f"{path}.valueQuantity.value",
+                f"{stated!r} is not the score of the items ("
+                + ("incomplete: no score" if m.score is None else f"{m.score:g}")
+                + ")",
+            )
+    for qr in run.of("QuestionnaireResponse"):
+        if qr.data.get("questionnaire") != SCREENING_Q and qr.path not in run.pairs:
+            _fail(qr.path, "an outcome questionnaire without the Observation that scores it")
