@@ -23,3 +23,10 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
     found = [r for r in _walk(app.routes) if r.path.startswith("/api/")]
     assert len(found) > 20, f"found only {len(found)} API routes: has the route layout changed?"
     return found
+
+
+def page_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route that is not JSON API: HTML pages, PDFs, forms, SVGs. Never empty either."""
+    found = [r for r in _walk(app.routes) if not r.path.startswith("/api/")]
+    assert len(found) > 20, f"found only {len(found)} page routes: has the route layout changed?"
+    return found

@@ -31,17 +31,97 @@ class Settings(BaseSettings):
         description="Force the Secure cookie flag (default: on when the request is HTTPS)",
     )
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failures before a login is throttled"
+        default=5,
+        ge=1,
+        description="Failed logins for one username from one address before each further "
+        "attempt from there must wait (exponential backoff; other addresses are unaffected)",
     )
-    login_lockout_minutes: int = Field(default=15, ge=1)
+    login_lockout_minutes: int = Field(
+        default=15, ge=1, description="The longest backoff wait after failed logins"
+    )
+    login_backoff_seconds: int = Field(
+        default=30, ge=1, description="The first backoff wait; it doubles with each failure"
+    )
+    login_address_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins from one address, for any usernames, before that address "
+        "must wait (password spraying)",
+    )
+    login_address_window_minutes: int = Field(
+        default=60, ge=1, description="How long failures from one address are counted"
+    )
+    login_failure_memory_hours: float = Field(
+        default=24,
+        gt=0,
+        description="How long failures for one username from one address are counted "
+        "(a successful login forgets them)",
+    )
+    proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Reverse proxies in front of the app that append to X-Forwarded-For; "
+        "0 (the default) trusts no X-Forwarded-For and uses the connection's address",
+    )
+    token_days: int = Field(
+        default=90, ge=1, le=365, description="Default lifetime of a new API token, in days"
+    )
+    rate_limit_suggest: str = Field(
+        # The live suggest page asks again after every mark, so a quick drawing needs room.
+        default="120/minute",
+        description="Per-user limit on /api/suggest (`limits` notation, e.g. 120/minute)",
+    )
+    rate_limit_pdf: str = Field(default="10/minute", description="Per-user limit on PDF reports")
+    rate_limit_fhir: str = Field(
+        default="10/minute", description="Per-user limit on FHIR export and import"
+    )
     inference_params: Path | None = Field(
         default=None, description="YAML file overriding the inference defaults"
+    )
+    suggest_max_terms: float = Field(
+        default=3e7,
+        ge=1e5,
+        le=1e10,
+        description="Most work one suggestion may do, in the engine's terms (sweep state updates, "
+        "enumerated configurations x findings) summed over the drawing's components; beyond it "
+        "the bounded approximation answers and says so. 3e7 is under a second of CPU",
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False,
+        description="Behind a TLS-terminating proxy: believe its X-Forwarded-Proto header, so "
+        "HTTPS requests get HSTS. Leave off unless only the proxy can reach the app",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="Secret key (mode 0600) the audit chain's HMACs are made with; keep it "
+        "outside the database and back it up apart from it. Default: audit.key beside the "
+        "SQLite database, or in data_dir for PostgreSQL (see docs/security.md)",
+    )
+    audit_checkpoint_file: Path | None = Field(
+        default=None,
+        description="Append-only file of audit checkpoints (one JSON line each, written by "
+        "`triggerpoint audit checkpoint`). Default: audit-checkpoints.jsonl beside the SQLite "
+        "database, or in data_dir for PostgreSQL",
     )
     timezone: str = Field(
         default="UTC",
         description="The clinic's IANA time zone (e.g. Europe/Madrid): pages show times in it "
         "and forms read times in it; storage is always UTC",
     )
+
+    @field_validator("rate_limit_suggest", "rate_limit_pdf", "rate_limit_fhir")
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        from limits import parse
+
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(
+                f"not a rate limit: {v!r} (e.g. 30/minute, 10 per 5 minutes)"
+            ) from None
+        return v
 
     @field_validator("timezone")
     @classmethod

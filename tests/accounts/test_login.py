@@ -6,6 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
+from tests.accounts.kit import address
 from triggerpoint.accounts.service import create_user
 from triggerpoint.audit.service import Actor
 from triggerpoint.db import open_session
@@ -62,7 +63,7 @@ def test_one_time_password_must_be_changed(app_client, world):
             "csrf_token": csrf,
         },
     )
-    assert weak.status_code == 422 and "at least 10 characters" in weak.text
+    assert weak.status_code == 422 and "at least 12 characters" in weak.text
     ok = client.post(
         "/account/password",
         data={
@@ -93,15 +94,16 @@ def test_state_change_without_csrf_is_refused(app_client, world):
 
 
 def test_login_is_throttled_after_repeated_failures(app_client, world):
-    client = TestClient(app_client.app)
+    client = TestClient(app_client.app, client=(address(), 50000))
     _new_user(world.clinic_a, "throttled")
-    codes = [_login(client, "throttled", "wrong password!").status_code for _ in range(6)]
-    assert codes[:5] == [401] * 5
-    assert codes[5] == 429
+    resps = [_login(client, "throttled", "wrong password!") for _ in range(6)]
+    assert [r.status_code for r in resps[:5]] == [401] * 5
+    assert resps[5].status_code == 429
+    assert int(resps[5].headers["retry-after"]) > 0 and "try again in" in resps[5].text
 
 
 def test_wrong_password_and_unknown_user_look_the_same(app_client, world):
-    client = TestClient(app_client.app)
+    client = TestClient(app_client.app, client=(address(), 50000))
     a = _login(client, "clinician.a", "nope nope nope")
     b = _login(client, "nobody.here", "nope nope nope")
     assert a.status_code == b.status_code == 401

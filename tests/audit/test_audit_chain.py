@@ -1,68 +1,58 @@
-"""The audit log is hash-chained: any edited or deleted row is detected, on both engines."""
+"""The audit log is a chain of HMACs: any edited or deleted row is detected, on both engines."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from triggerpoint.audit.service import Actor, record, verify
+from tests.audit.helpers import append, check, checkpoint
+from triggerpoint.audit.models import AuditEvent
+from triggerpoint.audit.service import KEYED, Actor, record
 from triggerpoint.db import open_session
 
-
-def _append(engine, n: int) -> None:
-    with open_session(clinic_id=None, engine=engine) as s:
-        for i in range(n):
-            record(
-                s,
-                actor=Actor(7, 1, "alice"),
-                action="read",
-                entity="patient",
-                entity_id=i,
-                detail={"i": i},
-            )
-        s.commit()
-
-
-def _verify(engine):
-    with open_session(clinic_id=None, engine=engine) as s:
-        return verify(s)
+pytestmark = pytest.mark.usefixtures("audit_files")
 
 
 def test_intact_chain_verifies(fresh_db):
-    _append(fresh_db, 20)
-    result = _verify(fresh_db)
-    assert result.ok and result.events == 20
+    append(fresh_db, 20)
+    result = check(fresh_db)
+    assert result.ok and result.events == 21, result.problems  # 20 and the chain_keyed event
+    with open_session(clinic_id=None, engine=fresh_db) as s:
+        first = s.scalars(select(AuditEvent).order_by(AuditEvent.id)).first()
+    assert first.action == KEYED and first.detail["legacy_events"] == 0
 
 
 @pytest.mark.parametrize(
     ("tamper", "expected"),
     [
         ("UPDATE audit_event SET actor = 'mallory' WHERE id = 5", "event 5: contents do not match"),
-        ("UPDATE audit_event SET entity_id = '99' WHERE id = 1", "event 1: contents do not match"),
+        ("UPDATE audit_event SET entity_id = '99' WHERE id = 2", "event 2: contents do not match"),
+        ("UPDATE audit_event SET detail = '{}' WHERE id = 1", "event 1: contents do not match"),
         ("DELETE FROM audit_event WHERE id = 10", "event 11: chain broken"),
-        ("DELETE FROM audit_event WHERE id = 20", "newest events deleted"),
+        ("DELETE FROM audit_event WHERE id = 1", "event 2: chain broken"),
+        ("DELETE FROM audit_event WHERE id = 21", "newest events deleted"),
     ],
 )
 def test_tampering_is_detected(fresh_db, tamper, expected):
-    _append(fresh_db, 20)
+    append(fresh_db, 20)
     with fresh_db.begin() as conn:
         conn.execute(text(tamper))
-    result = _verify(fresh_db)
+    result = check(fresh_db)
     assert not result.ok
     assert any(expected in p for p in result.problems), result.problems
 
 
-def test_rewriting_a_row_with_a_fresh_hash_still_breaks_the_chain(fresh_db):
-    _append(fresh_db, 5)
-    from triggerpoint.audit.models import AuditEvent
+def test_rewriting_a_row_with_a_fresh_mac_still_breaks_the_chain(fresh_db):
+    """Even with the key, a rewritten row's new MAC breaks the link of the row after it."""
+    append(fresh_db, 5)
     from triggerpoint.audit.service import event_hash
 
     with open_session(clinic_id=None, engine=fresh_db) as s:
         ev = s.get(AuditEvent, 3)
         ev.actor = "mallory"
-        ev.hash = event_hash(ev)  # an attacker recomputes this row's hash...
+        ev.hash = event_hash(ev)  # someone holding the key recomputes this row's MAC...
         s.commit()
-    result = _verify(fresh_db)
+    result = check(fresh_db)
     assert any("event 4: chain broken" in p for p in result.problems)  # ...but the next link breaks
 
 
@@ -70,4 +60,22 @@ def test_audit_rows_roll_back_with_the_change(fresh_db):
     with open_session(clinic_id=None, engine=fresh_db) as s:
         record(s, actor=Actor.system(), action="create", entity="patient", entity_id=1)
         s.rollback()
-    assert _verify(fresh_db).events == 0
+    assert check(fresh_db).events == 0
+
+
+def test_appending_in_a_second_transaction_extends_the_chain(fresh_db):
+    append(fresh_db, 3)
+    first = check(fresh_db)
+    assert first.ok and first.events == 4
+    checkpoint(fresh_db)
+    append(fresh_db, 4, start=3)
+    with open_session(clinic_id=None, engine=fresh_db) as s:  # and a third, in another session
+        record(s, actor=Actor.system(), action="create", entity="patient", entity_id=99)
+        s.commit()
+    result = check(fresh_db)
+    # 1 marker + 3 + the checkpoint event + 4 + 1; the checkpoint (at 4 events) still matches
+    assert result.ok and result.events == 10, result.problems
+    assert result.checkpoints == 1 and not result.warnings
+    with open_session(clinic_id=None, engine=fresh_db) as s:
+        keyed = s.scalars(select(AuditEvent).where(AuditEvent.action == KEYED)).all()
+    assert len(keyed) == 1  # later transactions chain on; only a new chain gets a marker

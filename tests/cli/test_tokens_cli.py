@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import Result
@@ -21,7 +22,18 @@ from triggerpoint.audit.service import Actor
 from triggerpoint.db import open_session
 
 Cli = Callable[..., Result]
-TOKEN_FIELDS = {"id", "user", "user_id", "clinic", "clinic_id", "label", "created_at", "revoked"}
+TOKEN_FIELDS = {
+    "id",
+    "user",
+    "user_id",
+    "clinic",
+    "clinic_id",
+    "label",
+    "created_at",
+    "revoked",
+    "expires_at",
+    "expired",
+}
 
 
 @pytest.fixture
@@ -36,7 +48,7 @@ def owner(world) -> str:
             full_name="Token Owner",
             role="clinician",
             actor=Actor.system("tests"),
-            password="a long enough password",
+            password="a long enough password",  # passes the NIST checks (12+, unguessable)
         )
         user.must_change_password = False
         s.commit()
@@ -169,3 +181,36 @@ def test_no_token_for_a_deactivated_user(cli, db_url, owner):
     result = cli("token", "create", owner)
     assert result.exit_code == 2 and "USERNAME" in result.stderr and "deactivated" in result.stderr
     assert json.loads(cli("token", "list", owner, "--json").stdout) == []
+
+
+def test_tokens_expire_after_90_days_unless_told(cli, db_url, owner):
+    default = _create(cli, owner)
+    created = datetime.fromisoformat(default["created_at"])
+    assert datetime.fromisoformat(default["expires_at"]) - created == timedelta(days=90)
+    assert default["expired"] is False
+    week = _create(cli, owner, "--expires-days", "7")
+    created = datetime.fromisoformat(week["created_at"])
+    assert datetime.fromisoformat(week["expires_at"]) - created == timedelta(days=7)
+    table = cli("token", "list", owner)
+    assert table.exit_code == 0 and "expires" in table.stdout
+
+
+@pytest.mark.parametrize("days", ["0", "366", "-3"])
+def test_expiry_out_of_bounds_is_bad_input(cli, db_url, owner, days):
+    result = cli("token", "create", owner, "--expires-days", days)
+    assert result.exit_code == 2 and "--expires-days" in result.stderr
+    assert "between 1 and 365" in result.stderr
+
+
+def test_expired_token_gets_401_and_is_listed_as_expired(cli, app_client, owner):
+    data = _create(cli, owner)
+    assert _me(app_client, data["token"]) == 200
+    with open_session(clinic_id=None) as s:
+        s.get(ApiToken, data["id"]).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        s.commit()
+    assert _me(app_client, data["token"]) == 401
+    [row] = [
+        r for r in json.loads(cli("token", "list", owner, "--json").stdout) if r["id"] == data["id"]
+    ]
+    assert row["expired"] is True and row["revoked"] is False
+    assert "expired" in cli("token", "list", owner).stdout

@@ -39,6 +39,17 @@ def _probabilities(page) -> list[str]:
     )
 
 
+@pytest.fixture
+def page(page, site):
+    """/suggest needs a login (any role): each test here starts logged in as the clinician."""
+    page.goto(f"{site.url}/login?next=/suggest")
+    page.fill("#username", site.username)
+    page.fill("#password", site.password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/suggest")
+    return page
+
+
 def _open(page, url: str) -> None:
     page.goto(f"{url}/suggest")
     page.evaluate("window.__sameDocument = true")  # lost if the page ever reloads

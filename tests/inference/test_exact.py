@@ -79,6 +79,38 @@ def test_truncated_with_enough_terms_is_tight() -> None:
     assert got.bound < 1e-12
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_max_cost_caps_the_whole_call_and_the_bounds_still_hold(seed: int) -> None:
+    """A per-call cap: the components' costs add up to at most it, and every interval holds
+    the exact value. Only the floor may go over: closed forms and K = 0 (the priors alone,
+    one configuration), linear in a component's size, are what is left when nothing is."""
+    net, pos, neg = _case(seed)
+    expected = brute_force(net, pos, neg)
+    for cap in (0.0, 50.0, 400.0, 1e9):
+        got = posterior(net, pos, neg, exact_budget=1e9, max_active=3, max_cost=cap)
+        floor = ("closed-form", "truncated-k0")
+        assert sum(c.cost for c in got.components if c.algorithm not in floor) <= cap
+        assert np.all(got.lower <= expected + 1e-12) and np.all(expected <= got.upper + 1e-12)
+        if cap == 1e9:
+            assert got.method in ("exact", "exact-components")
+            np.testing.assert_allclose(got.marginal, expected, atol=1e-9)
+
+
+def test_truncated_enumeration_in_blocks_equals_one_block(monkeypatch) -> None:
+    """The blockwise sums (rescaled to a running maximum) give what one block gives."""
+    from triggerpoint.inference import exact
+
+    rng = np.random.default_rng(11)
+    net = random_network(rng, 12, 14, density=0.6)
+    pos = list(range(10))
+    whole = posterior(net, pos, [], algorithm="truncated", max_active=3)
+    monkeypatch.setattr(exact, "_BLOCK_VALUES", 1)  # 64 configurations a block
+    blocks = posterior(net, pos, [], algorithm="truncated", max_active=3)
+    np.testing.assert_allclose(blocks.marginal, whole.marginal, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(blocks.upper, whole.upper, rtol=1e-12, atol=1e-15)
+    assert blocks.log_z == pytest.approx(whole.log_z, rel=1e-12)
+
+
 def test_tail_probability_matches_enumeration() -> None:
     pi = np.array([0.1, 0.3, 0.05, 0.5, 0.2])
     conf = np.array(list(itertools.product([0, 1], repeat=5)))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
 
+from tests.conftest import as_person, logged_in
 from tests.inference.handmade import handmade_atlas
+from tests.ratelimits import generous_rate_limits
+from triggerpoint.config import get_settings
 from triggerpoint.inference.params import ParamsError, load_params, validate_params
 from triggerpoint.inference.schemas import DISCLAIMER, EMPTY_MESSAGE
 from triggerpoint.inference.service import DrawingError, UnknownDrawingRegion, suggest
@@ -122,59 +127,166 @@ def test_json_shape_is_serialisable() -> None:
 
 
 # --- HTTP (real packaged atlas) ------------------------------------------------------------
+# /api/suggest and /suggest need a login (any role): a large drawing costs up to the request's
+# budget of CPU, which anonymous callers must not spend at will. The atlas stays public.
 
 
-def test_api_suggest_ranks_and_needs_no_login(client) -> None:
-    resp = client.post("/api/suggest", json={"pain": ["right temple", "right angle of jaw"]})
+@pytest.fixture
+def auth(app_client, world) -> dict[str, str]:
+    return as_person(app_client, world.clinician_a)
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(request):
+    """Other modules (the API fuzzer) spend clinician A's suggestions per minute too."""
+    if "app_client" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("db_url")
+    with generous_rate_limits():
+        yield
+
+
+def test_api_suggest_ranks(app_client, auth) -> None:
+    resp = app_client.post(
+        "/api/suggest", json={"pain": ["right temple", "right angle of jaw"]}, headers=auth
+    )
     assert resp.status_code == 200, resp.text
     data = resp.json()
     probs = [c["probability"] for c in data["candidates"]]
     assert probs == sorted(probs, reverse=True) and len(probs) <= 10
     assert "upper_trapezius" in [c["muscle_id"] for c in data["candidates"][:2]]
+    assert data["exact"] and data["approximation"] is None
+    assert 0 < data["cost"] <= data["budget"] == get_settings().suggest_max_terms
 
 
-def test_api_unknown_region_is_422_with_suggestions(client) -> None:
-    resp = client.post("/api/suggest", json={"pain": ["right temple", "right tempel"]})
+def test_api_suggest_needs_a_login(app_client) -> None:
+    resp = app_client.post("/api/suggest", json={"pain": ["right temple"]})
+    assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
+    assert "candidates" not in resp.text
+    bad = {"Authorization": "Bearer tp_not-a-token"}
+    assert app_client.post("/api/suggest", json={}, headers=bad).status_code == 401
+
+
+def test_any_role_may_suggest(app_client, world) -> None:
+    for person in (world.assistant_a, world.admin_b):
+        resp = app_client.post("/api/suggest", json={}, headers=as_person(app_client, person))
+        assert resp.status_code == 200, resp.text
+
+
+def test_api_suggest_from_the_page_session_needs_its_csrf_token(app_client, world) -> None:
+    client, csrf = logged_in(app_client, world.clinician_a)
+    body = {"pain": ["right temple"]}
+    assert client.post("/api/suggest", json=body).status_code == 403
+    resp = client.post("/api/suggest", json=body, headers={"X-CSRF-Token": csrf})
+    assert resp.status_code == 200 and resp.json()["candidates"]
+
+
+def hardest_drawing(n: int = 80) -> list[str]:
+    """The n regions the most trigger points refer to: the most coupled drawing there is."""
+    from triggerpoint.atlas.loader import load_atlas
+    from triggerpoint.inference.network import network_for
+    from triggerpoint.inference.params import default_params
+
+    net = network_for(load_atlas(), default_params())
+    referrers = (net.link > 0).sum(axis=0)
+    return [net.regions[i] for i in np.argsort(-referrers, kind="stable")[:n]]
+
+
+def test_eighty_region_drawing_is_answered_within_the_budget_and_says_so(app_client, auth) -> None:
+    """Unbudgeted, this drawing took about 10 s of CPU (truncated enumeration at K = 3)."""
+    started = time.perf_counter()
+    resp = app_client.post(
+        "/api/suggest", json={"pain": hardest_drawing(), "complete": True}, headers=auth
+    )
+    took = time.perf_counter() - started
+    assert resp.status_code == 200, resp.text
+    data = resp.json()
+    assert len(data["drawing"]["painful"]) == 80
+    assert data["exact"] is False and data["method"].startswith("truncated-k")
+    assert data["approximation"].startswith("Bounded approximation")
+    assert "per request" in data["approximation"] and "interval" in data["approximation"]
+    assert data["cost"] <= data["budget"] == get_settings().suggest_max_terms
+    assert sum(c["cost"] for c in data["components"]) == data["cost"]
+    assert took < 5.0, f"{took:.1f} s"  # about 0.6 s; generous for a loaded 2-core machine
+    for c in data["candidates"]:
+        lo, hi = c["probability_interval"]
+        assert lo <= c["probability"] <= hi
+
+
+def test_the_budget_is_a_setting(app_client, auth, monkeypatch) -> None:
+    drawing = {"pain": hardest_drawing(40), "complete": True}
+    assert suggest(drawing).exact  # within the default budget
+    monkeypatch.setenv("TRIGGERPOINT_SUGGEST_MAX_TERMS", "100000")
+    get_settings.cache_clear()
+    try:
+        data = app_client.post("/api/suggest", json=drawing, headers=auth).json()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert data["budget"] == 100_000 and data["cost"] <= 100_000
+    assert data["exact"] is False and "100,000 per request" in data["approximation"]
+
+
+def test_api_unknown_region_is_422_with_suggestions(app_client, auth) -> None:
+    resp = app_client.post(
+        "/api/suggest", json={"pain": ["right temple", "right tempel"]}, headers=auth
+    )
     assert resp.status_code == 422
     item = resp.json()["detail"][0]
     assert item["loc"] == ["body", "pain", 1] and item["type"] == "unknown_region"
     assert "right temple" in item["suggestions"]
 
 
-def test_api_contradictory_is_422(client) -> None:
-    resp = client.post(
-        "/api/suggest", json={"pain": ["right temple"], "pain_free": ["right_temple"]}
+def test_api_contradictory_is_422(app_client, auth) -> None:
+    resp = app_client.post(
+        "/api/suggest",
+        json={"pain": ["right temple"], "pain_free": ["right_temple"]},
+        headers=auth,
     )
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["loc"] == ["body", "pain_free"]
 
 
-def test_api_malformed_json_is_422(client) -> None:
-    resp = client.post(
+def test_api_malformed_json_is_422(app_client, auth) -> None:
+    resp = app_client.post(
         "/api/suggest",
         content=b'{"pain": ["right temple"',
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth},
     )
     assert resp.status_code == 422
-    resp = client.post("/api/suggest", json={"pain": "right temple", "complete": "maybe"})
+    resp = app_client.post(
+        "/api/suggest", json={"pain": "right temple", "complete": "maybe"}, headers=auth
+    )
     assert resp.status_code == 422
     assert {tuple(e["loc"]) for e in resp.json()["detail"]} >= {("body", "complete")}
 
 
-def test_api_empty_drawing(client) -> None:
-    resp = client.post("/api/suggest", json={})
+def test_api_empty_drawing(app_client, auth) -> None:
+    resp = app_client.post("/api/suggest", json={}, headers=auth)
     assert resp.status_code == 200
     assert resp.json()["candidates"] == [] and resp.json()["message"] == EMPTY_MESSAGE
 
 
-def test_suggest_page_is_public_and_carries_the_disclaimer(client) -> None:
+def test_suggest_page_needs_a_login_and_carries_the_disclaimer(app_client, world) -> None:
+    from fastapi.testclient import TestClient
+
+    resp = TestClient(app_client.app).get("/suggest", follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == "/login?next=/suggest"
+    client, csrf = logged_in(app_client, world.clinician_a)
     resp = client.get("/suggest")
     assert resp.status_code == 200
     html = resp.text
     assert "does not replace" in html.lower() or "do not replace" in html.lower()
     assert "palpation" in html and "/static/js/suggest.js" in html
     assert 'class="region' in html and "data-region=" in html
+    assert f'data-csrf="{csrf}"' in html  # the page's script sends it with each request
     assert client.get("/static/js/suggest.js").status_code == 200
+
+
+def test_atlas_stays_public(client) -> None:
+    assert client.get("/atlas").status_code == 200
+    assert client.get("/api/atlas/refers-to", params={"region": "right temple"}).is_success
 
 
 # --- CLI -----------------------------------------------------------------------------------

@@ -127,11 +127,13 @@ def test_session_markers_name_the_muscles_needled(app_client, world, course):
     assert "<title>Needling 08 Oct 2026: Upper trapezius (right)</title>" in page.text
 
 
-def test_assistant_sees_outcomes_without_clinical_markers(app_client, world, course):
+def test_assistant_may_not_read_outcomes(app_client, world, course):
+    """Scores and pain drawings are clinical (docs/security.md, Roles): the assistant may
+    enter a measure at intake but not read the patient's outcomes."""
     page = app_client.get(
         f"/patients/{course.patient_id}/outcomes", headers=as_person(app_client, world.assistant_a)
     )
-    assert page.status_code == 200 and "Needling 01 Oct" not in page.text
+    assert page.status_code == 403 and "Needling 01 Oct" not in page.text
 
 
 def test_visit_picker_numbers_the_patients_visits_newest_first(app_client, world):

@@ -7,6 +7,7 @@ database), so they test what production runs, not the in-process test client.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -84,9 +85,29 @@ def _serve(url: str, port: int) -> subprocess.Popen:
     raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
 
 
+_BODY = {
+    "given_name": "Crash",
+    "family_name": "Test",
+    "date_of_birth": "1970-01-01",
+    "sex": "other",
+}
+
+
+def _audit_cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    """`triggerpoint audit ...` in a process of its own, against the database at `url`."""
+    return subprocess.run(
+        [sys.executable, "-m", "triggerpoint.cli.main", "audit", *args],
+        env={**os.environ, "TRIGGERPOINT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_kill_9_loses_no_acknowledged_write(tmp_path):
     url = f"sqlite:///{tmp_path}/crash.sqlite3"
     token = _prepare(url)
+    assert _audit_cli(url, "checkpoint").returncode == 0  # anchors the chain before the crash
     port = _port()
     server = _serve(url, port)
     acked: list[str] = []
@@ -144,6 +165,26 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
     with open_session(clinic_id=None, engine=engine) as s:
         assert verify(s).ok
     engine.dispose()
+
+    # After the restart the app chains on from what the killed process committed, and the
+    # audit command (a process of its own, with the key file beside the database) says intact,
+    # the checkpoint taken before the crash included.
+    server = _serve(url, port)
+    try:
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/patients",
+            json={**_BODY, "external_id": "after-restart"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    audit = _audit_cli(url, "verify", "--json")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    report = json.loads(audit.stdout)
+    assert report["ok"] and report["problems"] == [] and report["warnings"] == []
+    assert report["checkpoints"] == 1 and report["events"] > len(acked)
 
 
 def test_two_app_processes_on_one_postgresql_lose_no_update(pg_server):

@@ -1,15 +1,21 @@
-"""Every patient-data endpoint, called as every persona: other clinics get 404, roles get 403.
+"""Every route, API and pages alike, called as every persona: other clinics get 404 on our
+records, the assistant gets 403 on everything clinical, the clinician reaches it all.
 
-The routes are read from the app itself, so a new endpoint without an entry in BODIES fails
-here until someone decides what it should accept (NetBox-style generic permission test).
+The routes are read from the app itself, so a new endpoint without an entry in BODIES (JSON
+API) or PAGES (HTML pages, PDFs, forms) fails here until someone decides what it should
+accept and who may use it (NetBox-style generic permission test). The roles are written out
+in docs/security.md, "Roles".
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
 from tests.conftest import as_person
-from tests.routes import api_routes
+from tests.ratelimits import generous_rate_limits
+from tests.routes import api_routes, page_routes
 
 PATIENT = {
     "given_name": "Iso",
@@ -41,7 +47,7 @@ BODIES = {
     ("POST", "/api/consents/{consent_id}/withdraw"): {"version": 1},
     ("POST", "/api/patients/{patient_id}/screenings"): {"answers": {}},
     ("POST", "/api/visits/{visit_id}/screening-confirmation"): None,
-    ("POST", "/api/needling-sessions"): {"visit_id": 1},
+    ("POST", "/api/needling-sessions"): {"visit_id": "{visit_id}"},
     ("GET", "/api/needling-sessions/{session_id}"): None,
     ("POST", "/api/needling-sessions/{session_id}/targets"): {
         "muscle": "upper trapezius",
@@ -78,21 +84,160 @@ BODIES = {
     ("GET", "/api/patients/{patient_id}/outcomes"): None,
     ("GET", "/api/patients/{patient_id}/fhir"): None,
 }
-# Endpoints whose data is not patient data (atlas, regions, own account).
+# Endpoints whose data is not patient data (atlas, regions, own account, user administration
+# (tests/accounts), the API docs page).
 NOT_PATIENT_DATA = {
     "/api/atlas",
     "/api/regions",
     "/api/me",
     "/api/tokens",
+    "/api/users",
     "/api/suggest",
     "/api/fhir/import",
+    "/api/docs",
 }
-CLINICAL_WRITE = {
+# What needs "clinical:read" or "clinical:write": the assistant gets 403 on these and on
+# nothing else of BODIES (docs/security.md, "Roles").
+CLINICAL = {
+    ("GET", "/api/patients/{patient_id}/episodes"),
     ("POST", "/api/patients/{patient_id}/episodes"),
+    ("GET", "/api/patients/{patient_id}/pain-drawings"),
     ("POST", "/api/patients/{patient_id}/screenings"),
     ("POST", "/api/visits/{visit_id}/screening-confirmation"),
-    ("POST", "/api/needling-sessions/{session_id}/entries"),
+    ("POST", "/api/needling-sessions"),
     ("GET", "/api/needling-sessions/{session_id}"),
+    ("POST", "/api/needling-sessions/{session_id}/targets"),
+    ("POST", "/api/needling-sessions/{session_id}/entries"),
+    ("POST", "/api/needling-sessions/{session_id}/count"),
+    ("POST", "/api/needling-sessions/{session_id}/adverse-events"),
+    ("POST", "/api/needling-sessions/{session_id}/sign"),
+    ("POST", "/api/needling-sessions/{session_id}/addenda"),
+    ("GET", "/api/needling-sessions/{session_id}/billing"),
+    ("GET", "/api/safety/adverse-event-rates"),
+    ("GET", "/api/dashboard/unsigned-sessions"),
+    ("GET", "/api/patients/{patient_id}/measurements"),
+    ("GET", "/api/patients/{patient_id}/outcomes"),
+    ("GET", "/api/patients/{patient_id}/fhir"),
+}
+REFUSED = {401, 403, 404}  # an allowed caller may still get 409 or 422 on the request's merits
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a page route is, for the matrix.
+
+    kind: "public" (no login: atlas, education, login…), "account" (any logged-in user, not
+    about the clinic's patients), "clinic" (the clinic's own lists and forms: every clinic
+    sees its own) or "record" (one of clinic A's records, by id: other clinics get 404).
+    clinical: needs clinical:read (GET) or clinical:write (POST); the assistant gets 403.
+    roles: for "account" pages only some roles may use (the rest get 403).
+    target_missing: the request names an account or token that does not exist (so the matrix
+    changes nobody's): an allowed caller gets 404 or 422, a refused one still 403.
+    """
+
+    kind: str
+    clinical: bool = False
+    ids: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    form: dict[str, object] | None = None
+    roles: frozenset[str] | None = None
+    pdf: bool = False
+    target_missing: bool = False
+
+
+PUBLIC = Page("public")
+NPRS = {"instrument": "nprs", "current": "5", "measured_at": "2026-11-02T10:00"}
+CONSENT_FORM = {
+    "risks": ["bruising", "post_needling_soreness", "pneumothorax"],
+    "signed_by": "Iso Lation",
+    "signer_relation": "self",
+    "signed_at": "2026-11-01T10:00",
+}
+DRAWING_FORM = {"visit_at": "2026-11-03T10:00", "mark": "right_temple:5", "complete": "partial"}
+NEW_PATIENT_FORM = {
+    "given_name": "Form",
+    "family_name": "Matrixpage",
+    "date_of_birth": "1970-01-01",
+    "sex": "female",
+}
+
+
+def _screening_form() -> dict[str, str]:
+    from triggerpoint.safety.screening import rulebook
+
+    return {r.id: "no" for r in rulebook().rules}
+
+
+PAGES: dict[tuple[str, str], Page] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/bodychart/{view}.svg"): Page("public", ids={"view": "anterior"}),
+    ("GET", "/atlas"): PUBLIC,
+    ("GET", "/atlas/muscles/{muscle_id}"): Page("public", ids={"muscle_id": "upper_trapezius"}),
+    ("GET", "/education"): PUBLIC,
+    ("GET", "/education/handout.pdf"): Page("public", pdf=True),
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): Page("login"),  # logging in itself: tests/accounts
+    ("POST", "/logout"): Page("account", form={}),
+    ("GET", "/account/password"): Page("account"),
+    ("POST", "/account/password"): Page(
+        "account", form={"current_password": "x", "new_password": "y", "confirm_password": "z"}
+    ),
+    ("GET", "/admin/users"): Page("account", roles=frozenset({"admin"})),
+    ("POST", "/admin/users"): Page(
+        "account",
+        form={"username": "X", "full_name": "Nobody", "role": "clinician"},  # invalid: 422
+        roles=frozenset({"admin"}),
+    ),
+    ("GET", "/account/tokens"): Page("account"),
+    ("POST", "/account/tokens"): Page("account", form={"label": ""}),  # no label: 422
+    ("POST", "/account/tokens/{token_id}/revoke"): Page(
+        "account", ids={"token_id": "2147483647"}, form={}, target_missing=True
+    ),
+    **{
+        ("POST", f"/admin/users/{{username}}/{action}"): Page(
+            "account",
+            ids={"username": "nobody.matrix"},
+            form={"role": "clinician"},
+            roles=frozenset({"admin"}),
+            target_missing=True,
+        )
+        for action in ("deactivate", "reactivate", "reset-password", "role")
+    },
+    ("GET", "/suggest"): Page("account"),
+    ("GET", "/patients"): Page("clinic"),
+    ("GET", "/patients/new"): Page("clinic"),
+    ("POST", "/patients/new"): Page("clinic", form=NEW_PATIENT_FORM),
+    ("GET", "/dashboard"): Page("clinic", clinical=True),
+    ("GET", "/patients/{patient_id}"): Page("record"),
+    ("GET", "/patients/{patient_id}/draw"): Page("record"),
+    ("POST", "/patients/{patient_id}/draw"): Page("record", form=DRAWING_FORM),
+    ("GET", "/patients/{patient_id}/screening"): Page("record", clinical=True),
+    ("POST", "/patients/{patient_id}/screening"): Page("record", clinical=True, form={}),
+    ("GET", "/patients/{patient_id}/consent"): Page("record"),
+    ("POST", "/patients/{patient_id}/consent"): Page("record", form=CONSENT_FORM),
+    ("GET", "/visits/{visit_id}/needling"): Page("record", clinical=True),
+    ("POST", "/visits/{visit_id}/needling/{action}"): Page(
+        "record", clinical=True, ids={"action": "confirm"}, form={}
+    ),
+    ("GET", "/patients/{patient_id}/outcomes/record"): Page("record"),
+    ("POST", "/patients/{patient_id}/outcomes/record"): Page("record", form=NPRS),
+    ("GET", "/patients/{patient_id}/outcomes"): Page("record", clinical=True),
+    ("GET", "/patients/{patient_id}/reports/visit-note"): Page(
+        "record", clinical=True, query={"visit": "{visit_id}"}
+    ),
+    ("GET", "/patients/{patient_id}/reports/visit-note.pdf"): Page(
+        "record", clinical=True, query={"visit": "{visit_id}"}, pdf=True
+    ),
+    ("GET", "/patients/{patient_id}/reports/progress"): Page("record", clinical=True),
+    ("GET", "/patients/{patient_id}/reports/progress.pdf"): Page("record", clinical=True, pdf=True),
+    # The consent form is the front desk's too: risks disclosed, who signed, when.
+    ("GET", "/patients/{patient_id}/reports/consent"): Page("record"),
+    ("GET", "/patients/{patient_id}/reports/consent.pdf"): Page("record", pdf=True),
 }
 
 
@@ -105,9 +250,31 @@ def _patient_routes(app) -> list[tuple[str, str]]:
     ]
 
 
+def _page_routes(app) -> set[tuple[str, str]]:
+    return {(m, r.path) for r in page_routes(app) for m in r.methods if m != "HEAD"}
+
+
 def test_every_patient_route_is_in_the_matrix(app_client):
     missing = [rt for rt in _patient_routes(app_client.app) if rt not in BODIES]
     assert not missing, f"add these routes to BODIES: {missing}"
+    assert set(BODIES) >= CLINICAL
+
+
+def test_every_page_and_pdf_route_is_in_the_matrix(app_client):
+    routes = _page_routes(app_client.app)
+    missing = sorted(routes - set(PAGES))
+    assert not missing, f"add these page routes to PAGES (and decide who may use them): {missing}"
+    stale = sorted(set(PAGES) - routes)
+    assert not stale, f"these PAGES entries match no route any more: {stale}"
+    assert sum(p.pdf for p in PAGES.values()) >= 4  # the PDFs are in it
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _generous_rate_limits(db_url):
+    """The matrix calls each PDF and FHIR route once per persona: lift the per-user limits
+    for it, and leave no counts behind for the modules after it (limits: tests/web)."""
+    with generous_rate_limits():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +300,18 @@ def owned(app_client, world):
     return {"patient_id": pid, "consent_id": cid, "visit_id": vid, "session_id": sid}
 
 
+def _fill(value, ids):
+    """Ids into a body's placeholders ("{visit_id}" -> the owned visit's id)."""
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    return value
+
+
 def _call(client, method, path, ids, headers):
-    return client.request(method, path.format(**ids), json=BODIES[(method, path)], headers=headers)
+    body = _fill(BODIES[(method, path)], ids)
+    return client.request(method, path.format(**ids), json=body, headers=headers)
 
 
 @pytest.mark.parametrize("persona", ["admin_b", "clinician_b"])
@@ -163,14 +340,27 @@ def test_unauthenticated_gets_401_everywhere(app_client, owned):
     assert not failures
 
 
-def test_assistant_gets_403_on_clinical_writes(app_client, world, owned):
-    for method, path in CLINICAL_WRITE:
-        assert (
-            _call(
-                app_client, method, path, owned, as_person(app_client, world.assistant_a)
-            ).status_code
-            == 403
-        )
+def test_assistant_gets_403_on_clinical_routes_only(app_client, world, owned):
+    hdr = as_person(app_client, world.assistant_a)
+    failures = []
+    for method, path in BODIES:
+        code = _call(app_client, method, path, owned, hdr).status_code
+        ok = code == 403 if (method, path) in CLINICAL else code not in REFUSED and code < 500
+        if not ok:
+            failures.append((method, path, code))
+    assert not failures, failures
+
+
+def test_clinician_of_a_reaches_every_route_and_nothing_is_cached(app_client, world, owned):
+    hdr = as_person(app_client, world.clinician_a)
+    failures = []
+    for method, path in BODIES:
+        resp = _call(app_client, method, path, owned, hdr)
+        if resp.status_code in REFUSED or resp.status_code >= 500:
+            failures.append((method, path, resp.status_code))
+        elif resp.headers.get("cache-control") != "no-store":
+            failures.append((method, path, resp.headers.get("cache-control")))
+    assert not failures, failures
 
 
 def test_own_clinic_roles_succeed(app_client, world, owned):
@@ -179,3 +369,138 @@ def test_own_clinic_roles_succeed(app_client, world, owned):
         assert (
             app_client.get(f"/api/patients/{owned['patient_id']}", headers=hdr).status_code == 200
         )
+
+
+# --- the pages matrix ----------------------------------------------------------------------
+
+
+def _request_page(client, key, ids, headers):
+    method, path = key
+    page = PAGES[key]
+    every = {**ids, **page.ids}
+    form = page.form
+    if key == ("POST", "/patients/{patient_id}/screening"):
+        form = _screening_form()
+    return client.request(
+        method,
+        path.format(**every),
+        params={k: _fill(v, every) for k, v in page.query.items()},
+        data=form if method == "POST" else None,
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def _allowed(key, resp) -> str | None:
+    """None if `resp` is what an allowed caller gets from this route, else what is wrong."""
+    method, _ = key
+    code = resp.status_code
+    refused = REFUSED - {404} if PAGES[key].target_missing else REFUSED
+    if method == "GET" and code != 200:
+        return f"status {code}"
+    if method == "POST" and (code in refused or code >= 500):
+        return f"status {code}"
+    if PAGES[key].pdf and method == "GET" and resp.headers["content-type"] != "application/pdf":
+        return resp.headers["content-type"]
+    if resp.headers.get("cache-control") != "no-store":
+        return f"cache-control {resp.headers.get('cache-control')}"
+    return None
+
+
+def _logged_in_pages():
+    return [k for k, p in PAGES.items() if p.kind not in ("public", "login")]
+
+
+def test_public_pages_need_no_login_and_the_rest_redirect_to_it(app_client, owned):
+    from fastapi.testclient import TestClient
+
+    anonymous = TestClient(app_client.app)
+    failures = []
+    for key, page in PAGES.items():
+        if page.kind == "login":
+            continue
+        resp = _request_page(anonymous, key, owned, {})
+        if page.kind == "public":
+            if resp.status_code not in (200, 301):
+                failures.append((key, resp.status_code))
+        elif resp.status_code != 303 or not resp.headers["location"].startswith("/login?next="):
+            failures.append((key, resp.status_code, resp.headers.get("location")))
+    assert not failures, failures
+
+
+def test_clinician_of_a_may_use_every_page_and_pdf(app_client, world, owned):
+    hdr = as_person(app_client, world.clinician_a)
+    failures = []
+    for key in _logged_in_pages():
+        page = PAGES[key]
+        resp = _request_page(app_client, key, owned, hdr)
+        if page.roles is not None and "clinician" not in page.roles:
+            if resp.status_code != 403:
+                failures.append((key, resp.status_code))
+        elif problem := _allowed(key, resp):
+            failures.append((key, problem))
+    assert not failures, failures
+
+
+def test_assistant_of_a_only_on_non_clinical_pages(app_client, world, owned):
+    hdr = as_person(app_client, world.assistant_a)
+    failures = []
+    for key in _logged_in_pages():
+        page = PAGES[key]
+        resp = _request_page(app_client, key, owned, hdr)
+        refused = page.clinical or (page.roles is not None and "assistant" not in page.roles)
+        if refused:
+            if resp.status_code != 403:
+                failures.append((key, resp.status_code))
+        elif problem := _allowed(key, resp):
+            failures.append((key, problem))
+    assert not failures, failures
+
+
+def test_assistant_sees_the_patient_but_nothing_clinical_on_the_page(app_client, world, owned):
+    pid = owned["patient_id"]
+    clinician = as_person(app_client, world.clinician_a)
+    app_client.post(
+        f"/api/patients/{pid}/pain-drawings",
+        json={"complete": False, "marks": [{"region": "right angle of jaw"}]},
+        headers=clinician,
+    )
+    app_client.post(
+        f"/api/patients/{pid}/episodes", json={"complaint": "Matrix jaw ache"}, headers=clinician
+    )
+    seen = app_client.get(f"/patients/{pid}", headers=clinician).text
+    assert "Matrix jaw ache" in seen and 'class="thumbs"' in seen
+    page = app_client.get(f"/patients/{pid}", headers=as_person(app_client, world.assistant_a))
+    assert page.status_code == 200
+    assert "Iso" in page.text and "Lation" in page.text and 'id="consent-status"' in page.text
+    assert "Matrix jaw ache" not in page.text and 'class="thumbs"' not in page.text
+    assert 'id="clinical-withheld"' in page.text
+    for clinical in ("/screening", '/outcomes"', "/reports/progress", "/needling"):
+        assert clinical not in page.text, clinical
+
+
+@pytest.mark.parametrize("persona", ["admin_b", "clinician_b"])
+def test_other_clinic_gets_404_on_our_pages_and_pdfs(app_client, world, owned, persona):
+    hdr = as_person(app_client, getattr(world, persona))
+    failures = []
+    for key, page in PAGES.items():
+        if page.kind != "record":
+            continue
+        resp = _request_page(app_client, key, owned, hdr)
+        if resp.status_code != 404:
+            failures.append((key, resp.status_code))
+        elif resp.headers.get("cache-control") != "no-store":
+            failures.append((key, resp.headers.get("cache-control")))
+    assert not failures, failures
+
+
+@pytest.mark.parametrize("persona", ["admin_b", "clinician_b"])
+def test_other_clinic_pages_list_nothing_of_ours(app_client, world, owned, persona):
+    hdr = as_person(app_client, getattr(world, persona))
+    for key, page in PAGES.items():
+        if page.kind != "clinic" or key[0] != "GET":
+            continue
+        resp = _request_page(app_client, key, owned, hdr)
+        assert resp.status_code == 200, key
+        assert "Lation" not in resp.text, key
+        assert f'/patients/{owned["patient_id"]}"' not in resp.text, key

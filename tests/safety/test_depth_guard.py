@@ -54,6 +54,6 @@ def test_bmi_below_the_studied_range_is_extrapolated_never_raised():
 @given(st.floats(min_value=10, max_value=70, allow_nan=False))
 def test_limit_is_never_negative_nor_deeper_than_either_source(bmi):
     limit = max_thorax_depth(bmi)
-    assert 0 <= limit.max_depth_mm
+    assert limit.max_depth_mm >= 0
     assert limit.max_depth_mm <= max(min(limit.pleura_estimate_mm, limit.rib_limit_mm), 0) + 1e-9
     assert limit.max_depth_mm <= 22

@@ -1,11 +1,12 @@
-"""Clinics, users, login sessions, API tokens and login attempts."""
+"""Clinics, users, login sessions, API tokens, password history, login attempts and the
+rate-limit counters every app process shares."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triggerpoint.db import Base, TenantMixin, Versioned, utcnow
@@ -61,6 +62,9 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Refused from this instant on. Tokens made before expiry existed got created_at + 90 days
+    # from the migration (c0a1e2b3d4f5), never "no expiry".
+    expires_at: Mapped[datetime]
 
 
 class LoginAttempt(Base):
@@ -69,3 +73,29 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class PasswordHistory(Base):
+    """Hashes of a user's previous passwords (the newest few), so none is chosen again."""
+
+    __tablename__ = "password_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateLimitHit(Base):
+    """One rate-limit counter (`triggerpoint.ratelimit.DatabaseStorage`): how many hits `key`
+    has had in the window that ends at `expires_at` (Unix time, seconds).
+
+    Kept in the database rather than in memory so that every app process sharing it sees,
+    and atomically updates, the same counts.
+    """
+
+    __tablename__ = "rate_limit_hit"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

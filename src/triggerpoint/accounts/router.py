@@ -1,12 +1,18 @@
-"""Login, logout, password change, user administration and API tokens."""
+"""Login, logout, password change, user administration and API tokens: pages and JSON API.
+
+The account actions (deactivate, reactivate, reset a password, change a role, revoke a
+token) are thin here: `accounts.service` holds each rule, and this module turns its errors
+into a page with the message, or a 4xx naming the field.
+"""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Body, Form, Request, status
+from fastapi import APIRouter, Body, Form, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -19,9 +25,12 @@ from triggerpoint.accounts.deps import (
     PageSession,
     api_handler,
 )
+from triggerpoint.accounts.models import Role, User
 from triggerpoint.audit.service import record
 from triggerpoint.config import get_settings
 from triggerpoint.db import open_session
+from triggerpoint.ratelimit import client_address
+from triggerpoint.web.errors import FieldError
 from triggerpoint.web.templating import templates
 
 pages = APIRouter(include_in_schema=False)
@@ -32,6 +41,17 @@ LOGIN_CSRF_COOKIE = "tp_login_csrf"
 def _secure(request: Request) -> bool:
     forced = get_settings().secure_cookies
     return forced if forced is not None else request.url.scheme == "https"
+
+
+def _set_session_cookie(request: Request, resp: Response, token: str) -> None:
+    resp.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=int(get_settings().session_hours * 3600),
+    )
 
 
 def _safe_next(next_url: str | None) -> str:
@@ -74,34 +94,42 @@ def login(
         return _login_error(request, next, "Your login form expired; please try again.", 403)
     with open_session(clinic_id=None) as session:
         try:
-            user = service.authenticate(session, username=username, password=password)
+            user = service.authenticate(
+                session, username=username, password=password, address=client_address(request)
+            )
         except service.LoginThrottled as exc:
-            session.commit()
-            return _login_error(request, next, str(exc).capitalize() + ".", 429)
+            session.commit()  # the audit event of the refused attempt
+            return _login_error(
+                request,
+                next,
+                str(exc).capitalize() + ".",
+                429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         token = service.start_session(session, user=user) if user else None
         session.commit()
     if token is None:
         return _login_error(request, next, "Wrong username or password.", 401)
     resp = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
-    resp.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        max_age=int(get_settings().session_hours * 3600),
-    )
+    _set_session_cookie(request, resp, token)
     resp.delete_cookie(LOGIN_CSRF_COOKIE)
     return resp
 
 
-def _login_error(request: Request, next_url: str, message: str, code: int) -> Response:
+def _login_error(
+    request: Request,
+    next_url: str,
+    message: str,
+    code: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
     token = secrets.token_urlsafe(24)
     resp = templates().TemplateResponse(
         request,
         "accounts/login.html",
         {"next": _safe_next(next_url), "login_csrf": token, "error": message},
         status_code=code,
+        headers=headers,
     )
     resp.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -150,12 +178,13 @@ def password_change(
     try:
         if new_password != confirm_password:
             raise service.AccountError("confirm_password", "does not match the new password")
-        service.change_password(
+        cookie = service.change_password(
             session,
             user_id=principal.user_id,
             current=current_password,
             new=new_password,
             actor=principal.actor,
+            keep_session=request.cookies.get(SESSION_COOKIE),
         )
     except service.AccountError as exc:
         session.rollback()
@@ -166,18 +195,41 @@ def password_change(
             status_code=422,
         )
     session.commit()
-    return RedirectResponse("/patients", status_code=status.HTTP_303_SEE_OTHER)
+    resp = RedirectResponse("/patients", status_code=status.HTTP_303_SEE_OTHER)
+    if cookie:  # this session stays, under a new token (and CSRF token)
+        _set_session_cookie(request, resp, cookie)
+    return resp
+
+
+def _users_page(
+    request: Request,
+    principal: Any,
+    session: Any,
+    *,
+    status_code: int = 200,
+    **ctx: Any,
+) -> Response:
+    context = {
+        "principal": principal,
+        "users": service.list_users(session),
+        "roles": [r.value for r in Role],
+        "errors": {},
+        "form": {},
+        "created": None,
+        "reset": None,
+        "notice": None,
+        "action_error": None,
+        **ctx,
+    }
+    return templates().TemplateResponse(
+        request, "accounts/users.html", context, status_code=status_code
+    )
 
 
 @pages.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
     principal.require("users:manage")
-    users = service.list_users(session)
-    return templates().TemplateResponse(
-        request,
-        "accounts/users.html",
-        {"principal": principal, "users": users, "errors": {}, "form": {}, "created": None},
-    )
+    return _users_page(request, principal, session)
 
 
 @pages.post("/admin/users", response_class=HTMLResponse)
@@ -202,31 +254,190 @@ def users_add(
         )
     except service.AccountError as exc:
         session.rollback()
-        users = service.list_users(session)
-        return templates().TemplateResponse(
-            request,
-            "accounts/users.html",
-            {
-                "principal": principal,
-                "users": users,
-                "errors": {exc.field: str(exc)},
-                "form": form,
-                "created": None,
-            },
-            status_code=422,
+        return _users_page(
+            request, principal, session, status_code=422, errors={exc.field: str(exc)}, form=form
         )
     session.commit()
-    users = service.list_users(session)
-    return templates().TemplateResponse(
+    return _users_page(request, principal, session, created=(user.username, one_time))
+
+
+PageUsername = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,80}$")]
+
+
+def _user_action_failed(
+    request: Request, principal: Any, session: Any, username: str, exc: service.AccountError
+) -> Response:
+    session.rollback()
+    code = 404 if isinstance(exc, service.UnknownAccount) else 422
+    return _users_page(
         request,
-        "accounts/users.html",
-        {
-            "principal": principal,
-            "users": users,
-            "errors": {},
-            "form": {},
-            "created": (user.username, one_time),
-        },
+        principal,
+        session,
+        status_code=code,
+        action_error=f"{username}: {exc}",
+    )
+
+
+def _logged_out() -> Response:
+    resp = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+@pages.post("/admin/users/{username}/deactivate", response_class=HTMLResponse)
+def user_deactivate_page(
+    request: Request, principal: PagePrincipal, session: PageSession, username: PageUsername
+) -> Response:
+    principal.require("users:manage")  # before anything is shown
+    try:
+        user = service.deactivate_user(session, actor=principal.actor, username=username)
+    except service.AccountError as exc:
+        return _user_action_failed(request, principal, session, username, exc)
+    session.commit()
+    if user.id == principal.user_id:
+        return _logged_out()  # their own sessions just ended
+    return _users_page(
+        request,
+        principal,
+        session,
+        notice=f"Deactivated {user.username}: their sessions ended and their API tokens "
+        "were revoked.",
+    )
+
+
+@pages.post("/admin/users/{username}/reactivate", response_class=HTMLResponse)
+def user_reactivate_page(
+    request: Request, principal: PagePrincipal, session: PageSession, username: PageUsername
+) -> Response:
+    principal.require("users:manage")  # before anything is shown
+    try:
+        user = service.reactivate_user(session, actor=principal.actor, username=username)
+    except service.AccountError as exc:
+        return _user_action_failed(request, principal, session, username, exc)
+    session.commit()
+    return _users_page(request, principal, session, notice=f"Reactivated {user.username}.")
+
+
+@pages.post("/admin/users/{username}/reset-password", response_class=HTMLResponse)
+def user_reset_page(
+    request: Request, principal: PagePrincipal, session: PageSession, username: PageUsername
+) -> Response:
+    principal.require("users:manage")  # before anything is shown
+    try:
+        result = service.reset_password(
+            session,
+            actor=principal.actor,
+            username=username,
+            keep_session=request.cookies.get(SESSION_COOKIE),
+        )
+    except service.AccountError as exc:
+        return _user_action_failed(request, principal, session, username, exc)
+    session.commit()
+    if result.session_token:  # they reset themselves: same session, new identity
+        resp = RedirectResponse("/account/password", status_code=status.HTTP_303_SEE_OTHER)
+        _set_session_cookie(request, resp, result.session_token)
+        return resp
+    return _users_page(
+        request, principal, session, reset=(result.user.username, result.one_time_password)
+    )
+
+
+@pages.post("/admin/users/{username}/role", response_class=HTMLResponse)
+def user_role_page(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    username: PageUsername,
+    role: Annotated[str, Form(max_length=20)],
+) -> Response:
+    principal.require("users:manage")  # before anything is shown
+    try:
+        user = service.change_role(session, actor=principal.actor, username=username, role=role)
+    except service.AccountError as exc:
+        return _user_action_failed(request, principal, session, username, exc)
+    session.commit()
+    return _users_page(request, principal, session, notice=f"{user.username} is now {user.role}.")
+
+
+# --- API tokens page: your own tokens; an admin sees (and may revoke) the clinic's ---
+
+
+def _tokens_page(
+    request: Request, principal: Any, session: Any, *, status_code: int = 200, **ctx: Any
+) -> Response:
+    context = {
+        "principal": principal,
+        "tokens": service.tokens_visible_to(session, principal=principal),
+        "default_days": get_settings().token_days,
+        "max_days": service.MAX_TOKEN_DAYS,
+        "created": None,
+        "notice": None,
+        "errors": {},
+        "form": {},
+        **ctx,
+    }
+    return templates().TemplateResponse(
+        request, "accounts/tokens.html", context, status_code=status_code
+    )
+
+
+@pages.get("/account/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    return _tokens_page(request, principal, session)
+
+
+@pages.post("/account/tokens", response_class=HTMLResponse)
+def tokens_create_page(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    label: Annotated[str, Form(max_length=200)],
+    expires_days: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    form = {"label": label, "expires_days": expires_days}
+    try:
+        days = None
+        if expires_days.strip():
+            if not expires_days.strip().isdigit():
+                raise service.AccountError("expires_days", "must be a whole number of days")
+            days = int(expires_days)
+        info, secret = service.issue_api_token(
+            session,
+            actor=principal.actor,
+            username=principal.username,
+            label=label,
+            expires_days=days,
+        )
+    except service.AccountError as exc:
+        session.rollback()
+        return _tokens_page(
+            request, principal, session, status_code=422, errors={exc.field: str(exc)}, form=form
+        )
+    session.commit()
+    return _tokens_page(request, principal, session, created=(info, secret))
+
+
+@pages.post("/account/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def tokens_revoke_page(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+) -> Response:
+    try:
+        info = service.revoke_api_token(session, actor=principal.actor, token_id=token_id)
+    except service.AccountError as exc:
+        session.rollback()
+        code = 404 if isinstance(exc, service.UnknownAccount) else 422
+        return _tokens_page(
+            request, principal, session, status_code=code, errors={"token_id": str(exc)}
+        )
+    session.commit()
+    return _tokens_page(
+        request,
+        principal,
+        session,
+        notice=f"Revoked API token {info.id} ({info.label}) of {info.username}.",
     )
 
 
@@ -248,9 +459,29 @@ def me(principal: ApiPrincipal) -> MeOut:
     )
 
 
+# Where each service field lives in an API request, for a 4xx that names it.
+_API_LOC = {
+    "username": ("path", "username"),
+    "token_id": ("path", "token_id"),
+    "role": ("body", "role"),
+    "label": ("body", "label"),
+    "expires_days": ("body", "expires_days"),
+}
+
+
+def _api_error(exc: service.AccountError) -> NoReturn:
+    """404 for a user or token that does not exist (as the caller's clinic sees it), else
+    422; either way in FastAPI's shape, naming the field."""
+    code = 404 if isinstance(exc, service.UnknownAccount) else 422
+    loc = _API_LOC.get(exc.field, ("body", exc.field))
+    raise FieldError(loc, str(exc), status_code=code) from None
+
+
 class TokenOut(BaseModel):
     token: str
     label: str
+    id: int
+    expires_at: datetime
 
 
 @api.post("/tokens", status_code=201, summary="Create an API token for yourself (shown once)")
@@ -259,11 +490,207 @@ def create_token(
     principal: ApiPrincipal,
     session: ApiSession,
     label: Annotated[str, Body(embed=True, min_length=1, max_length=100, pattern=r"^[^\x00]+$")],
+    expires_days: Annotated[
+        int | None,
+        Body(
+            embed=True,
+            ge=service.MIN_TOKEN_DAYS,
+            le=service.MAX_TOKEN_DAYS,
+            description="Days until the token stops working (default TRIGGERPOINT_TOKEN_DAYS, 90)",
+        ),
+    ] = None,
 ) -> TokenOut:
     # In the request's own transaction: a second session would wait on SQLite's write lock,
     # which this request already holds.
-    token = service.create_api_token(
-        session, user_id=principal.user_id, label=label, actor=principal.actor
-    )
+    try:
+        info, token = service.issue_api_token(
+            session,
+            actor=principal.actor,
+            username=principal.username,
+            label=label,
+            expires_days=expires_days,
+        )
+    except service.AccountError as exc:
+        _api_error(exc)
     session.commit()
-    return TokenOut(token=token, label=label)
+    return TokenOut(token=token, label=info.label, id=info.id, expires_at=info.expires_at)
+
+
+class TokenInfoOut(BaseModel):
+    """A token without its secret: the same fields as `triggerpoint token list --json`."""
+
+    id: int
+    user: str
+    user_id: int
+    clinic: str
+    clinic_id: int
+    label: str
+    created_at: datetime
+    revoked: bool
+    expires_at: datetime
+    expired: bool
+
+
+def _token_out(info: service.ApiTokenInfo) -> TokenInfoOut:
+    return TokenInfoOut(
+        id=info.id,
+        user=info.username,
+        user_id=info.user_id,
+        clinic=info.clinic,
+        clinic_id=info.clinic_id,
+        label=info.label,
+        created_at=info.created_at,
+        revoked=info.revoked,
+        expires_at=info.expires_at,
+        expired=info.expired,
+    )
+
+
+@api.get("/tokens", summary="API tokens: your own, or (admins) every token of the clinic")
+@api_handler
+def list_tokens(
+    principal: ApiPrincipal,
+    session: ApiSession,
+    mine: Annotated[bool, Query(description="Only your own tokens (admins see all)")] = False,
+) -> list[TokenInfoOut]:
+    if mine:
+        tokens = service.list_api_tokens(session, username=principal.username)
+    else:
+        tokens = service.tokens_visible_to(session, principal=principal)
+    return [_token_out(t) for t in tokens]
+
+
+@api.post(
+    "/tokens/{token_id}/revoke",
+    summary="Revoke an API token (your own; admins: any of the clinic)",
+    description="The token is refused (401) from the next request on. Revoking a token "
+    "twice, or the token this request itself uses, is a 422 on `token_id`; an unknown id "
+    "(or another clinic's) is a 404.",
+)
+@api_handler
+def revoke_token(
+    principal: ApiPrincipal,
+    session: ApiSession,
+    token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+) -> TokenInfoOut:
+    try:
+        info = service.revoke_api_token(
+            session,
+            actor=principal.actor,
+            token_id=token_id,
+            current_token_id=principal.token_id,
+        )
+    except service.AccountError as exc:
+        _api_error(exc)
+    session.commit()
+    return _token_out(info)
+
+
+# --- user accounts (admins of the clinic) ---
+
+ApiUsername = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9._-]{1,80}$", description="The user's login name")
+]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: str
+    active: bool
+    must_change_password: bool
+    clinic_id: int
+    created_at: datetime
+
+
+class PasswordResetOut(UserOut):
+    one_time_password: str
+
+
+class RoleIn(BaseModel):
+    role: Role
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role,
+        active=user.active,
+        must_change_password=user.must_change_password,
+        clinic_id=user.clinic_id,
+        created_at=user.created_at,
+    )
+
+
+@api.get("/users", summary="The clinic's user accounts (admins)")
+@api_handler
+def list_users_api(principal: ApiPrincipal, session: ApiSession) -> list[UserOut]:
+    principal.require("users:manage")
+    return [_user_out(u) for u in service.list_users(session)]
+
+
+@api.post(
+    "/users/{username}/deactivate",
+    summary="Deactivate a user: sessions end and API tokens are revoked at once (admins)",
+)
+@api_handler
+def deactivate_user_api(
+    principal: ApiPrincipal, session: ApiSession, username: ApiUsername
+) -> UserOut:
+    try:
+        user = service.deactivate_user(session, actor=principal.actor, username=username)
+    except service.AccountError as exc:
+        _api_error(exc)
+    session.commit()
+    return _user_out(user)
+
+
+@api.post("/users/{username}/reactivate", summary="Reactivate a deactivated user (admins)")
+@api_handler
+def reactivate_user_api(
+    principal: ApiPrincipal, session: ApiSession, username: ApiUsername
+) -> UserOut:
+    try:
+        user = service.reactivate_user(session, actor=principal.actor, username=username)
+    except service.AccountError as exc:
+        _api_error(exc)
+    session.commit()
+    return _user_out(user)
+
+
+@api.post(
+    "/users/{username}/reset-password",
+    summary="Give a user a one-time password, shown once (admins)",
+    description="The user must change it at their next login; their sessions and API "
+    "tokens end at once.",
+)
+@api_handler
+def reset_password_api(
+    principal: ApiPrincipal, session: ApiSession, username: ApiUsername
+) -> PasswordResetOut:
+    try:
+        result = service.reset_password(session, actor=principal.actor, username=username)
+    except service.AccountError as exc:
+        _api_error(exc)
+    session.commit()
+    return PasswordResetOut(
+        **_user_out(result.user).model_dump(), one_time_password=result.one_time_password
+    )
+
+
+@api.post("/users/{username}/role", summary="Change a user's role (admins)")
+@api_handler
+def change_role_api(
+    principal: ApiPrincipal, session: ApiSession, username: ApiUsername, body: RoleIn
+) -> UserOut:
+    try:
+        user = service.change_role(
+            session, actor=principal.actor, username=username, role=body.role.value
+        )
+    except service.AccountError as exc:
+        _api_error(exc)
+    session.commit()
+    return _user_out(user)

@@ -2,6 +2,10 @@
 
 Secrets are never stored: passwords as Argon2 hashes, session and API tokens as SHA-256
 digests of random tokens (they are long and random, so a slow hash adds nothing).
+
+Each account action (deactivate, reactivate, reset a password, change a role, revoke a
+token) is one keyword-only function here holding its permission rule, so the web pages,
+the JSON API and the CLI cannot disagree about who may do what.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,17 +23,33 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSession, Role, User
+from triggerpoint.accounts import throttle
+from triggerpoint.accounts.models import (
+    ApiToken,
+    Clinic,
+    LoginAttempt,
+    LoginSession,
+    PasswordHistory,
+    Role,
+    User,
+)
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.config import get_settings
 from triggerpoint.db import utcnow
 
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12  # visible characters, after NFKC normalisation (NIST SP 800-63B: >= 8)
+MAX_PASSWORD = 256
+MIN_SCORE = 3  # zxcvbn: 0 (guessable in a few tries) .. 4 (very unguessable)
+PASSWORD_HISTORY = 5  # previous passwords a user may not choose again
+MIN_TOKEN_DAYS, MAX_TOKEN_DAYS = 1, 365
+INVISIBLE = frozenset({"Zs", "Cc", "Cf"})  # spaces, controls, format (zero-width) characters
 
-# What each role may do. Assistants run the front desk: demographics, scheduling, consent
-# status and pain drawings, but never clinical notes.
+# What each role may do (docs/security.md, "Roles"). Assistants run the front desk: they read
+# and write demographics, visits' dates and consent records, and may enter an intake pain
+# drawing or questionnaire, but read nothing clinical (that is "clinical:read": notes,
+# episodes, screenings, needling, pain drawings, outcome measures, clinical reports, FHIR).
 PERMISSIONS: dict[str, frozenset[str]] = {
     Role.admin: frozenset(
         {
@@ -52,9 +74,17 @@ class AccountError(ValueError):
         super().__init__(message)
 
 
+class UnknownAccount(AccountError):
+    """The user or token named does not exist (as the caller's clinic sees it): 404."""
+
+
 class LoginThrottled(PermissionError):
-    def __init__(self, minutes: int) -> None:
-        super().__init__(f"too many failed logins; try again in {minutes} minutes")
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        wait = (
+            f"{retry_after} seconds" if retry_after < 120 else f"{(retry_after + 59) // 60} minutes"
+        )
+        super().__init__(f"too many failed logins; try again in {wait}")
 
 
 class Forbidden(PermissionError):
@@ -71,6 +101,7 @@ class Principal:
     role: str
     must_change_password: bool = False
     csrf_token: str | None = None  # set for cookie sessions, None for API tokens
+    token_id: int | None = None  # the API token this request came with, if any
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -88,15 +119,116 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def normalise_password(password: str) -> str:
+    """NFKC, as NIST SP 800-63B asks before hashing: the same password typed on another
+    keyboard or system (composed or decomposed accents, full-width digits) still matches."""
+    return unicodedata.normalize("NFKC", password)
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher.hash(normalise_password(password))
 
 
-def check_password_strength(password: str, *, username: str = "") -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AccountError("password", f"must be at least {MIN_PASSWORD} characters")
-    if username and username.lower() in password.lower():
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether `password` matches; hashes made before normalisation match the raw text."""
+    normalised = normalise_password(password)
+    for candidate in dict.fromkeys((normalised, password)):
+        try:
+            if _hasher.verify(password_hash, candidate):
+                return True
+        except (VerificationError, InvalidHashError):
+            continue
+    return False
+
+
+def _visible(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) not in INVISIBLE)
+
+
+def _folded(text: str) -> str:
+    return _visible(normalise_password(text)).casefold()
+
+
+def check_password_strength(
+    password: str, *, username: str = "", user_inputs: Iterable[str] = ()
+) -> None:
+    """NIST SP 800-63B: long enough, not guessable, no composition rules. Raises
+    AccountError("password", why) naming the reason.
+
+    * at least MIN_PASSWORD characters after NFKC normalisation, counting only visible
+      ones (spaces, control and zero-width characters do not count);
+    * not built from the username or the other `user_inputs` (clinic name, full name);
+    * not common or breached: zxcvbn (frequency lists of leaked passwords, names, words,
+      keyboard patterns, sequences, repeats and dates) must score it at least MIN_SCORE.
+    """
+    normalised = normalise_password(password)
+    if len(normalised) > MAX_PASSWORD:
+        raise AccountError("password", f"must be at most {MAX_PASSWORD} characters")
+    visible = _visible(normalised)
+    if not visible:
+        raise AccountError("password", "must not be only spaces or invisible characters")
+    if len(visible) < MIN_PASSWORD:
+        raise AccountError(
+            "password",
+            f"must be at least {MIN_PASSWORD} characters (not counting spaces or "
+            f"invisible characters); a few unrelated words make a good one",
+        )
+    folded = visible.casefold()
+    if len(username) >= 3 and _folded(username) in folded:
         raise AccountError("password", "must not contain the username")
+    inputs = [i for i in (username, *user_inputs) if i and i.strip()]
+    for given in user_inputs:
+        name = _folded(given)
+        if len(name) >= 4 and name in folded:
+            raise AccountError("password", f"must not contain {given.strip()!r}")
+    from zxcvbn import zxcvbn  # imported on first use: its word lists take 0.2 s to load
+
+    words = [w for i in inputs for w in re.split(r"[\s._-]+", i) if len(w) >= 3]
+    result = zxcvbn(normalised[:100], user_inputs=[*inputs, *words])
+    if result["score"] < MIN_SCORE:
+        warning = result["feedback"].get("warning") or "it follows a common pattern."
+        raise AccountError(
+            "password",
+            f"is too easy to guess ({warning.rstrip('.')}); a few unrelated words make a good one",
+        )
+
+
+def _check_not_reused(session: Session, user: User, password: str) -> None:
+    """Refuse the current password and the PASSWORD_HISTORY before it."""
+    previous = session.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(PASSWORD_HISTORY)
+    )
+    for old_hash in [user.password_hash, *previous]:
+        if verify_password(old_hash, password):
+            raise AccountError(
+                "password",
+                f"must not be your current password or one of your last {PASSWORD_HISTORY}",
+            )
+
+
+def _set_password(session: Session, user: User, password: str) -> None:
+    """Replace the user's password hash, remembering the old one (the newest few only)."""
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    session.flush()
+    keep = select(PasswordHistory.id).where(PasswordHistory.user_id == user.id)
+    keep = keep.order_by(PasswordHistory.id.desc()).limit(PASSWORD_HISTORY)
+    session.execute(
+        delete(PasswordHistory).where(
+            PasswordHistory.user_id == user.id,
+            PasswordHistory.id.not_in(keep.scalar_subquery()),
+        )
+    )
+    user.password_hash = hash_password(password)
+
+
+def _user_inputs(session: Session, user: User | None, clinic_id: int, full_name: str) -> list[str]:
+    clinic = session.scalar(
+        select(Clinic.name).where(Clinic.id == clinic_id).execution_options(skip_tenancy=True)
+    )
+    return [x for x in (clinic, full_name, user.full_name if user else "") if x]
 
 
 def generate_password() -> str:
@@ -153,7 +285,11 @@ def create_user(
     if password is None:
         password = one_time = generate_password()
     else:
-        check_password_strength(password, username=username)
+        check_password_strength(
+            password,
+            username=username,
+            user_inputs=_user_inputs(session, None, clinic_id, full_name),
+        )
     user = User(
         clinic_id=clinic_id,
         username=username,
@@ -175,43 +311,45 @@ def create_user(
     return user, one_time
 
 
-def _recent_failures(session: Session, username: str) -> int:
-    settings = get_settings()
-    since = utcnow() - timedelta(minutes=settings.login_lockout_minutes)
-    last_ok = session.scalar(
-        select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.username == username, LoginAttempt.succeeded
+def authenticate(session: Session, *, username: str, password: str, address: str) -> User | None:
+    """Check a password from a client `address`; throttled (LoginThrottled) with exponential
+    backoff per address and username, and per address (see accounts.throttle), the same for
+    unknown usernames. A throttled attempt is audited ("login_throttled") and its password
+    is not checked."""
+    username = username.strip().lower()[:80]
+    blocked = throttle.check(session, address=address, username=username)
+    if blocked is not None:
+        user = session.scalar(
+            select(User).where(User.username == username).execution_options(skip_tenancy=True)
         )
-    )
-    if last_ok is not None and last_ok > since:
-        since = last_ok
-    return (
-        session.scalar(
-            select(func.count()).where(
-                LoginAttempt.username == username, ~LoginAttempt.succeeded, LoginAttempt.at > since
-            )
+        record(
+            session,
+            actor=Actor(user.id if user else None, user.clinic_id if user else None, username),
+            action="login_throttled",
+            entity="user",
+            entity_id=user.id if user else None,
+            detail={
+                "address": address,
+                "username": username,
+                "scope": blocked.scope,
+                "retry_after": blocked.retry_after,
+            },
         )
-        or 0
-    )
-
-
-def authenticate(session: Session, *, username: str, password: str) -> User | None:
-    """Check a password; throttle after repeated failures (even for unknown usernames)."""
-    settings = get_settings()
-    username = username.strip().lower()
-    if _recent_failures(session, username) >= settings.login_max_failures:
-        raise LoginThrottled(settings.login_lockout_minutes)
+        raise LoginThrottled(blocked.retry_after)
     user = session.scalar(
         select(User).where(User.username == username).execution_options(skip_tenancy=True)
     )
     ok = False
     if user is not None and user.active:
-        try:
-            ok = _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+        ok = verify_password(user.password_hash, password)
+        if ok and _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
     else:
         _hasher.hash(password)  # same cost either way: no username probing by timing
+    if ok:
+        throttle.succeeded(session, address=address, username=username)
+    else:
+        throttle.failed(session, address=address, username=username)
     session.add(LoginAttempt(username=username, succeeded=ok))
     actor = Actor(user.id if user else None, user.clinic_id if user else None, username)
     record(
@@ -220,6 +358,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         action="login" if ok else "login_failed",
         entity="user",
         entity_id=user.id if user else None,
+        detail={"address": address},
     )
     session.flush()
     return user if ok else None
@@ -266,9 +405,37 @@ def principal_from_session(session: Session, *, token: str) -> Principal | None:
     return _principal(user, row.csrf_token)
 
 
-def create_api_token(session: Session, *, user_id: int, label: str, actor: Actor) -> str:
+def _token_lifetime(expires_days: int | None) -> timedelta:
+    days = get_settings().token_days if expires_days is None else expires_days
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise AccountError("expires_days", "must be a whole number of days")
+    if not MIN_TOKEN_DAYS <= days <= MAX_TOKEN_DAYS:
+        raise AccountError(
+            "expires_days", f"must be between {MIN_TOKEN_DAYS} and {MAX_TOKEN_DAYS} days"
+        )
+    return timedelta(days=days)
+
+
+def create_api_token(
+    session: Session,
+    *,
+    user_id: int,
+    label: str,
+    actor: Actor,
+    expires_days: int | None = None,
+) -> str:
+    """Store a new token's digest and return the secret. It expires after `expires_days`
+    (default TRIGGERPOINT_TOKEN_DAYS, 90; 1..365)."""
+    lifetime = _token_lifetime(expires_days)
     token = "tp_" + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=_digest(token), user_id=user_id, label=label.strip() or "token")
+    now = utcnow()
+    row = ApiToken(
+        token_hash=_digest(token),
+        user_id=user_id,
+        label=label.strip() or "token",
+        created_at=now,
+        expires_at=now + lifetime,
+    )
     session.add(row)
     session.flush()
     # The token's own id, so its creation and its revocation are one entity in the trail.
@@ -284,46 +451,292 @@ def create_api_token(session: Session, *, user_id: int, label: str, actor: Actor
 
 
 def principal_from_api_token(session: Session, *, token: str) -> Principal | None:
+    """The user behind a bearer token; None if unknown, revoked, expired or deactivated."""
     # Every API request starts here, so: one round trip for the token and its user, and only
     # the columns a Principal needs (loading a User entity also joins its clinic).
     row = session.execute(
-        select(User.id, User.clinic_id, User.username, User.role, User.must_change_password)
+        select(
+            User.id,
+            User.clinic_id,
+            User.username,
+            User.role,
+            User.must_change_password,
+            ApiToken.id,
+        )
         .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _digest(token), ~ApiToken.revoked, User.active)
+        .where(
+            ApiToken.token_hash == _digest(token),
+            ~ApiToken.revoked,
+            ApiToken.expires_at > utcnow(),
+            User.active,
+        )
         .execution_options(skip_tenancy=True)
     ).one_or_none()
-    return None if row is None else Principal(*row, None)
+    if row is None:
+        return None
+    *fields, token_id = row
+    return Principal(*fields, None, token_id)
+
+
+def _end_credentials(
+    session: Session, user: User, *, keep_session: str | None, reason: str, actor: Actor
+) -> tuple[str | None, dict[str, object]]:
+    """End every login session of `user` but `keep_session` (a cookie token, which gets a
+    new token and CSRF token: a new identity) and revoke every live API token of theirs.
+
+    Returns the kept session's new cookie token (None if none was kept) and what ended,
+    for the audit detail.
+    """
+    new_cookie = None
+    kept_hash = _digest(keep_session) if keep_session else None
+    if kept_hash is not None:
+        kept = session.scalar(
+            select(LoginSession).where(
+                LoginSession.token_hash == kept_hash, LoginSession.user_id == user.id
+            )
+        )
+        if kept is not None:
+            new_cookie = secrets.token_urlsafe(32)
+            kept.token_hash = _digest(new_cookie)
+            kept.csrf_token = secrets.token_urlsafe(32)
+            session.flush()
+    ended = session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id,
+            *([LoginSession.token_hash != _digest(new_cookie)] if new_cookie else []),
+        )
+    ).rowcount
+    live = list(
+        session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ~ApiToken.revoked))
+    )
+    for token in live:
+        token.revoked = True
+        record(
+            session,
+            actor=actor,
+            action="revoke",
+            entity="api_token",
+            entity_id=token.id,
+            detail={"user_id": user.id, "label": token.label, "reason": reason},
+        )
+    session.flush()
+    return new_cookie, {"sessions_ended": ended, "tokens_revoked": [t.id for t in live]}
 
 
 def change_password(
-    session: Session, *, user_id: int, current: str, new: str, actor: Actor
-) -> None:
+    session: Session,
+    *,
+    user_id: int,
+    current: str,
+    new: str,
+    actor: Actor,
+    keep_session: str | None = None,
+) -> str | None:
+    """Change a user's own password. Ends every other login session and revokes every API
+    token of the user; the session `keep_session` (the cookie that asked) stays, with a new
+    token and CSRF token, returned here for the caller to set."""
     user = session.scalar(
         select(User).where(User.id == user_id).execution_options(skip_tenancy=True)
     )
     if user is None:
-        raise AccountError("user", "unknown user")
-    try:
-        _hasher.verify(user.password_hash, current)
-    except (VerificationError, InvalidHashError):
-        raise AccountError("current_password", "is not correct") from None
+        raise UnknownAccount("user", "unknown user")
+    if not verify_password(user.password_hash, current):
+        raise AccountError("current_password", "is not correct")
     if new == current:
         raise AccountError("new_password", "must differ from the current password")
     try:
-        check_password_strength(new, username=user.username)
+        check_password_strength(
+            new,
+            username=user.username,
+            user_inputs=_user_inputs(session, user, user.clinic_id, user.full_name),
+        )
+        _check_not_reused(session, user, new)
     except AccountError as exc:
         raise AccountError("new_password", str(exc)) from None
-    user.password_hash = hash_password(new)
+    _set_password(session, user, new)
     user.must_change_password = False
-    record(session, actor=actor, action="change_password", entity="user", entity_id=user.id)
+    cookie, ended = _end_credentials(
+        session, user, keep_session=keep_session, reason="password_change", actor=actor
+    )
+    record(
+        session,
+        actor=actor,
+        action="change_password",
+        entity="user",
+        entity_id=user.id,
+        detail=ended,
+    )
     session.flush()
+    return cookie
 
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-# --- API token administration (the `triggerpoint token` CLI, and any future admin page) ---
+# --- account lifecycle: deactivate, reactivate, reset a password, change a role ---
+
+
+def _user_named(session: Session, username: str) -> User:
+    """The user called `username` (as the session's clinic sees it), or UnknownAccount."""
+    name = username.strip().lower()
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise UnknownAccount("username", f"no user called {name!r}")
+    return user
+
+
+def _require_admin(session: Session, actor: Actor) -> None:
+    """The actor is the system (CLI) or an active admin; checked before any lookup, so the
+    answer says nothing about who exists."""
+    if actor.user_id is None and actor.clinic_id is None:
+        return
+    role = session.scalar(
+        select(User.role)
+        .where(User.id == actor.user_id, User.active)
+        .execution_options(skip_tenancy=True)
+    )
+    if role is None or "users:manage" not in PERMISSIONS.get(role, frozenset()):
+        raise Forbidden("only an admin may manage user accounts")
+
+
+def _managed_user(session: Session, actor: Actor, username: str) -> User:
+    """The target of an account action, if `actor` may act on them: the system (the CLI:
+    whoever runs it holds the database credentials), or an active admin of their clinic."""
+    _require_admin(session, actor)
+    user = _user_named(session, username)
+    if actor.clinic_id is not None and actor.clinic_id != user.clinic_id:
+        raise Forbidden("users of another clinic are out of reach")
+    return user
+
+
+def _keeps_an_admin(session: Session, actor: Actor, user: User, change: str) -> None:
+    """An admin cannot deactivate or demote themselves when they are their clinic's last
+    active admin: nobody would be left to manage the clinic's users from the app."""
+    if actor.user_id != user.id or user.role != Role.admin or not user.active:
+        return
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.clinic_id == user.clinic_id,
+            User.role == Role.admin,
+            User.active,
+            User.id != user.id,
+        )
+        .execution_options(skip_tenancy=True)
+    )
+    if not others:
+        raise AccountError(
+            "username",
+            f"you are the last active admin of your clinic, so you cannot {change} yourself; "
+            "make another user admin first",
+        )
+
+
+def deactivate_user(session: Session, *, actor: Actor, username: str) -> User:
+    """Deactivate a user: they cannot log in, their login sessions end at once and their
+    API tokens are revoked (so reactivating them does not revive old tokens)."""
+    user = _managed_user(session, actor, username)
+    if not user.active:
+        raise AccountError("username", f"{user.username!r} is already deactivated")
+    _keeps_an_admin(session, actor, user, "deactivate")
+    user.active = False
+    _, ended = _end_credentials(session, user, keep_session=None, reason="deactivated", actor=actor)
+    record(
+        session,
+        actor=actor,
+        action="deactivate",
+        entity="user",
+        entity_id=user.id,
+        detail={"username": user.username, **ended},
+    )
+    session.flush()
+    return user
+
+
+def reactivate_user(session: Session, *, actor: Actor, username: str) -> User:
+    """Let a deactivated user log in again (with their password; tokens stay revoked)."""
+    user = _managed_user(session, actor, username)
+    if user.active:
+        raise AccountError("username", f"{user.username!r} is already active")
+    user.active = True
+    record(
+        session,
+        actor=actor,
+        action="reactivate",
+        entity="user",
+        entity_id=user.id,
+        detail={"username": user.username},
+    )
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    user: User
+    one_time_password: str  # shown once; the user must change it at their next login
+    session_token: str | None  # the actor's own rotated cookie, when they reset themselves
+
+
+def reset_password(
+    session: Session, *, actor: Actor, username: str, keep_session: str | None = None
+) -> PasswordReset:
+    """Give a user a one-time password they must change at their next login. Every login
+    session and API token of theirs ends (an admin resetting themselves keeps the session
+    `keep_session`, with a new identity)."""
+    user = _managed_user(session, actor, username)
+    if not user.active:
+        raise AccountError("username", f"{user.username!r} is deactivated; reactivate first")
+    one_time = generate_password()
+    _set_password(session, user, one_time)
+    user.must_change_password = True
+    cookie, ended = _end_credentials(
+        session,
+        user,
+        keep_session=keep_session if actor.user_id == user.id else None,
+        reason="password_reset",
+        actor=actor,
+    )
+    record(
+        session,
+        actor=actor,
+        action="reset_password",
+        entity="user",
+        entity_id=user.id,
+        detail={"username": user.username, **ended},
+    )
+    session.flush()
+    return PasswordReset(user, one_time, cookie)
+
+
+def change_role(session: Session, *, actor: Actor, username: str, role: str) -> User:
+    """Give a user another role; it applies from their next request (sessions and tokens
+    read the role each time)."""
+    role = role.strip().lower()
+    if role not in PERMISSIONS:
+        raise AccountError("role", f"must be one of {', '.join(PERMISSIONS)}")
+    user = _managed_user(session, actor, username)
+    if user.role == role:
+        raise AccountError("role", f"{user.username!r} is already {role}")
+    if role != Role.admin:
+        _keeps_an_admin(session, actor, user, "demote")
+    old = user.role
+    user.role = role
+    record(
+        session,
+        actor=actor,
+        action="change_role",
+        entity="user",
+        entity_id=user.id,
+        detail={"username": user.username, "from": old, "to": role},
+    )
+    session.flush()
+    return user
+
+
+# --- API token administration (the `triggerpoint token` CLI, the tokens page and API) ---
 
 MAX_TOKEN_LABEL = 100  # the width of api_token.label
 
@@ -343,6 +756,15 @@ class ApiTokenInfo:
     label: str
     created_at: datetime
     revoked: bool
+    expires_at: datetime
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+    @property
+    def status(self) -> str:
+        return "revoked" if self.revoked else "expired" if self.expired else "active"
 
 
 def _token_info(token: ApiToken, user: User) -> ApiTokenInfo:
@@ -355,23 +777,15 @@ def _token_info(token: ApiToken, user: User) -> ApiTokenInfo:
         label=token.label,
         created_at=token.created_at,
         revoked=token.revoked,
+        expires_at=token.expires_at,
     )
-
-
-def _user_named(session: Session, username: str) -> User:
-    """The user called `username` (as the session's clinic sees it), or AccountError."""
-    name = username.strip().lower()
-    user = session.scalar(select(User).where(User.username == name))
-    if user is None:
-        raise AccountError("username", f"no user called {name!r}")
-    return user
 
 
 def _require_token_authority(session: Session, actor: Actor, owner: User) -> None:
     """Who may create or revoke a token of `owner`: the owner, an admin of the owner's clinic,
     or the system (the CLI: whoever runs it already holds the database credentials).
 
-    Kept here, not in the CLI, so a future web page or API endpoint gets the same rule.
+    Kept here, not in the CLI, so the web page and the API endpoint get the same rule.
     """
     if actor.clinic_id is not None and actor.clinic_id != owner.clinic_id:
         raise Forbidden("API tokens of another clinic's users are out of reach")
@@ -396,7 +810,12 @@ def _check_label(label: str) -> str:
 
 
 def issue_api_token(
-    session: Session, *, actor: Actor, username: str, label: str
+    session: Session,
+    *,
+    actor: Actor,
+    username: str,
+    label: str,
+    expires_days: int | None = None,
 ) -> tuple[ApiTokenInfo, str]:
     """Create an API token for a user named by login; return what may be shown and the secret.
 
@@ -409,16 +828,26 @@ def issue_api_token(
         raise AccountError(
             "username", f"{owner.username!r} is deactivated; its tokens would not work"
         )
-    secret = create_api_token(session, user_id=owner.id, label=_check_label(label), actor=actor)
+    secret = create_api_token(
+        session,
+        user_id=owner.id,
+        label=_check_label(label),
+        actor=actor,
+        expires_days=expires_days,
+    )
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(secret))).one()
     return _token_info(row, owner), secret
 
 
-def revoke_api_token(session: Session, *, actor: Actor, token_id: int) -> ApiTokenInfo:
+def revoke_api_token(
+    session: Session, *, actor: Actor, token_id: int, current_token_id: int | None = None
+) -> ApiTokenInfo:
     """Revoke one token; `principal_from_api_token` refuses it from the next request on.
 
     Revoking twice is an error rather than a silent success: the caller learns that someone
-    else already did it, and the audit log gets one revocation per token.
+    else already did it, and the audit log gets one revocation per token. So is revoking
+    `current_token_id`, the token the request itself came with: a script would cut off its
+    own access halfway (revoke it from another session, the tokens page or the CLI).
     """
     found = session.execute(
         select(ApiToken, User)
@@ -426,11 +855,17 @@ def revoke_api_token(session: Session, *, actor: Actor, token_id: int) -> ApiTok
         .where(ApiToken.id == token_id)
     ).one_or_none()
     if found is None:
-        raise AccountError("token_id", f"no API token with id {token_id}")
+        raise UnknownAccount("token_id", f"no API token with id {token_id}")
     token, owner = found
     _require_token_authority(session, actor, owner)
     if token.revoked:
         raise AccountError("token_id", f"API token {token_id} is already revoked")
+    if current_token_id is not None and token.id == current_token_id:
+        raise AccountError(
+            "token_id",
+            f"API token {token_id} is the one this request uses; revoke it from another "
+            "token, the tokens page or the CLI",
+        )
     token.revoked = True
     record(
         session,
@@ -458,3 +893,11 @@ def list_api_tokens(
         stmt = stmt.where(User.id == _user_named(session, username).id)
     rows = session.execute(stmt.order_by(ApiToken.id))
     return [_token_info(token, owner) for token, owner in rows]
+
+
+def tokens_visible_to(session: Session, *, principal: Principal) -> list[ApiTokenInfo]:
+    """What the tokens page and `GET /api/tokens` show: an admin sees every token of the
+    clinic, anyone else only their own."""
+    if principal.can("users:manage"):
+        return list_api_tokens(session, clinic_id=principal.clinic_id)
+    return list_api_tokens(session, username=principal.username)

@@ -1,4 +1,9 @@
-"""The audit trail: append-only, each row hash-chained to the one before it."""
+"""The audit trail: append-only, each row chained to the one before it by an HMAC.
+
+`hash` and `prev_hash` hold 64 hex digits: HMAC-SHA256 under the audit key (see
+`audit.keys`), or plain SHA-256 for events written before keys existed (see
+`audit.service`). `AuditHead.last_hash` is the newest event's.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ class AuditEvent(Base):
 
 
 class AuditHead(Base):
-    """One row holding the newest hash; locking it serialises appends across processes."""
+    """One row holding the newest MAC and the count; locking it serialises appends."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,14 +1,23 @@
-"""Administration: `setup`, `user add`, `audit verify`, `backup`, `restore`."""
+"""Administration: `setup`, `user add`, `audit verify|checkpoint`, `backup`, `restore`."""
 
 from __future__ import annotations
 
+import json as jsonlib
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy import func, select
 
-from triggerpoint.cli.output import console, fail, print_json
+from triggerpoint.cli.output import console, err_console, fail, print_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
+    from triggerpoint.accounts.models import User
 
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -25,9 +34,11 @@ def setup(
         str, typer.Option(help="Username of the first admin (first run only).")
     ] = "admin",
 ) -> None:
-    """Create or upgrade the database; on the first run, create the first admin.
+    """Create or upgrade the database and the audit key; on the first run, the first admin.
 
     The admin gets a one-time password, printed once, which must be changed at first login.
+    The audit key file (TRIGGERPOINT_AUDIT_KEY_FILE, mode 0600) is created if missing: back
+    it up apart from the database (docs/security.md).
     """
     from triggerpoint.accounts.models import User
     from triggerpoint.accounts.service import AccountError, create_clinic, create_user
@@ -38,6 +49,7 @@ def setup(
 
     upgrade()
     console.print(f"Database ready: {database_url()}")
+    _setup_audit_key()
     atlas = load_atlas()
     console.print(
         f"Atlas: {len(atlas.muscles)} muscles, {len(atlas.trigger_points)} sided trigger points."
@@ -62,6 +74,25 @@ def setup(
         f"[bold]First run:[/] created clinic {clinic!r} and admin [bold]{user.username}[/] "
         f"with one-time password [bold]{password}[/] (you must change it at first login)."
     )
+
+
+def _setup_audit_key() -> None:
+    from triggerpoint.audit.keys import AuditKeyError
+    from triggerpoint.audit.service import prepare_key
+    from triggerpoint.db import open_session
+
+    try:
+        with open_session(clinic_id=None) as session:
+            key = prepare_key(session)
+    except AuditKeyError as exc:
+        fail(str(exc), field="TRIGGERPOINT_AUDIT_KEY_FILE")
+    if key.created:
+        console.print(
+            f"[bold]Audit key created:[/] {key.path} (mode 0600, key {key.id}). Back it up "
+            f"apart from the database: without it the audit trail cannot be verified."
+        )
+    else:
+        console.print(f"Audit key: {key.path} (key {key.id})")
 
 
 @user_app.command("add")
@@ -114,26 +145,242 @@ def user_add(
         )
 
 
-@audit_app.command("verify")
-def audit_verify(json: JsonFlag = False) -> None:
-    """Recompute the audit hash chain; exit 1 if any row was edited or deleted."""
-    from triggerpoint.audit.service import verify
+# Service field names -> what the user typed, so an error names the argument.
+_USER_ARGUMENTS = {"username": "USERNAME", "role": "ROLE"}
+UsernameArg = Annotated[str, typer.Argument(metavar="USERNAME", help="The user's login name.")]
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    """The public shape of a user account (docs/cli.md)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "full_name": user.full_name,
+        "role": user.role,
+        "active": user.active,
+        "must_change_password": user.must_change_password,
+        "clinic": user.clinic.name,
+        "clinic_id": user.clinic_id,
+    }
+
+
+def _user_action(action: Callable[[Session], Any]) -> Any:
+    """Run one account action as the system (`cli`) in one transaction; bad input exits 2."""
+    from triggerpoint.accounts.service import AccountError
     from triggerpoint.db import open_session
 
     with open_session(clinic_id=None) as session:
-        result = verify(session)
+        try:
+            result = action(session)
+        except AccountError as exc:
+            fail(str(exc), field=_USER_ARGUMENTS.get(exc.field, exc.field))
+        session.commit()
+    return result
+
+
+@user_app.command("list")
+def user_list(
+    clinic: Annotated[str | None, typer.Option(help="Only this clinic's users.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """List user accounts (deactivated ones included), by clinic and username."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from triggerpoint.accounts.models import Clinic, User
+    from triggerpoint.db import open_session
+
+    with open_session(clinic_id=None) as session:
+        stmt = select(User).join(Clinic, Clinic.id == User.clinic_id)
+        if clinic is not None:
+            if session.scalar(select(Clinic.id).where(Clinic.name == clinic)) is None:
+                names = ", ".join(session.scalars(select(Clinic.name).order_by(Clinic.name)))
+                fail(f"no clinic called {clinic!r}; clinics: {names or 'none'}", field="--clinic")
+            stmt = stmt.where(Clinic.name == clinic)
+        users = list(session.scalars(stmt.order_by(Clinic.name, User.username)))
+    if json:
+        print_json([_user_json(u) for u in users])
+        return
+    table = Table(title=f"{len(users)} users")
+    for column in ("username", "name", "role", "clinic", "status"):
+        table.add_column(column)
+    for u in users:
+        status = "active" if u.active else "deactivated"
+        if u.must_change_password:
+            status += ", must change password"
+        table.add_row(
+            escape(u.username), escape(u.full_name), u.role, escape(u.clinic.name), status
+        )
+    console.print(table)
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: UsernameArg, json: JsonFlag = False) -> None:
+    """Deactivate a user: no more logins; their sessions end and API tokens are revoked now."""
+    from rich.markup import escape
+
+    from triggerpoint.accounts.service import deactivate_user
+    from triggerpoint.audit.service import Actor
+
+    user = _user_action(lambda s: deactivate_user(s, actor=Actor.system("cli"), username=username))
+    if json:
+        print_json(_user_json(user))
+        return
+    console.print(
+        f"Deactivated {escape(user.username)}: their sessions ended and their API tokens "
+        "were revoked."
+    )
+
+
+@user_app.command("reactivate")
+def user_reactivate(username: UsernameArg, json: JsonFlag = False) -> None:
+    """Reactivate a deactivated user (their old API tokens stay revoked)."""
+    from rich.markup import escape
+
+    from triggerpoint.accounts.service import reactivate_user
+    from triggerpoint.audit.service import Actor
+
+    user = _user_action(lambda s: reactivate_user(s, actor=Actor.system("cli"), username=username))
+    if json:
+        print_json(_user_json(user))
+        return
+    console.print(f"Reactivated {escape(user.username)}.")
+
+
+@user_app.command("reset")
+def user_reset(username: UsernameArg, json: JsonFlag = False) -> None:
+    """Give a user a one-time password (printed once) to change at their next login.
+
+    Their login sessions end and their API tokens are revoked.
+    """
+    from rich.markup import escape
+
+    from triggerpoint.accounts.service import reset_password
+    from triggerpoint.audit.service import Actor
+
+    result = _user_action(lambda s: reset_password(s, actor=Actor.system("cli"), username=username))
+    if json:
+        print_json({**_user_json(result.user), "one_time_password": result.one_time_password})
+        return
+    console.print(
+        f"New one-time password for {escape(result.user.username)} (shown only now; they "
+        "must change it at their next login):"
+    )
+    # Its own line, never wrapped or styled by markup, so it can be copied whole.
+    console.print(
+        result.one_time_password, style="bold", soft_wrap=True, markup=False, highlight=False
+    )
+
+
+@user_app.command("role")
+def user_role(
+    username: UsernameArg,
+    role: Annotated[str, typer.Argument(metavar="ROLE", help="admin, clinician or assistant.")],
+    json: JsonFlag = False,
+) -> None:
+    """Change a user's role; it applies from their next request."""
+    from rich.markup import escape
+
+    from triggerpoint.accounts.service import change_role
+    from triggerpoint.audit.service import Actor
+
+    user = _user_action(
+        lambda s: change_role(s, actor=Actor.system("cli"), username=username, role=role)
+    )
+    if json:
+        print_json(_user_json(user))
+        return
+    console.print(f"{escape(user.username)} is now {user.role}.")
+
+
+EXIT_AUDIT_FAILED = 2
+EXIT_AUDIT_WARNING = 3
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Also compare with the checkpoints in FILE (a copy kept elsewhere); repeatable.",
+            metavar="FILE",
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Verify the audit chain's MACs and compare it with every checkpoint.
+
+    Exit 0: intact. Exit 2: tampering or a changed key (each problem is named). Exit 3: the
+    chain verifies, with a warning (e.g. the configured checkpoint file is missing).
+    """
+    from triggerpoint.audit.keys import AuditKeyError
+    from triggerpoint.audit.service import verify
+    from triggerpoint.db import open_session
+
+    extra = list(checkpoint or [])
+    for path in extra:
+        if not path.is_file():
+            fail(f"{path}: no such file", field="--checkpoint")
+    try:
+        with open_session(clinic_id=None) as session:
+            result = verify(session, checkpoint_files=extra)
+    except AuditKeyError as exc:
+        fail(str(exc), field="TRIGGERPOINT_AUDIT_KEY_FILE")
     if json:
         print_json(result.as_dict())
-    elif result.ok:
-        console.print(f"[green]OK[/]: {result.events} audit events, chain intact.")
     else:
-        console.print(
-            f"[bold red]TAMPERED[/]: {len(result.problems)} problem(s) in {result.events} events:"
-        )
-        for p in result.problems[:50]:
-            console.print(f"  - {p}")
+        cps = f", {result.checkpoints} checkpoint(s) compared" if result.checkpoints else ""
+        if result.ok:
+            console.print(f"[green]OK[/]: {result.events} audit events, chain intact{cps}.")
+        else:
+            console.print(
+                f"[bold red]TAMPERED[/]: {len(result.problems)} problem(s) in "
+                f"{result.events} events{cps}:"
+            )
+            for p in result.problems[:50]:
+                console.print(f"  - {p}", highlight=False)
+        for w in result.warnings:
+            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_AUDIT_FAILED)
+    if result.warnings:
+        raise typer.Exit(EXIT_AUDIT_WARNING)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(json: JsonFlag = False) -> None:
+    """Append the chain's head (event count, newest MAC, time) to the checkpoint file.
+
+    Keep a copy of each checkpoint somewhere else as well: `audit verify --checkpoint COPY`
+    then detects newest events deleted with the head rewound even if this machine's file is
+    lost or edited.
+    """
+    from triggerpoint.audit.keys import AuditKeyError
+    from triggerpoint.audit.service import take_checkpoint
+    from triggerpoint.db import open_session
+
+    try:
+        with open_session(clinic_id=None) as session:
+            line, path = take_checkpoint(session)
+    except AuditKeyError as exc:
+        fail(str(exc), field="TRIGGERPOINT_AUDIT_KEY_FILE")
+    except OSError as exc:
+        fail(
+            f"cannot append to the checkpoint file: {exc}",
+            field="TRIGGERPOINT_AUDIT_CHECKPOINT_FILE",
+        )
+    if json:
+        print_json({**line, "file": str(path)})
+        return
+    newest = f", newest event id {line['head_id']}" if line["head_id"] else ""
+    console.print(
+        f"Checkpoint: {line['events']} audit events{newest}, MAC {line['head'][:16]}…, "
+        f"at {line['at']}. Appended to {path}.\n"
+        "Keep a copy elsewhere too (paste this line into an e-mail or a file off this machine):",
+        highlight=False,
+    )
+    sys.stdout.write(jsonlib.dumps(line, sort_keys=True) + "\n")
 
 
 def backup(file: Annotated[Path, typer.Argument(help="Backup file to write.")]) -> None:

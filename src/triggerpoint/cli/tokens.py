@@ -26,7 +26,12 @@ JsonFlag = Annotated[
 CLI_ACTOR_LABEL = "cli"
 
 # Service field names -> what the user typed, so an error names the argument or option.
-_ARGUMENT_NAMES = {"username": "USERNAME", "token_id": "TOKEN_ID", "label": "--label"}
+_ARGUMENT_NAMES = {
+    "username": "USERNAME",
+    "token_id": "TOKEN_ID",
+    "label": "--label",
+    "expires_days": "--expires-days",
+}
 
 
 def _fail_with(exc: AccountError) -> NoReturn:
@@ -44,6 +49,8 @@ def _as_json(info: ApiTokenInfo) -> dict[str, Any]:
         "label": info.label,
         "created_at": info.created_at.isoformat(),
         "revoked": info.revoked,
+        "expires_at": info.expires_at.isoformat(),
+        "expired": info.expired,
     }
 
 
@@ -55,6 +62,13 @@ def create(
     label: Annotated[
         str, typer.Option(help="What the token is for (shown in `token list`).")
     ] = "cli",
+    expires_days: Annotated[
+        int | None,
+        typer.Option(
+            "--expires-days",
+            help="Days until the token stops working, 1-365 (default TRIGGERPOINT_TOKEN_DAYS, 90).",
+        ),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Create an API token for a user and print it once (only its hash is stored)."""
@@ -65,7 +79,11 @@ def create(
     with open_session(clinic_id=None) as session:
         try:
             info, secret = issue_api_token(
-                session, actor=Actor.system(CLI_ACTOR_LABEL), username=username, label=label
+                session,
+                actor=Actor.system(CLI_ACTOR_LABEL),
+                username=username,
+                label=label,
+                expires_days=expires_days,
             )
         except AccountError as exc:
             _fail_with(exc)
@@ -75,7 +93,8 @@ def create(
         return
     console.print(
         f"Created API token {info.id} ({escape(repr(info.label))}) for {escape(info.username)} "
-        f"in {escape(info.clinic)}. It is shown only now; send it as `Authorization: Bearer …`:"
+        f"in {escape(info.clinic)}, valid until {info.expires_at:%Y-%m-%d %H:%M} UTC. It is "
+        "shown only now; send it as `Authorization: Bearer …`:"
     )
     # Its own line, never wrapped or styled by markup, so it can be copied whole.
     console.print(secret, style="bold", soft_wrap=True, markup=False, highlight=False)
@@ -132,7 +151,7 @@ def list_(
 
 def _table(tokens: list[ApiTokenInfo]) -> Table:
     table = Table(title=f"{len(tokens)} API tokens")
-    for column in ("id", "user", "clinic", "label", "created (UTC)", "status"):
+    for column in ("id", "user", "clinic", "label", "created (UTC)", "expires (UTC)", "status"):
         table.add_column(column)
     for t in tokens:
         table.add_row(
@@ -141,6 +160,7 @@ def _table(tokens: list[ApiTokenInfo]) -> Table:
             escape(t.clinic),
             escape(t.label),
             t.created_at.strftime("%Y-%m-%d %H:%M"),
-            "revoked" if t.revoked else "active",
+            t.expires_at.strftime("%Y-%m-%d %H:%M"),
+            t.status,
         )
     return table

@@ -20,13 +20,19 @@ The steps, each exact (docs/inference.md has the derivations):
    core causes are enumerated and the neglected prior mass P(more than K active), computed by
    a Poisson-binomial recursion, bounds every posterior rigorously. The result names the
    method and the bound.
+
+`max_cost` caps the work of one call, summed over its components (costs in the units each
+component reports): a component is solved exactly only within what is left of it, and the
+truncated enumeration lowers K until it fits too (to K = 0, the prior alone, if nothing is
+left). The enumeration runs in blocks, so its memory stays bounded whatever K and the size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import combinations
+from itertools import chain, combinations, islice
 from math import comb, log
 
 import numpy as np
@@ -99,11 +105,14 @@ def posterior(
     exact_budget: float = 4e6,
     max_active: int = 3,
     algorithm: str = "auto",
+    max_cost: float | None = None,
 ) -> Posterior:
     """Posterior marginals of every cause given positive and negative finding indices.
 
     `algorithm` forces one per-component algorithm ("enumeration", "sweep", "truncated") for
     tests and benchmarks; "auto" picks the cheapest exact one within `exact_budget`.
+    `max_cost` (None: no cap) bounds the summed cost of all components, the approximation's
+    included; see the module docstring.
     """
     pos = np.unique(np.asarray(positives, dtype=np.int64))
     neg = np.unique(np.asarray(negatives, dtype=np.int64))
@@ -135,20 +144,24 @@ def posterior(
     labels = _components(adj[core])
     singles_per_label = np.bincount(labels[single_col], minlength=pos.size)
     log_z = 0.0
+    spent = 0.0
     dlog_da = np.zeros(pos.size)
     rel_tail = np.zeros(pos.size)
     for label in np.unique(labels):
         cols = np.flatnonzero(labels == label)
         rows = core[adj[core][:, cols].any(axis=1)]
+        left = float("inf") if max_cost is None else max(max_cost - spent, 0.0)
         comp = _solve(
             pi[rows],
             np.log1p(-link_pos[np.ix_(rows, cols)]),
             a_eff[cols],
             rank=net.sweep_rank[rows],
-            budget=exact_budget,
+            budget=min(exact_budget, left),
+            approx_budget=4 * exact_budget if max_cost is None else left,
             max_active=max_active,
             algorithm=algorithm,
         )
+        spent += comp.cost
         log_z += comp.log_z
         dlog_da[cols] = comp.dlog_da
         rel_tail[cols] = comp.rel_tail
@@ -217,6 +230,7 @@ def _solve(
     *,
     rank: np.ndarray,
     budget: float,
+    approx_budget: float,
     max_active: int,
     algorithm: str,
 ) -> _Comp:
@@ -241,7 +255,13 @@ def _solve(
     comp = _Comp(0.0, np.zeros(0), np.zeros(0), 0.0, "closed-form", float(m))
     if rest.any():
         comp = _solve_core(
-            pi[keep], log_b[np.ix_(keep, rest)], a[rest], rank[keep], budget, max_active, algorithm
+            pi[keep],
+            log_b[np.ix_(keep, rest)],
+            a[rest],
+            rank[keep],
+            (budget, approx_budget),
+            max_active,
+            algorithm,
         )
         marg[keep], dlog_da[rest] = comp.marg, comp.dlog_da
     q = marg[parent]
@@ -255,12 +275,17 @@ def _solve_core(
     log_b: np.ndarray,
     a: np.ndarray,
     rank: np.ndarray,
-    budget: float,
+    budgets: tuple[float, float],
     max_active: int,
     algorithm: str,
 ) -> _Comp:
-    """A component in which every finding has at least two core parents."""
+    """A component in which every finding has at least two core parents.
+
+    `budgets`: (exact, approximate): the largest cost an exact algorithm may take, and the
+    largest the truncated enumeration may take when no exact one fits.
+    """
     m, k = log_b.shape
+    budget, approx_budget = budgets
     order = np.argsort(rank, kind="stable")
     sweep_cost = _sweep_cost(log_b[order] < 0)
     if sweep_cost > 2e4 and m > 2:  # worth a per-drawing order: try greedy min-width too
@@ -282,7 +307,7 @@ def _solve_core(
         return _enumerate(pi, log_b, a, enum_cost)
     if algorithm == "sweep":
         return _sweep(pi, log_b, a, order, sweep_cost)
-    return _truncated(pi, log_b, a, max_active, budget)
+    return _truncated(pi, log_b, a, max_active, approx_budget)
 
 
 def _enumerate(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, cost: float) -> _Comp:
@@ -478,6 +503,26 @@ def tail_probability(pi: np.ndarray, k: int) -> float:
     return float(dist[k + 1])
 
 
+def truncated_cost(m: int, k: int, kmax: int) -> float:
+    """Cost of enumerating the configurations of at most `kmax` of `m` causes over `k` findings."""
+    return float(sum(comb(m, s) for s in range(min(kmax, m) + 1)) * (k + kmax))
+
+
+_BLOCK_VALUES = 1 << 15  # configurations x findings per block (256 KB arrays stay in cache)
+
+
+def _configurations(m: int, kmax: int, rows: int) -> Iterator[np.ndarray]:
+    """The active sets of at most `kmax` of `m` causes, as (rows, size) index blocks."""
+    yield np.zeros((1, 0), dtype=np.int64)  # nobody active
+    for size in range(1, min(kmax, m) + 1):
+        sets = combinations(range(m), size)
+        while True:
+            flat = np.fromiter(chain.from_iterable(islice(sets, rows)), dtype=np.int64)
+            if flat.size == 0:
+                break
+            yield flat.reshape(-1, size)
+
+
 def _truncated(
     pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, max_active: int, budget: float
 ) -> _Comp:
@@ -485,42 +530,40 @@ def _truncated(
 
     Neglected mass <= P(more than K active) under the priors (the likelihood is <= 1), which
     gives each posterior the rigorous interval [p/(1+rho), (p+rho)/(1+rho)], rho = tail / Z_K.
+    K starts at `max_active` and is lowered until the cost fits `budget` (K = 0 keeps only
+    the configuration with nothing active: the bound then says the answer carries no
+    information). Configurations are summed in blocks, rescaled to a running maximum, so the
+    memory is bounded by the block size however many there are.
     """
     m, k = log_b.shape
     kmax = max_active
-    while kmax > 1 and sum(comb(m, s) for s in range(kmax + 1)) * (k + kmax) > 4 * budget:
+    while kmax > 0 and truncated_cost(m, k, kmax) > budget:
         kmax -= 1
     log_odds = np.log(pi) - np.log1p(-pi)
     base = float(np.log1p(-pi).sum())
-    chunks_w: list[np.ndarray] = [np.array([0.0])]
-    chunks_e: list[np.ndarray] = [np.ones((1, k))]
-    members: list[np.ndarray] = [np.zeros((1, 0), dtype=np.int64)]
-    for s in range(1, kmax + 1):
-        idx = np.array(list(combinations(range(m), s)), dtype=np.int64).reshape(-1, s)
-        chunks_w.append(log_odds[idx].sum(axis=1))
-        chunks_e.append(np.exp(log_b[idx].sum(axis=1)))
-        members.append(idx)
-    e = np.concatenate(chunks_e)
-    f = 1.0 - a * e
-    log_w = np.concatenate(chunks_w) + base + np.log(f).sum(axis=1)
-    shift = float(log_w.max())
-    w = np.exp(log_w - shift)
-    z = float(w.sum())
+    shift = -np.inf
+    z = 0.0
     num = np.zeros(m)
-    offset = 0
-    for idx in members:
-        ws = w[offset : offset + idx.shape[0]]
+    de = np.zeros(k)  # sum over configurations of w * e / f
+    for idx in _configurations(m, kmax, max(64, _BLOCK_VALUES // max(k, 1))):
+        log_e = np.zeros((idx.shape[0], k))
         for col in range(idx.shape[1]):
-            np.add.at(num, idx[:, col], ws)
-        offset += idx.shape[0]
+            log_e += log_b[idx[:, col]]
+        e = np.exp(log_e)  # P(no core cause fires finding i | config)
+        f = 1.0 - a * e
+        log_w = log_odds[idx].sum(axis=1) + base + np.log(f).sum(axis=1)
+        top = float(log_w.max())
+        if top > shift:
+            scale = float(np.exp(shift - top))
+            z, shift = z * scale, top
+            num *= scale
+            de *= scale
+        w = np.exp(log_w - shift)
+        z += float(w.sum())
+        for col in range(idx.shape[1]):
+            num += np.bincount(idx[:, col], weights=w, minlength=m)
+        de += w @ (e / f)
     tail = tail_probability(pi, kmax)
     log_zk = shift + log(z)
     rel = float(np.exp(np.log(tail) - log_zk)) if tail > 0 else 0.0
-    return _Comp(
-        log_zk,
-        num / z,
-        -(w @ (e / f)) / z,
-        rel,
-        f"truncated-k{kmax}",
-        float(sum(comb(m, s) for s in range(kmax + 1)) * (k + kmax)),
-    )
+    return _Comp(log_zk, num / z, -de / z, rel, f"truncated-k{kmax}", truncated_cost(m, k, kmax))

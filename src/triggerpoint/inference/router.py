@@ -1,19 +1,25 @@
 """HTTP: `POST /api/suggest` and the live pain-drawing page `GET /suggest`.
 
-Both are public, like the atlas: a drawing is anonymous body-chart data, nothing is stored,
-and no patient record is touched.
+Both need a login, of any role. A drawing is anonymous body-chart data, nothing is stored and
+no patient record is touched, but one large drawing may spend the whole per-request budget
+of CPU (TRIGGERPOINT_SUGGEST_MAX_TERMS), which an anonymous caller must not be able to do at
+will. The atlas (`/atlas`, `/api/atlas`) stays public.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from triggerpoint.accounts.deps import PagePrincipal, authenticate
+from triggerpoint.accounts.service import Principal
 from triggerpoint.bodychart.router import region_error
+from triggerpoint.db import open_session
 from triggerpoint.inference.schemas import DISCLAIMER, Drawing, SuggestResult
 from triggerpoint.inference.service import DrawingError, UnknownDrawingRegion, suggest
+from triggerpoint.ratelimit import rate_limit
 from triggerpoint.web.errors import FieldError
 from triggerpoint.web.templating import templates
 
@@ -21,16 +27,32 @@ api = APIRouter(tags=["inference"])
 pages = APIRouter(include_in_schema=False)
 
 
+def logged_in(request: Request) -> Principal:
+    """Who is asking: 401 without valid credentials, 403 for a cookie POST without its CSRF
+    token. The database session is closed again before the suggestion is computed."""
+    with open_session(clinic_id=None) as session:
+        principal = authenticate(request, session)
+        session.commit()  # a cookie session's sliding expiry
+    return principal
+
+
 @api.post(
     "/api/suggest",
+    dependencies=[rate_limit("suggest")],  # per user (TRIGGERPOINT_RATE_LIMIT_SUGGEST): 429
     summary="Rank trigger points that explain a pain drawing",
     response_model=SuggestResult,
 )
 def suggest_api(
     drawing: Drawing,
+    principal: Annotated[Principal, Depends(logged_in)],
     top: Annotated[int, Query(ge=1, le=100, description="How many candidates")] = 10,
 ) -> SuggestResult:
     """Posterior probabilities, best 1-3 trigger point explanations and the method used.
+
+    Needs a login (bearer token, or session cookie with its X-CSRF-Token). Each request does
+    at most TRIGGERPOINT_SUGGEST_MAX_TERMS of work (`budget`, and `cost` what it did): beyond
+    it the bounded approximation answers, with `exact: false`, a `truncated-k<K>` method,
+    rigorous `probability_interval`s and an `approximation` sentence saying how far to trust it.
 
     Unknown region names are a 422 naming the field (`["body", "pain", 0]`) with the nearest
     names; a region marked both painful and pain-free is a 422 on `["body", "pain_free"]`.
@@ -49,10 +71,12 @@ def _loc(field: str) -> tuple:
 
 
 @pages.get("/suggest", response_class=HTMLResponse)
-def suggest_page(request: Request) -> HTMLResponse:
+def suggest_page(request: Request, principal: PagePrincipal) -> HTMLResponse:
     from triggerpoint.bodychart.svg import render_view
 
     charts = {v: render_view(v) for v in ("anterior", "posterior")}
     return templates().TemplateResponse(
-        request, "inference/suggest.html", {"charts": charts, "suggest_disclaimer": DISCLAIMER}
+        request,
+        "inference/suggest.html",
+        {"charts": charts, "suggest_disclaimer": DISCLAIMER, "principal": principal},
     )

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triggerpoint.inputs import InputModel
+
 DISCLAIMER = (
     "These suggestions support clinical reasoning; they do not replace the clinical "
     "examination (palpation for the trigger point and the familiar pain it reproduces) "
@@ -26,7 +28,7 @@ NOTHING_REFERS = "No trigger point in the atlas refers pain to the marked region
 RegionName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class Drawing(BaseModel):
+class Drawing(InputModel):
     """A pain drawing: painful regions, optionally pain-free ones, and how it was taken.
 
     complete: the whole chart was offered, so every unmarked region counts as pain-free.
@@ -34,7 +36,7 @@ class Drawing(BaseModel):
     intensity: accepted and validated, but the model reads only presence or absence.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
     pain: list[RegionName] = Field(default=[], max_length=500)
     pain_free: list[RegionName] = Field(default=[], max_length=500)
     complete: bool = False
@@ -119,6 +121,15 @@ class SuggestResult(BaseModel):
     method: str = Field(description='"exact", "exact-components" or "truncated-k<K>"')
     exact: bool
     bound: float = Field(description="Largest width of any posterior interval (0 when exact)")
+    approximation: str | None = Field(
+        default=None,
+        description="When exact is false: a sentence saying why, what was enumerated and how "
+        "far the probabilities can be trusted. None when exact",
+    )
+    cost: float = Field(default=0.0, description="Work done, in terms, over all components")
+    budget: float = Field(
+        default=0.0, description="Most work this request could do (TRIGGERPOINT_SUGGEST_MAX_TERMS)"
+    )
     components: list[ComponentInfo]
     drawing: DrawingEcho
     unreferred: list[RegionRef] = Field(description="Painful regions no trigger point refers to")

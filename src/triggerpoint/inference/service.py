@@ -104,11 +104,15 @@ def suggest(
     atlas: AtlasLike | None = None,
     params: Params | None = None,
     top: int = 10,
+    max_terms: float | None = None,
 ) -> SuggestResult:
     """Rank trigger points by P(active | drawing), with the best 1-3 point explanations.
 
     `atlas` may be any atlas-like object (the tests pass small hand-made ones); `params`
     defaults to the packaged defaults overridden by TRIGGERPOINT_INFERENCE_PARAMS.
+    `max_terms` (default: the TRIGGERPOINT_SUGGEST_MAX_TERMS setting) caps the work of the
+    call, approximation included: beyond it the bounded approximation answers, and the
+    result says so (`exact: false`, `approximation`).
     """
     started = time.perf_counter()
     d = as_drawing(drawing)
@@ -136,16 +140,51 @@ def suggest(
         neg = np.array(
             [net.region_index[r] for r in pain_free if r in net.region_index], dtype=np.int64
         )
+    if max_terms is None:
+        from triggerpoint.config import get_settings
+
+        max_terms = get_settings().suggest_max_terms
     post = posterior(
         net,
         pos,
         neg,
         exact_budget=params.exact_budget,
         max_active=params.approx_max_active,
+        max_cost=max_terms,
     )
     result = _result(net, catalog, post, d, pain, pain_free, top=max(0, top))
+    result.cost = float(sum(c.cost for c in post.components))
+    result.budget = float(max_terms)
+    if not result.exact:
+        result.approximation = approximation_note(post, params.exact_budget, max_terms)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+def approximation_note(post: Posterior, exact_budget: float, max_terms: float) -> str:
+    """The sentence an approximate answer carries: why, what was enumerated, how far to trust it."""
+    k = min(
+        int(c.algorithm.removeprefix("truncated-k"))
+        for c in post.components
+        if c.algorithm.startswith("truncated-k")
+    )
+    what = (
+        "only the configurations with at most "
+        f"{k} simultaneously active trigger point{'s' if k != 1 else ''} were enumerated"
+        if k
+        else "nothing was left of the budget to enumerate, so only the priors were used"
+    )
+    trust = (
+        "The bounds are too wide for these probabilities to mean anything: use the ranking "
+        "only, as a list of candidates to examine."
+        if post.bound >= 0.5
+        else "Each candidate's probability_interval holds the exact value."
+    )
+    return (
+        f"Bounded approximation: the exact computation for this drawing exceeds the budget "
+        f"({exact_budget:,.0f} terms per component, {max_terms:,.0f} per request), so {what}. "
+        f"Every probability lies within its interval (widest {post.bound:.2f}). {trust}"
+    )
 
 
 def _ref(catalog: Catalog, region_id: str) -> RegionRef:

@@ -8,12 +8,18 @@ from fastapi import APIRouter
 
 from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
 from triggerpoint.interop import fhir
+from triggerpoint.ratelimit import rate_limit
 from triggerpoint.records.schemas import RecordId
 
 api = APIRouter(prefix="/api", tags=["interoperability"])
+FHIR_LIMIT = rate_limit("fhir")  # per user (TRIGGERPOINT_RATE_LIMIT_FHIR): 429 beyond it
 
 
-@api.get("/patients/{patient_id}/fhir", summary="The patient's record as a FHIR R4 Bundle")
+@api.get(
+    "/patients/{patient_id}/fhir",
+    dependencies=[FHIR_LIMIT],
+    summary="The patient's record as a FHIR R4 Bundle",
+)
 @api_handler
 def export_fhir(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
@@ -24,17 +30,24 @@ def export_fhir(
 
 
 @api.post(
-    "/fhir/import", status_code=201, summary="Import a patient's record from a FHIR R4 Bundle"
+    "/fhir/import",
+    dependencies=[FHIR_LIMIT],
+    status_code=201,
+    summary="Import a patient's record from a FHIR R4 Bundle",
+    description="Every resource goes through the same checks as the JSON API (docs/fhir.md). "
+    "A refusal is 422 naming the resource and element (loc `body`, `Procedure[0]`, "
+    "`needle-entry[1]`, `depth_mm`), or 409 for a record this clinic already imported; "
+    "either way nothing is written.",
 )
 @api_handler
 def import_fhir(
     principal: ApiPrincipal, session: ApiSession, bundle: dict[str, Any]
 ) -> dict[str, int]:
-    from triggerpoint.records.service import RecordError
-
     try:
         pid = fhir.import_bundle(session, principal=principal, bundle=bundle)
-    except fhir.FhirImportError as exc:
-        raise RecordError(exc.field, str(exc)) from None
-    session.commit()
+        session.commit()
+    except BaseException:
+        # The services flushed rows as they went: none of them may outlive the refusal.
+        session.rollback()
+        raise
     return {"patient_id": pid}

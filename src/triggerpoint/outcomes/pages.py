@@ -101,7 +101,9 @@ async def record_save(
                     session, principal=principal, patient_id=patient_id, data=data
                 )
                 session.commit()
-                return RedirectResponse(f"/patients/{patient_id}/outcomes", status_code=303)
+                # Roles without clinical:read may enter a measure but not read the outcomes.
+                back = "/outcomes" if principal.can("clinical:read") else ""
+                return RedirectResponse(f"/patients/{patient_id}{back}", status_code=303)
             except records.RecordError as exc:
                 session.rollback()
                 errors = {exc.field.removeprefix("data."): str(exc)}
@@ -114,6 +116,7 @@ async def record_save(
 def outcomes_page(
     request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
 ) -> Response:
+    principal.require("clinical:read")  # scores and pain drawings (docs/security.md, Roles)
     ctx = reports.patient_outcomes(session, principal=principal, patient_id=patient_id)
     session.commit()
     return templates().TemplateResponse(request, "outcomes/outcomes.html", ctx)

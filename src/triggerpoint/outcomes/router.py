@@ -30,6 +30,7 @@ def create(
 def list_(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.MeasurementOut]:
+    principal.require("clinical:read")  # docs/security.md, Roles
     out = [
         schemas.MeasurementOut.model_validate(m)
         for m in service.list_measurements(session, principal=principal, patient_id=patient_id)
@@ -46,6 +47,7 @@ def list_(
 def outcomes(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.MeasureSummary]:
+    principal.require("clinical:read")
     out = service.summarise(
         service.list_measurements(session, principal=principal, patient_id=patient_id)
     )

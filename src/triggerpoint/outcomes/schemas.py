@@ -5,20 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from triggerpoint.inputs import InputModel
+from triggerpoint.inputs import FreeJson, InputModel
 from triggerpoint.records.schemas import RecordId
 
 Instrument = Literal["nprs", "ppt", "rom", "psfs", "ndi", "odi", "quickdash", "groc"]
+# The key of `data` each instrument scores as a list (outcomes.instruments.score).
+LISTS = {
+    "ppt": "trials",
+    "psfs": "activities",
+    "ndi": "items",
+    "odi": "items",
+    "quickdash": "items",
+}
 
 
 class MeasurementIn(InputModel):
     """Input from people and programs (see triggerpoint.inputs)."""
 
     instrument: Instrument
-    data: dict[str, Any] = Field(
-        description="Items as the instrument defines them (see docs/outcomes.md)"
+    data: FreeJson = Field(
+        description="Items as the instrument defines them (see docs/outcomes.md); at most "
+        "64 KiB as JSON"
     )
     context: str = Field(
         default="",
@@ -28,6 +37,19 @@ class MeasurementIn(InputModel):
     timing: Literal["pre", "post", ""] = ""
     visit_id: RecordId | None = None
     measured_at: datetime
+
+    @field_validator("data")
+    @classmethod
+    def _lists_are_lists(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Scoring takes the shape on trust: a number where a list belongs was a TypeError.
+        key = LISTS.get(info.data.get("instrument", ""))
+        value = data.get(key) if key else None
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"{key} must be a list")
+        for i, item in enumerate(value or []):
+            if key != "items" and isinstance(item, dict) and "score" not in item:
+                raise ValueError(f"{key}.{i} must be a number or an object with a score")
+        return data
 
     @field_validator("measured_at")
     @classmethod

@@ -86,9 +86,19 @@ def patient_page(
 
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
     visits = service.list_visits(session, principal=principal, patient_id=patient_id)
-    drawings = service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
     consents = service.list_consents(session, principal=principal, patient_id=patient_id)
-    episodes = service.list_episodes(session, principal=principal, patient_id=patient_id)
+    # Pain drawings and episodes are clinical: not read (nor audited as read) for other roles.
+    clinical = principal.can("clinical:read")
+    drawings = (
+        service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
+        if clinical
+        else []
+    )
+    episodes = (
+        service.list_episodes(session, principal=principal, patient_id=patient_id)
+        if clinical
+        else []
+    )
     session.commit()
     by_visit: dict[int | None, list] = {}
     for d in drawings:

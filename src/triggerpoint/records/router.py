@@ -78,6 +78,7 @@ def update_patient(
 def list_episodes(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.EpisodeOut]:
+    principal.require("clinical:read")  # complaints and diagnoses (docs/security.md, Roles)
     rows = service.list_episodes(session, principal=principal, patient_id=patient_id)
     out = [schemas.EpisodeOut.model_validate(e) for e in rows]
     session.commit()
@@ -125,6 +126,7 @@ def create_visit(
 def list_pain_drawings(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> list[schemas.PainDrawingOut]:
+    principal.require("clinical:read")  # docs/security.md, Roles
     rows = service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
     out = [schemas.PainDrawingOut.model_validate(d) for d in rows]
     session.commit()

@@ -49,6 +49,7 @@ class PatientIn(_In):
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+() .-]{5,40}$")
     email: EmailStr | None = None
     external_id: str | None = Field(default=None, max_length=64)
+    own_date_rule = frozenset({"date_of_birth"})  # within the last 125 years, not in the future
 
     @field_validator("external_id")
     @classmethod

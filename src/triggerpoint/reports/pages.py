@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.ratelimit import rate_limit
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.reports import education, pdf, service
 from triggerpoint.reports.dashboard import clinic_dashboard, dashboard_plots
@@ -23,6 +24,7 @@ from triggerpoint.web.templating import templates
 pages = APIRouter(include_in_schema=False)
 VisitId = Annotated[int, Query(ge=1, le=2_147_483_647)]
 NO_STORE = {"Cache-Control": "no-store"}
+PDF_LIMIT = rate_limit("pdf")  # per user (TRIGGERPOINT_RATE_LIMIT_PDF): 429 beyond it
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any]) -> Response:
@@ -60,7 +62,7 @@ def visit_note_page(
     return _page(request, "reports/visit_note.html", ctx)
 
 
-@pages.get("/patients/{patient_id}/reports/visit-note.pdf")
+@pages.get("/patients/{patient_id}/reports/visit-note.pdf", dependencies=[PDF_LIMIT])
 def visit_note_pdf(
     principal: PagePrincipal, session: PageSession, patient_id: RecordId, visit: VisitId
 ) -> Response:
@@ -78,7 +80,7 @@ def progress_page(
     return _page(request, "reports/progress.html", ctx)
 
 
-@pages.get("/patients/{patient_id}/reports/progress.pdf")
+@pages.get("/patients/{patient_id}/reports/progress.pdf", dependencies=[PDF_LIMIT])
 def progress_pdf(principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
     ctx = _patient_report(service.progress_report, session, principal, patient_id=patient_id)
     return _pdf("reports/progress.html", ctx, f"progress-{patient_id}.pdf")
@@ -92,7 +94,7 @@ def consent_page(
     return _page(request, "reports/consent.html", ctx)
 
 
-@pages.get("/patients/{patient_id}/reports/consent.pdf")
+@pages.get("/patients/{patient_id}/reports/consent.pdf", dependencies=[PDF_LIMIT])
 def consent_pdf(principal: PagePrincipal, session: PageSession, patient_id: RecordId) -> Response:
     ctx = _patient_report(service.consent_form, session, principal, patient_id=patient_id)
     return _pdf("reports/consent.html", ctx, f"consent-{patient_id}.pdf")
@@ -104,7 +106,7 @@ def education_page(request: Request) -> Response:
     return templates().TemplateResponse(request, "reports/education.html", full)
 
 
-@pages.get("/education/handout.pdf")
+@pages.get("/education/handout.pdf", dependencies=[PDF_LIMIT])
 def education_pdf() -> Response:
     return _pdf(
         "reports/education.html", education.context(), "trigger-points-handout.pdf", private=False

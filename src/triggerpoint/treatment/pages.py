@@ -51,6 +51,7 @@ def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200)
 def screening_form(
     request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
 ) -> Response:
+    principal.require("clinical:read")
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     ctx = _screening_context(session, patient, errors={}, form={})
     session.commit()
@@ -87,6 +88,7 @@ def _screening_answers(form: Any) -> dict[str, dict[str, Any]]:
 async def screening_save(
     request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
 ) -> Response:
+    principal.require("clinical:write")  # first: a refused form re-renders the screening
     form = await request.form()
     answers = _screening_answers(form)
     data, errors = parse_form(schemas.ScreeningIn, {"answers": answers})
@@ -249,6 +251,7 @@ async def needling_action(
     action: str,
 ) -> Response:
     """One endpoint per bedside action; each is one transaction and returns to the page."""
+    principal.require("clinical:write")  # first: a refused form re-renders the session
     form = {k: v for k, v in (await request.form()).items() if k != "csrf_token"}
     visit = session.get(Visit, visit_id)
     if visit is None:

@@ -24,7 +24,7 @@ from triggerpoint.atlas.schema import Muscle
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.errors import SafetyBlock
-from triggerpoint.records.models import Episode, Patient, Visit
+from triggerpoint.records.models import Consent, Episode, Patient, Visit
 from triggerpoint.records.service import (
     Conflict,
     RecordError,
@@ -482,6 +482,9 @@ def import_needling_session(
         raise RecordError("screening_id", "the screening is not this patient's")
     if screening.outcome == Outcome.not_cleared:
         raise SafetyBlock("the imported screening did not clear the patient for needling")
+    # Looked up like the screening: a foreign or unknown id is never stored as a reference.
+    if get_record(session, Consent, consent_id, "consent").patient_id != visit.patient_id:
+        raise RecordError("consent_id", "the consent is not this patient's")
     ns = NeedlingSession(
         patient_id=visit.patient_id,
         visit_id=visit_id,

@@ -14,10 +14,30 @@ from triggerpoint.accounts.service import Forbidden
 from triggerpoint.db import IsolationError
 from triggerpoint.records.service import Conflict, NotFound, RecordError
 from triggerpoint.treatment.service import SafetyBlock
+from triggerpoint.web.limits import install as install_limits
 from triggerpoint.web.security import SecurityHeadersMiddleware
 from triggerpoint.web.templating import templates
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Swagger UI from the swagger-ui-bundle package (no CDN: clinic networks may be offline); its
+# start-up script is our static/js/api-docs.js, so the page needs no inline script.
+SWAGGER_UI = "/static/swagger-ui"
+DOCS_PAGE = f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>triggerpoint API</title>
+  <link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui" data-openapi-url="/api/openapi.json"></div>
+  <script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
+  <script src="/static/js/api-docs.js"></script>
+</body>
+</html>
+"""
 
 
 def _json_or_page(request: Request, code: int, message: str) -> Response:
@@ -88,19 +108,26 @@ def create_app(*, migrate: bool = True) -> FastAPI:
             from triggerpoint.migrate import upgrade
 
             upgrade()
+        from triggerpoint.audit.keys import signing_key
+
+        signing_key()  # refuse to start with a key file others can read (or create it)
         yield
 
     app = FastAPI(
         title="triggerpoint",
         summary="Trigger point dry needling: body chart, referred-pain atlas, clinic records.",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from local files, under the strict CSP
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
     )
+    install_limits(app)  # body size cap (413) and a 422 that can always be written
     app.add_middleware(SecurityHeadersMiddleware)
     from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
 
+    # Before /static, which would otherwise answer for its subfolder.
+    app.mount(SWAGGER_UI, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (
         bodychart_api,
@@ -134,4 +161,11 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
+    # The security headers wrap every other middleware of the app (each add_middleware call
+    # wraps the ones before it), so whatever answers, another middleware too, gets them.
+    app.user_middleware.sort(key=lambda m: m.cls is not SecurityHeadersMiddleware)
     return app

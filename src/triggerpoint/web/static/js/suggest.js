@@ -11,6 +11,7 @@
   const methodOut = document.getElementById("suggest-method");
   const summary = document.getElementById("drawing-summary");
   const complete = document.getElementById("complete");
+  const csrf = document.querySelector(".suggest-layout").dataset.csrf || "";
   let dragMode = null; // "add" | "remove" while a pointer is down
   let lastDragged = null;
   let timer = null;
@@ -52,11 +53,16 @@
     status.textContent = "Updating…";
     try {
       const resp = await fetch("/api/suggest?top=10", {
-        method: "POST", headers: { "Content-Type": "application/json" },
+        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify(body), signal: inflight.signal,
       });
       const data = await resp.json();
-      if (!resp.ok) { status.textContent = (data.detail && data.detail[0] && data.detail[0].msg) || "Error"; return; }
+      if (!resp.ok) {
+        // 401/403 (logged out, stale CSRF token) carry a string; 422s a list naming the field
+        status.textContent = (typeof data.detail === "string" ? data.detail
+          : data.detail && data.detail[0] && data.detail[0].msg) || "Error";
+        return;
+      }
       render(data);
     } catch (err) {
       if (err.name !== "AbortError") status.textContent = "Could not reach the server.";
@@ -100,7 +106,8 @@
     methodOut.textContent = data.drawing.painful.length
       ? "Method: " + data.method + (data.exact ? (data.method.startsWith("exact") ? "" : " (exact)")
         : " (approximate; error bound " + data.bound.toFixed(3) + ")") +
-        " · " + data.elapsed_ms.toFixed(1) + " ms on the server."
+        " · " + data.elapsed_ms.toFixed(1) + " ms on the server." +
+        (data.approximation ? " " + data.approximation : "")
       : "";
     if (selected && !byUid.has(selected)) selected = null;
     overlay(selected ? byUid.get(selected) : null);

@@ -1,0 +1,163 @@
+"""Limits on what a request may carry, and refusals that can always be written back.
+
+* `BodyLimitMiddleware` refuses a request body over the limit with 413 before the app reads
+  it: by its Content-Length when one is sent, otherwise by counting the bytes as they stream
+  in (the body is then held, at most the limit, and handed to the app whole). The limit is
+  `TRIGGERPOINT_MAX_BODY_BYTES` (2 MiB); FHIR import takes whole records and has its own,
+  `TRIGGERPOINT_MAX_IMPORT_BODY_BYTES` (20 MiB).
+* `validation_refusal` renders a 422 as FastAPI does, except that the echoed input is made
+  writable first: a refused NaN or an unpaired surrogate is echoed back in the error, and
+  JSON (``allow_nan=False``) and UTF-8 cannot write them, which turned the 422 into a 500.
+
+Plain ASGI (see web/security.py for why not BaseHTTPMiddleware). `install(app)` adds both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MiB = 1024 * 1024
+FHIR_IMPORT_PATH = "/api/fhir/import"  # interop/router.py: POST /api + /fhir/import
+ECHO_DEPTH = 12  # how deep a refused input is echoed back ("..." below)
+
+
+class LimitSettings(BaseSettings):
+    """Read from the environment like `config.Settings` (same prefix and .env)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIGGERPOINT_", env_file=".env", extra="ignore")
+    max_body_bytes: int = Field(default=2 * MiB, ge=1024, description="Largest request body")
+    max_import_body_bytes: int = Field(
+        default=20 * MiB, ge=1024, description="Largest FHIR import bundle (POST /api/fhir/import)"
+    )
+
+
+class BodyLimitMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, limit: int | None = None, overrides: Mapping[str, int] | None = None
+    ) -> None:
+        self.app = app
+        if limit is None or overrides is None:
+            settings = LimitSettings()
+            limit = settings.max_body_bytes if limit is None else limit
+            overrides = (
+                {FHIR_IMPORT_PATH: settings.max_import_body_bytes}
+                if overrides is None
+                else overrides
+            )
+        self.limit = limit
+        self.overrides = dict(overrides)
+
+    def limit_for(self, path: str) -> int:
+        return self.overrides.get(path.rstrip("/") or "/", self.limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        lengths = [v for k, v in scope.get("headers", []) if k.lower() == b"content-length"]
+        if lengths:
+            try:
+                declared = int(lengths[0])
+            except ValueError:
+                await _refuse(scope, send, 400, "Content-Length is not a number")
+                return
+            if declared > limit:
+                await _refuse(scope, send, 413, _too_large(limit))
+                return
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked, or HTTP/2): count what arrives, up to the limit.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                await _refuse(scope, send, 413, _too_large(limit))
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+def _too_large(limit: int) -> str:
+    size = f"{limit // MiB} MiB" if limit % MiB == 0 else f"{limit} bytes"
+    return f"request body too large: at most {size} is accepted here"
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+    if scope["path"].startswith("/api/"):
+        body, kind = json.dumps({"detail": message}).encode(), b"application/json"
+    else:
+        body, kind = message.encode(), b"text/plain; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", kind),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def writable(value: Any, depth: int = 0) -> Any:
+    """`value` with what JSON and UTF-8 cannot write replaced by its printed form: NaN and
+    Infinity become strings, unpaired surrogates backslash escapes; nesting below ECHO_DEPTH
+    becomes "...". Everything else is left for jsonable_encoder."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict | list | tuple | set | frozenset) and depth >= ECHO_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        return {writable(k, depth + 1): writable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [writable(v, depth + 1) for v in value]
+    return value
+
+
+async def validation_refusal(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 (same shape), whatever the refused input held."""
+    # Twice: before, so jsonable_encoder meets nothing deep; after, for messages it printed.
+    detail = writable(jsonable_encoder(writable(exc.errors())))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def install(app: FastAPI) -> None:
+    """The body limit on every request and a 422 that can always be written."""
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_refusal)  # type: ignore[arg-type]
