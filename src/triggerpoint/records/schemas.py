@@ -119,6 +119,17 @@ class EpisodeIn(_In):
     onset_date: date | None = None
     diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=12)
 
+    @field_validator("diagnoses")
+    @classmethod
+    def _each_code_once(cls, diagnoses: list[DiagnosisIn]) -> list[DiagnosisIn]:
+        # Codes are upper-cased above, so "M54.2" and "m54.2" are one code: a 422 here, not
+        # an IntegrityError (500) on the unique index.
+        codes = [d.code for d in diagnoses]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"each diagnosis once: {', '.join(repeated)} is repeated")
+        return diagnoses
+
 
 class DiagnosisOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
