@@ -42,6 +42,7 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 MIN_PASSWORD = 12  # visible characters, after NFKC normalisation (NIST SP 800-63B: >= 8)
 MAX_PASSWORD = 256
 MIN_SCORE = 3  # zxcvbn: 0 (guessable in a few tries) .. 4 (very unguessable)
+ZXCVBN_MAX = 72  # the longest input zxcvbn accepts
 PASSWORD_HISTORY = 5  # previous passwords a user may not choose again
 MIN_TOKEN_DAYS, MAX_TOKEN_DAYS = 1, 365
 INVISIBLE = frozenset({"Zs", "Cc", "Cf"})  # spaces, controls, format (zero-width) characters
@@ -184,7 +185,9 @@ def check_password_strength(
     from zxcvbn import zxcvbn  # imported on first use: its word lists take 0.2 s to load
 
     words = [w for i in inputs for w in re.split(r"[\s._-]+", i) if len(w) >= 3]
-    result = zxcvbn(normalised[:100], user_inputs=[*inputs, *words])
+    # zxcvbn 4.5 refuses (ValueError) anything over 72 characters; the first 72 of a long
+    # passphrase are what it can judge, and a 72-character start that scores well is strong.
+    result = zxcvbn(normalised[:ZXCVBN_MAX], user_inputs=[*inputs, *words])
     if result["score"] < MIN_SCORE:
         warning = result["feedback"].get("warning") or "it follows a common pattern."
         raise AccountError(

@@ -1,0 +1,179 @@
+"""Outcome scoring and classification mistakes a mutation run showed were not pinned (issue 18).
+
+Each test is a sentence about what a clinician reads on the outcome page; boundaries are
+probed at, just over and just under the published figure.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from triggerpoint.outcomes.instruments import definitions
+from triggerpoint.outcomes.thresholds import (
+    Rule,
+    classify,
+    classify_measure,
+    parse_rom,
+    rom_table,
+    rule_for,
+)
+
+
+def test_a_fall_in_pain_of_15_percent_is_not_a_response():
+    # Baseline 10: 15% is 1.5 points, under the 2-point MCID and under Farrar's 30%.
+    assert classify_measure("nprs", "", 10, 8.5) == "non-responder"
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"), [(4.2, "responder"), (4.19, "responder"), (4.21, "non-responder")]
+)
+def test_a_fall_in_pain_of_30_percent_is_a_response_though_under_two_points(current, expected):
+    # Baseline 6: 30% is 1.8 points, under the 2-point MCID, so only the percentage decides.
+    assert classify_measure("nprs", "", 6, current) == expected
+
+
+def test_a_rise_in_pain_of_two_points_is_worsened_and_of_less_is_not():
+    assert classify_measure("nprs", "", 4, 6) == "worsened"
+    assert classify_measure("nprs", "", 4, 5.9) == "non-responder"
+    # the 30% rule counts falls only: a 30% rise in pain is not a response
+    assert classify_measure("nprs", "", 5, 6.5) == "non-responder"
+
+
+@pytest.mark.parametrize(
+    ("rating", "expected"),
+    [
+        (-3, "non-responder"),
+        (-4, "worsened"),
+        (-5, "worsened"),
+        (3, "non-responder"),
+        (4, "responder"),
+        (7, "responder"),
+    ],
+)
+def test_a_groc_of_minus_4_is_worsened_and_of_minus_3_is_not(rating, expected):
+    assert classify(rule_for("groc"), None, rating) == expected
+    assert classify(rule_for("groc"), 0, rating) == expected  # GROC ignores any baseline
+
+
+@pytest.mark.parametrize(
+    ("instrument", "baseline", "current", "expected"),
+    [
+        # PSFS (higher is better, MCID 1.3): a gain of 0.7 must not count twice as 1.4.
+        ("psfs", 5.0, 5.7, "non-responder"),
+        ("psfs", 5.0, 6.3, "responder"),
+        ("psfs", 5.0, 4.3, "non-responder"),
+        ("psfs", 5.0, 3.7, "worsened"),
+        # PPT (higher is better, MDC95 0.34 kg/cm²)
+        ("ppt", 2.0, 2.2, "non-responder"),
+        ("ppt", 2.0, 2.34, "responder"),
+        ("ppt", 2.0, 1.66, "worsened"),
+    ],
+)
+def test_for_a_higher_is_better_measure_only_the_real_gain_counts(
+    instrument, baseline, current, expected
+):
+    assert classify_measure(instrument, "", baseline, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("instrument", "baseline", "current"),
+    [("ndi", 50, None), ("ndi", None, 30), ("nprs", None, 2), ("groc", None, None)],
+)
+def test_a_missing_score_gives_no_classification(instrument, baseline, current):
+    assert classify_measure(instrument, "", baseline, current) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [(4.7, "responder"), (4.8, "responder"), (4.6, "non-responder"), (-4.7, "worsened")],
+)
+def test_ankle_dorsiflexion_range_is_judged_by_its_own_threshold(change, expected):
+    assert classify_measure("rom", "ankle dorsiflexion left", 10, 10 + change) == expected
+
+
+# --- the rule a page shows: figure, label, source and why not --------------------------
+
+
+def test_pain_is_judged_by_farrar_s_two_points_or_30_percent_outside_the_neck():
+    for region in ("", "low back", "shoulder"):
+        assert rule_for("nprs", region) == Rule(
+            "nprs",
+            "lower",
+            "MCID",
+            2.0,
+            30.0,
+            label="MCID 2 or 30%",
+            source="Farrar JT et al. Pain 2001;94:149-158 (2 points or 30%).",
+        )
+
+
+def test_neck_pain_is_judged_by_cleland_s_1_3_points_and_says_so():
+    assert rule_for("nprs", "Cervical (left)") == Rule(
+        "nprs",
+        "lower",
+        "MCID",
+        1.3,
+        None,
+        label="MCID 1.3 (neck pain)",
+        source=definitions()["nprs"]["mcid_neck"]["source"],
+    )
+
+
+def _move(joint: str, movement: str):
+    return rom_table().joints[joint].movements[movement]
+
+
+def test_a_sourced_range_of_motion_rule_names_the_movement_method_and_population():
+    t = _move("cervical", "lateral_flexion").threshold
+    assert rule_for("rom", "neck lateral flexion right") == Rule(
+        "rom",
+        "higher",
+        t.kind,
+        t.degrees,
+        label=f"{t.kind} {t.degrees:g}° (cervical spine lateral flexion)",
+        source=" ".join(t.source.split()),
+        note=f"Measured with: {t.method}; in: {t.population}. " + " ".join(t.note.split()),
+    )
+
+
+UNCLASSIFIED = " The change is shown in degrees without a responder classification."
+
+
+def test_a_movement_the_table_lists_without_a_figure_gives_its_reason():
+    reason = " ".join(_move("hip", "flexion").reason.split())
+    assert rule_for("rom", "hip flexion") == Rule("rom", "higher", "", note=reason + UNCLASSIFIED)
+
+
+def test_a_movement_the_table_does_not_list_names_the_ones_it_does():
+    listed = ", ".join(k.replace("_", " ") for k in rom_table().joints["cervical"].movements)
+    assert "_" not in listed and " " in listed
+    assert rule_for("rom", "neck circumduction").note == (
+        f"No sourced threshold for cervical spine “circumduction” (listed for the cervical "
+        f"spine: {listed}).{UNCLASSIFIED}"
+    )
+    assert rule_for("rom", "knee").note.startswith("No sourced threshold for knee “no movement”")
+
+
+def test_a_context_that_names_no_joint_lists_the_joints_of_the_table():
+    joints = ", ".join(j.name for j in rom_table().joints.values())
+    assert rule_for("rom", "elbow flexion") == Rule(
+        "rom",
+        "higher",
+        "",
+        note=f"“elbow flexion” names no joint of the threshold table ({joints}).{UNCLASSIFIED}",
+    )
+    assert rule_for("rom", "").note.startswith("“no context” names no joint")
+
+
+def test_a_joint_named_twice_leaves_the_second_mention_as_the_movement_words():
+    assert parse_rom("knee knee extension") == ("knee", None, "knee extension")
+    assert parse_rom("Wrist  Flexion (R)") == (None, None, "wrist flexion")
+
+
+def test_no_pain_before_and_none_after_is_not_a_response():
+    # 30% of nothing is nothing: the percentage rule needs some pain at baseline.
+    assert classify_measure("nprs", "", 0, 0) == "non-responder"
+
+
+def test_pain_of_one_that_goes_away_is_a_response_by_the_percentage():
+    assert classify_measure("nprs", "", 1, 0) == "responder"  # 1 point < 2, but a 100% fall

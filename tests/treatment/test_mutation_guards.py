@@ -1,0 +1,297 @@
+"""Needle count and signing rules that a mutation run showed were not pinned (issue 18).
+
+Each test is a sentence a clinician would agree with; together they kill the survivors the
+mutation run named: `needles_out or 0` → `or 1`, the "more needles out than in" check, the
+`needles_unaccounted or 0` default and the version check in `sign`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.treatment.test_needling_flow import TRAP, Clinic
+from triggerpoint.atlas.loader import load_atlas
+from triggerpoint.audit.models import AuditEvent
+from triggerpoint.bodychart.catalog import load_catalog
+from triggerpoint.db import open_session
+from triggerpoint.errors import SafetyBlock
+from triggerpoint.models import AdverseEvent, NeedleEntry, NeedlingSession, PlannedTarget
+from triggerpoint.safety.entry import tp_region
+from triggerpoint.treatment.service import _require_accounted, unaccounted
+
+BROKEN = {
+    "type": "broken_or_retained_needle",
+    "severity": "moderate",
+    "action_taken": "Searched the couch and floor; patient informed; incident form filed",
+}
+
+
+@pytest.fixture
+def clinic(app_client, world) -> Clinic:
+    return Clinic(app_client, world.clinician_a)
+
+
+def _charted(c: Clinic, needles_in: int, needles_out: int) -> tuple[int, dict]:
+    _, _, sid = c.ready()
+    for _ in range(needles_in):
+        c.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
+    s = c.post(f"/api/needling-sessions/{sid}/count", {"needles_out": needles_out}, 200)
+    return sid, s.json()
+
+
+def _sign(c: Clinic, sid: int, version: int, expect: int):
+    return c.post(f"/api/needling-sessions/{sid}/sign", {"version": version}, expect)
+
+
+def _status(c: Clinic, sid: int) -> str:
+    return c.c.get(f"/api/needling-sessions/{sid}", headers=c.h).json()["status"]
+
+
+def test_one_needle_in_and_none_out_cannot_be_signed(clinic):
+    sid, s = _charted(clinic, needles_in=1, needles_out=0)
+    assert s["needles_out"] == 0
+    assert "1 needle(s) unaccounted" in _sign(clinic, sid, s["version"], 409).text
+    assert _status(clinic, sid) == "open"
+
+
+def test_two_needles_out_after_one_in_cannot_be_signed(clinic):
+    sid, s = _charted(clinic, needles_in=1, needles_out=2)
+    r = _sign(clinic, sid, s["version"], 409)
+    assert "more needles out (2) than in (1)" in r.text
+    assert _status(clinic, sid) == "open"
+
+
+def test_a_session_with_no_needles_and_a_count_of_none_out_can_be_signed(clinic):
+    sid, s = _charted(clinic, needles_in=0, needles_out=0)
+    assert _sign(clinic, sid, s["version"], 200).json()["status"] == "signed"
+
+
+def test_an_incident_that_gives_no_needle_count_covers_no_missing_needle(clinic):
+    sid, s = _charted(clinic, needles_in=2, needles_out=1)
+    clinic.post(f"/api/needling-sessions/{sid}/adverse-events", BROKEN, 201)
+    assert "1 needle(s) unaccounted" in _sign(clinic, sid, s["version"], 409).text
+    assert _status(clinic, sid) == "open"
+
+
+def test_an_incident_for_one_needle_does_not_cover_two_missing_needles(clinic):
+    sid, s = _charted(clinic, needles_in=3, needles_out=1)
+    clinic.post(
+        f"/api/needling-sessions/{sid}/adverse-events", {**BROKEN, "needles_unaccounted": 1}, 201
+    )
+    assert "1 needle(s) unaccounted" in _sign(clinic, sid, s["version"], 409).text
+
+
+def test_a_stale_version_of_an_open_session_cannot_be_signed(clinic):
+    sid, s = _charted(clinic, needles_in=1, needles_out=1)
+    assert s["version"] > 1
+    r = _sign(clinic, sid, s["version"] - 1, 409)
+    assert "changed since you loaded it" in r.text
+    assert _status(clinic, sid) == "open"
+    assert _sign(clinic, sid, s["version"], 200).json()["status"] == "signed"
+
+
+def test_a_version_from_the_future_cannot_be_signed_either(clinic):
+    sid, s = _charted(clinic, needles_in=1, needles_out=1)
+    assert "changed since you loaded it" in _sign(clinic, sid, s["version"] + 1, 409).text
+    assert _status(clinic, sid) == "open"
+
+
+# The same rules on the model alone (no database): every needle in is out or covered.
+
+
+def _session(needles_in: int, needles_out: int | None, *incidents: AdverseEvent):
+    ns = NeedlingSession(needles_out=needles_out)
+    ns.entries = [NeedleEntry(seq=i + 1) for i in range(needles_in)]
+    ns.adverse_events = list(incidents)
+    return ns
+
+
+def _incident(kind: str = "broken_or_retained_needle", needles: int | None = None):
+    return AdverseEvent(type=kind, needles_unaccounted=needles)
+
+
+@pytest.mark.parametrize(
+    ("needles_in", "needles_out", "incidents", "missing"),
+    [
+        (1, 0, (), 1),
+        (1, 1, (), 0),
+        (2, 1, (), 1),
+        (1, 2, (), -1),
+        (0, 0, (), 0),
+        (2, 1, (_incident(needles=None),), 1),
+        (3, 1, (_incident(needles=1),), 1),
+        (3, 1, (_incident(needles=2),), 0),
+        (3, 1, (_incident(needles=1), _incident(needles=1)), 0),
+        (2, 1, (_incident("bruising"),), 1),
+    ],
+)
+def test_needles_unaccounted_for_are_those_in_less_those_out_less_those_reported_lost(
+    needles_in, needles_out, incidents, missing
+):
+    assert unaccounted(_session(needles_in, needles_out, *incidents)) == missing
+
+
+def test_a_session_whose_needles_were_never_counted_cannot_be_signed():
+    with pytest.raises(SafetyBlock, match=r"^count the needles out before signing$"):
+        _require_accounted(_session(0, None))
+
+
+@pytest.mark.parametrize(("needles_in", "needles_out"), [(1, 0), (2, 1)])
+def test_a_needle_still_in_the_patient_blocks_signing(needles_in, needles_out):
+    with pytest.raises(SafetyBlock, match=r"^1 needle\(s\) unaccounted for"):
+        _require_accounted(_session(needles_in, needles_out))
+
+
+def test_more_needles_out_than_in_blocks_signing():
+    with pytest.raises(
+        SafetyBlock, match=r"^more needles out \(2\) than in \(1\): recount before signing$"
+    ):
+        _require_accounted(_session(1, 2))
+
+
+@pytest.mark.parametrize(("needles_in", "needles_out"), [(0, 0), (1, 1), (3, 3)])
+def test_every_needle_out_allows_signing(needles_in, needles_out):
+    _require_accounted(_session(needles_in, needles_out))
+
+
+# --- every charting step is stored as given and leaves its audit event ---------------------
+
+
+def _row(model, row_id: int):
+    return select(model).where(model.id == row_id).execution_options(skip_tenancy=True)
+
+
+def _events(engine, entity: str) -> list:
+    with open_session(clinic_id=None, engine=engine) as s:
+        rows = s.scalars(
+            select(AuditEvent).where(AuditEvent.entity == entity).order_by(AuditEvent.id)
+        ).all()
+        return [(e.action, e.entity_id, e.user_id, e.detail) for e in rows]
+
+
+def test_a_planned_target_is_stored_as_planned_and_audited(clinic, engine, world):
+    _, _, sid = clinic.ready()
+    body = {
+        "muscle": "upper trapezius",
+        "side": "right",
+        "trigger_point_id": "tp1",
+        "source": "suggestion",
+        "probability": 0.62,
+    }
+    (planned,) = clinic.post(f"/api/needling-sessions/{sid}/targets", body, 201).json()["targets"]
+    tid = planned["id"]
+    assert (planned["source"], planned["probability"]) == ("suggestion", 0.62)
+    with open_session(clinic_id=None, engine=engine) as s:
+        t = s.scalars(_row(PlannedTarget, tid)).one()
+        stored = (t.session_id, t.muscle_id, t.side, t.trigger_point_id, t.source, t.probability)
+    assert stored == (sid, "upper_trapezius", "right", "tp1", "suggestion", 0.62)
+    assert _events(engine, "planned_target")[-1] == (
+        "create",
+        str(tid),
+        world.clinician_a.principal.user_id,
+        {"session_id": sid, "muscle": "upper_trapezius"},
+    )
+
+
+def test_a_target_in_a_restricted_limb_cannot_be_planned_and_says_every_reason(clinic):
+    region = tp_region(load_atlas().muscles["deltoid"], "middle", "left")
+    place = load_catalog().regions[region].name
+    _, _, sid = clinic.ready(lymphoedema="left arm", recent_surgery=place)
+    arm = {"muscle": "deltoid", "side": "left", "trigger_point_id": "middle"}
+    detail = clinic.post(f"/api/needling-sessions/{sid}/targets", arm, 409).json()["detail"]
+    assert detail.startswith(
+        "cannot plan this target: Deltoid (left, trigger point middle) lies in"
+    )
+    limb, surgery = detail.removeprefix("cannot plan this target: ").split("; ")
+    assert "Lymphoedema" in limb and "Recent surgery" in surgery
+
+
+def test_nothing_can_be_charted_on_an_unknown_session(clinic):
+    r = clinic.post("/api/needling-sessions/999999/entries", TRAP, 404)
+    assert r.json()["detail"] == "needling session 999999 not found"
+
+
+def test_a_signed_session_refuses_new_needles_and_says_to_add_an_addendum(clinic):
+    sid, s = _charted(clinic, needles_in=0, needles_out=0)
+    _sign(clinic, sid, s["version"], 200)
+    r = clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 409)
+    assert r.json()["detail"] == (
+        f"needling session {sid} is signed and cannot change; add an addendum instead"
+    )
+
+
+@pytest.mark.parametrize("path", ["targets", "entries"])
+def test_an_unknown_muscle_is_refused_naming_the_muscle_field(clinic, path):
+    _, _, sid = clinic.ready()
+    body = (
+        {**TRAP, "muscle": "no such muscle"}
+        if path == "entries"
+        else {
+            "muscle": "no such muscle",
+            "side": "right",
+        }
+    )
+    r = clinic.post(f"/api/needling-sessions/{sid}/{path}", body, 422)
+    assert r.json()["detail"][0]["loc"] == ["body", "muscle"]
+
+
+def test_the_needle_count_is_audited_with_the_needles_in_and_out(clinic, engine):
+    sid, _ = _charted(clinic, needles_in=2, needles_out=1)
+    assert _events(engine, "needling_session")[-1][:2] == ("count", str(sid))
+    assert _events(engine, "needling_session")[-1][3] == {"in": 2, "out": 1}
+
+
+def test_an_adverse_event_is_stored_with_its_reporter_and_audited(clinic, engine, world):
+    _, _, sid = clinic.ready()
+    body = {"type": "bruising", "severity": "mild", "action_taken": "Pressure applied"}
+    aid = clinic.post(f"/api/needling-sessions/{sid}/adverse-events", body, 201).json()["id"]
+    me = world.clinician_a.principal.user_id
+    with open_session(clinic_id=None, engine=engine) as s:
+        assert s.scalars(_row(AdverseEvent, aid)).one().reported_by == me
+    assert _events(engine, "adverse_event")[-1] == (
+        "create",
+        str(aid),
+        me,
+        {"session_id": sid, "type": "bruising", "severity": "mild"},
+    )
+
+
+def test_an_adverse_event_on_an_unknown_session_names_the_session(clinic):
+    body = {"type": "bruising", "severity": "mild", "action_taken": "Pressure applied"}
+    r = clinic.post("/api/needling-sessions/999999/adverse-events", body, 404)
+    assert r.json()["detail"] == "needling session 999999 not found"
+
+
+def test_signing_is_audited_with_the_number_of_needles(clinic, engine):
+    sid, s = _charted(clinic, needles_in=2, needles_out=2)
+    _sign(clinic, sid, s["version"], 200)
+    assert _events(engine, "needling_session")[-1][:2] == ("sign", str(sid))
+    assert _events(engine, "needling_session")[-1][3] == {"needles": 2}
+
+
+def test_each_needle_is_charted_as_given_in_order_and_by_its_clinician(clinic, engine, world):
+    _, _, sid = clinic.ready()
+    url = f"/api/needling-sessions/{sid}/entries"
+    estim = {"frequency_hz": 2.0, "pulse_width_us": 250.0, "intensity_ma": 5.0}
+    clinic.post(url, {**TRAP, "technique": "electrical", "estim": estim}, 201)
+    ql = {
+        **TRAP,
+        "muscle": "quadratus_lumborum",
+        "side": "left",
+        "depth_mm": 40,
+        "pleural_recess_acknowledged": True,
+    }
+    clinic.post(url, ql, 201)
+    entries = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()["entries"]
+    assert [e["seq"] for e in entries] == [1, 2]
+    first, second = entries
+    assert first["estim"] == estim and first["trigger_point_id"] == "tp1"
+    assert second["pleural_recess_acknowledged"] is True and second["estim"] is None
+    qlm = next(m for m in load_atlas().muscles.values() if m.id == "quadratus_lumborum")
+    assert second["trigger_point_id"] == qlm.trigger_points[0].id
+    with open_session(clinic_id=None, engine=engine) as s:
+        rows = [s.scalars(_row(NeedleEntry, e["id"])).one() for e in entries]
+        assert {(r.session_id, r.created_by) for r in rows} == {
+            (sid, world.clinician_a.principal.user_id)
+        }
