@@ -589,17 +589,23 @@ def _user_named(session: Session, username: str) -> User:
     return user
 
 
+def _is_active_admin(session: Session, user_id: int | None) -> bool:
+    """Whether this user is active and may manage accounts (read across clinics on purpose:
+    the caller compares clinics itself)."""
+    role = session.scalar(
+        select(User.role)
+        .where(User.id == user_id, User.active)
+        .execution_options(skip_tenancy=True)
+    )
+    return role is not None and "users:manage" in PERMISSIONS.get(role, frozenset())
+
+
 def _require_admin(session: Session, actor: Actor) -> None:
     """The actor is the system (CLI) or an active admin; checked before any lookup, so the
     answer says nothing about who exists."""
     if actor.user_id is None and actor.clinic_id is None:
         return
-    role = session.scalar(
-        select(User.role)
-        .where(User.id == actor.user_id, User.active)
-        .execution_options(skip_tenancy=True)
-    )
-    if role is None or "users:manage" not in PERMISSIONS.get(role, frozenset()):
+    if not _is_active_admin(session, actor.user_id):
         raise Forbidden("only an admin may manage user accounts")
 
 
@@ -794,12 +800,7 @@ def _require_token_authority(session: Session, actor: Actor, owner: User) -> Non
         raise Forbidden("API tokens of another clinic's users are out of reach")
     if actor.user_id is None or actor.user_id == owner.id:
         return
-    role = session.scalar(
-        select(User.role)
-        .where(User.id == actor.user_id, User.active)
-        .execution_options(skip_tenancy=True)
-    )
-    if role is None or "users:manage" not in PERMISSIONS.get(role, frozenset()):
+    if not _is_active_admin(session, actor.user_id):
         raise Forbidden("only an admin may manage another user's API tokens")
 
 

@@ -1224,22 +1224,8 @@ def _read_adverse_events(run: _Run) -> None:
         run.adverse.setdefault(url, []).append((data, at))
 
 
-ENTRY_NAMES = {
-    "muscle_id",
-    "side",
-    "trigger_point_id",
-    "needle_diameter_mm",
-    "needle_length_mm",
-    "technique",
-    "depth_mm",
-    "depth_limit_mm",
-    "over_limit_reason",
-    "pleural_recess_acknowledged",
-    "twitch_count",
-    "familiar_pain",
-    "duration_s",
-    "estim",
-}
+# What a needle-entry extension may carry: the exported fields and the stimulation parameters.
+ENTRY_NAMES = {*ENTRY_FIELDS, "estim"}
 
 
 def _entry(ext: dict[str, Any], where: str) -> Any:
