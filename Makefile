@@ -29,6 +29,8 @@ run: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/lint-imports --no-logo  # import contracts: pyproject.toml [tool.importlinter]
+	$(BIN)/mypy  # types: pyproject.toml [tool.mypy]
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
@@ -39,7 +41,7 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
 
 ## Mutation testing of the safety-critical code (not part of `make test`): per module, that
 ## module's own tests on SQLite, 2 workers; prints the score per module and every survivor.

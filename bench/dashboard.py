@@ -31,10 +31,10 @@ from sqlalchemy import Engine
 
 from triggerpoint.accounts.service import Principal, create_user
 from triggerpoint.audit.service import Actor
+from triggerpoint.dashboard.service import clinic_dashboard
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.demo.registry import generate
 from triggerpoint.migrate import upgrade
-from triggerpoint.reports.dashboard import clinic_dashboard
 
 
 def pct(values: list[float], q: float) -> float:

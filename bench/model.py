@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from triggerpoint.model.dynamics import Needling, equilibrium, simulate
+from triggerpoint.physiology.dynamics import Needling, equilibrium, simulate
 
 N, DAYS, DT = 100_000, 30, 0.1
 

@@ -1,8 +1,14 @@
 """Shared fixtures.
 
 Database tests take `db_url`, which is parametrised over SQLite and a throwaway PostgreSQL
-server started for this run, so one suite covers both engines. Personas (healthchecks-style)
-give tests named people: `world.clinician_a`, `world.assistant_a`, `world.admin_b`, …
+server started for this run, so one suite covers both engines.
+
+People: the personas `alice` (clinician) and `bob` (assistant) of clinic A, `carol` (admin)
+and `erin` (clinician) of clinic B, `dave` (admin of A), from tests/personas.py. A test that
+takes one of them, or `db`, runs in a database that is rolled back when it ends, the app's
+and the CLI's sessions included. The older session-wide `world` (`world.clinician_a`, …, in
+"Clinic A" and "Clinic B", not the personas' clinics) keeps what every test wrote; tests
+that only read shared data may still use it.
 """
 
 from __future__ import annotations
@@ -13,15 +19,27 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 from typer.testing import CliRunner
 
+from tests.personas import (
+    PASSWORD,
+    Cast,
+    Person,
+    add_clinic,
+    add_person,
+    create_cast,
+    new_patient,
+    rolled_back,
+)
 from tests.pg import PostgresServer, PostgresUnavailable, start_postgres
-from triggerpoint.accounts.service import Principal, create_api_token, create_clinic, create_user
-from triggerpoint.audit.service import Actor
 from triggerpoint.cli.main import app as cli_app
 from triggerpoint.config import get_settings
+from triggerpoint.dashboard import listeners
 from triggerpoint.db import get_engine, make_engine, open_session
 from triggerpoint.migrate import upgrade
+
+__all__ = ["PASSWORD", "Person", "as_person", "logged_in", "new_patient"]
 
 
 def _reset_caches() -> None:
@@ -54,6 +72,7 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
     previous = os.environ.get("TRIGGERPOINT_DATABASE_URL")
     os.environ["TRIGGERPOINT_DATABASE_URL"] = url
     _reset_caches()
+    listeners.register()  # as app and CLI start-up do: the dashboard's tallies follow writes
     yield url
     if previous is None:
         os.environ.pop("TRIGGERPOINT_DATABASE_URL", None)
@@ -67,11 +86,36 @@ def engine(db_url):
     return get_engine()
 
 
-@dataclass
-class Person:
-    principal: Principal
-    token: str
-    password: str
+@pytest.fixture(scope="session")
+def cast(db_url) -> Cast:
+    """The personas and their two clinics, created once per database engine (committed)."""
+    return create_cast()
+
+
+@pytest.fixture
+def db(db_url) -> Iterator[Connection]:
+    """This test's database: everything written through `open_session` (the test's own
+    sessions, the app's, the in-process CLI's) is rolled back when the test ends."""
+    with rolled_back(get_engine()) as connection:
+        yield connection
+
+
+def _persona(name: str, doc: str):
+    """The fixture `name`: that persona of the cast, in this test's rolled-back database."""
+
+    @pytest.fixture(name=name)
+    def persona(cast: Cast, db: Connection) -> Person:
+        return getattr(cast, name)
+
+    persona.__doc__ = doc
+    return persona
+
+
+alice = _persona("alice", "A clinician of clinic A (Alice's clinic).")
+bob = _persona("bob", "An assistant of clinic A (no clinical notes, no needling).")
+carol = _persona("carol", "An admin of clinic B (Carol's clinic): she never sees A's records.")
+dave = _persona("dave", "An admin of clinic A.")
+erin = _persona("erin", "A clinician of clinic B.")
 
 
 @dataclass
@@ -88,36 +132,25 @@ class World:
         return {k: v for k, v in vars(self).items() if isinstance(v, Person)}
 
 
-PASSWORD = "correct horse battery staple"
-
-
 @pytest.fixture(scope="session")
 def world(db_url) -> World:
-    """Two clinics and their staff, created once per database engine."""
-    system = Actor.system("tests")
+    """Two clinics and their staff, created once per database engine, shared (and written
+    to) by every test that takes it. New tests take the personas instead."""
     with open_session(clinic_id=None) as s:
-        a = create_clinic(s, name="Clinic A", actor=system).id
-        b = create_clinic(s, name="Clinic B", actor=system).id
-        people = {}
-        for name, clinic, role in [
-            ("admin_a", a, "admin"),
-            ("clinician_a", a, "clinician"),
-            ("assistant_a", a, "assistant"),
-            ("admin_b", b, "admin"),
-            ("clinician_b", b, "clinician"),
-        ]:
-            user, _ = create_user(
-                s,
-                clinic_id=clinic,
-                username=name.replace("_", "."),
-                full_name=name,
-                role=role,
-                actor=system,
-                password=PASSWORD,
+        a = add_clinic(s, "Clinic A")
+        b = add_clinic(s, "Clinic B")
+        people = {
+            name: add_person(
+                s, clinic_id=clinic, username=name.replace("_", "."), full_name=name, role=role
             )
-            user.must_change_password = False
-            token = create_api_token(s, user_id=user.id, label="tests", actor=system)
-            people[name] = Person(Principal(user.id, clinic, user.username, role), token, PASSWORD)
+            for name, clinic, role in [
+                ("admin_a", a, "admin"),
+                ("clinician_a", a, "clinician"),
+                ("assistant_a", a, "assistant"),
+                ("admin_b", b, "admin"),
+                ("clinician_b", b, "clinician"),
+            ]
+        }
         s.commit()
     return World(a, b, **people)
 
@@ -133,16 +166,6 @@ def app_client(db_url) -> Iterator[TestClient]:
 
 def as_person(client: TestClient, person: Person) -> dict[str, str]:
     return {"Authorization": f"Bearer {person.token}"}
-
-
-def new_patient(client: TestClient, person: Person, **fields: object) -> int:
-    """A patient created through the API by `person` (defaults for what the test ignores)."""
-    body = {"given_name": "Test", "family_name": "Patient", "date_of_birth": "1980-01-01"}
-    resp = client.post(
-        "/api/patients", json={**body, "sex": "female", **fields}, headers=as_person(client, person)
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()["id"]
 
 
 @pytest.fixture(scope="session")

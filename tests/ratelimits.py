@@ -21,8 +21,8 @@ GROUPS = ("PDF", "FHIR", "SUGGEST")
 def generous_rate_limits() -> Iterator[None]:
     from sqlalchemy import delete, or_
 
-    from triggerpoint.accounts.models import RateLimitHit
     from triggerpoint.db import open_session
+    from triggerpoint.ratelimit import RateLimitHit
 
     names = [f"TRIGGERPOINT_RATE_LIMIT_{g}" for g in GROUPS]
     saved = {n: os.environ.get(n) for n in names}

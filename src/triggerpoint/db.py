@@ -17,9 +17,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from sqlalchemy import DateTime, Engine, ForeignKey, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Result,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -70,6 +81,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012 - read by SQLAlchemy
+    if TYPE_CHECKING:
+        # Every model maps a Table (none a join or a select), so `Model.__table__` is one:
+        # SQLAlchemy types it as any FromClause, which insert()/update()/delete() refuse.
+        __table__: ClassVar[Table]
 
 
 class TenantMixin:
@@ -85,7 +100,13 @@ class Versioned:
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, object]:
-        return {"version_id_col": cls.__table__.c.version}
+        return {"version_id_col": cast("type[Base]", cls).__table__.c.version}  # mixed into Base
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. `Session.execute` returns a CursorResult for
+    them but is typed as returning any Result, which has no rowcount."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 class IsolationError(PermissionError):
@@ -184,8 +205,9 @@ def _confine_bulk_insert(state: ORMExecuteState, clinic_id: int) -> None:
         return
     params = state.parameters
     rows = params if isinstance(params, list) else [params or {}]
-    for row in rows:
-        row.setdefault("clinic_id", clinic_id)  # type: ignore[union-attr]
+    # the caller's own row dicts, which SQLAlchemy passes through typed as read-only Mappings
+    for row in cast("list[dict[str, Any]]", rows):
+        row.setdefault("clinic_id", clinic_id)
         if row["clinic_id"] != clinic_id:
             raise IsolationError(f"{mapper.class_.__name__} belongs to another clinic")
 

@@ -39,7 +39,7 @@ def backfill(conn: Connection) -> None:
     migration calling them would break as soon as a later one changes a table they read.
     Migrations therefore create derived tables empty, and this fills them.
     """
-    from triggerpoint.reports import summary
+    from triggerpoint.dashboard import tallies
 
-    if summary.missing(conn):
-        summary.rebuild(conn)
+    if tallies.missing(conn):
+        tallies.rebuild(conn)

@@ -2,8 +2,10 @@
 
 from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSession, User
 from triggerpoint.audit.models import AuditEvent, AuditHead
+from triggerpoint.dashboard.models import DashboardTally, OutcomeSeries, SessionTally
 from triggerpoint.db import Base
 from triggerpoint.outcomes.models import Measurement
+from triggerpoint.ratelimit import RateLimitHit
 from triggerpoint.records.models import (
     Consent,
     Diagnosis,
@@ -32,6 +34,7 @@ __all__ = [
     "Base",
     "Clinic",
     "Consent",
+    "DashboardTally",
     "Diagnosis",
     "Episode",
     "LoginAttempt",
@@ -39,12 +42,15 @@ __all__ = [
     "Measurement",
     "NeedleEntry",
     "NeedlingSession",
+    "OutcomeSeries",
     "PainDrawing",
     "PainMark",
     "Patient",
     "PlannedTarget",
+    "RateLimitHit",
     "Screening",
     "ScreeningConfirmation",
+    "SessionTally",
     "User",
     "Visit",
 ]

@@ -26,13 +26,27 @@ from fastapi import Depends, HTTPException, Request
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import case, delete, select
+from sqlalchemy import Float, Integer, String, case, delete, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from triggerpoint.accounts.models import RateLimitHit
 from triggerpoint.config import get_settings
-from triggerpoint.db import open_session
+from triggerpoint.db import Base, open_session, rowcount
+
+
+class RateLimitHit(Base):
+    """One rate-limit counter (`DatabaseStorage`): how many hits `key` has had in the window
+    that ends at `expires_at` (Unix time, seconds).
+
+    Kept in the database rather than in memory so that every app process sharing it sees,
+    and atomically updates, the same counts.
+    """
+
+    __tablename__ = "rate_limit_hit"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
 
 TABLE = RateLimitHit.__table__
 MAX_KEY = 255  # the width of rate_limit_hit.key
@@ -49,12 +63,16 @@ def _key(key: str) -> str:
 def _insert(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the app supports these two
-        raise RuntimeError(f"rate limits need PostgreSQL or SQLite, not {dialect}")
-    return insert(TABLE)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(TABLE)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(TABLE)
+    raise RuntimeError(  # pragma: no cover - the app supports these two
+        f"rate limits need PostgreSQL or SQLite, not {dialect}"
+    )
 
 
 class DatabaseStorage(Storage):
@@ -117,7 +135,7 @@ class DatabaseStorage(Storage):
         return True
 
     def reset(self) -> int | None:
-        return self.session.execute(delete(TABLE)).rowcount
+        return rowcount(self.session.execute(delete(TABLE)))
 
     def clear(self, key: str) -> None:
         self.session.execute(delete(TABLE).where(TABLE.c.key == _key(key)))
@@ -131,7 +149,7 @@ class DatabaseStorage(Storage):
         """Delete counters that expired more than `older_than` seconds ago (they read as 0
         anyway); keeps the table as small as the set of recently active keys."""
         cutoff = time.time() - older_than
-        return self.session.execute(delete(TABLE).where(TABLE.c.expires_at < cutoff)).rowcount
+        return rowcount(self.session.execute(delete(TABLE).where(TABLE.c.expires_at < cutoff)))
 
 
 def limiter(session: Session) -> FixedWindowRateLimiter:
@@ -200,9 +218,9 @@ def rate_limit(group: str) -> Any:
         raise ValueError(f"unknown rate-limit group {group!r}; one of {', '.join(GROUPS)}")
 
     def limit_requests(request: Request) -> None:
-        from triggerpoint.accounts.deps import resolve_principal
-
-        principal = resolve_principal(request)
+        # accounts' lookup, which the app factory plugs in (web/app.py): accounts sits above
+        # this module (its login throttle counts here), so this module does not import it
+        principal = request.app.state.principal_lookup(request)
         who = (
             f"user:{principal.user_id}"
             if principal is not None

@@ -16,44 +16,30 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.conftest import CSRF_RE
-from triggerpoint.accounts.service import Principal, create_api_token, create_clinic, create_user
+from tests.personas import Person, add_clinic, add_person, new_person, tag
 from triggerpoint.audit.models import AuditEvent
-from triggerpoint.audit.service import Actor
 from triggerpoint.db import open_session
 
 PASSWORD = "bedside needles 4 tests"
-
-
-def tag() -> str:
-    return uuid.uuid4().hex[:8]
+Member = Person  # the account tests' name for someone of their own clinic
+TOKEN_FIELDS = {  # what token listings and `token ... --json` show of a token
+    "id",
+    "user",
+    "user_id",
+    "clinic",
+    "clinic_id",
+    "label",
+    "created_at",
+    "revoked",
+    "expires_at",
+    "expired",
+}
 
 
 def address() -> str:
     """A client address no other test uses (TEST-NET-2 and -3 style, made unique)."""
     n = uuid.uuid4().int
     return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
-
-
-@dataclass
-class Member:
-    username: str
-    user_id: int
-    clinic_id: int
-    role: str
-    token: str
-    password: str = PASSWORD
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(self.user_id, self.clinic_id, self.username)
-
-    @property
-    def principal(self) -> Principal:
-        return Principal(self.user_id, self.clinic_id, self.username, self.role)
 
 
 @dataclass
@@ -66,36 +52,27 @@ class Staff:
 
 
 def add_member(clinic_id: int, role: str, *, prefix: str = "m") -> Member:
-    name = f"{prefix}.{tag()}"
-    with open_session(clinic_id=None) as s:
-        user, _ = create_user(
-            s,
-            clinic_id=clinic_id,
-            username=name,
-            full_name=f"Test {role}",
-            role=role,
-            actor=Actor.system("tests"),
-            password=PASSWORD,
-        )
-        user.must_change_password = False
-        token = create_api_token(s, user_id=user.id, label="tests", actor=Actor.system("tests"))
-        s.commit()
-        return Member(name, user.id, clinic_id, role, token)
+    return new_person(clinic_id, role, prefix=prefix, password=PASSWORD)
 
 
 def new_staff() -> Staff:
     """A clinic of its own with one admin, one clinician and one assistant."""
     name = f"Lifecycle clinic {tag()}"
     with open_session(clinic_id=None) as s:
-        clinic_id = create_clinic(s, name=name, actor=Actor.system("tests")).id
+        clinic_id = add_clinic(s, name)
+        people = {
+            role: add_person(
+                s,
+                clinic_id=clinic_id,
+                username=f"{prefix}.{tag()}",
+                role=role,
+                password=PASSWORD,
+                full_name=f"Test {role}",
+            )
+            for role, prefix in (("admin", "adm"), ("clinician", "cli"), ("assistant", "ast"))
+        }
         s.commit()
-    return Staff(
-        clinic_id,
-        name,
-        add_member(clinic_id, "admin", prefix="adm"),
-        add_member(clinic_id, "clinician", prefix="cli"),
-        add_member(clinic_id, "assistant", prefix="ast"),
-    )
+    return Staff(clinic_id, name, **people)
 
 
 def browser(app_client: TestClient, client_address: str | None = None) -> TestClient:

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.accounts.kit import add_member, browser, logged_in
-from triggerpoint.accounts.models import RateLimitHit
 from triggerpoint.db import open_session
+from triggerpoint.ratelimit import RateLimitHit
 
 DRAWING = {"pain": ["right temple"]}
 

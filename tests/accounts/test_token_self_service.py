@@ -10,24 +10,12 @@ import pytest
 from alembic import command
 from sqlalchemy import text, update
 
+from tests.accounts.kit import TOKEN_FIELDS as INFO_FIELDS
 from tests.accounts.kit import add_member, audit, logged_in, me
 from triggerpoint.accounts.models import ApiToken
 from triggerpoint.db import make_engine, open_session, utcnow
 from triggerpoint.migrate import alembic_config
 from triggerpoint.migrate import upgrade as upgrade_to_head
-
-INFO_FIELDS = {
-    "id",
-    "user",
-    "user_id",
-    "clinic",
-    "clinic_id",
-    "label",
-    "created_at",
-    "revoked",
-    "expires_at",
-    "expired",
-}
 
 
 def _new_token(app_client, member, **body) -> dict:

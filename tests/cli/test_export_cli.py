@@ -16,9 +16,9 @@ def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_csv_identified_has_identifiers(cli, app_client, world):
-    c = build_course(app_client, world.clinician_a, given="Idana", family="Ident")
-    r = cli("export", "csv", "--clinic", str(world.clinic_a))
+def test_csv_identified_has_identifiers(cli, app_client, alice):
+    c = build_course(app_client, alice, given="Idana", family="Ident")
+    r = cli("export", "csv", "--clinic", str(alice.clinic_id))
     assert r.exit_code == 0, r.output
     rows = [row for row in _rows(r.stdout) if row["patient_id"] == str(c.patient_id)]
     assert len(rows) == 8 and rows[0]["family_name"] == "Ident"
@@ -28,17 +28,17 @@ def test_csv_identified_has_identifiers(cli, app_client, world):
     assert nprs_pre[0]["session_twitches"] == "4" and nprs_pre[0]["visit_no"] == "1"
 
 
-def test_csv_deidentified_removes_identifiers_and_shifts_dates_per_patient(cli, app_client, world):
-    a = build_course(app_client, world.clinician_a, given="Deidra", family="Secretname")
-    b = build_course(app_client, world.clinician_a, given="Other", family="Secretname")
-    r = cli("export", "csv", "--deidentify", "--clinic", str(world.clinic_a))
+def test_csv_deidentified_removes_identifiers_and_shifts_dates_per_patient(cli, app_client, alice):
+    a = build_course(app_client, alice, given="Deidra", family="Secretname")
+    b = build_course(app_client, alice, given="Other", family="Secretname")
+    r = cli("export", "csv", "--deidentify", "--clinic", str(alice.clinic_id))
     assert r.exit_code == 0, r.output
     text = r.stdout
     for secret in ("Secretname", "Deidra", "1975-03-14", "patient_id", "email", "phone"):
         assert secret not in text
     rows = _rows(text)
     assert all(row["research_id"].startswith("R") for row in rows)
-    assert all(row["clinic_id"] == str(world.clinic_a) for row in rows)
+    assert all(row["clinic_id"] == str(alice.clinic_id) for row in rows)
     # Find the two course patients by their (shift-invariant) sequence of scores.
     by_id: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -61,8 +61,8 @@ def test_csv_deidentified_removes_identifiers_and_shifts_dates_per_patient(cli, 
     assert a.patient_id != b.patient_id
 
 
-def test_fhir_export_cli_gives_a_valid_bundle(cli, app_client, world):
-    c = build_course(app_client, world.clinician_a, given="Fhira", family="Bundle")
+def test_fhir_export_cli_gives_a_valid_bundle(cli, app_client, alice):
+    c = build_course(app_client, alice, given="Fhira", family="Bundle")
     r = cli("export", "fhir", str(c.patient_id))
     assert r.exit_code == 0, r.output
     bundle = json.loads(r.stdout)
@@ -72,12 +72,12 @@ def test_fhir_export_cli_gives_a_valid_bundle(cli, app_client, world):
     assert cli("export", "fhir", "999999").exit_code == 2
 
 
-def test_csv_for_an_unknown_clinic_is_bad_input(cli, app_client, world):
+def test_csv_for_an_unknown_clinic_is_bad_input(cli, app_client, db):
     result = cli("export", "csv", "--clinic", "999999")
     assert result.exit_code == 2
     assert "--clinic" in result.output and "not found" in result.output
 
 
-def test_fhir_for_an_unknown_patient_is_bad_input(cli, app_client, world):
+def test_fhir_for_an_unknown_patient_is_bad_input(cli, app_client, db):
     result = cli("export", "fhir", "999999")
     assert result.exit_code == 2 and "not found" in result.output

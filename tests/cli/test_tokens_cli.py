@@ -1,58 +1,32 @@
 """`triggerpoint token create|revoke|list`: shown once, works on the API, revoked at once, audited.
 
-Each test gets a user of its own, so the shared `world` tokens stay valid for other tests.
+Each test gets a user of its own, in a database rolled back when the test ends.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import Result
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.accounts.kit import TOKEN_FIELDS, audit, me
+from tests.personas import CLINIC_A, new_person
 from triggerpoint.accounts.models import ApiToken, User
-from triggerpoint.accounts.service import create_user
 from triggerpoint.audit.models import AuditEvent
-from triggerpoint.audit.service import Actor
 from triggerpoint.db import open_session
 
 Cli = Callable[..., Result]
-TOKEN_FIELDS = {
-    "id",
-    "user",
-    "user_id",
-    "clinic",
-    "clinic_id",
-    "label",
-    "created_at",
-    "revoked",
-    "expires_at",
-    "expired",
-}
 
 
 @pytest.fixture
-def owner(world) -> str:
-    """A fresh clinician of Clinic A (no pending password change, so its tokens work)."""
-    username = f"tok.{uuid.uuid4().hex[:10]}"
-    with open_session(clinic_id=None) as s:
-        user, _ = create_user(
-            s,
-            clinic_id=world.clinic_a,
-            username=username,
-            full_name="Token Owner",
-            role="clinician",
-            actor=Actor.system("tests"),
-            password="a long enough password",  # passes the NIST checks (12+, unguessable)
-        )
-        user.must_change_password = False
-        s.commit()
-    return username
+def owner(cast, db) -> str:
+    """A clinician of clinic A of this test's own, with no tokens yet (no pending password
+    change, so their tokens work)."""
+    return new_person(cast.clinic_a, "clinician", prefix="tok", token=False).username
 
 
 def _create(cli: Cli, username: str, *args: str) -> dict:
@@ -61,28 +35,15 @@ def _create(cli: Cli, username: str, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def _me(app_client: TestClient, token: str) -> int:
-    return app_client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code
-
-
 def _audit(action: str, entity_id: int) -> list[AuditEvent]:
-    with open_session(clinic_id=None) as s:
-        return list(
-            s.scalars(
-                select(AuditEvent).where(
-                    AuditEvent.entity == "api_token",
-                    AuditEvent.action == action,
-                    AuditEvent.entity_id == str(entity_id),
-                )
-            )
-        )
+    return audit(action, entity="api_token", entity_id=str(entity_id))
 
 
 def test_create_json_shape_and_only_the_hash_is_stored(cli, db_url, owner):
     data = _create(cli, owner, "--label", "lab sync")
     assert set(data) == TOKEN_FIELDS | {"token"}
     assert data["user"] == owner and data["label"] == "lab sync" and data["revoked"] is False
-    assert data["clinic"] == "Clinic A" and data["token"].startswith("tp_")
+    assert data["clinic"] == CLINIC_A and data["token"].startswith("tp_")
     with open_session(clinic_id=None) as s:
         stored = s.get(ApiToken, data["id"])
         assert stored is not None and data["token"] not in stored.token_hash
@@ -99,12 +60,12 @@ def test_create_prints_the_token_once(cli, db_url, owner):
 
 def test_token_works_until_revoked_then_401(cli, app_client, owner):
     data = _create(cli, owner)
-    assert _me(app_client, data["token"]) == 200
+    assert me(app_client, data["token"]) == 200
     result = cli("token", "revoke", str(data["id"]), "--json")
     assert result.exit_code == 0, result.output
     revoked = json.loads(result.stdout)
     assert set(revoked) == TOKEN_FIELDS and revoked["revoked"] is True
-    assert _me(app_client, data["token"]) == 401
+    assert me(app_client, data["token"]) == 401
 
 
 def test_create_and_revoke_are_audited_as_the_cli(cli, db_url, owner):
@@ -204,11 +165,11 @@ def test_expiry_out_of_bounds_is_bad_input(cli, db_url, owner, days):
 
 def test_expired_token_gets_401_and_is_listed_as_expired(cli, app_client, owner):
     data = _create(cli, owner)
-    assert _me(app_client, data["token"]) == 200
+    assert me(app_client, data["token"]) == 200
     with open_session(clinic_id=None) as s:
         s.get(ApiToken, data["id"]).expires_at = datetime.now(UTC) - timedelta(seconds=1)
         s.commit()
-    assert _me(app_client, data["token"]) == 401
+    assert me(app_client, data["token"]) == 401
     [row] = [
         r for r in json.loads(cli("token", "list", owner, "--json").stdout) if r["id"] == data["id"]
     ]

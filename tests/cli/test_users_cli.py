@@ -1,7 +1,7 @@
 """`triggerpoint user list|deactivate|reactivate|reset|role`: the account lifecycle from the
 command line, as the system (audit actor `cli`), with `--json` and exit 2 on bad input.
 
-Each test gets a clinic of its own, so the shared `world` personas stay as they are.
+Each test gets a clinic of its own, in a database rolled back when the test ends.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ USER_FIELDS = {
 
 
 @pytest.fixture
-def staff(world):
+def staff(db):
     return new_staff()
 
 

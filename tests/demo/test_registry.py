@@ -26,7 +26,7 @@ def test_registry_rows_are_complete_and_consistent(db_url, world):
         # Every session's needle count balances its entries.
         unbalanced = s.execute(
             select(NeedlingSession.id)
-            .join(NeedleEntry, NeedleEntry.session_id == NeedlingSession.id)
+            .join(NeedleEntry, NeedleEntry.needling_id == NeedlingSession.id)
             .where(NeedlingSession.clinic_id == cid)
             .group_by(NeedlingSession.id, NeedlingSession.needles_out)
             .having(func.count(NeedleEntry.id) != NeedlingSession.needles_out)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from tests.conftest import as_person
+from tests.personas import Person, new_clinic, new_person
 from tests.treatment.test_needling_flow import TRAP, Clinic
-from triggerpoint.accounts.service import Principal
 
 
 @pytest.fixture
@@ -83,39 +81,11 @@ def full_patient(app_client, world):
     return pid
 
 
-@dataclass
-class Importer:
-    """A clinician alone in an empty clinic: the target of an import."""
-
-    headers: dict[str, str]
-    principal: Principal
-
-
 @pytest.fixture
-def importer(app_client, world) -> Importer:
-    import uuid
-
-    from triggerpoint.accounts.service import create_api_token, create_clinic, create_user
-    from triggerpoint.audit.service import Actor
-    from triggerpoint.db import open_session
-
-    tag = uuid.uuid4().hex[:10]
-    with open_session(clinic_id=None) as s:
-        c = create_clinic(s, name=f"Import clinic {tag}", actor=Actor.system())
-        u, _ = create_user(
-            s,
-            clinic_id=c.id,
-            username=f"importer.{tag}",
-            full_name=f"Importer {tag}",
-            role="clinician",
-            actor=Actor.system(),
-            password="imports only 12345",
-        )
-        u.must_change_password = False
-        token = create_api_token(s, user_id=u.id, label="t", actor=Actor.system())
-        s.commit()
-        principal = Principal(u.id, c.id, u.username, "clinician")
-    return Importer({"Authorization": f"Bearer {token}"}, principal)
+def importer(app_client, world) -> Person:
+    """A clinician alone in an empty clinic: the target of an import (`.headers`,
+    `.principal`)."""
+    return new_person(new_clinic("Import clinic"), "clinician", prefix="importer")
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def test_restrictions_travel_as_flags_and_still_block_in_the_new_clinic(
                 service.add_entry(
                     s,
                     principal=importer.principal,
-                    session_id=opened["id"],
+                    needling_id=opened["id"],
                     data=schemas.EntryIn(**{**TRAP, "muscle": muscle}),
                 )
             s.rollback()

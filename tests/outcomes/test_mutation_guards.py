@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from triggerpoint.outcomes.instruments import definitions
+from triggerpoint.outcomes.instruments import InstrumentError, Score, definitions, score
 from triggerpoint.outcomes.thresholds import (
     Rule,
     classify,
@@ -177,3 +177,138 @@ def test_no_pain_before_and_none_after_is_not_a_response():
 
 def test_pain_of_one_that_goes_away_is_a_response_by_the_percentage():
     assert classify_measure("nprs", "", 1, 0) == "responder"  # 1 point < 2, but a 100% fall
+
+
+# --- the PPT rule: its label, its reason and its sources (second mutation run) --------------
+
+
+@pytest.fixture
+def fresh_rules():
+    """`rule_for` is cached: a test that changes the instrument data sees new rules, and the
+    next test sees the shipped ones again."""
+    rule_for.cache_clear()
+    yield
+    rule_for.cache_clear()
+
+
+def test_the_ppt_rule_reads_mdc95_0_34_kg_per_cm2_and_gives_the_reason_in_full():
+    rule = rule_for("ppt")
+    assert rule.label == "MDC95 0.34 kg/cm²"
+    assert rule.note == " ".join(definitions()["ppt"]["why"].split())
+    assert rule.note.startswith("The MCID (0.21 kg/cm²) is smaller than the MDC95 (0.34 kg/cm²")
+    # the MCID and the MDC95 come from one paper, which is cited once
+    assert rule.source == definitions()["ppt"]["mdc95"]["source"]
+
+
+def test_when_the_ppt_figures_come_from_two_papers_the_rule_cites_both(monkeypatch, fresh_rules):
+    ppt = definitions()["ppt"]
+    other = "Another A, Author B. J Pain 2030;1:1-9 (MCID 0.21 kg/cm²)."
+    monkeypatch.setitem(ppt, "mcid", {**ppt["mcid"], "source": other})
+    assert rule_for("ppt").source == f"{ppt['mdc95']['source']} {other}"
+
+
+def test_a_clinic_that_judges_ppt_by_its_mcid_sees_mcid_0_21(monkeypatch, fresh_rules):
+    monkeypatch.setitem(definitions()["ppt"], "responder_threshold", "mcid")
+    rule = rule_for("ppt")
+    assert (rule.kind, rule.points, rule.label) == ("MCID", 0.21, "MCID 0.21 kg/cm²")
+    assert classify(rule, 2.0, 2.21) == "responder"
+    assert classify(rule, 2.0, 2.2) == "non-responder"
+
+
+def test_a_joint_named_either_side_of_a_movement_is_not_read_as_that_movement():
+    # Only the first mention of the joint is taken out: "flexion knee" is no knee movement.
+    assert parse_rom("knee flexion knee") == ("knee", None, "flexion knee")
+    assert parse_rom("knee flexion") == ("knee", "flexion", "flexion")
+
+
+# --- scoring: what a wrong answer is told, and the score's precision ----------------------
+
+
+@pytest.mark.parametrize("answer", [True, "5"])
+def test_pain_given_as_yes_no_or_as_text_is_refused_naming_the_item(answer):
+    with pytest.raises(InstrumentError) as err:
+        score("nprs", {"current": 5, "worst_24h": answer})
+    assert (err.value.field, str(err.value)) == ("worst_24h", "must be a number from 0 to 10")
+
+
+def test_a_pain_score_without_pain_now_is_refused():
+    with pytest.raises(InstrumentError) as err:
+        score("nprs", {"worst_24h": 6})
+    assert (err.value.field, str(err.value)) == ("current", "pain now is required")
+
+
+def test_a_half_point_on_a_whole_number_questionnaire_is_refused_naming_the_item():
+    with pytest.raises(InstrumentError) as err:
+        score("ndi", {"items": [0, 1.5] + [0] * 8})
+    assert (err.value.field, str(err.value)) == ("items.1", "must be a whole number from 0 to 5")
+
+
+@pytest.mark.parametrize(("value", "accepted"), [(10, True), (11, False), (0, True), (-1, False)])
+def test_pain_of_0_and_10_is_accepted_and_of_minus_1_and_11_is_refused(value, accepted):
+    if accepted:
+        assert score("nprs", {"current": value}).value == value
+    else:
+        with pytest.raises(InstrumentError) as err:
+            score("nprs", {"current": value})
+        assert (err.value.field, str(err.value)) == (
+            "current",
+            f"{value} is out of range (0 to 10)",
+        )
+
+
+def test_a_questionnaire_with_an_item_too_few_is_refused_saying_how_many_it_has():
+    with pytest.raises(InstrumentError) as err:
+        score("ndi", {"items": [0] * 9})
+    assert (err.value.field, str(err.value)) == (
+        "items",
+        "Neck Disability Index has 10 items, got 9",
+    )
+
+
+def test_a_questionnaire_score_is_given_to_two_decimals_and_names_its_instrument():
+    # ODI with one item missing: 20 of 45 points, 44.444…%, shown as 44.44.
+    s = score("odi", {"items": [1, 2, 3, 4, 0, 1, 2, 3, 4, None]})
+    assert s == Score("odi", 44.44, True, 9)
+    incomplete = score("odi", {"items": [1] * 8 + [None, None]})
+    assert incomplete == Score(
+        "odi", None, False, 8, "2 items missing (at most 1 allowed): not scored"
+    )
+
+
+def test_an_unknown_instrument_is_refused_listing_the_known_ones():
+    with pytest.raises(InstrumentError) as err:
+        score("vas", {"value": 3})
+    known = ", ".join(definitions())
+    assert "nprs, ppt" in known
+    assert (err.value.field, str(err.value)) == (
+        "instrument",
+        f"unknown instrument 'vas'; known: {known}",
+    )
+
+
+def test_pain_now_is_the_pain_score_and_every_rating_given_is_counted():
+    assert score("nprs", {"current": 4}) == Score("nprs", 4.0, True, 1)
+    assert score("nprs", {"current": 4, "best_24h": 2, "worst_24h": None}) == Score(
+        "nprs", 4.0, True, 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("instrument", "key", "fewest", "most"), [("ppt", "trials", 2, 5), ("psfs", "activities", 3, 5)]
+)
+def test_pressure_trials_and_functional_activities_are_taken_only_in_their_published_number(
+    instrument, key, fewest, most
+):
+    # PPT: 2 to 5 trials at one point; PSFS: 3 to 5 activities.
+    def given(n):
+        return {key: [{"name": f"a{i}", "score": 3} for i in range(n)]}
+
+    for n in (fewest, most):
+        assert score(instrument, given(n)) == Score(instrument, 3.0, True, n)
+    for n in (fewest - 1, most + 1):
+        with pytest.raises(InstrumentError) as err:
+            score(instrument, given(n))
+        assert (err.value.field, str(err.value)) == (
+            key,
+            f"give {fewest} to {most} {key}, got {n}",
+        )

@@ -7,31 +7,30 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import as_person, logged_in
+from tests.conftest import logged_in
+from tests.personas import new_patient
 from tests.reports.conftest import Course, build_course
 
 
-@pytest.fixture(scope="module")
-def course(app_client, world) -> Course:
-    return build_course(app_client, world.clinician_a, given="Hover", family="Marks")
+@pytest.fixture
+def course(app_client, alice) -> Course:
+    return build_course(app_client, alice, given="Hover", family="Marks")
 
 
-def _patient(app_client, world) -> int:
-    return app_client.post(
-        "/api/patients",
-        json={
-            "given_name": "Form",
-            "family_name": "Filler",
-            "date_of_birth": "1980-05-05",
-            "sex": "male",
-        },
-        headers=as_person(app_client, world.clinician_a),
-    ).json()["id"]
+def _patient(app_client, person) -> int:
+    return new_patient(
+        app_client,
+        person,
+        given_name="Form",
+        family_name="Filler",
+        date_of_birth="1980-05-05",
+        sex="male",
+    )
 
 
-def test_every_instrument_has_a_form(app_client, world):
-    pid = _patient(app_client, world)
-    hdr = as_person(app_client, world.clinician_a)
+def test_every_instrument_has_a_form(app_client, alice):
+    pid = _patient(app_client, alice)
+    hdr = alice.headers
     expect = {
         "nprs": ['name="current"', 'name="worst_24h"'],
         "ppt": ['name="trials.4"', 'list="sites"'],
@@ -49,9 +48,9 @@ def test_every_instrument_has_a_form(app_client, world):
             assert needle in r.text, (instrument, needle)
 
 
-def test_out_of_range_items_are_rejected_per_field_keeping_input(app_client, world):
-    pid = _patient(app_client, world)
-    client, csrf = logged_in(app_client, world.clinician_a)
+def test_out_of_range_items_are_rejected_per_field_keeping_input(app_client, alice):
+    pid = _patient(app_client, alice)
+    client, csrf = logged_in(app_client, alice)
     form = {"csrf_token": csrf, "instrument": "odi", "measured_at": "2026-11-01T10:00"}
     form |= {f"items.{i}": "2" for i in range(10)} | {"items.3": "6"}
     r = client.post(f"/patients/{pid}/outcomes/record", data=form)
@@ -69,15 +68,13 @@ def test_out_of_range_items_are_rejected_per_field_keeping_input(app_client, wor
         data={**form, "current": "5", "measured_at": ""},
     )
     assert r.status_code == 422 and 'id="measured_at-error"' in r.text
-    listed = app_client.get(
-        f"/api/patients/{pid}/measurements", headers=as_person(app_client, world.clinician_a)
-    ).json()
+    listed = app_client.get(f"/api/patients/{pid}/measurements", headers=alice.headers).json()
     assert listed == []
 
 
-def test_record_then_see_change_and_classification(app_client, world):
-    pid = _patient(app_client, world)
-    client, csrf = logged_in(app_client, world.clinician_a)
+def test_record_then_see_change_and_classification(app_client, alice):
+    pid = _patient(app_client, alice)
+    client, csrf = logged_in(app_client, alice)
     base = {"csrf_token": csrf, "instrument": "ppt", "context": "Upper trapezius tp1 (right)"}
     for at, trials in (("2026-10-01T10:00", ("2.0", "2.2")), ("2026-10-15T10:00", ("2.3", "2.5"))):
         r = client.post(
@@ -116,10 +113,8 @@ def test_record_then_see_change_and_classification(app_client, world):
     assert "style=" not in svg  # CSP: no inline styles
 
 
-def test_session_markers_name_the_muscles_needled(app_client, world, course):
-    page = app_client.get(
-        f"/patients/{course.patient_id}/outcomes", headers=as_person(app_client, world.clinician_a)
-    )
+def test_session_markers_name_the_muscles_needled(app_client, alice, course):
+    page = app_client.get(f"/patients/{course.patient_id}/outcomes", headers=alice.headers)
     assert (
         "<title>Needling 01 Oct 2026: Upper trapezius (right), Levator scapulae (right)</title>"
         in page.text
@@ -127,22 +122,20 @@ def test_session_markers_name_the_muscles_needled(app_client, world, course):
     assert "<title>Needling 08 Oct 2026: Upper trapezius (right)</title>" in page.text
 
 
-def test_assistant_may_not_read_outcomes(app_client, world, course):
+def test_assistant_may_not_read_outcomes(app_client, bob, course):
     """Scores and pain drawings are clinical (docs/security.md, Roles): the assistant may
     enter a measure at intake but not read the patient's outcomes."""
-    page = app_client.get(
-        f"/patients/{course.patient_id}/outcomes", headers=as_person(app_client, world.assistant_a)
-    )
+    page = app_client.get(f"/patients/{course.patient_id}/outcomes", headers=bob.headers)
     assert page.status_code == 403 and "Needling 01 Oct" not in page.text
 
 
-def test_visit_picker_numbers_the_patients_visits_newest_first(app_client, world):
-    hdr = as_person(app_client, world.clinician_a)
-    pid = _patient(app_client, world)
+def test_visit_picker_numbers_the_patients_visits_newest_first(app_client, alice):
+    hdr = alice.headers
+    pid = _patient(app_client, alice)
     for day in ("2026-10-05", "2026-10-12"):
         visit = {"visit_at": f"{day}T09:00:00+00:00"}
         assert app_client.post(f"/api/patients/{pid}/visits", json=visit, headers=hdr).is_success
-    client, _ = logged_in(app_client, world.clinician_a)
+    client, _ = logged_in(app_client, alice)
     html = client.get(f"/patients/{pid}/outcomes/record?instrument=nprs").text
     options = re.findall(r"(2026-10-\d\d) 09:00 UTC \(visit (\d)\)</option>", html)
     assert options == [("2026-10-12", "2"), ("2026-10-05", "1")]

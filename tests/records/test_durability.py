@@ -22,8 +22,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from triggerpoint.accounts.service import create_api_token, create_clinic, create_user
-from triggerpoint.audit.service import Actor, verify
+from tests.personas import add_clinic, add_person
+from triggerpoint.audit.service import verify
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.migrate import upgrade
 from triggerpoint.records.models import Patient
@@ -39,21 +39,11 @@ def _prepare(url: str) -> str:
     engine = make_engine(url)
     upgrade(engine)
     with open_session(clinic_id=None, engine=engine) as s:
-        c = create_clinic(s, name="Durable clinic", actor=Actor.system())
-        u, _ = create_user(
-            s,
-            clinic_id=c.id,
-            username="durable",
-            full_name="D",
-            role="clinician",
-            actor=Actor.system(),
-            password="steady state 12345",
-        )
-        u.must_change_password = False
-        token = create_api_token(s, user_id=u.id, label="t", actor=Actor.system())
+        clinic = add_clinic(s, "Durable clinic")
+        person = add_person(s, clinic_id=clinic, username="durable", role="clinician")
         s.commit()
     engine.dispose()
-    return token
+    return person.token
 
 
 def _serve(url: str, port: int) -> subprocess.Popen:

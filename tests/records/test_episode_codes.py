@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.conftest import as_person, new_patient
+from tests.personas import new_patient
 
 
-def test_a_repeated_diagnosis_code_is_a_422_naming_diagnoses(app_client, world):
-    pid = new_patient(app_client, world.clinician_a)
-    h = as_person(app_client, world.clinician_a)
+def test_a_repeated_diagnosis_code_is_a_422_naming_diagnoses(app_client, alice):
+    pid = new_patient(app_client, alice)
+    h = alice.headers
     body = {"complaint": "Neck pain", "diagnoses": [{"code": "M54.2"}, {"code": "m54.2"}]}
     r = app_client.post(f"/api/patients/{pid}/episodes", json=body, headers=h)
     assert r.status_code == 422, r.text

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import as_person
+from tests.personas import new_patient
 from tests.ratelimits import generous_rate_limits
 from tests.routes import api_routes, page_routes
 
@@ -277,13 +277,13 @@ def _generous_rate_limits(db_url):
         yield
 
 
-@pytest.fixture(scope="module")
-def owned(app_client, world):
+@pytest.fixture
+def owned(app_client, alice):
     """One of everything, owned by clinic A, ready for a needling session."""
     from triggerpoint.safety.screening import rulebook
 
-    hdr = as_person(app_client, world.clinician_a)
-    pid = app_client.post("/api/patients", json=PATIENT, headers=hdr).json()["id"]
+    hdr = alice.headers
+    pid = new_patient(app_client, alice, **PATIENT)
     cid = app_client.post(f"/api/patients/{pid}/consents", json=CONSENT, headers=hdr).json()["id"]
     vid = app_client.post(
         f"/api/patients/{pid}/visits", json={"visit_at": "2026-11-02T10:00:00+00:00"}, headers=hdr
@@ -314,25 +314,25 @@ def _call(client, method, path, ids, headers):
     return client.request(method, path.format(**ids), json=body, headers=headers)
 
 
-@pytest.mark.parametrize("persona", ["admin_b", "clinician_b"])
-def test_other_clinic_gets_404_everywhere(app_client, world, owned, persona):
-    person = getattr(world, persona)
+@pytest.mark.parametrize("persona", ["carol", "erin"])
+def test_other_clinic_gets_404_everywhere(app_client, request, owned, persona):
+    person = request.getfixturevalue(persona)
     failures = []
     for method, path in BODIES:
         if "{" not in path:
             continue
-        resp = _call(app_client, method, path, owned, as_person(app_client, person))
+        resp = _call(app_client, method, path, owned, person.headers)
         if resp.status_code != 404:
             failures.append((method, path, resp.status_code))
     assert not failures
 
 
-def test_other_clinic_lists_show_nothing_of_ours(app_client, world, owned):
-    rows = app_client.get(
-        "/api/patients", params={"limit": 200}, headers=as_person(app_client, world.admin_b)
-    ).json()["items"]
+def test_other_clinic_lists_show_nothing_of_ours(app_client, carol, owned):
+    rows = app_client.get("/api/patients", params={"limit": 200}, headers=carol.headers).json()[
+        "items"
+    ]
     assert owned["patient_id"] not in {r["id"] for r in rows}
-    assert all(r["clinic_id"] == world.clinic_b for r in rows)
+    assert all(r["clinic_id"] == carol.clinic_id for r in rows)
 
 
 def test_unauthenticated_gets_401_everywhere(app_client, owned):
@@ -340,8 +340,8 @@ def test_unauthenticated_gets_401_everywhere(app_client, owned):
     assert not failures
 
 
-def test_assistant_gets_403_on_clinical_routes_only(app_client, world, owned):
-    hdr = as_person(app_client, world.assistant_a)
+def test_assistant_gets_403_on_clinical_routes_only(app_client, bob, owned):
+    hdr = bob.headers
     failures = []
     for method, path in BODIES:
         code = _call(app_client, method, path, owned, hdr).status_code
@@ -351,8 +351,8 @@ def test_assistant_gets_403_on_clinical_routes_only(app_client, world, owned):
     assert not failures, failures
 
 
-def test_clinician_of_a_reaches_every_route_and_nothing_is_cached(app_client, world, owned):
-    hdr = as_person(app_client, world.clinician_a)
+def test_clinician_of_a_reaches_every_route_and_nothing_is_cached(app_client, alice, owned):
+    hdr = alice.headers
     failures = []
     for method, path in BODIES:
         resp = _call(app_client, method, path, owned, hdr)
@@ -363,9 +363,9 @@ def test_clinician_of_a_reaches_every_route_and_nothing_is_cached(app_client, wo
     assert not failures, failures
 
 
-def test_own_clinic_roles_succeed(app_client, world, owned):
-    for persona in ("admin_a", "clinician_a", "assistant_a"):
-        hdr = as_person(app_client, getattr(world, persona))
+def test_own_clinic_roles_succeed(app_client, dave, alice, bob, owned):
+    for person in (dave, alice, bob):  # admin, clinician, assistant of Clinic A
+        hdr = person.headers
         assert (
             app_client.get(f"/api/patients/{owned['patient_id']}", headers=hdr).status_code == 200
         )
@@ -428,49 +428,54 @@ def test_public_pages_need_no_login_and_the_rest_redirect_to_it(app_client, owne
     assert not failures, failures
 
 
-def test_clinician_of_a_may_use_every_page_and_pdf(app_client, world, owned):
-    hdr = as_person(app_client, world.clinician_a)
+def _page_failures(client, person, owned) -> list[tuple[object, object]]:
+    """Every logged-in page as `person`: a 403 where their role is refused, else what an
+    allowed caller gets (`_allowed`)."""
     failures = []
     for key in _logged_in_pages():
         page = PAGES[key]
-        resp = _request_page(app_client, key, owned, hdr)
-        if page.roles is not None and "clinician" not in page.roles:
-            if resp.status_code != 403:
-                failures.append((key, resp.status_code))
-        elif problem := _allowed(key, resp):
-            failures.append((key, problem))
-    assert not failures, failures
-
-
-def test_assistant_of_a_only_on_non_clinical_pages(app_client, world, owned):
-    hdr = as_person(app_client, world.assistant_a)
-    failures = []
-    for key in _logged_in_pages():
-        page = PAGES[key]
-        resp = _request_page(app_client, key, owned, hdr)
-        refused = page.clinical or (page.roles is not None and "assistant" not in page.roles)
+        resp = _request_page(client, key, owned, person.headers)
+        refused = (page.clinical and not person.principal.can("clinical:read")) or (
+            page.roles is not None and person.role not in page.roles
+        )
         if refused:
             if resp.status_code != 403:
                 failures.append((key, resp.status_code))
         elif problem := _allowed(key, resp):
             failures.append((key, problem))
+    return failures
+
+
+def test_clinician_of_a_may_use_every_page_and_pdf(app_client, alice, owned):
+    assert alice.principal.can("clinical:read") and alice.principal.can("clinical:write")
+    failures = _page_failures(app_client, alice, owned)
     assert not failures, failures
 
 
-def test_assistant_sees_the_patient_but_nothing_clinical_on_the_page(app_client, world, owned):
+def test_assistant_of_a_only_on_non_clinical_pages(app_client, bob, owned):
+    assert not bob.principal.can("clinical:read") and not bob.principal.can("clinical:write")
+    failures = _page_failures(app_client, bob, owned)
+    assert not failures, failures
+
+
+def test_assistant_sees_the_patient_but_nothing_clinical_on_the_page(app_client, alice, bob, owned):
     pid = owned["patient_id"]
-    clinician = as_person(app_client, world.clinician_a)
-    app_client.post(
-        f"/api/patients/{pid}/pain-drawings",
-        json={"complete": False, "marks": [{"region": "right angle of jaw"}]},
+    clinician = alice.headers
+    drawn = app_client.post(  # a visit with its drawing: the timeline shows it (thumbs)
+        f"/api/patients/{pid}/visits",
+        json={
+            "visit_at": "2026-11-03T10:00:00+00:00",
+            "pain_drawing": {"complete": False, "marks": [{"region": "right angle of jaw"}]},
+        },
         headers=clinician,
     )
+    assert drawn.status_code == 201, drawn.text
     app_client.post(
         f"/api/patients/{pid}/episodes", json={"complaint": "Matrix jaw ache"}, headers=clinician
     )
     seen = app_client.get(f"/patients/{pid}", headers=clinician).text
     assert "Matrix jaw ache" in seen and 'class="thumbs"' in seen
-    page = app_client.get(f"/patients/{pid}", headers=as_person(app_client, world.assistant_a))
+    page = app_client.get(f"/patients/{pid}", headers=bob.headers)
     assert page.status_code == 200
     assert "Iso" in page.text and "Lation" in page.text and 'id="consent-status"' in page.text
     assert "Matrix jaw ache" not in page.text and 'class="thumbs"' not in page.text
@@ -479,9 +484,9 @@ def test_assistant_sees_the_patient_but_nothing_clinical_on_the_page(app_client,
         assert clinical not in page.text, clinical
 
 
-@pytest.mark.parametrize("persona", ["admin_b", "clinician_b"])
-def test_other_clinic_gets_404_on_our_pages_and_pdfs(app_client, world, owned, persona):
-    hdr = as_person(app_client, getattr(world, persona))
+@pytest.mark.parametrize("persona", ["carol", "erin"])
+def test_other_clinic_gets_404_on_our_pages_and_pdfs(app_client, request, owned, persona):
+    hdr = request.getfixturevalue(persona).headers
     failures = []
     for key, page in PAGES.items():
         if page.kind != "record":
@@ -494,9 +499,9 @@ def test_other_clinic_gets_404_on_our_pages_and_pdfs(app_client, world, owned, p
     assert not failures, failures
 
 
-@pytest.mark.parametrize("persona", ["admin_b", "clinician_b"])
-def test_other_clinic_pages_list_nothing_of_ours(app_client, world, owned, persona):
-    hdr = as_person(app_client, getattr(world, persona))
+@pytest.mark.parametrize("persona", ["carol", "erin"])
+def test_other_clinic_pages_list_nothing_of_ours(app_client, request, owned, persona):
+    hdr = request.getfixturevalue(persona).headers
     for key, page in PAGES.items():
         if page.kind != "clinic" or key[0] != "GET":
             continue

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import as_person, logged_in, new_patient
+from tests.conftest import logged_in
+from tests.personas import new_patient
 
 
 def test_pages_require_login(app_client):
@@ -12,8 +13,8 @@ def test_pages_require_login(app_client):
     assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next=/patients")
 
 
-def test_new_patient_form_keeps_input_and_names_fields(app_client, world):
-    client, csrf = logged_in(app_client, world.clinician_a)
+def test_new_patient_form_keeps_input_and_names_fields(app_client, alice):
+    client, csrf = logged_in(app_client, alice)
     form = {
         "csrf_token": csrf,
         "given_name": "Keep",
@@ -34,8 +35,8 @@ def test_new_patient_form_keeps_input_and_names_fields(app_client, world):
     )  # nothing saved
 
 
-def test_new_patient_then_timeline(app_client, world):
-    client, csrf = logged_in(app_client, world.clinician_a)
+def test_new_patient_then_timeline(app_client, alice):
+    client, csrf = logged_in(app_client, alice)
     resp = client.post(
         "/patients/new",
         data={
@@ -54,15 +55,15 @@ def test_new_patient_then_timeline(app_client, world):
     assert "Eline, Tim" in client.get("/patients", params={"q": "eline"}).text
 
 
-def test_timeline_numbers_visits_per_patient_newest_first(app_client, world):
+def test_timeline_numbers_visits_per_patient_newest_first(app_client, alice):
     import re
 
-    hdr = as_person(app_client, world.clinician_a)
-    pid = new_patient(app_client, world.clinician_a, given_name="Num", family_name="Bered")
+    hdr = alice.headers
+    pid = new_patient(app_client, alice, given_name="Num", family_name="Bered")
     for day in ("2026-11-02", "2026-11-09"):
         visit = {"visit_at": f"{day}T10:00:00+00:00"}
         assert app_client.post(f"/api/patients/{pid}/visits", json=visit, headers=hdr).is_success
-    client, _ = logged_in(app_client, world.clinician_a)
+    client, _ = logged_in(app_client, alice)
     html = client.get(f"/patients/{pid}").text
     assert re.findall(r"(2026-11-\d\d) 10:00 UTC <span class=\"muted\">visit (\d) of 2", html) == [
         ("2026-11-09", "2"),
@@ -70,36 +71,17 @@ def test_timeline_numbers_visits_per_patient_newest_first(app_client, world):
     ]
 
 
-def test_patient_list_is_paginated(app_client, world):
-    hdr = as_person(app_client, world.admin_a)
+def test_patient_list_is_paginated(app_client, dave):
     for i in range(30):
-        app_client.post(
-            "/api/patients",
-            json={
-                "given_name": f"P{i:02d}",
-                "family_name": "Pagetest",
-                "date_of_birth": "1980-01-01",
-                "sex": "female",
-            },
-            headers=hdr,
-        )
-    client, _ = logged_in(app_client, world.admin_a)
+        new_patient(app_client, dave, given_name=f"P{i:02d}", family_name="Pagetest")
+    client, _ = logged_in(app_client, dave)
     first = client.get("/patients", params={"q": "pagetest"}).text
     assert "30 patients" in first and "Page 1 of 2" in first
     second = client.get("/patients", params={"q": "pagetest", "page": 2}).text
     assert second.count("Pagetest, P") == 5
 
 
-def test_other_clinic_patient_page_is_404(app_client, world):
-    pid = app_client.post(
-        "/api/patients",
-        json={
-            "given_name": "A",
-            "family_name": "Only",
-            "date_of_birth": "1980-01-01",
-            "sex": "female",
-        },
-        headers=as_person(app_client, world.clinician_a),
-    ).json()["id"]
-    client, _ = logged_in(app_client, world.clinician_b)
+def test_other_clinic_patient_page_is_404(app_client, alice, carol):
+    pid = new_patient(app_client, alice, given_name="A", family_name="Only")
+    client, _ = logged_in(app_client, carol)
     assert client.get(f"/patients/{pid}").status_code == 404

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import as_person
+from tests.personas import Api as PersonApi
+from tests.personas import new_patient
 from triggerpoint.safety.screening import rulebook
 
 NO = {r.id: {"present": False} for r in rulebook().rules}
@@ -29,15 +30,7 @@ class Course:
     empty_patient_id: int
 
 
-class Api:
-    def __init__(self, client, person):
-        self.c, self.h = client, as_person(client, person)
-
-    def post(self, path, body=None, expect=201):
-        r = self.c.post(path, json=body, headers=self.h)
-        assert r.status_code == expect, f"{path}: {r.status_code} {r.text}"
-        return r.json()
-
+class Api(PersonApi):
     def measure(self, pid, vid, instrument, data, at, timing="", context=""):
         return self.post(
             f"/api/patients/{pid}/measurements",
@@ -55,17 +48,15 @@ class Api:
 def build_course(client, person, *, given="Reta", family="Porter") -> Course:
     """Two visits a week apart with signed needling sessions, NPRS pre/post, PPT, ODI, an AE."""
     api = Api(client, person)
-    pid = api.post(
-        "/api/patients",
-        {
-            "given_name": given,
-            "family_name": family,
-            "date_of_birth": "1975-03-14",
-            "sex": "female",
-            "height_cm": 170,
-            "weight_kg": 65,
-        },
-    )["id"]
+    pid = new_patient(
+        client,
+        person,
+        given_name=given,
+        family_name=family,
+        date_of_birth="1975-03-14",
+        height_cm=170,
+        weight_kg=65,
+    )
     api.post(
         f"/api/patients/{pid}/episodes",
         {"complaint": "Right-sided neck pain", "diagnoses": [{"code": "M79.12"}]},
@@ -115,15 +106,14 @@ def build_course(client, person, *, given="Reta", family="Porter") -> Course:
         api.measure(pid, vid, "odi", {"items": items}, f"{day}T10:02:00+00:00")
         visits.append(vid)
         sessions.append(sid)
-    empty = api.post(
-        "/api/patients",
-        {
-            "given_name": "Nodata",
-            "family_name": "Person",
-            "date_of_birth": "1990-01-01",
-            "sex": "male",
-        },
-    )["id"]
+    empty = new_patient(
+        client,
+        person,
+        given_name="Nodata",
+        family_name="Person",
+        date_of_birth="1990-01-01",
+        sex="male",
+    )
     return Course(pid, visits, sessions, empty)
 
 

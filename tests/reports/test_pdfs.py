@@ -9,6 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import as_person
+from tests.personas import new_patient
 
 
 def pdf_text(response) -> str:
@@ -73,17 +74,15 @@ def test_progress_report_for_patient_without_data_says_so(app_client, world, cou
     assert page.status_code == 200 and 'id="no-data"' in page.text
 
 
-def test_visit_note_without_needling_says_so(app_client, world, course):
-    hdr = as_person(app_client, world.clinician_a)
+def test_visit_note_without_needling_says_so(app_client, alice):
+    pid = new_patient(app_client, alice, given_name="Nodata", family_name="Person", sex="male")
     vid = app_client.post(
-        f"/api/patients/{course.empty_patient_id}/visits",
+        f"/api/patients/{pid}/visits",
         json={"visit_at": "2026-11-02T09:00:00+00:00"},
-        headers=hdr,
+        headers=alice.headers,
     ).json()["id"]
     text = pdf_text(
-        app_client.get(
-            f"/patients/{course.empty_patient_id}/reports/visit-note.pdf?visit={vid}", headers=hdr
-        )
+        app_client.get(f"/patients/{pid}/reports/visit-note.pdf?visit={vid}", headers=alice.headers)
     )
     assert "No needling at this visit" in text and "No screening on file" in text
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from triggerpoint.safety.stats import published, wilson
+from triggerpoint.safety.rates import published
+from triggerpoint.safety.stats import wilson
 
 
 def test_wilson_known_values():

@@ -184,7 +184,7 @@ def test_a_planned_target_is_stored_as_planned_and_audited(clinic, engine, world
     assert (planned["source"], planned["probability"]) == ("suggestion", 0.62)
     with open_session(clinic_id=None, engine=engine) as s:
         t = s.scalars(_row(PlannedTarget, tid)).one()
-        stored = (t.session_id, t.muscle_id, t.side, t.trigger_point_id, t.source, t.probability)
+        stored = (t.needling_id, t.muscle_id, t.side, t.trigger_point_id, t.source, t.probability)
     assert stored == (sid, "upper_trapezius", "right", "tp1", "suggestion", 0.62)
     assert _events(engine, "planned_target")[-1] == (
         "create",
@@ -292,6 +292,6 @@ def test_each_needle_is_charted_as_given_in_order_and_by_its_clinician(clinic, e
     assert second["trigger_point_id"] == qlm.trigger_points[0].id
     with open_session(clinic_id=None, engine=engine) as s:
         rows = [s.scalars(_row(NeedleEntry, e["id"])).one() for e in entries]
-        assert {(r.session_id, r.created_by) for r in rows} == {
+        assert {(r.needling_id, r.created_by) for r in rows} == {
             (sid, world.clinician_a.principal.user_id)
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import as_person
+from tests.personas import new_patient
 from triggerpoint.safety.screening import rulebook
 
 NO = {r.id: {"present": False} for r in rulebook().rules}
@@ -26,7 +26,7 @@ class Clinic:
     """A small driver so each test reads like the clinical flow it exercises."""
 
     def __init__(self, client, person):
-        self.c, self.h = client, as_person(client, person)
+        self.c, self.person, self.h = client, person, person.headers
 
     def post(self, path, body=None, expect=None):
         r = self.c.post(path, json=body, headers=self.h)
@@ -35,18 +35,8 @@ class Clinic:
         return r
 
     def patient(self, weight=70.0, height=175.0):
-        return self.post(
-            "/api/patients",
-            {
-                "given_name": "Nee",
-                "family_name": "Dle",
-                "date_of_birth": "1980-01-01",
-                "sex": "female",
-                "height_cm": height,
-                "weight_kg": weight,
-            },
-            201,
-        ).json()["id"]
+        body = {"given_name": "Nee", "family_name": "Dle", "height_cm": height, "weight_kg": weight}
+        return new_patient(self.c, self.person, **body)
 
     def visit(self, pid):
         return self.post(
@@ -79,8 +69,8 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(app_client, world):
-    return Clinic(app_client, world.clinician_a)
+def clinic(app_client, alice):
+    return Clinic(app_client, alice)
 
 
 def test_whole_flow_to_signed_session(clinic):
@@ -194,11 +184,7 @@ def test_thorax_depth_beyond_limit_needs_a_reason(clinic):
 
 
 def test_missing_bmi_applies_the_most_conservative_limit(clinic):
-    pid = clinic.post(
-        "/api/patients",
-        {"given_name": "No", "family_name": "Bmi", "date_of_birth": "1980-01-01", "sex": "male"},
-        201,
-    ).json()["id"]
+    pid = new_patient(clinic.c, clinic.person, given_name="No", family_name="Bmi", sex="male")
     _, _, sid = clinic.ready(pid)
     from triggerpoint.safety.depth import max_thorax_depth
 
@@ -307,9 +293,9 @@ def test_billing_counts_distinct_muscles(clinic):
     )
 
 
-def test_assistant_cannot_chart_or_read_sessions(app_client, world, clinic):
+def test_assistant_cannot_chart_or_read_sessions(app_client, bob, clinic):
     _, _, sid = clinic.ready()
-    assistant = as_person(app_client, world.assistant_a)
+    assistant = bob.headers
     assert app_client.get(f"/api/needling-sessions/{sid}", headers=assistant).status_code == 403
     assert (
         app_client.post(
@@ -319,7 +305,7 @@ def test_assistant_cannot_chart_or_read_sessions(app_client, world, clinic):
     )
 
 
-def test_safety_view_counts_this_clinic_only(app_client, world, clinic):
+def test_safety_view_counts_this_clinic_only(app_client, erin, clinic):
     _, _, sid = clinic.ready()
     clinic.post(
         f"/api/needling-sessions/{sid}/adverse-events",
@@ -332,30 +318,27 @@ def test_safety_view_counts_this_clinic_only(app_client, world, clinic):
     assert bruising["published"] == {"brady_2014": 75.5, "boyce_2020": 77.0}
     lo, hi = bruising["ci95_per_1000"]
     assert lo <= bruising["per_1000"] <= hi
-    theirs = app_client.get(
-        "/api/safety/adverse-event-rates", headers=as_person(app_client, world.clinician_b)
-    ).json()
+    theirs = app_client.get("/api/safety/adverse-event-rates", headers=erin.headers).json()
     assert next(r for r in theirs["by_type"] if r["type"] == "bruising")["events"] == 0
 
 
-def test_unsigned_sessions_dashboard(app_client, world, clinic):
+def test_unsigned_sessions_dashboard(app_client, db, clinic):
     from datetime import timedelta
 
     from sqlalchemy import update
 
-    from triggerpoint.db import get_engine, utcnow
+    from triggerpoint.db import utcnow
     from triggerpoint.treatment.models import NeedlingSession
 
     _, _, sid = clinic.ready()
     assert sid not in {
         r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()
     }
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(NeedlingSession)
-            .where(NeedlingSession.id == sid)
-            .values(opened_at=utcnow() - timedelta(hours=25))
-        )
+    db.execute(  # the test's own connection: Core, as an old session would have been left
+        update(NeedlingSession)
+        .where(NeedlingSession.id == sid)
+        .values(opened_at=utcnow() - timedelta(hours=25))
+    )
     assert sid in {
         r["id"] for r in app_client.get("/api/dashboard/unsigned-sessions", headers=clinic.h).json()
     }

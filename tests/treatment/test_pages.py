@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from tests.conftest import as_person, logged_in
+from tests.conftest import logged_in
+from tests.personas import new_patient
 from triggerpoint.safety.screening import rulebook
 
 
-def test_bedside_flow_through_forms(app_client, world):
-    api = as_person(app_client, world.clinician_a)
-    pid = app_client.post(
-        "/api/patients",
-        json={
-            "given_name": "Form",
-            "family_name": "Flow",
-            "date_of_birth": "1985-05-05",
-            "sex": "male",
-            "height_cm": 180,
-            "weight_kg": 80,
-        },
-        headers=api,
-    ).json()["id"]
+def test_bedside_flow_through_forms(app_client, alice):
+    api = alice.headers
+    pid = new_patient(
+        app_client,
+        alice,
+        given_name="Form",
+        family_name="Flow",
+        date_of_birth="1985-05-05",
+        sex="male",
+        height_cm=180,
+        weight_kg=80,
+    )
     vid = app_client.post(
         f"/api/patients/{pid}/visits", json={"visit_at": "2026-11-23T09:00:00+00:00"}, headers=api
     ).json()["id"]
-    client, csrf = logged_in(app_client, world.clinician_a)
+    client, csrf = logged_in(app_client, alice)
 
     page = client.get(f"/visits/{vid}/needling").text
     assert "Before needling" in page and "none on file" in page

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import as_person, logged_in
+from tests.conftest import logged_in
+from tests.personas import new_patient
 from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.demo.generator import needle_entry
 from triggerpoint.errors import InvalidInput, SafetyBlock
@@ -141,25 +142,16 @@ def body(muscle: str, side: str, tp: str, technique: str = "pistoning") -> dict[
 
 def ready(client, person, answers: dict[str, str | None]) -> tuple[int, int, int]:
     """A patient screened with `answers`, consented and confirmed, with an open session."""
-    h = as_person(client, person)
+    h = person.headers
 
     def post(path, payload, status):
         r = client.post(path, json=payload, headers=h)
         assert r.status_code == status, (path, r.text)
         return r.json()
 
-    pid = post(
-        "/api/patients",
-        {
-            "given_name": "Matrix",
-            "family_name": "Case",
-            "date_of_birth": "1980-01-01",
-            "sex": "female",
-            "height_cm": 175,
-            "weight_kg": 70,
-        },
-        201,
-    )["id"]
+    pid = new_patient(
+        client, person, given_name="Matrix", family_name="Case", height_cm=175, weight_kg=70
+    )
     vid = post(f"/api/patients/{pid}/visits", {"visit_at": "2026-11-20T10:00:00+00:00"}, 201)["id"]
     all_no = {r.id: {"present": False} for r in rulebook().rules}
     yes = {k: {"present": True, "detail": v} for k, v in answers.items()}
@@ -179,24 +171,24 @@ def ready(client, person, answers: dict[str, str | None]) -> tuple[int, int, int
 
 
 def needles_in(client, person, sid: int) -> int:
-    r = client.get(f"/api/needling-sessions/{sid}", headers=as_person(client, person))
+    r = client.get(f"/api/needling-sessions/{sid}", headers=person.headers)
     return r.json()["needles_in"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_api(app_client, world, case):
-    _, _, sid = ready(app_client, world.clinician_a, case.answers)
-    h = as_person(app_client, world.clinician_a)
+def test_api(app_client, alice, case):
+    _, _, sid = ready(app_client, alice, case.answers)
+    h = alice.headers
     url = f"/api/needling-sessions/{sid}/entries"
     refused = app_client.post(url, json=body(*case.forbidden, case.technique), headers=h)
     assert refused.status_code == 409, refused.text
     assert (
         load_atlas().muscles[case.forbidden[0]].name in refused.text or "electrical" in refused.text
     )
-    assert needles_in(app_client, world.clinician_a, sid) == 0
+    assert needles_in(app_client, alice, sid) == 0
     ok = app_client.post(url, json=body(*case.allowed, case.allowed_technique), headers=h)
     assert ok.status_code == 201, ok.text
-    assert needles_in(app_client, world.clinician_a, sid) == 1
+    assert needles_in(app_client, alice, sid) == 1
 
 
 # Electrical stimulation is a technique, chosen at charting: planning has nothing to refuse.
@@ -204,9 +196,9 @@ SITE_CASES = [c for c in CASES if c.technique == "pistoning"]
 
 
 @pytest.mark.parametrize("case", SITE_CASES, ids=lambda c: c.name)
-def test_planning_marks_and_refuses_restricted_targets(app_client, world, case):
-    _, _, sid = ready(app_client, world.clinician_a, case.answers)
-    h = as_person(app_client, world.clinician_a)
+def test_planning_marks_and_refuses_restricted_targets(app_client, alice, case):
+    _, _, sid = ready(app_client, alice, case.answers)
+    h = alice.headers
     muscle, side, tp = case.forbidden
     target = {"muscle": muscle, "side": side, "trigger_point_id": tp}
     r = app_client.post(f"/api/needling-sessions/{sid}/targets", json=target, headers=h)
@@ -234,23 +226,23 @@ def _form(entry: dict[str, object]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_form(app_client, world, case):
-    _, vid, sid = ready(app_client, world.clinician_a, case.answers)
-    client, csrf = logged_in(app_client, world.clinician_a)
+def test_form(app_client, alice, case):
+    _, vid, sid = ready(app_client, alice, case.answers)
+    client, csrf = logged_in(app_client, alice)
     url = f"/visits/{vid}/needling/entry"
     refused = client.post(
         url, data={"csrf_token": csrf, **_form(body(*case.forbidden, case.technique))}
     )
     assert refused.status_code == 422, refused.text
     assert any(w in refused.text for w in ("restricted", "cannot be compressed", "contraindicated"))
-    assert needles_in(app_client, world.clinician_a, sid) == 0
+    assert needles_in(app_client, alice, sid) == 0
     ok = client.post(
         url,
         data={"csrf_token": csrf, **_form(body(*case.allowed, case.allowed_technique))},
         follow_redirects=False,
     )
     assert ok.status_code == 303, ok.text
-    assert needles_in(app_client, world.clinician_a, sid) == 1
+    assert needles_in(app_client, alice, sid) == 1
 
 
 def _safety(answers: dict[str, str | None], bmi: float | None = 22.9) -> PatientSafety:

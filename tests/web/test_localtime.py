@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from tests.conftest import as_person, logged_in, new_patient
 from triggerpoint.config import Settings, get_settings
-from triggerpoint.web import localtime
+from triggerpoint.ui import localtime
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Iterator
-from inspect import Parameter, Signature, signature
+from functools import wraps
+from inspect import Parameter, Signature, iscoroutinefunction, signature
 from typing import Annotated, Any, TypeVar, get_type_hints
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -43,57 +45,56 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def principal_from_credentials(request: Request, session: Session) -> Principal | None:
+    """The one lookup of who is asking: a bearer API token first, else the session cookie."""
+    if token := _bearer(request):
+        return service.principal_from_api_token(session, token=token)
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        return service.principal_from_session(session, token=cookie)
+    return None
+
+
 def resolve_principal(request: Request) -> Principal | None:
-    """The principal for this request from a bearer token or the session cookie (or None)."""
+    """The principal for this request (or None), looked up once per request."""
     if "principal" in request.state._state:
         return request.state.principal
-    principal = None
     with open_session(clinic_id=None) as session:
-        if token := _bearer(request):
-            principal = service.principal_from_api_token(session, token=token)
-        elif cookie := request.cookies.get(SESSION_COOKIE):
-            principal = service.principal_from_session(session, token=cookie)
-        session.commit()
+        principal = principal_from_credentials(request, session)
+        session.commit()  # the lookup records the session's last use
     request.state.principal = principal
     return principal
 
 
-async def _check_csrf(request: Request, principal: Principal) -> None:
+def check_csrf(request: Request, principal: Principal, sent: object, *, hint: str) -> None:
+    """The one CSRF check: a cookie-authenticated write must echo the session's CSRF token.
+
+    Bearer-token principals have no CSRF token (browsers never send a bearer token on their
+    own), and safe methods change nothing, so both pass. `sent` is what the request carried.
+    """
     if request.method in SAFE_METHODS or principal.csrf_token is None:
         return
-    sent = request.headers.get("x-csrf-token")
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        sent = (await request.form()).get("csrf_token")  # type: ignore[assignment]
     if not isinstance(sent, str) or not hmac.compare_digest(sent, principal.csrf_token):
-        raise HTTPException(
-            403, detail="CSRF token missing or wrong; reload the page and try again"
-        )
+        raise HTTPException(403, detail=f"CSRF token missing or wrong {hint}")
 
 
-def _api_check_csrf(request: Request, principal: Principal) -> None:
-    """The JSON API takes the CSRF token in a header only (it has no forms)."""
-    if request.method in SAFE_METHODS or principal.csrf_token is None:
-        return
-    sent = request.headers.get("x-csrf-token", "")
-    if not hmac.compare_digest(sent, principal.csrf_token):
-        raise HTTPException(
-            403, detail="CSRF token missing or wrong (send the X-CSRF-Token header)"
-        )
+async def _page_csrf(request: Request, principal: Principal) -> None:
+    """Pages send the token in the X-CSRF-Token header or the form field `csrf_token`."""
+    sent: object = request.headers.get("x-csrf-token")
+    form = request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    )
+    if sent is None and form and request.method not in SAFE_METHODS:
+        sent = (await request.form()).get("csrf_token")
+    check_csrf(request, principal, sent, hint="; reload the page and try again")
 
 
 def authenticate(request: Request, session: Session) -> Principal:
     """Who is asking (bearer token or session cookie); confines `session` to their clinic.
 
     Raises 401 without valid credentials, 403 while a password change is pending or when a
-    cookie-authenticated write lacks its CSRF token.
+    cookie-authenticated write lacks its CSRF token (the JSON API takes it in a header only).
     """
-    principal = None
-    if token := _bearer(request):
-        principal = service.principal_from_api_token(session, token=token)
-    elif cookie := request.cookies.get(SESSION_COOKIE):
-        principal = service.principal_from_session(session, token=cookie)
+    principal = principal_from_credentials(request, session)
     if principal is None:
         raise HTTPException(
             401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"}
@@ -102,10 +103,25 @@ def authenticate(request: Request, session: Session) -> Principal:
         raise HTTPException(
             403, detail="password change required: log in to the web app and set a new password"
         )
-    _api_check_csrf(request, principal)
+    check_csrf(
+        request,
+        principal,
+        request.headers.get("x-csrf-token", ""),
+        hint="(send the X-CSRF-Token header)",
+    )
     session.info["clinic_id"] = principal.clinic_id
     request.state.principal = principal
     return principal
+
+
+def finish(session: Session, result: object) -> None:
+    """End a request's transaction: commit what a handler returned, unless it answered with
+    an error (4xx/5xx response), which rolls back like a raised error does. A handler that
+    must keep something despite an error (a failed login's throttle count) commits it itself."""
+    if isinstance(result, Response) and result.status_code >= 400:
+        session.rollback()
+    else:
+        session.commit()
 
 
 def api_session(request: Request) -> Iterator[Session]:
@@ -140,7 +156,7 @@ async def page_principal(request: Request) -> Principal:
     principal = resolve_principal(request)
     if principal is None:
         raise LoginRequired(quote(str(request.url.path)))
-    await _check_csrf(request, principal)
+    await _page_csrf(request, principal)
     if principal.must_change_password and request.url.path != "/account/password":
         raise PasswordChangeRequired()
     return principal
@@ -174,8 +190,9 @@ def api_handler(handler: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     Why: FastAPI gives each sync dependency, each sync endpoint and the response check of a
     sync endpoint a thread hop of their own (0.1-0.2 ms each), so an API call paid three.
     Wrapped, it pays one. The handler is written exactly as without the wrapper (and works
-    without it): it receives a principal and a session confined to their clinic, does its work
-    in one transaction and commits; any error rolls back.
+    without it): it receives a principal and a session confined to their clinic and does its
+    work; the wrapper commits when it returns and rolls back when it raises (a unit of work
+    the handler cannot forget; see `finish`).
     """
     hints = get_type_hints(handler, include_extras=True)
     roles = {name: role for name, t in hints.items() if (role := _injected(t))}
@@ -200,7 +217,7 @@ def api_handler(handler: Callable[..., T]) -> Callable[..., Awaitable[T]]:
         request = kwargs[wants_request] if wants_request else kwargs.pop("request")
         return await run_in_threadpool(_run_handler, handler, request, roles, kwargs)
 
-    endpoint.__signature__ = Signature(params, return_annotation=hints.get("return"))  # type: ignore[attr-defined]
+    endpoint.__signature__ = Signature(params, return_annotation=hints.get("return"))  # type: ignore[attr-defined]  # FastAPI reads it; functions do not declare it
     for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
         setattr(endpoint, attr, getattr(handler, attr))
     return endpoint
@@ -219,9 +236,46 @@ def _run_handler(
     session = open_session(clinic_id=None)
     try:
         provided = {"principal": authenticate(request, session), "session": session}
-        return handler(**kwargs, **{name: provided[role] for name, role in roles.items()})
+        result = handler(**kwargs, **{name: provided[role] for name, role in roles.items()})
+        finish(session, result)
+        return result
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Every route of our routers: a handler that takes a PageSession or ApiSession has its
+    transaction committed when it returns and rolled back when it raises (see `finish`), in
+    the handler's own call, so before the response is sent: an acknowledged write is a
+    committed write. Handlers never call `session.commit()` for their normal work."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _committing(endpoint), **kwargs)
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    hints = get_type_hints(endpoint, include_extras=True)
+    name = next((n for n, t in hints.items() if t in (PageSession, ApiSession)), None)
+    if name is None:
+        return endpoint  # no session (or api_handler, whose wrapper commits itself)
+
+    if iscoroutinefunction(endpoint):
+
+        @wraps(endpoint)
+        async def committing_async(*args: Any, **kwargs: Any) -> Any:
+            result = await endpoint(*args, **kwargs)
+            await run_in_threadpool(finish, kwargs[name], result)
+            return result
+
+        return committing_async
+
+    @wraps(endpoint)
+    def committing(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        finish(kwargs[name], result)
+        return result
+
+    return committing

@@ -1,12 +1,12 @@
-"""Clinics, users, login sessions, API tokens, password history, login attempts and the
-rate-limit counters every app process shares."""
+"""Clinics, users, login sessions, API tokens, password history and login attempts (the
+rate-limit counters the login throttle uses are `ratelimit.RateLimitHit`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triggerpoint.db import Base, TenantMixin, Versioned, utcnow
@@ -85,17 +85,3 @@ class PasswordHistory(Base):
     )
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class RateLimitHit(Base):
-    """One rate-limit counter (`triggerpoint.ratelimit.DatabaseStorage`): how many hits `key`
-    has had in the window that ends at `expires_at` (Unix time, seconds).
-
-    Kept in the database rather than in memory so that every app process sharing it sees,
-    and atomically updates, the same counts.
-    """
-
-    __tablename__ = "rate_limit_hit"
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[float] = mapped_column(Float, index=True)

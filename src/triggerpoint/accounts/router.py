@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,18 +24,18 @@ from triggerpoint.accounts.deps import (
     ApiSession,
     PagePrincipal,
     PageSession,
+    UnitOfWorkRoute,
     api_handler,
 )
 from triggerpoint.accounts.models import Role, User
 from triggerpoint.audit.service import record
 from triggerpoint.config import get_settings
-from triggerpoint.db import open_session
+from triggerpoint.db import unit_of_work
 from triggerpoint.ratelimit import client_address
-from triggerpoint.web.errors import FieldError
-from triggerpoint.web.templating import templates
+from triggerpoint.ui.templating import templates
 
-pages = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["accounts"])
+pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
+api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api", tags=["accounts"])
 LOGIN_CSRF_COOKIE = "tp_login_csrf"
 
 
@@ -92,13 +93,12 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         return _login_error(request, next, "Your login form expired; please try again.", 403)
-    with open_session(clinic_id=None) as session:
+    with unit_of_work(clinic_id=None) as session:  # kept even when refused: the audit trail
         try:
             user = service.authenticate(
                 session, username=username, password=password, address=client_address(request)
             )
         except service.LoginThrottled as exc:
-            session.commit()  # the audit event of the refused attempt
             return _login_error(
                 request,
                 next,
@@ -107,7 +107,6 @@ def login(
                 headers={"Retry-After": str(exc.retry_after)},
             )
         token = service.start_session(session, user=user) if user else None
-        session.commit()
     if token is None:
         return _login_error(request, next, "Wrong username or password.", 401)
     resp = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
@@ -144,7 +143,7 @@ def _login_error(
 
 @pages.post("/logout")
 def logout(request: Request, principal: PagePrincipal) -> Response:
-    with open_session(clinic_id=None) as session:
+    with unit_of_work(clinic_id=None) as session:
         service.end_session(session, token=request.cookies.get(SESSION_COOKIE, ""))
         record(
             session,
@@ -153,7 +152,6 @@ def logout(request: Request, principal: PagePrincipal) -> Response:
             entity="user",
             entity_id=principal.user_id,
         )
-        session.commit()
     resp = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     resp.delete_cookie(SESSION_COOKIE)
     return resp
@@ -194,7 +192,6 @@ def password_change(
             {"principal": principal, "errors": {exc.field: str(exc)}},
             status_code=422,
         )
-    session.commit()
     resp = RedirectResponse("/patients", status_code=status.HTTP_303_SEE_OTHER)
     if cookie:  # this session stays, under a new token (and CSRF token)
         _set_session_cookie(request, resp, cookie)
@@ -257,25 +254,35 @@ def users_add(
         return _users_page(
             request, principal, session, status_code=422, errors={exc.field: str(exc)}, form=form
         )
-    session.commit()
     return _users_page(request, principal, session, created=(user.username, one_time))
 
 
 PageUsername = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,80}$")]
 
 
-def _user_action_failed(
-    request: Request, principal: Any, session: Any, username: str, exc: service.AccountError
+def _user_action(
+    request: Request,
+    principal: Any,
+    session: Any,
+    username: str,
+    act: Callable[[], Any],
+    done: Callable[[Any], Response],
 ) -> Response:
-    session.rollback()
-    code = 404 if isinstance(exc, service.UnknownAccount) else 422
-    return _users_page(
-        request,
-        principal,
-        session,
-        status_code=code,
-        action_error=f"{username}: {exc}",
-    )
+    """One button on a user's row: the action, then `done(result)`; or the users page again
+    naming what failed (404 for a user the clinic does not have, else 422)."""
+    principal.require("users:manage")  # before anything is shown
+    try:
+        result = act()
+    except service.AccountError as exc:
+        session.rollback()
+        return _users_page(
+            request,
+            principal,
+            session,
+            status_code=exc.status,
+            action_error=f"{username}: {exc}",
+        )
+    return done(result)
 
 
 def _logged_out() -> Response:
@@ -288,20 +295,21 @@ def _logged_out() -> Response:
 def user_deactivate_page(
     request: Request, principal: PagePrincipal, session: PageSession, username: PageUsername
 ) -> Response:
-    principal.require("users:manage")  # before anything is shown
-    try:
-        user = service.deactivate_user(session, actor=principal.actor, username=username)
-    except service.AccountError as exc:
-        return _user_action_failed(request, principal, session, username, exc)
-    session.commit()
-    if user.id == principal.user_id:
-        return _logged_out()  # their own sessions just ended
-    return _users_page(
+    def done(user: User) -> Response:
+        if user.id == principal.user_id:
+            return _logged_out()  # their own sessions just ended
+        notice = (
+            f"Deactivated {user.username}: their sessions ended and their API tokens were revoked."
+        )
+        return _users_page(request, principal, session, notice=notice)
+
+    return _user_action(
         request,
         principal,
         session,
-        notice=f"Deactivated {user.username}: their sessions ended and their API tokens "
-        "were revoked.",
+        username,
+        lambda: service.deactivate_user(session, actor=principal.actor, username=username),
+        done,
     )
 
 
@@ -309,36 +317,42 @@ def user_deactivate_page(
 def user_reactivate_page(
     request: Request, principal: PagePrincipal, session: PageSession, username: PageUsername
 ) -> Response:
-    principal.require("users:manage")  # before anything is shown
-    try:
-        user = service.reactivate_user(session, actor=principal.actor, username=username)
-    except service.AccountError as exc:
-        return _user_action_failed(request, principal, session, username, exc)
-    session.commit()
-    return _users_page(request, principal, session, notice=f"Reactivated {user.username}.")
+    return _user_action(
+        request,
+        principal,
+        session,
+        username,
+        lambda: service.reactivate_user(session, actor=principal.actor, username=username),
+        lambda user: _users_page(
+            request, principal, session, notice=f"Reactivated {user.username}."
+        ),
+    )
 
 
 @pages.post("/admin/users/{username}/reset-password", response_class=HTMLResponse)
 def user_reset_page(
     request: Request, principal: PagePrincipal, session: PageSession, username: PageUsername
 ) -> Response:
-    principal.require("users:manage")  # before anything is shown
-    try:
-        result = service.reset_password(
+    def done(result: service.PasswordReset) -> Response:
+        if result.session_token:  # they reset themselves: same session, new identity
+            resp = RedirectResponse("/account/password", status_code=status.HTTP_303_SEE_OTHER)
+            _set_session_cookie(request, resp, result.session_token)
+            return resp
+        reset = (result.user.username, result.one_time_password)
+        return _users_page(request, principal, session, reset=reset)
+
+    return _user_action(
+        request,
+        principal,
+        session,
+        username,
+        lambda: service.reset_password(
             session,
             actor=principal.actor,
             username=username,
             keep_session=request.cookies.get(SESSION_COOKIE),
-        )
-    except service.AccountError as exc:
-        return _user_action_failed(request, principal, session, username, exc)
-    session.commit()
-    if result.session_token:  # they reset themselves: same session, new identity
-        resp = RedirectResponse("/account/password", status_code=status.HTTP_303_SEE_OTHER)
-        _set_session_cookie(request, resp, result.session_token)
-        return resp
-    return _users_page(
-        request, principal, session, reset=(result.user.username, result.one_time_password)
+        ),
+        done,
     )
 
 
@@ -350,13 +364,16 @@ def user_role_page(
     username: PageUsername,
     role: Annotated[str, Form(max_length=20)],
 ) -> Response:
-    principal.require("users:manage")  # before anything is shown
-    try:
-        user = service.change_role(session, actor=principal.actor, username=username, role=role)
-    except service.AccountError as exc:
-        return _user_action_failed(request, principal, session, username, exc)
-    session.commit()
-    return _users_page(request, principal, session, notice=f"{user.username} is now {user.role}.")
+    return _user_action(
+        request,
+        principal,
+        session,
+        username,
+        lambda: service.change_role(session, actor=principal.actor, username=username, role=role),
+        lambda user: _users_page(
+            request, principal, session, notice=f"{user.username} is now {user.role}."
+        ),
+    )
 
 
 # --- API tokens page: your own tokens; an admin sees (and may revoke) the clinic's ---
@@ -413,7 +430,6 @@ def tokens_create_page(
         return _tokens_page(
             request, principal, session, status_code=422, errors={exc.field: str(exc)}, form=form
         )
-    session.commit()
     return _tokens_page(request, principal, session, created=(info, secret))
 
 
@@ -432,7 +448,6 @@ def tokens_revoke_page(
         return _tokens_page(
             request, principal, session, status_code=code, errors={"token_id": str(exc)}
         )
-    session.commit()
     return _tokens_page(
         request,
         principal,
@@ -457,24 +472,6 @@ def me(principal: ApiPrincipal) -> MeOut:
         username=principal.username,
         role=principal.role,
     )
-
-
-# Where each service field lives in an API request, for a 4xx that names it.
-_API_LOC = {
-    "username": ("path", "username"),
-    "token_id": ("path", "token_id"),
-    "role": ("body", "role"),
-    "label": ("body", "label"),
-    "expires_days": ("body", "expires_days"),
-}
-
-
-def _api_error(exc: service.AccountError) -> NoReturn:
-    """404 for a user or token that does not exist (as the caller's clinic sees it), else
-    422; either way in FastAPI's shape, naming the field."""
-    code = 404 if isinstance(exc, service.UnknownAccount) else 422
-    loc = _API_LOC.get(exc.field, ("body", exc.field))
-    raise FieldError(loc, str(exc), status_code=code) from None
 
 
 class TokenOut(BaseModel):
@@ -502,17 +499,13 @@ def create_token(
 ) -> TokenOut:
     # In the request's own transaction: a second session would wait on SQLite's write lock,
     # which this request already holds.
-    try:
-        info, token = service.issue_api_token(
-            session,
-            actor=principal.actor,
-            username=principal.username,
-            label=label,
-            expires_days=expires_days,
-        )
-    except service.AccountError as exc:
-        _api_error(exc)
-    session.commit()
+    info, token = service.issue_api_token(
+        session,
+        actor=principal.actor,
+        username=principal.username,
+        label=label,
+        expires_days=expires_days,
+    )
     return TokenOut(token=token, label=info.label, id=info.id, expires_at=info.expires_at)
 
 
@@ -573,16 +566,12 @@ def revoke_token(
     session: ApiSession,
     token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
 ) -> TokenInfoOut:
-    try:
-        info = service.revoke_api_token(
-            session,
-            actor=principal.actor,
-            token_id=token_id,
-            current_token_id=principal.token_id,
-        )
-    except service.AccountError as exc:
-        _api_error(exc)
-    session.commit()
+    info = service.revoke_api_token(
+        session,
+        actor=principal.actor,
+        token_id=token_id,
+        current_token_id=principal.token_id,
+    )
     return _token_out(info)
 
 
@@ -640,11 +629,7 @@ def list_users_api(principal: ApiPrincipal, session: ApiSession) -> list[UserOut
 def deactivate_user_api(
     principal: ApiPrincipal, session: ApiSession, username: ApiUsername
 ) -> UserOut:
-    try:
-        user = service.deactivate_user(session, actor=principal.actor, username=username)
-    except service.AccountError as exc:
-        _api_error(exc)
-    session.commit()
+    user = service.deactivate_user(session, actor=principal.actor, username=username)
     return _user_out(user)
 
 
@@ -653,11 +638,7 @@ def deactivate_user_api(
 def reactivate_user_api(
     principal: ApiPrincipal, session: ApiSession, username: ApiUsername
 ) -> UserOut:
-    try:
-        user = service.reactivate_user(session, actor=principal.actor, username=username)
-    except service.AccountError as exc:
-        _api_error(exc)
-    session.commit()
+    user = service.reactivate_user(session, actor=principal.actor, username=username)
     return _user_out(user)
 
 
@@ -671,11 +652,7 @@ def reactivate_user_api(
 def reset_password_api(
     principal: ApiPrincipal, session: ApiSession, username: ApiUsername
 ) -> PasswordResetOut:
-    try:
-        result = service.reset_password(session, actor=principal.actor, username=username)
-    except service.AccountError as exc:
-        _api_error(exc)
-    session.commit()
+    result = service.reset_password(session, actor=principal.actor, username=username)
     return PasswordResetOut(
         **_user_out(result.user).model_dump(), one_time_password=result.one_time_password
     )
@@ -686,11 +663,7 @@ def reset_password_api(
 def change_role_api(
     principal: ApiPrincipal, session: ApiSession, username: ApiUsername, body: RoleIn
 ) -> UserOut:
-    try:
-        user = service.change_role(
-            session, actor=principal.actor, username=username, role=body.role.value
-        )
-    except service.AccountError as exc:
-        _api_error(exc)
-    session.commit()
+    user = service.change_role(
+        session, actor=principal.actor, username=username, role=body.role.value
+    )
     return _user_out(user)

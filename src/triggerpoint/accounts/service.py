@@ -35,7 +35,8 @@ from triggerpoint.accounts.models import (
 )
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.config import get_settings
-from triggerpoint.db import utcnow
+from triggerpoint.db import rowcount, utcnow
+from triggerpoint.errors import Forbidden, InvalidInput, TooManyAttempts
 
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
@@ -67,29 +68,23 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
-class AccountError(ValueError):
+class AccountError(InvalidInput):
     """Bad account input; `field` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
 
 
 class UnknownAccount(AccountError):
     """The user or token named does not exist (as the caller's clinic sees it): 404."""
 
+    status = 404
 
-class LoginThrottled(PermissionError):
+
+class LoginThrottled(TooManyAttempts):
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
         wait = (
             f"{retry_after} seconds" if retry_after < 120 else f"{(retry_after + 59) // 60} minutes"
         )
         super().__init__(f"too many failed logins; try again in {wait}")
-
-
-class Forbidden(PermissionError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -477,8 +472,8 @@ def principal_from_api_token(session: Session, *, token: str) -> Principal | Non
     ).one_or_none()
     if row is None:
         return None
-    *fields, token_id = row
-    return Principal(*fields, None, token_id)
+    user_id, clinic_id, username, role, must_change_password, token_id = row
+    return Principal(user_id, clinic_id, username, role, must_change_password, None, token_id)
 
 
 def _end_credentials(
@@ -503,12 +498,14 @@ def _end_credentials(
             kept.token_hash = _digest(new_cookie)
             kept.csrf_token = secrets.token_urlsafe(32)
             session.flush()
-    ended = session.execute(
-        delete(LoginSession).where(
-            LoginSession.user_id == user.id,
-            *([LoginSession.token_hash != _digest(new_cookie)] if new_cookie else []),
+    ended = rowcount(
+        session.execute(
+            delete(LoginSession).where(
+                LoginSession.user_id == user.id,
+                *([LoginSession.token_hash != _digest(new_cookie)] if new_cookie else []),
+            )
         )
-    ).rowcount
+    )
     live = list(
         session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ~ApiToken.revoked))
     )

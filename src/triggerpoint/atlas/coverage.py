@@ -14,10 +14,10 @@ from importlib import resources
 import yaml
 
 from triggerpoint.atlas.loader import Atlas, load_atlas
-from triggerpoint.atlas.schema import MUSCLE_GROUPS, Muscle
+from triggerpoint.atlas.schema import MUSCLE_GROUPS, Muscle, MuscleGroup
 
 
-def targets() -> dict[str, list[str]]:
+def targets() -> dict[MuscleGroup, list[str]]:
     """Muscles for which the Trigger Point Manual gives a referral pattern, by group."""
     text = (
         resources.files("triggerpoint.atlas")
@@ -131,11 +131,10 @@ def report(atlas: Atlas | None = None) -> str:
         ]
         lines.append(f"- **{MUSCLE_GROUPS[g]}:** {', '.join(missing) if missing else 'none'}")
     lines += ["", *needling_lines(atlas)]
-    review = [m for m in atlas.muscles.values() if m.review_notes]
+    review = {m.name: m.review_notes for m in atlas.muscles.values() if m.review_notes}
     if review:
         lines += ["", "## Patterns flagged for clinical review", ""]
         lines += [
-            f"- **{m.name}:** {' '.join(m.review_notes.split())}"
-            for m in sorted(review, key=lambda m: m.name)
+            f"- **{name}:** {' '.join(notes.split())}" for name, notes in sorted(review.items())
         ]
     return "\n".join(lines) + "\n"

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 
 from triggerpoint.atlas.schema import Muscle, TriggerPoint
 from triggerpoint.bodychart.catalog import Catalog, Side, load_catalog
+from triggerpoint.errors import KnowledgeError, NotFound
 
 ZONE_KINDS = ("essential", "spillover", "local")
 # libyaml's C parser is several times faster than PyYAML's pure-Python one; both are safe loaders.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class AtlasError(ValueError):
+class AtlasError(KnowledgeError):
     """A muscle file that cannot be used; the message names the file and the field."""
 
 
@@ -105,12 +106,12 @@ class Atlas:
         return sorted(ranked, key=lambda h: (h[1] != "essential", h[0].muscle.name, h[0].tp_id))
 
 
-class MuscleNotFoundError(LookupError):
+class MuscleNotFoundError(NotFound):
     def __init__(self, name: str, suggestions: list[str]) -> None:
         self.name = name
         self.suggestions = suggestions
         hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown muscle {name!r}{hint}")
+        super().__init__("muscle", name, field="muscle", message=f"unknown muscle {name!r}{hint}")
 
 
 def _norm(text: str) -> str:

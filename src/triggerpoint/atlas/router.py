@@ -7,16 +7,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from triggerpoint.accounts.deps import UnitOfWorkRoute
 from triggerpoint.atlas import service
 from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
 from triggerpoint.atlas.schema import MUSCLE_GROUPS
 from triggerpoint.bodychart.catalog import UnknownRegionError
 from triggerpoint.bodychart.router import region_error
-from triggerpoint.web.errors import FieldError
-from triggerpoint.web.templating import templates
+from triggerpoint.ui.errors import FieldError
+from triggerpoint.ui.templating import templates
 
-api = APIRouter(prefix="/api/atlas", tags=["atlas"])
-pages = APIRouter(prefix="/atlas", include_in_schema=False)
+api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/atlas", tags=["atlas"])
+pages = APIRouter(route_class=UnitOfWorkRoute, prefix="/atlas", include_in_schema=False)
 SideParam = Literal["right", "left"]
 
 

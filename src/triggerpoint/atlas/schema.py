@@ -12,7 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MUSCLE_GROUPS: dict[str, str] = {
+MuscleGroup = Literal[
+    "head", "neck", "shoulder_girdle", "upper_limb", "trunk", "pelvis", "lower_limb"
+]
+MUSCLE_GROUPS: dict[MuscleGroup, str] = {
     "head": "Head",
     "neck": "Neck",
     "shoulder_girdle": "Shoulder girdle",
@@ -21,9 +24,6 @@ MUSCLE_GROUPS: dict[str, str] = {
     "pelvis": "Pelvis and hip",
     "lower_limb": "Lower limb",
 }
-MuscleGroup = Literal[
-    "head", "neck", "shoulder_girdle", "upper_limb", "trunk", "pelvis", "lower_limb"
-]
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 # A zone entry names a region key. Unprefixed means the same side as the trigger point;

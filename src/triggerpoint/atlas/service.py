@@ -11,13 +11,14 @@ from typing import Any
 from triggerpoint.atlas.loader import Atlas, SidedTriggerPoint, load_atlas
 from triggerpoint.atlas.schema import MUSCLE_GROUPS, Muscle
 from triggerpoint.bodychart.catalog import Side
+from triggerpoint.errors import InvalidInput
 
 
-class UnknownGroupError(ValueError):
+class UnknownGroupError(InvalidInput):
     def __init__(self, group: str) -> None:
         self.group = group
         super().__init__(
-            f"unknown muscle group {group!r}; choose one of: {', '.join(MUSCLE_GROUPS)}"
+            "group", f"unknown muscle group {group!r}; choose one of: {', '.join(MUSCLE_GROUPS)}"
         )
 
 

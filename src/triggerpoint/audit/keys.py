@@ -26,6 +26,7 @@ from threading import Lock
 from sqlalchemy.engine import URL, make_url
 
 from triggerpoint.config import get_settings
+from triggerpoint.errors import SetupError
 
 log = logging.getLogger("triggerpoint.audit")
 
@@ -38,7 +39,7 @@ _HEADER = (
 )
 
 
-class AuditKeyError(RuntimeError):
+class AuditKeyError(SetupError):
     """The audit key file is unsafe (group/world access) or unreadable."""
 
 
@@ -47,7 +48,7 @@ class AuditKey:
     path: Path
     id: str  # a fingerprint that names the key without revealing it
     created: bool = False  # this call created the file
-    _base: hmac.HMAC = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    _base: hmac.HMAC = field(repr=False, compare=False, kw_only=True)
 
     def mac(self, data: bytes) -> str:
         h = self._base.copy()
@@ -57,7 +58,7 @@ class AuditKey:
 
 def _key_from_secret(path: Path, secret: bytes, *, created: bool = False) -> AuditKey:
     key_id = hmac.new(secret, b"triggerpoint audit key id", hashlib.sha256).hexdigest()[:16]
-    return AuditKey(path, key_id, created, hmac.new(secret, digestmod=hashlib.sha256))
+    return AuditKey(path, key_id, created, _base=hmac.new(secret, digestmod=hashlib.sha256))
 
 
 def _default_dir(url: str | URL | None) -> Path:

@@ -99,7 +99,8 @@ def _lock_head(conn: Connection) -> tuple[str, int]:
     if row is None:
         conn.execute(insert(HEAD).values(id=1, last_hash=GENESIS, count=0))
         return GENESIS, 0
-    return row.last_hash, row.count
+    last_hash, count = row  # (`row.count` would be the tuple method to a type checker)
+    return last_hash, count
 
 
 def record(
@@ -462,7 +463,7 @@ def verify(
     missing configured checkpoint file is a warning (as is having no checkpoint at all): the
     chain alone cannot show that its newest events were cut off with the head rewound.
     """
-    url = session.get_bind().url
+    url = session.get_bind().engine.url  # the bind may be a Connection, which has no url
     if key is _DEFAULT:
         key = load_key(key_path(url))
     problems: list[str] = []

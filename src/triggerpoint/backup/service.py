@@ -11,13 +11,14 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from triggerpoint.db import database_url, get_engine
+from triggerpoint.errors import SetupError
 
 
-class BackupError(RuntimeError):
-    pass
+class BackupError(SetupError):
+    """A backup or restore that cannot be done; the message says why."""
 
 
 def _pg_args(url: str) -> tuple[list[str], dict[str, str]]:
@@ -45,11 +46,17 @@ def _pg_tool(name: str) -> str:
     return found[-1]
 
 
+def _sqlite_file(url: URL) -> str:
+    if not url.database or url.database == ":memory:":
+        raise BackupError("an in-memory SQLite database has no file to back up or restore")
+    return url.database
+
+
 def backup(path: Path, *, url: str | None = None) -> Path:
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        src = sqlite3.connect(parsed.database)
+        src = sqlite3.connect(_sqlite_file(parsed))
         dst = sqlite3.connect(str(path))
         with dst:
             src.backup(dst)
@@ -81,7 +88,7 @@ def restore(path: Path, *, url: str | None = None) -> None:
         src = sqlite3.connect(str(path))
         if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             raise BackupError(f"{path}: not a healthy SQLite backup")
-        dst = sqlite3.connect(parsed.database)
+        dst = sqlite3.connect(_sqlite_file(parsed))
         with dst:
             src.backup(dst)
         dst.close()

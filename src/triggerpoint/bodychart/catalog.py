@@ -18,6 +18,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from triggerpoint.errors import InvalidInput
+
 View = Literal["anterior", "posterior"]
 Side = Literal["right", "left", "midline"]
 SIDES: tuple[Side, Side] = ("right", "left")
@@ -89,14 +91,15 @@ class Region:
         }
 
 
-class UnknownRegionError(ValueError):
+class UnknownRegionError(InvalidInput):
     """A name that matches no region; carries the closest names so callers can show them."""
 
-    def __init__(self, name: str, suggestions: list[str]) -> None:
+    suggestions: list[str]  # always given (maybe empty)
+
+    def __init__(self, name: str, suggestions: list[str], *, field: str = "region") -> None:
         self.name = name
-        self.suggestions = suggestions
         hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown body region {name!r}{hint}")
+        super().__init__(field, f"unknown body region {name!r}{hint}", suggestions=suggestions)
 
 
 def mirror_region_id(region_id: str) -> str:
@@ -180,7 +183,8 @@ class Catalog:
         if side == "midline":
             raise ValueError(f"paired region {key!r} needs a sided trigger point")
         other = "left" if side == "right" else "right"
-        sides = {"": [side], "contra": [other], "both": [side, other]}[prefix]
+        by_prefix: dict[str, list[str]] = {"": [side], "contra": [other], "both": [side, other]}
+        sides = by_prefix[prefix]
         missing = [f"{s}_{key}" for s in sides if f"{s}_{key}" not in self.regions]
         if missing:
             raise ValueError(f"unknown region key {key!r}")

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from triggerpoint.accounts.deps import UnitOfWorkRoute
 from triggerpoint.bodychart import service
 from triggerpoint.bodychart.catalog import UnknownRegionError
-from triggerpoint.web.errors import FieldError
+from triggerpoint.ui.errors import FieldError
 
-api = APIRouter(tags=["body chart"])
+api = APIRouter(route_class=UnitOfWorkRoute, tags=["body chart"])
 
 
 def region_error(exc: UnknownRegionError, loc: tuple[str, ...]) -> FieldError:

@@ -64,7 +64,7 @@ def show(
     if svg or png:
         from triggerpoint.atlas.render import referral_map_svg, svg_to_png
 
-        drawing = referral_map_svg(m, side)  # type: ignore[arg-type]
+        drawing = referral_map_svg(m, side)  # type: ignore[arg-type]  # checked above: typer options are plain str
         if svg:
             svg.write_text(drawing, encoding="utf-8")
         if png:

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import typer
 
-from triggerpoint.cli import admin, atlas, demo, model, records, regions, server
+from triggerpoint.cli import admin, atlas, demo, physiology, records, regions, server
 from triggerpoint.cli import export as export_cli
 from triggerpoint.cli import imports as import_cli
 from triggerpoint.cli import suggest as suggest_cli
 from triggerpoint.cli import tokens as tokens_cli
+from triggerpoint.cli.output import DomainErrorsExit2
 
 app = typer.Typer(
     name="triggerpoint",
     help="Trigger point dry needling: body chart, referred-pain atlas and clinic records.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=DomainErrorsExit2,
 )
+
+
+@app.callback()
+def _start() -> None:
+    # Start-up of every command: the dashboard's tallies follow what the command writes.
+    from triggerpoint.dashboard import listeners
+
+    listeners.register()
+
+
 app.add_typer(atlas.app, name="atlas")
 app.command("suggest")(suggest_cli.suggest)
 app.add_typer(regions.app, name="regions")
 app.command("serve")(server.serve)
-app.command("simulate")(model.simulate)
+app.command("simulate")(physiology.simulate)
 app.command("setup")(admin.setup)
 app.add_typer(admin.user_app, name="user")
 app.add_typer(tokens_cli.app, name="token")

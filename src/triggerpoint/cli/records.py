@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,33 +18,25 @@ JsonFlag = Annotated[
 
 @app.command("list")
 def list_(
-    q: Annotated[str | None, typer.Option("--search", help="Name or external id.")] = None,
+    q: Annotated[
+        str | None,
+        typer.Option("--search", help="Start of a name word (accents ignored) or external id."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     json: JsonFlag = False,
 ) -> None:
     """List patients with their clinic (honours TRIGGERPOINT_DATABASE_URL)."""
     from triggerpoint.accounts.models import Clinic
-    from triggerpoint.audit.service import Actor, record
+    from triggerpoint.audit.service import Actor
     from triggerpoint.db import open_session
-    from triggerpoint.records.models import Patient
-    from triggerpoint.records.service import search_key
+    from triggerpoint.records.service import search_patients
 
-    with open_session(clinic_id=None) as session:
-        stmt = select(Patient, Clinic.name).join(Clinic, Clinic.id == Patient.clinic_id)
-        if q:
-            stmt = stmt.where(
-                Patient.search_name.contains(search_key(q)) | (Patient.external_id == q)
-            )
-        rows = session.execute(stmt.order_by(Patient.search_name, Patient.id).limit(limit)).all()
-        record(
-            session,
-            actor=Actor.system("cli"),
-            action="list",
-            entity="patient",
-            detail={"q": q or "", "returned": len(rows)},
-        )
+    with open_session(clinic_id=None) as session:  # every clinic's patients
+        patients, _total = search_patients(session, actor=Actor.system("cli"), q=q, limit=limit)
+        clinics = dict(session.execute(select(Clinic.id, Clinic.name)).all())
+        rows = [(p, clinics.get(p.clinic_id)) for p in patients]
         session.commit()
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "id": p.id,
             "name": f"{p.given_name} {p.family_name}",

@@ -49,7 +49,7 @@ def list_(
     """List regions, optionally in one view or group."""
     if view not in (None, "anterior", "posterior"):
         fail(f"must be 'anterior' or 'posterior', not {view!r}", field="--view")
-    rows = service.list_regions(view=view, group=group)  # type: ignore[arg-type]
+    rows = service.list_regions(view=view, group=group)  # type: ignore[arg-type]  # checked above: typer options are plain str
     if group and not rows:
         fail(f"unknown group {group!r}", field="--group")
     print_json(rows) if json else console.print(_table(rows, "Regions"))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from triggerpoint.cli.output import console, fail, print_json
@@ -74,7 +75,12 @@ def _print(result) -> None:
         console.print(result.message)
     if result.candidates:
         table = Table(title="Likely trigger points", show_lines=True)
-        for col, just in [("#", "right"), ("P(active)", "right"), ("muscle", "left")]:
+        columns: list[tuple[str, JustifyMethod]] = [
+            ("#", "right"),
+            ("P(active)", "right"),
+            ("muscle", "left"),
+        ]
+        for col, just in columns:
             table.add_column(col, justify=just)
         for col in ("trigger point", "explains", "against", "needling"):
             table.add_column(col)

@@ -23,8 +23,8 @@ from triggerpoint.accounts.models import Clinic
 from triggerpoint.accounts.service import create_clinic, create_user
 from triggerpoint.atlas.loader import Atlas, SidedTriggerPoint, load_atlas
 from triggerpoint.audit.service import Actor, record
-from triggerpoint.model.virtual import Course, course
 from triggerpoint.outcomes.models import Measurement
+from triggerpoint.physiology.virtual import Course, course
 from triggerpoint.records.models import (
     Consent,
     Diagnosis,
@@ -36,8 +36,8 @@ from triggerpoint.records.models import (
 )
 from triggerpoint.records.service import search_key
 from triggerpoint.safety.entry import PatientSafety, check_entry, thorax_limit_for
+from triggerpoint.safety.rates import published
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
-from triggerpoint.safety.stats import published
 from triggerpoint.treatment.models import (
     AdverseEvent,
     NeedleEntry,
@@ -219,17 +219,15 @@ def _story(
         onset_date=(start - timedelta(days=int(rng.integers(14, 720)))).date(),
         diagnoses=[Diagnosis(clinic_id=patient.clinic_id, code=_code_for(tps))],
     )
-    rows: list[object] = [
-        episode,
-        Consent(
-            clinic_id=patient.clinic_id,
-            patient=patient,
-            risks_disclosed=sorted(RISKS),
-            signed_by=f"{patient.given_name} {patient.family_name}",
-            signed_at=start,
-            recorded_by=clinician_id,
-        ),
-    ]
+    consent = Consent(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        risks_disclosed=sorted(RISKS),
+        signed_by=f"{patient.given_name} {patient.family_name}",
+        signed_at=start,
+        recorded_by=clinician_id,
+    )
+    rows: list[object] = [episode, consent]
     visits = int(rng.integers(1, 6))
     days = 7.0 * np.arange(visits) + rng.integers(0, 3, visits)
     outcome = course(np.tile(days, (k, 1)), seed=int(rng.integers(2**31)))
@@ -262,7 +260,7 @@ def _story(
         )
         rows += [visit, drawing]
     visit_rows = [r for r in rows if isinstance(r, Visit)]
-    return _Story(rows, episode, rows[1], visit_rows, tps, outcome, offset)  # type: ignore[arg-type]
+    return _Story(rows, episode, consent, visit_rows, tps, outcome, offset)
 
 
 def _care(

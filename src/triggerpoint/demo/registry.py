@@ -24,13 +24,13 @@ from sqlalchemy import Engine, Table, func, insert, select, text
 from triggerpoint.accounts.models import Clinic
 from triggerpoint.atlas.loader import Atlas, load_atlas
 from triggerpoint.audit.service import Actor, record
+from triggerpoint.dashboard import tallies
 from triggerpoint.db import Base, open_session
 from triggerpoint.demo.generator import needle_entry
-from triggerpoint.model.virtual import course
-from triggerpoint.reports import summary
+from triggerpoint.physiology.virtual import course
 from triggerpoint.safety.entry import PatientSafety
+from triggerpoint.safety.rates import published
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
-from triggerpoint.safety.stats import published
 
 REGISTRY_CLINIC = "Registry clinic"
 VISITS_PER_PATIENT = 5
@@ -263,12 +263,11 @@ def _entry(
 
 def _write(engine: Engine, batch: _Batch) -> None:
     """One transaction per batch: a crash leaves only whole patients (and their summaries)."""
-    with engine.begin() as conn:
+    # Core inserts bypass the ORM flush hooks: `new_rows` allows them and summarises the rows.
+    with engine.begin() as conn, tallies.new_rows(conn, batch.rows):
         for t in TABLES:
             if batch.rows[t]:
                 conn.execute(insert(_table(t)), batch.rows[t])
-        # Core inserts bypass the ORM flush hooks: summarise the new patients here.
-        summary.add_new_rows(conn, batch.rows)
 
 
 def _sync_sequences(engine: Engine) -> None:

@@ -29,7 +29,7 @@ left). The enumeration runs in blocks, so its memory stays bounded whatever K an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, combinations, islice
@@ -99,8 +99,8 @@ def absorb_negatives(net: Network, negatives: np.ndarray) -> np.ndarray:
 
 def posterior(
     net: Network,
-    positives: np.ndarray | list[int],
-    negatives: np.ndarray | list[int] = (),
+    positives: np.ndarray | Sequence[int],
+    negatives: np.ndarray | Sequence[int] = (),
     *,
     exact_budget: float = 4e6,
     max_active: int = 3,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from triggerpoint.inference.exact import EXACT_METHODS, Posterior
-from triggerpoint.inference.network import ZONE_NAMES, Network
+from triggerpoint.inference.network import ZONE_NAMES, Network, Zone
 
 # Most candidate sets evaluated per size; past it the search is cut short and reported as not
 # exhaustive (on the atlas the bound keeps every benchmark drawing far below it).
@@ -157,10 +157,10 @@ def explained_regions(net: Network, members: tuple[int, ...], positives: np.ndar
     """Painful region indices that lie in a zone of at least one member."""
     if not members or positives.size == 0:
         return positives[:0]
-    return positives[(net.link[np.ix_(list(members), positives)] > 0).any(axis=0)]
+    return positives[(net.link[np.ix_(np.asarray(members), positives)] > 0).any(axis=0)]
 
 
-def zone_hits(net: Network, cause: int, regions: np.ndarray) -> list[tuple[int, str]]:
+def zone_hits(net: Network, cause: int, regions: np.ndarray) -> list[tuple[int, Zone]]:
     """(region index, zone name) for the regions that lie in a zone of this cause."""
     if net.zone is None:
         return [(int(i), "essential") for i in regions if net.link[cause, i] > 0]

@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from triggerpoint.inference.params import Params, ParamsError
 
 ZONE_CODES = {"essential": 1, "spillover": 2, "local": 3}
-ZONE_NAMES = {1: "essential", 2: "spillover", 3: "local"}
+Zone = Literal["essential", "spillover", "local"]
+ZONE_NAMES: dict[int, Zone] = {1: "essential", 2: "spillover", 3: "local"}
 
 
 class AtlasLike(Protocol):
-    trigger_points: Sequence[Any]
+    @property
+    def trigger_points(self) -> Sequence[Any]: ...
 
 
 @dataclass(eq=False)

@@ -15,10 +15,12 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from triggerpoint.errors import KnowledgeError
+
 Prob = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
-class ParamsError(ValueError):
+class ParamsError(KnowledgeError):
     """Parameters that cannot be used; the message names the field."""
 
 

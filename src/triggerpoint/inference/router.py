@@ -13,27 +13,25 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from triggerpoint.accounts.deps import PagePrincipal, authenticate
+from triggerpoint.accounts.deps import PagePrincipal, UnitOfWorkRoute, authenticate
 from triggerpoint.accounts.service import Principal
 from triggerpoint.bodychart.router import region_error
-from triggerpoint.db import open_session
+from triggerpoint.db import unit_of_work
 from triggerpoint.inference.schemas import DISCLAIMER, Drawing, SuggestResult
 from triggerpoint.inference.service import DrawingError, UnknownDrawingRegion, suggest
 from triggerpoint.ratelimit import rate_limit
-from triggerpoint.web.errors import FieldError
-from triggerpoint.web.templating import templates
+from triggerpoint.ui.errors import FieldError
+from triggerpoint.ui.templating import templates
 
-api = APIRouter(tags=["inference"])
-pages = APIRouter(include_in_schema=False)
+api = APIRouter(route_class=UnitOfWorkRoute, tags=["inference"])
+pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 
 def logged_in(request: Request) -> Principal:
     """Who is asking: 401 without valid credentials, 403 for a cookie POST without its CSRF
     token. The database session is closed again before the suggestion is computed."""
-    with open_session(clinic_id=None) as session:
-        principal = authenticate(request, session)
-        session.commit()  # a cookie session's sliding expiry
-    return principal
+    with unit_of_work(clinic_id=None) as session:  # commits a cookie session's sliding expiry
+        return authenticate(request, session)
 
 
 @api.post(

@@ -6,10 +6,11 @@ exactly the same JSON (documented in docs/inference.md).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triggerpoint.inference.network import Zone
 from triggerpoint.inputs import InputModel
 
 DISCLAIMER = (
@@ -49,7 +50,7 @@ class RegionRef(BaseModel):
 
 
 class ExplainedRegion(RegionRef):
-    zone: Literal["essential", "spillover", "local"]
+    zone: Zone
 
 
 class Zones(BaseModel):

@@ -8,13 +8,14 @@ same names and reports the same nearest matches.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
 from triggerpoint.bodychart.catalog import Catalog, UnknownRegionError, load_catalog
+from triggerpoint.errors import InvalidInput
 from triggerpoint.inference.exact import EXACT_METHODS, Posterior, posterior
 from triggerpoint.inference.explain import (
     best_sets,
@@ -42,13 +43,8 @@ from triggerpoint.inference.schemas import (
 )
 
 
-class DrawingError(ValueError):
+class DrawingError(InvalidInput):
     """Bad drawing input; `field` names where (e.g. "pain.2", "pain_free")."""
-
-    def __init__(self, field: str, message: str, *, suggestions: list[str] | None = None):
-        self.field = field
-        self.suggestions = suggestions
-        super().__init__(message)
 
 
 class UnknownDrawingRegion(DrawingError):
@@ -159,6 +155,23 @@ def suggest(
         result.approximation = approximation_note(post, params.exact_budget, max_terms)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+def suggest_unplanned(
+    drawing: Drawing | Mapping[str, Any] | Sequence[str] | str,
+    *,
+    planned: Collection[tuple[str, str, str]],
+    top: int = 8,
+    show: int = 6,
+) -> list[Candidate]:
+    """The suggestions for a drawing that are not yet planned: of the `top` ranked
+    candidates, those whose (muscle_id, side, trigger_point_id) is not in `planned`, at most
+    `show` of them, best first (the bedside list of a needling session)."""
+    result = suggest(drawing, top=top)
+    fresh = [
+        c for c in result.candidates if (c.muscle_id, c.side, c.trigger_point_id) not in planned
+    ]
+    return fresh[:show]
 
 
 def approximation_note(post: Posterior, exact_budget: float, max_terms: float) -> str:

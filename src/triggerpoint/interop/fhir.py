@@ -36,10 +36,11 @@ from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.errors import InvalidInput, SafetyBlock
 from triggerpoint.inputs import InputModel
+from triggerpoint.outcomes import series
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
-from triggerpoint.records.service import Conflict, NotFound
+from triggerpoint.records.service import DRY_NEEDLING, Conflict, NotFound, consent_in_force
 from triggerpoint.treatment.models import NeedlingSession, Screening
 from triggerpoint.treatment.service import billing
 
@@ -276,7 +277,7 @@ def _adverse(ae, subject: str) -> dict[str, Any]:
                 }
             ]
         },
-        "suspectEntity": [{"instance": {"reference": _ref("procedure", ae.session_id)}}],
+        "suspectEntity": [{"instance": {"reference": _ref("procedure", ae.needling_id)}}],
         "extension": [
             _ext_value(f"{EXT}/{name}", value)
             for name, value in (
@@ -296,7 +297,8 @@ def _consent(c: Consent, subject: str) -> dict[str, Any]:
         period["end"] = _dt(c.withdrawn_at)
     return {
         "resourceType": "Consent",
-        "status": "active" if c.status == "active" else "inactive",
+        # active: in force for dry needling by the records rule (the policyRule below)
+        "status": "active" if consent_in_force(c, kind=DRY_NEEDLING) else "inactive",
         "scope": {
             "coding": [
                 {
@@ -334,7 +336,7 @@ def _measurement(m: Measurement, subject: str, urls: tuple[str, str]) -> list[di
     unit = {"ppt": "kg/cm2", "rom": "deg"}.get(m.instrument, "{score}")
     obs: dict[str, Any] = {
         "resourceType": "Observation",
-        "status": "final" if m.complete else "preliminary",
+        "status": "final" if series.scored(m) else "preliminary",  # `outcomes.series`
         "category": [_category("survey")],
         "code": {"coding": [{"system": system, "code": code, "display": spec["name"]}]},
         "subject": {"reference": subject},
@@ -954,7 +956,9 @@ def _import_episodes(run: _Run) -> None:
         groups.setdefault(f"episode/{key}" if key else f"condition/{res.n}", []).append(res)
     for group in groups.values():
         first = group[0]
-        complaints, onsets, codes = set(), set(), []
+        complaints: set[str | None] = set()  # a condition may have no text
+        onsets: set[str | None] = set()
+        codes: list[str] = []
         for res in group:
             status = res.data.get("clinicalStatus")
             if status is not None and _code(status, f"{res.path}.clinicalStatus") != "active":

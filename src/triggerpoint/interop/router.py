@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, UnitOfWorkRoute, api_handler
 from triggerpoint.interop import fhir
 from triggerpoint.ratelimit import rate_limit
 from triggerpoint.records.schemas import RecordId
 
-api = APIRouter(prefix="/api", tags=["interoperability"])
+api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api", tags=["interoperability"])
 FHIR_LIMIT = rate_limit("fhir")  # per user (TRIGGERPOINT_RATE_LIMIT_FHIR): 429 beyond it
 
 
@@ -25,7 +25,6 @@ def export_fhir(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId
 ) -> dict[str, Any]:
     out = fhir.export_patient(session, principal=principal, patient_id=patient_id)
-    session.commit()
     return out
 
 
@@ -43,11 +42,7 @@ def export_fhir(
 def import_fhir(
     principal: ApiPrincipal, session: ApiSession, bundle: dict[str, Any]
 ) -> dict[str, int]:
-    try:
-        pid = fhir.import_bundle(session, principal=principal, bundle=bundle)
-        session.commit()
-    except BaseException:
-        # The services flushed rows as they went: none of them may outlive the refusal.
-        session.rollback()
-        raise
+    # The services flush rows as they go: the handler's unit of work rolls them all back if
+    # the import is refused (api_handler), so none of them outlives the refusal.
+    pid = fhir.import_bundle(session, principal=principal, bundle=bundle)
     return {"patient_id": pid}

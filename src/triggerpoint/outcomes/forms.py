@@ -13,7 +13,7 @@ from typing import Any
 
 from triggerpoint.outcomes import thresholds
 from triggerpoint.outcomes.instruments import definitions
-from triggerpoint.web import localtime
+from triggerpoint.ui import localtime
 
 # Section headings (not the item wording, which the clinician reads from the licensed form).
 SECTIONS = {
@@ -88,7 +88,7 @@ def fields_for(instrument: str) -> list[Field]:
             ]
         return out
     if instrument == "groc":
-        return [Field("value", f"Global rating of change ({lo} to +{hi})", lo, hi, "1", True)]
+        return [Field("value", f"Global rating of change ({lo} to +{hi})", lo, hi, required=True)]
     labels = SECTIONS.get(instrument) or [f"Item {i + 1}" for i in range(spec["n_items"])]
     return [
         Field(f"items.{i}", f"{i + 1}. {label} ({lo}-{hi})", lo, hi, "1")
@@ -201,7 +201,7 @@ def _context(instrument: str, form: dict[str, str], values: dict[str, Any]) -> s
 
 
 def _when(raw: str, errors: dict[str, str]) -> str | None:
-    """A `datetime-local` value (no zone) is clinic time (web.localtime), like every form."""
+    """A `datetime-local` value (no zone) is clinic time (ui.localtime), like every form."""
     if not raw:
         errors["measured_at"] = "required"
         return None

@@ -16,13 +16,11 @@ from typing import Any
 
 import yaml
 
+from triggerpoint.errors import InvalidInput
 
-class InstrumentError(ValueError):
+
+class InstrumentError(InvalidInput):
     """Bad input for an instrument; `field` names the item."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -105,11 +103,11 @@ def score(instrument: str, data: dict[str, Any]) -> Score:
             raise InstrumentError(
                 key, f"give {bounds['min']} to {bounds['max']} {key}, got {len(raw)}"
             )
-        values = [
+        scores = [
             _check(instrument, f"{key}.{i}", (v["score"] if isinstance(v, dict) else v))
             for i, v in enumerate(raw)
         ]
-        return Score(instrument, round(fmean(values), 3), True, len(values))
+        return Score(instrument, round(fmean(scores), 3), True, len(scores))
     if instrument in ("rom", "groc"):
         field = "degrees" if instrument == "rom" else "value"
         return Score(instrument, _check(instrument, field, data.get(field)), True, 1)

@@ -12,18 +12,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.outcomes import schemas, service
 from triggerpoint.outcomes.forms import ORDER, instrument_forms, parse_measurement_form
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.records import service as records
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.reports import service as reports
-from triggerpoint.web import localtime
-from triggerpoint.web.forms import field_errors
-from triggerpoint.web.templating import templates
+from triggerpoint.ui import localtime
+from triggerpoint.ui.forms import field_errors
+from triggerpoint.ui.templating import templates
 
-pages = APIRouter(include_in_schema=False)
+pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 Instrument = Annotated[str, Query(pattern="^(" + "|".join(ORDER) + ")$")]
 
 
@@ -79,7 +79,6 @@ def record_form(
         "visit_id": str(visit or ""),
     }
     ctx = _form_context(session, principal, patient_id, instrument, form, {})
-    session.commit()
     return templates().TemplateResponse(request, "outcomes/record.html", ctx)
 
 
@@ -100,7 +99,6 @@ async def record_save(
                 service.record_measurement(
                     session, principal=principal, patient_id=patient_id, data=data
                 )
-                session.commit()
                 # Roles without clinical:read may enter a measure but not read the outcomes.
                 back = "/outcomes" if principal.can("clinical:read") else ""
                 return RedirectResponse(f"/patients/{patient_id}{back}", status_code=303)
@@ -108,7 +106,7 @@ async def record_save(
                 session.rollback()
                 errors = {exc.field.removeprefix("data."): str(exc)}
     ctx = _form_context(session, principal, patient_id, instrument, form, errors)
-    session.commit()
+    session.commit()  # the refused form is answered 422, but its reads stay audited
     return templates().TemplateResponse(request, "outcomes/record.html", ctx, status_code=422)
 
 
@@ -118,5 +116,4 @@ def outcomes_page(
 ) -> Response:
     principal.require("clinical:read")  # scores and pain drawings (docs/security.md, Roles)
     ctx = reports.patient_outcomes(session, principal=principal, patient_id=patient_id)
-    session.commit()
     return templates().TemplateResponse(request, "outcomes/outcomes.html", ctx)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, UnitOfWorkRoute, api_handler
 from triggerpoint.outcomes import schemas, service
 from triggerpoint.records.schemas import RecordId
 
-api = APIRouter(prefix="/api", tags=["outcomes"])
+api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api", tags=["outcomes"])
 
 
 @api.post(
@@ -21,7 +21,6 @@ def create(
     out = schemas.MeasurementOut.model_validate(
         service.record_measurement(session, principal=principal, patient_id=patient_id, data=data)
     )
-    session.commit()
     return out
 
 
@@ -35,7 +34,6 @@ def list_(
         schemas.MeasurementOut.model_validate(m)
         for m in service.list_measurements(session, principal=principal, patient_id=patient_id)
     ]
-    session.commit()
     return out
 
 
@@ -51,5 +49,4 @@ def outcomes(
     out = service.summarise(
         service.list_measurements(session, principal=principal, patient_id=patient_id)
     )
-    session.commit()
     return out

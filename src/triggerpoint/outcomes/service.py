@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
-from triggerpoint.outcomes import schemas
+from triggerpoint.errors import InvalidInput, NotFound
+from triggerpoint.outcomes import schemas, series
 from triggerpoint.outcomes.instruments import InstrumentError, definitions, score
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.outcomes.thresholds import Rule, classify, figure, rule_for
-from triggerpoint.records.models import Patient, Visit
-from triggerpoint.records.service import NotFound, RecordError
+from triggerpoint.records.models import Patient
+from triggerpoint.records.service import visit_of_patient
 
 
 def record_measurement(
@@ -23,18 +24,12 @@ def record_measurement(
     principal.require("patient:write")
     if session.get(Patient, patient_id) is None:
         raise NotFound("patient", patient_id)
-    if (
-        data.visit_id is not None
-        and (v := session.get(Visit, data.visit_id)) is not None
-        and v.patient_id != patient_id
-    ):
-        raise RecordError("visit_id", "belongs to another patient")
-    if data.visit_id is not None and session.get(Visit, data.visit_id) is None:
-        raise NotFound("visit", data.visit_id)
+    if data.visit_id is not None:
+        visit_of_patient(session, patient_id=patient_id, visit_id=data.visit_id)
     try:
         result = score(data.instrument, data.data)
     except InstrumentError as exc:
-        raise RecordError(f"data.{exc.field}", str(exc)) from None
+        raise InvalidInput(f"data.{exc.field}", str(exc)) from None
     m = Measurement(
         patient_id=patient_id,
         visit_id=data.visit_id,
@@ -96,13 +91,14 @@ def list_measurements(
 
 
 def summarise(rows: list[Measurement]) -> list[schemas.MeasureSummary]:
-    """Per instrument and context: baseline and latest (first and last complete score taken
-    before needling, or without timing), change since baseline, its classification, and the
-    immediate pre/post change within each visit. Each series is judged by its own rule
-    (`thresholds.rule_for`), the one the progress report and the dashboard use."""
+    """Per instrument and context: baseline and latest (first and last score of the series'
+    course: `outcomes.series`), change since baseline, its classification, and the immediate
+    pre/post change within each visit. Which measurements count, and when a series is judged,
+    is `outcomes.series`; its class is its own rule (`thresholds.rule_for`): the rules the
+    progress report and the dashboard use."""
     groups: dict[tuple[str, str], list[Measurement]] = defaultdict(list)
     for m in rows:
-        if m.complete and m.score is not None:
+        if series.scored(m):
             groups[(m.instrument, m.context)].append(m)
     return [
         _series(instrument, context, ms) for (instrument, context), ms in sorted(groups.items())
@@ -114,10 +110,11 @@ def _series(instrument: str, context: str, ms: list[Measurement]) -> schemas.Mea
     rule = rule_for(instrument, context)
     # Change over the course compares like with like: the state at the start of visits.
     # Post-needling scores belong to the immediate change within their visit.
-    course = [m for m in ms if m.timing != "post"]
+    course = [m for m in ms if series.in_course(m)]
     shown = course or ms  # a series of post-needling scores only has no course change
     baseline, latest = shown[0].score, shown[-1].score
-    judged = len(course) > 1 or instrument == "groc"
+    assert baseline is not None and latest is not None  # series.scored: they have scores
+    judged = series.judged(instrument, len(course))
     classification = classify(rule, baseline, latest) if judged else None
     return schemas.MeasureSummary(
         instrument=instrument,
@@ -160,7 +157,8 @@ def _why_not(rule: Rule, judged: bool) -> str:
 def _immediate(rule: Rule, ms: list[Measurement]) -> list[dict]:
     by_visit: dict[int, dict[str, float]] = defaultdict(dict)
     for m in ms:
-        if m.visit_id is not None and m.timing:
+        if m.visit_id is not None and series.around_needling(m):
+            assert m.score is not None  # series.around_needling: scored ones only
             by_visit[m.visit_id][m.timing] = m.score
     return [
         {

@@ -233,13 +233,17 @@ def _nprs_rule(spec: dict[str, Any], context: str) -> Rule:
     neck = figure("nprs", "mcid_neck")
     if neck is not None and set(normalise(context).split()) & set(neck.regions):
         return _figure_rule("nprs", spec, "MCID", neck, suffix=" (neck pain)")
-    return _figure_rule("nprs", spec, "MCID", figure("nprs", "mcid"))
+    mcid = figure("nprs", "mcid")
+    assert mcid is not None  # instruments.yaml gives the NPRS its MCID
+    return _figure_rule("nprs", spec, "MCID", mcid)
 
 
 def _ppt_rule(spec: dict[str, Any]) -> Rule:
     chosen = spec["responder_threshold"]
     kind = {"mdc95": "MDC95", "mcid": "MCID"}[chosen]
-    rule = _figure_rule("ppt", spec, kind, figure("ppt", chosen))
+    threshold = figure("ppt", chosen)
+    assert threshold is not None  # instruments.yaml holds the threshold it names
+    rule = _figure_rule("ppt", spec, kind, threshold)
     mcid = figure("ppt", "mcid")
     note = " ".join(spec.get("why", "").split())
     return replace(rule, note=note, source=_sources(rule.source, mcid))
@@ -312,12 +316,14 @@ def _tests(rule: Rule, base: Any, last: Any, any_: Callable, all_: Callable) -> 
     columns. Written once so that the page, the report and the dashboard query agree."""
     if rule.kind == "rating":
         return last >= rule.responder_at, last <= rule.worsened_at
+    points = rule.points
+    assert points is not None  # only a rule that classifies is applied
     improvement = (base - last) if rule.better == "lower" else (last - base)
-    responded = improvement >= rule.points - EPS
+    responded = improvement >= points - EPS
     if rule.percent is not None:
         relative = all_(base > 0, improvement >= rule.percent / 100 * base - EPS)
         responded = any_(responded, relative)
-    return responded, improvement <= -rule.points + EPS
+    return responded, improvement <= -points + EPS
 
 
 def _any(*conditions: bool) -> bool:

@@ -11,14 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.records import schemas, service
 from triggerpoint.records.schemas import RecordId
-from triggerpoint.web import localtime
-from triggerpoint.web.forms import parse_form
-from triggerpoint.web.templating import templates
+from triggerpoint.ui import localtime
+from triggerpoint.ui.forms import parse_form
+from triggerpoint.ui.templating import templates
 
-pages = APIRouter(include_in_schema=False)
+pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 PAGE_SIZE = 25
 
 
@@ -33,7 +33,6 @@ def patient_list(
     rows, total = service.list_patients(
         session, principal=principal, q=q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
-    session.commit()
     return templates().TemplateResponse(
         request,
         "records/patients.html",
@@ -65,7 +64,6 @@ async def patient_create(
     if data is not None:
         try:
             patient = service.create_patient(session, principal=principal, data=data)
-            session.commit()
             return RedirectResponse(f"/patients/{patient.id}", status_code=303)
         except service.Conflict as exc:
             session.rollback()
@@ -87,6 +85,7 @@ def patient_page(
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
     visits = service.list_visits(session, principal=principal, patient_id=patient_id)
     consents = service.list_consents(session, principal=principal, patient_id=patient_id)
+    active = service.active_consent(session, patient_id=patient_id, kind=service.DRY_NEEDLING)
     # Pain drawings and episodes are clinical: not read (nor audited as read) for other roles.
     clinical = principal.can("clinical:read")
     drawings = (
@@ -99,7 +98,6 @@ def patient_page(
         if clinical
         else []
     )
-    session.commit()
     by_visit: dict[int | None, list] = {}
     for d in drawings:
         by_visit.setdefault(d.visit_id, []).append(d)
@@ -119,7 +117,6 @@ def patient_page(
         }
         for number, v in service.numbered_newest_first(visits)
     ]
-    active = next((c for c in reversed(consents) if c.status == "active"), None)
     return templates().TemplateResponse(
         request,
         "records/patient.html",
@@ -142,7 +139,6 @@ def drawing_editor(
     from triggerpoint.bodychart.svg import render_view
 
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
-    session.commit()
     charts = {v: render_view(v) for v in ("anterior", "posterior")}
     return templates().TemplateResponse(
         request,
@@ -177,14 +173,14 @@ async def drawing_save(
             "pain_drawing": drawing,
         },
     )
-    if not marks:
-        errors["marks"] = "mark at least one painful region"
+    # The drawing's fields are the form's own: `marks`, as the schema names them (the rule
+    # for a drawing without marks is the schema's, the same as the API's).
+    errors = {k.removeprefix("pain_drawing."): v for k, v in errors.items()}
     if not errors and visit_data:
         try:
             service.create_visit(
                 session, principal=principal, patient_id=patient_id, data=visit_data
             )
-            session.commit()
             return RedirectResponse(f"/patients/{patient_id}", status_code=303)
         except service.RecordError as exc:
             session.rollback()

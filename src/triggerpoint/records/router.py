@@ -10,11 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, status
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, UnitOfWorkRoute, api_handler
 from triggerpoint.records import schemas, service
 from triggerpoint.records.schemas import RecordId
 
-api = APIRouter(prefix="/api", tags=["records"])
+api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api", tags=["records"])
 
 
 @api.get("/patients", summary="List or search patients")
@@ -35,7 +35,6 @@ def list_patients(
         limit=limit,
         offset=offset,
     )
-    session.commit()
     return page
 
 
@@ -46,7 +45,6 @@ def create_patient(
 ) -> schemas.PatientOut:
     patient = service.create_patient(session, principal=principal, data=data)
     out = schemas.PatientOut.model_validate(patient)
-    session.commit()
     return out
 
 
@@ -58,7 +56,6 @@ def get_patient(
     out = schemas.PatientOut.model_validate(
         service.get_patient(session, principal=principal, patient_id=patient_id)
     )
-    session.commit()
     return out
 
 
@@ -69,7 +66,6 @@ def update_patient(
 ) -> schemas.PatientOut:
     patient = service.update_patient(session, principal=principal, patient_id=patient_id, data=data)
     out = schemas.PatientOut.model_validate(patient)
-    session.commit()
     return out
 
 
@@ -81,7 +77,6 @@ def list_episodes(
     principal.require("clinical:read")  # complaints and diagnoses (docs/security.md, Roles)
     rows = service.list_episodes(session, principal=principal, patient_id=patient_id)
     out = [schemas.EpisodeOut.model_validate(e) for e in rows]
-    session.commit()
     return out
 
 
@@ -93,7 +88,6 @@ def create_episode(
     out = schemas.EpisodeOut.model_validate(
         service.create_episode(session, principal=principal, patient_id=patient_id, data=data)
     )
-    session.commit()
     return out
 
 
@@ -104,7 +98,6 @@ def list_visits(
 ) -> list[schemas.VisitOut]:
     rows = service.list_visits(session, principal=principal, patient_id=patient_id)
     out = [service.visit_out(v, principal) for v in rows]
-    session.commit()
     return out
 
 
@@ -117,7 +110,6 @@ def create_visit(
         service.create_visit(session, principal=principal, patient_id=patient_id, data=data),
         principal,
     )
-    session.commit()
     return out
 
 
@@ -129,7 +121,6 @@ def list_pain_drawings(
     principal.require("clinical:read")  # docs/security.md, Roles
     rows = service.list_pain_drawings(session, principal=principal, patient_id=patient_id)
     out = [schemas.PainDrawingOut.model_validate(d) for d in rows]
-    session.commit()
     return out
 
 
@@ -148,7 +139,6 @@ def create_pain_drawing(
         session, principal=principal, patient_id=patient_id, data=data, visit_id=visit_id
     )
     out = schemas.PainDrawingOut.model_validate(drawing)
-    session.commit()
     return out
 
 
@@ -161,7 +151,6 @@ def list_consents(
         schemas.ConsentOut.model_validate(c)
         for c in service.list_consents(session, principal=principal, patient_id=patient_id)
     ]
-    session.commit()
     return out
 
 
@@ -173,7 +162,6 @@ def record_consent(
     out = schemas.ConsentOut.model_validate(
         service.record_consent(session, principal=principal, patient_id=patient_id, data=data)
     )
-    session.commit()
     return out
 
 
@@ -190,5 +178,4 @@ def withdraw_consent(
             session, principal=principal, consent_id=consent_id, version=version
         )
     )
-    session.commit()
     return out

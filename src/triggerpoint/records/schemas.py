@@ -10,29 +10,25 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from triggerpoint.db import utcnow
 from triggerpoint.inputs import InputModel
+from triggerpoint.safety.rates import RISKS  # the risks a consent discloses (knowledge)
 
 ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
 Sex = Literal["female", "male", "other", "unknown"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 # Ids in paths and bodies: positive and within a 32-bit signed integer on both engines.
 RecordId = Annotated[int, Field(ge=1, le=2_147_483_647)]
-RISKS = {
-    "pain_during": "Pain during needling",
-    "post_needling_soreness": "Soreness for 24-72 hours afterwards",
-    "bruising": "Bruising",
-    "bleeding": "Minor bleeding",
-    "fatigue_drowsiness": "Drowsiness or fatigue",
-    "fainting": "Feeling faint or fainting",
-    "aggravation": "Temporary aggravation of symptoms",
-    "nerve_irritation": "Nerve irritation",
-    "infection": "Infection (rare)",
-    "pneumothorax": "Pneumothorax when needling over the chest wall (rare but serious)",
-    "broken_needle": "Broken or retained needle (very rare)",
-}
 
 
 class _In(InputModel):
@@ -183,9 +179,32 @@ class MarkIn(_In):
     intensity: int | None = Field(default=None, ge=0, le=10)
 
 
+NO_MARKS = (
+    "mark at least one painful region (a drawing with none records 'no pain' only when the "
+    "whole chart was offered: complete)"
+)
+
+
 class PainDrawingIn(_In):
+    """A pain drawing, from the API and the drawing form alike.
+
+    The one rule for an empty drawing: with the whole chart offered (`complete`), no marks
+    means the patient is pain-free everywhere, a meaningful record; a partial chart with no
+    marks records nothing, so it is refused (422 naming `marks`).
+    """
+
     complete: bool = Field(description="True if the whole chart was offered (unmarked = pain-free)")
-    marks: list[MarkIn] = Field(max_length=250)
+    marks: list[MarkIn] = Field(
+        max_length=250,
+        description="Painful regions; may be empty only for a complete (pain-free) drawing",
+    )
+
+    @field_validator("marks")
+    @classmethod
+    def _marked_or_complete(cls, v: list[MarkIn], info: ValidationInfo) -> list[MarkIn]:
+        if not v and info.data.get("complete") is False:
+            raise ValueError(NO_MARKS)
+        return v
 
     @model_validator(mode="after")
     def _unique_regions(self) -> PainDrawingIn:

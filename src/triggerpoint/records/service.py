@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from triggerpoint.accounts.service import Principal
-from triggerpoint.audit.service import record
+from triggerpoint.audit.service import Actor, record
 from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
-from triggerpoint.errors import InvalidInput
+from triggerpoint.errors import Conflict, InvalidInput, NotFound
 from triggerpoint.records import schemas
 from triggerpoint.records.models import (
     Consent,
@@ -29,16 +29,7 @@ from triggerpoint.records.models import (
     Visit,
 )
 
-
-class NotFound(LookupError):
-    def __init__(self, entity: str, entity_id: object) -> None:
-        self.entity = entity
-        super().__init__(f"{entity} {entity_id} not found")
-
-
-class Conflict(RuntimeError):
-    """A stale edit (someone saved first) or a duplicate."""
-
+__all__ = ["Conflict", "InvalidInput", "NotFound", "RecordError"]
 
 # Input that is well-formed but wrong here; `field` names the field (one class for every domain).
 RecordError = InvalidInput
@@ -136,15 +127,34 @@ def list_patients(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Patient], int]:
-    """A page of patients ordered by name; `q` matches name words, external id or birth date."""
+    """A page of the principal's patients ordered by name (`search_patients`, audited)."""
     principal.require("patient:read")
+    return search_patients(session, actor=principal.actor, q=q, limit=limit, offset=offset)
+
+
+def search_patients(
+    session: Session,
+    *,
+    actor: Actor,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Patient], int]:
+    """The one patient search, for the pages, the API (through `list_patients`) and the CLI.
+
+    A page of patients ordered by name, and how many match in all. `q` matches the start of
+    any word of the name, accents and case aside ('munoz' and 'mu' find 'Muñoz', 'noz' does
+    not), or the external id exactly. The session decides whose patients are searched: a
+    clinic's for a principal, every clinic's for the CLI's system session.
+    """
     stmt = select(Patient)
     if q and q.strip():
-        needle = search_key(q.strip())
+        # LIKE's wildcards in the query are literal characters: '%' finds no one
+        needle = search_key(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(
             or_(
-                Patient.search_name.like(f"{needle}%"),
-                Patient.search_name.like(f"% {needle}%"),
+                Patient.search_name.like(f"{needle}%", escape="\\"),
+                Patient.search_name.like(f"% {needle}%", escape="\\"),
                 Patient.external_id == q.strip(),
             )
         )
@@ -154,7 +164,7 @@ def list_patients(
     )
     record(
         session,
-        actor=principal.actor,
+        actor=actor,
         action="list",
         entity="patient",
         detail={"q": q or "", "returned": len(rows)},
@@ -229,7 +239,8 @@ def create_visit(
         clinician_id=principal.user_id,
     )
     session.add(visit)
-    drawing, marks = None, []
+    drawing: PainDrawing | None = None
+    marks: list[tuple[str, int | None]] = []
     if data.pain_drawing is not None:
         # Built with the visit and flushed together: one round of inserts for the request.
         drawing, marks = _new_drawing(principal, patient_id, data.pain_drawing, visit=visit)
@@ -246,6 +257,22 @@ def create_visit(
     if drawing is not None:
         _store_marks(session, principal, patient_id, drawing, marks)
         visit.pain_drawing_id = drawing.id  # type: ignore[attr-defined]  # reported back to the caller
+    return visit
+
+
+VISIT_OF_ANOTHER_PATIENT = "belongs to another patient"
+
+
+def visit_of_patient(session: Session, *, patient_id: int, visit_id: int) -> Visit:
+    """The visit, checked to be this patient's: the one rule wherever a visit is named for a
+    patient (a drawing, a measurement, a visit note).
+
+    A visit that is not here (unknown, or another clinic's) is NotFound("visit"); another
+    patient's visit is InvalidInput on `visit_id` with the message `VISIT_OF_ANOTHER_PATIENT`.
+    """
+    visit = get_record(session, Visit, visit_id, "visit")
+    if visit.patient_id != patient_id:
+        raise InvalidInput("visit_id", VISIT_OF_ANOTHER_PATIENT)
     return visit
 
 
@@ -312,11 +339,8 @@ def create_pain_drawing(
 ) -> PainDrawing:
     principal.require("patient:write")
     require_record(session, Patient, patient_id, "patient")
-    if (
-        visit_id is not None
-        and get_record(session, Visit, visit_id, "visit").patient_id != patient_id
-    ):
-        raise RecordError("visit_id", "belongs to another patient")
+    if visit_id is not None:
+        visit_of_patient(session, patient_id=patient_id, visit_id=visit_id)
     drawing, marks = _new_drawing(principal, patient_id, data, visit_id=visit_id)
     session.add(drawing)
     session.flush()
@@ -395,6 +419,14 @@ def list_pain_drawings(
     return rows
 
 
+def visit_pain_drawings(
+    session: Session, *, principal: Principal, patient_id: int, visit_id: int
+) -> list[PainDrawing]:
+    """The drawings of one of the patient's visits, oldest first (the latest is the visit's)."""
+    drawings = list_pain_drawings(session, principal=principal, patient_id=patient_id)
+    return [d for d in drawings if d.visit_id == visit_id]
+
+
 # --- consent --------------------------------------------------------------------------
 
 
@@ -454,15 +486,25 @@ def list_consents(session: Session, *, principal: Principal, patient_id: int) ->
     return rows
 
 
-def active_consent(session: Session, *, patient_id: int) -> Consent | None:
-    """The newest active dry-needling consent (used by the needling safety gate)."""
-    return session.scalar(
+DRY_NEEDLING = "dry_needling"  # the consent kind needling requires (Consent.kind)
+
+
+def consent_in_force(consent: Consent, *, kind: str) -> bool:
+    """The one rule for "this consent counts": of this kind and not withdrawn."""
+    return consent.kind == kind and consent.status == "active"
+
+
+def active_consent(session: Session, *, patient_id: int, kind: str) -> Consent | None:
+    """The patient's newest consent of `kind` in force (`consent_in_force`), or None.
+
+    Every place that asks "has this patient consented?" asks here: the needling gate before
+    a session opens (API and page), the patient and needling pages and the printed consent
+    form; the FHIR export marks each consent active by `consent_in_force`. A withdrawn
+    consent, or an active one of another kind, is no consent.
+    """
+    consents = session.scalars(
         select(Consent)
-        .where(
-            Consent.patient_id == patient_id,
-            Consent.kind == "dry_needling",
-            Consent.status == "active",
-        )
-        .order_by(Consent.signed_at.desc())
-        .limit(1)
+        .where(Consent.patient_id == patient_id)
+        .order_by(Consent.signed_at.desc(), Consent.id.desc())
     )
+    return next((c for c in consents if consent_in_force(c, kind=kind)), None)

@@ -80,10 +80,10 @@ def _session_facts(session: Session, clinic_id: int | None) -> dict[int, tuple[i
     e, ns = NeedleEntry, NeedlingSession
     stmt = (
         select(ns.visit_id, func.count(e.id), func.coalesce(func.sum(e.twitch_count), 0))
-        .join(e, e.session_id == ns.id)
+        .join(e, e.needling_id == ns.id)
         .group_by(ns.visit_id)
     )
-    muscles = select(ns.visit_id, e.muscle_id, e.side).join(e, e.session_id == ns.id).distinct()
+    muscles = select(ns.visit_id, e.muscle_id, e.side).join(e, e.needling_id == ns.id).distinct()
     if clinic_id is not None:
         stmt = stmt.where(ns.clinic_id == clinic_id)
         muscles = muscles.where(ns.clinic_id == clinic_id)
@@ -102,7 +102,7 @@ def _rows(session: Session, clinic_id: int | None) -> Iterator[tuple[Measurement
     )
     if clinic_id is not None:
         stmt = stmt.where(Measurement.clinic_id == clinic_id)
-    yield from session.execute(stmt.execution_options(yield_per=2000))  # type: ignore[misc]
+    yield from session.execute(stmt.execution_options(yield_per=2000))
 
 
 def export_csv(

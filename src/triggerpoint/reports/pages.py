@@ -14,14 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.ratelimit import rate_limit
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.reports import education, pdf, service
-from triggerpoint.reports.dashboard import clinic_dashboard, dashboard_plots
-from triggerpoint.web.templating import templates
+from triggerpoint.ui.templating import templates
 
-pages = APIRouter(include_in_schema=False)
+pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 VisitId = Annotated[int, Query(ge=1, le=2_147_483_647)]
 NO_STORE = {"Cache-Control": "no-store"}
 PDF_LIMIT = rate_limit("pdf")  # per user (TRIGGERPOINT_RATE_LIMIT_PDF): 429 beyond it
@@ -43,9 +42,7 @@ def _pdf(name: str, ctx: dict[str, Any], filename: str, *, private: bool = True)
 def _patient_report(
     build: Callable[..., dict[str, Any]], session: Any, principal: Any, **kwargs: Any
 ) -> dict[str, Any]:
-    ctx = build(session, principal=principal, **kwargs)
-    session.commit()  # the audit events of the reads
-    return ctx
+    return build(session, principal=principal, **kwargs)
 
 
 @pages.get("/patients/{patient_id}/reports/visit-note", response_class=HTMLResponse)
@@ -111,10 +108,3 @@ def education_pdf() -> Response:
     return _pdf(
         "reports/education.html", education.context(), "trigger-points-handout.pdf", private=False
     )
-
-
-@pages.get("/dashboard", response_class=HTMLResponse)
-def dashboard_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
-    data = clinic_dashboard(session, principal=principal)
-    session.commit()
-    return _page(request, "reports/dashboard.html", {"d": data, "plots": dashboard_plots(data)})

@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from triggerpoint.web.templating import templates
+from triggerpoint.ui.templating import templates
 
 HERE = Path(__file__).resolve().parent
 PRINT_LAYOUT = "reports/print_base.html"

@@ -79,7 +79,8 @@ def _date_axis(ax: plt.Axes, dates: Sequence[datetime]) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
     if dates and max(dates) - min(dates) < timedelta(days=1):
-        ax.set_xlim(min(dates) - timedelta(days=7), max(dates) + timedelta(days=7))
+        week = timedelta(days=7)
+        ax.set_xlim(min(dates) - week, max(dates) + week)  # type: ignore[arg-type]  # stubs: floats; matplotlib's date units take datetimes
 
 
 def _axes(width: float = 7.0, height: float = 3.0) -> tuple[Figure, plt.Axes]:
@@ -135,9 +136,9 @@ def trajectory_svg(
                 ax.axhline(y, color=MDC, lw=0.9, ls=(0, (4, 3)), gid=gid)
     for i, s in enumerate(sessions):
         gid = f"session-{i}"
-        ax.axvline(s.at, color=SESSION, lw=0.8, ls=":", alpha=0.8, gid=f"{gid}-line")
+        ax.axvline(s.at, color=SESSION, lw=0.8, ls=":", alpha=0.8, gid=f"{gid}-line")  # type: ignore[arg-type]  # stubs: floats; matplotlib's date units take datetimes
         ax.plot(
-            [s.at],
+            [s.at],  # type: ignore[arg-type]  # stubs: floats; matplotlib's date units take datetimes
             [1.0],
             marker="v",
             ms=9,
@@ -186,7 +187,7 @@ def trajectory_svg(
 def extent_svg(*, dates: Sequence[datetime], extents: Sequence[float]) -> str:
     """Pain extent (% of body area) per drawing."""
     fig, ax = _axes(7.0, 2.2)
-    ax.plot(dates, extents, marker="o", color=POST, lw=1.4)
+    ax.plot(dates, extents, marker="o", color=POST, lw=1.4)  # type: ignore[arg-type]  # stubs: floats; matplotlib's date units take datetimes
     ax.set_ylim(0, max(10.0, max(extents, default=0) * 1.2))
     ax.set_ylabel("% of body area", fontsize=8)
     ax.set_title("Pain extent per visit", fontsize=9, loc="left")
@@ -304,8 +305,8 @@ def twitch_svg(rows: Sequence[dict]) -> str:
 
 def model_states_svg() -> str:
     """Inside a normal, latent and active trigger point under the model (its assumptions)."""
-    from triggerpoint.model.dynamics import equilibrium, ph_of
-    from triggerpoint.model.params import STATE_LOADS
+    from triggerpoint.physiology.dynamics import equilibrium, ph_of
+    from triggerpoint.physiology.params import STATE_LOADS
 
     names = list(STATE_LOADS)
     s = equilibrium(np.array([STATE_LOADS[k] for k in names]))
@@ -331,8 +332,8 @@ def model_states_svg() -> str:
 
 def model_needling_svg(days: float = 7) -> str:
     """Pain after needling with no, one and several twitch responses (model, not a promise)."""
-    from triggerpoint.model.dynamics import Needling, equilibrium, simulate
-    from triggerpoint.model.params import STATE_LOADS
+    from triggerpoint.physiology.dynamics import Needling, equilibrium, simulate
+    from triggerpoint.physiology.params import STATE_LOADS
 
     twitches = np.array([0.0, 1.0, 4.0])
     load = STATE_LOADS["active"]

@@ -9,7 +9,7 @@ dicts for the templates; a patient with no data gives empty lists, never an erro
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -21,14 +21,14 @@ from triggerpoint.accounts.models import User
 from triggerpoint.accounts.service import Principal
 from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.audit.service import record
+from triggerpoint.errors import InvalidInput, NotFound
 from triggerpoint.outcomes import service as outcomes
 from triggerpoint.outcomes.instruments import definitions
+from triggerpoint.outcomes.thresholds import rule_for
 from triggerpoint.records import service as records
-from triggerpoint.records.models import Visit
-from triggerpoint.records.schemas import RISKS
 from triggerpoint.reports import plots
 from triggerpoint.reports.extent import pain_extent, region_areas
-from triggerpoint.safety.stats import published
+from triggerpoint.safety.rates import consent_risks, published
 from triggerpoint.treatment import service as treatment
 from triggerpoint.treatment.models import NeedlingSession, Screening
 from triggerpoint.treatment.schemas import AE_TYPES
@@ -65,29 +65,6 @@ def muscle_label(muscle_id: str, side: str | None = None) -> str:
 # --- reads --------------------------------------------------------------------------------
 
 
-def patient_sessions(
-    session: Session, *, principal: Principal, patient_id: int
-) -> list[NeedlingSession]:
-    """The patient's needling sessions, oldest first (clinic-scoped and audited)."""
-    principal.require("clinical:read")
-    records.get_patient(session, principal=principal, patient_id=patient_id)
-    rows = list(
-        session.scalars(
-            select(NeedlingSession)
-            .where(NeedlingSession.patient_id == patient_id)
-            .order_by(NeedlingSession.opened_at, NeedlingSession.id)
-        )
-    )
-    record(
-        session,
-        actor=principal.actor,
-        action="list",
-        entity="needling_session",
-        detail={"patient_id": patient_id, "report": True},
-    )
-    return rows
-
-
 def _user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
@@ -105,7 +82,7 @@ def session_muscles(ns: NeedlingSession) -> list[str]:
 
 
 def session_marks(
-    sessions: Sequence[NeedlingSession], visit_at: dict[int, datetime]
+    sessions: Sequence[NeedlingSession], visit_at: Mapping[int | None, datetime]
 ) -> list[plots.SessionMark]:
     """Markers at the visit's time (a session is opened during its visit)."""
     marks = []
@@ -154,7 +131,7 @@ def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, An
     immediate = s.immediate_changes[-1] if s.immediate_changes else None
     groc = (spec["worsened_at"] + 1, spec["responder_at"] - 1) if s.instrument == "groc" else None
     followed_up = len(s.points) > 1
-    no_threshold = s.threshold is None and s.threshold_kind != "rating"
+    no_threshold = not rule_for(s.instrument, s.context).classifies  # `outcomes.thresholds`
     dashed = _dashed(s, mdc95)
     return {
         "instrument": s.instrument,
@@ -230,16 +207,16 @@ def patient_outcomes(session: Session, *, principal: Principal, patient_id: int)
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     rows = outcomes.list_measurements(session, principal=principal, patient_id=patient_id)
     sessions = (
-        patient_sessions(session, principal=principal, patient_id=patient_id)
+        treatment.patient_sessions(session, principal=principal, patient_id=patient_id)
         if principal.can("clinical:read")
         else []
     )
     visits = records.list_visits(session, principal=principal, patient_id=patient_id)
-    visit_at = {v.id: v.visit_at for v in visits}
+    visit_at: dict[int | None, datetime] = {v.id: v.visit_at for v in visits}
     marks = session_marks(sessions, visit_at)
     measures = [_measure_view(s, marks) for s in outcomes.summarise(rows)]
     drawings = records.list_pain_drawings(session, principal=principal, patient_id=patient_id)
-    pain = []
+    pain: list[dict[str, Any]] = []
     for d in drawings:
         regions = {m.region_id for m in d.marks}
         pain.append(
@@ -281,10 +258,13 @@ def visit_note(
     """One visit: needling entries, the screening that cleared it, adverse events, signature."""
     principal.require("clinical:read")
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
-    visit = session.get(Visit, visit_id)
-    if visit is None or visit.patient_id != patient_id:
-        raise records.NotFound("visit", visit_id)
-    ns = session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
+    try:
+        visit = records.visit_of_patient(session, patient_id=patient_id, visit_id=visit_id)
+    except InvalidInput as exc:
+        # A report addresses the visit: another patient's is not found under this patient
+        # (404), with the rule's own field and words.
+        raise NotFound("visit", visit_id, field=exc.field, message=str(exc)) from None
+    ns = treatment.needling_for_visit(session, visit_id=visit_id)
     record(
         session,
         actor=principal.actor,
@@ -294,7 +274,7 @@ def visit_note(
         detail={"patient_id": patient_id, "report": "visit_note"},
     )
     if ns is not None:
-        treatment.get_session(session, principal=principal, session_id=ns.id)  # audited read
+        treatment.get_needling(session, principal=principal, needling_id=ns.id)  # audited read
         screening = session.get(Screening, ns.screening_id)
     else:
         screening = treatment.latest_screening(session, patient_id=patient_id)
@@ -307,17 +287,15 @@ def visit_note(
         session,
         [visit.clinician_id, ns.signed_by if ns else None, ns.opened_by if ns else None],
     )
-    drawings = [
-        d
-        for d in records.list_pain_drawings(session, principal=principal, patient_id=patient_id)
-        if d.visit_id == visit_id
-    ]
+    drawings = records.visit_pain_drawings(
+        session, principal=principal, patient_id=patient_id, visit_id=visit_id
+    )
     drawing = _drawing_view(drawings[-1]) if drawings else None
     return {
         "p": patient,
         "visit": visit,
         "ns": ns,
-        "out": treatment.session_out(session, ns) if ns else None,
+        "out": treatment.needling_out(session, ns) if ns else None,
         "billing": treatment.billing(ns) if ns else None,
         "names": muscle_names(),
         "screening": screening,
@@ -364,50 +342,6 @@ def progress_report(session: Session, *, principal: Principal, patient_id: int) 
 
 # --- consent form -------------------------------------------------------------------------
 
-# Published frequency per risk on the consent form: (per-session percent by study, wording).
-CONSENT_RATES = {
-    "bruising": "bruising",
-    "bleeding": "bleeding",
-    "pain_during": "pain_during",
-    "post_needling_soreness": "post_needling_soreness",
-    "aggravation": "aggravation",
-    "fatigue_drowsiness": "drowsiness",
-}
-RARE = {
-    "fainting": "rare; not separately counted in these surveys",
-    "nerve_irritation": "rare",
-    "infection": "rare",
-    "pneumothorax": "rare but serious: no significant adverse events in 7,629 treatments (Brady 2014; upper 95% limit 0.04%); 20 significant events of any kind in about 20,000 sessions (Boyce 2020)",
-    "broken_needle": "very rare",
-}
-
-
-def _one_in(percent: float) -> str:
-    return f"about 1 in {round(100 / percent):,}" if percent > 0 else "not observed"
-
-
-def consent_risks() -> list[dict[str, Any]]:
-    """Each disclosed risk with its published per-session frequency and source."""
-    studies = {s["id"]: s for s in published()}
-    out = []
-    for key, label in RISKS.items():
-        rates = []
-        if key in CONSENT_RATES:
-            for sid in ("brady_2014", "boyce_2020"):
-                pct = studies[sid].get("by_type", {}).get(CONSENT_RATES[key])
-                if pct is not None:
-                    rates.append(
-                        {
-                            "study": "Brady et al. 2014"
-                            if sid == "brady_2014"
-                            else "Boyce et al. 2020",
-                            "percent": pct,
-                            "text": f"{pct:g}% of sessions ({_one_in(pct)})",
-                        }
-                    )
-        out.append({"key": key, "label": label, "rates": rates, "rare": RARE.get(key)})
-    return out
-
 
 def consent_form(session: Session, *, principal: Principal, patient_id: int) -> dict[str, Any]:
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
@@ -417,7 +351,7 @@ def consent_form(session: Session, *, principal: Principal, patient_id: int) -> 
         "risks": consent_risks(),
         "studies": published(),
         "consents": consents,
-        "active": next((c for c in reversed(consents) if c.status == "active"), None),
+        "active": records.active_consent(session, patient_id=patient_id, kind=records.DRY_NEEDLING),
     }
 
 
@@ -428,6 +362,6 @@ def age_on(born: Any, when: datetime) -> int:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     """Numbers for reports: no trailing zeros, an explicit sign for changes handled by callers."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or math.isnan(value):
         return "—"
     return f"{round(value, digits):g}"

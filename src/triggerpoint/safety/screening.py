@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -211,15 +212,15 @@ def describe_regions(region_ids: list[str], catalog: Catalog | None = None) -> s
             left -= ids
     for group, name in catalog.groups.items():
         for side in ("right", "left"):
-            ids = {r.id for r in catalog.regions.values() if r.group == group and r.side == side}
-            if ids and ids <= left:
+            sided = {r.id for r in catalog.regions.values() if r.group == group and r.side == side}
+            if sided and sided <= left:
                 parts.append(f"{side} {name}")
-                left -= ids
+                left -= sided
     parts += [catalog.regions[i].name for i in sorted(left) if i in catalog.regions]
     return ", ".join(parts)
 
 
-def missing_questions(answers: dict[str, Answer] | dict[str, object]) -> list[Rule]:
+def missing_questions(answers: Mapping[str, object]) -> list[Rule]:
     """The questions not yet answered, in the form's order (pages mark every one)."""
     return [r for r in rulebook().rules if r.id not in answers]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -15,10 +14,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
     false,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triggerpoint.db import Base, TenantMixin, Versioned, utcnow
 
@@ -105,8 +103,10 @@ class NeedlingSession(Versioned, TenantMixin, Base):
 class PlannedTarget(TenantMixin, Base):
     __tablename__ = "planned_target"
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("needling_session.id", ondelete="CASCADE"), index=True
+    needling_id: Mapped[int] = mapped_column(
+        "session_id",  # the column keeps its name; in code it is the needling session's id
+        ForeignKey("needling_session.id", ondelete="CASCADE"),
+        index=True,
     )
     muscle_id: Mapped[str] = mapped_column(String(60))
     side: Mapped[str] = mapped_column(String(6))
@@ -121,8 +121,10 @@ class NeedleEntry(TenantMixin, Base):
     __tablename__ = "needle_entry"
     __table_args__ = (UniqueConstraint("session_id", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("needling_session.id", ondelete="CASCADE"), index=True
+    needling_id: Mapped[int] = mapped_column(
+        "session_id",  # the column keeps its name; in code it is the needling session's id
+        ForeignKey("needling_session.id", ondelete="CASCADE"),
+        index=True,
     )
     seq: Mapped[int] = mapped_column(Integer)
     muscle_id: Mapped[str] = mapped_column(String(60), index=True)
@@ -155,8 +157,10 @@ class AdverseEvent(TenantMixin, Base):
         Index("ix_adverse_event_clinic_severity", "clinic_id", "severity", "session_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True
+    needling_id: Mapped[int] = mapped_column(
+        "session_id",  # the column keeps its name; in code it is the needling session's id
+        ForeignKey("needling_session.id", ondelete="RESTRICT"),
+        index=True,
     )
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patient.id", ondelete="RESTRICT"), index=True
@@ -178,62 +182,13 @@ class Addendum(TenantMixin, Base):
 
     __tablename__ = "addendum"
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("needling_session.id", ondelete="RESTRICT"), index=True
+    needling_id: Mapped[int] = mapped_column(
+        "session_id",  # the column keeps its name; in code it is the needling session's id
+        ForeignKey("needling_session.id", ondelete="RESTRICT"),
+        index=True,
     )
     text: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class SessionTally(TenantMixin, Base):
-    """What one needling session adds to the dashboard (derived; see `reports.summary`).
-
-    `muscles` maps muscle id -> needles; `pairs`/`change_sum`/`change_sq` summarise the
-    pre/post NPRS pairs of the session's visit.
-    """
-
-    __tablename__ = "session_tally"
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("needling_session.id", ondelete="RESTRICT"), primary_key=True
-    )
-    entries: Mapped[int] = mapped_column(Integer)
-    twitches: Mapped[int] = mapped_column(Integer)
-    muscles: Mapped[dict] = mapped_column(JSON)
-    pairs: Mapped[int] = mapped_column(Integer)
-    change_sum: Mapped[float] = mapped_column(Float)
-    change_sq: Mapped[float] = mapped_column(Float)
-
-
-class DashboardTally(TenantMixin, Base):
-    """Per-clinic running totals the dashboard reads in one small query (derived).
-
-    kind "responder": key "<instrument>:<class>", n = series. kind "muscle": key = muscle id,
-    n = sessions, total = needles. kind "twitch": key = twitches in the session, n = NPRS
-    pairs, total / total_sq = sum of changes / of squared changes.
-    """
-
-    __tablename__ = "dashboard_tally"
-    __table_args__ = (UniqueConstraint("clinic_id", "kind", "key"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    key: Mapped[str] = mapped_column(String(60))
-    n: Mapped[int] = mapped_column(Integer)
-    total: Mapped[float] = mapped_column(Float)
-    total_sq: Mapped[float] = mapped_column(Float)
-
-
-@event.listens_for(Session, "before_flush")
-def _summaries_before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
-    from triggerpoint.reports import summary
-
-    summary.before_flush(session)
-
-
-@event.listens_for(Session, "after_flush")
-def _summaries_after_flush(session: Session, _ctx: Any) -> None:
-    from triggerpoint.reports import summary
-
-    summary.after_flush(session)

@@ -7,40 +7,29 @@ functions as the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from pydantic import BaseModel
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession
+from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.accounts.models import User
 from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.records import schemas as rschemas
 from triggerpoint.records import service as records
 from triggerpoint.records.models import Visit
-from triggerpoint.records.schemas import RISKS, RecordId
+from triggerpoint.records.schemas import RecordId
+from triggerpoint.safety.rates import RISKS, consent_risks
 from triggerpoint.safety.screening import missing_questions, rulebook
 from triggerpoint.treatment import schemas, service
 from triggerpoint.treatment.models import NeedlingSession
-from triggerpoint.web import localtime
-from triggerpoint.web.forms import parse_form
-from triggerpoint.web.templating import templates
+from triggerpoint.ui import localtime
+from triggerpoint.ui.forms import parse_form
+from triggerpoint.ui.templating import templates
 
-pages = APIRouter(include_in_schema=False)
-RISK_FREQUENCY = {
-    "bruising": "about 1 in 13 treatments (7.6%)",
-    "bleeding": "about 1 in 20 treatments (4.7%)",
-    "pain_during": "about 1 in 33 treatments (3.0%)",
-    "post_needling_soreness": "about 1 in 45 treatments reported by clinicians (2.2%); soreness for 24-72 h is common",
-    "aggravation": "about 1 in 110 treatments (0.9%)",
-    "fatigue_drowsiness": "about 1 in 380 treatments (0.26%)",
-    "fainting": "rare",
-    "nerve_irritation": "rare",
-    "infection": "rare",
-    "pneumothorax": "rare (no significant events in 7,629 treatments; fewer than 1 in 1,000 in 20,464 sessions)",
-    "broken_needle": "very rare",
-}
+pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 
 def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
@@ -54,7 +43,6 @@ def screening_form(
     principal.require("clinical:read")
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     ctx = _screening_context(session, patient, errors={}, form={})
-    session.commit()
     return _render(request, "treatment/screening.html", ctx)
 
 
@@ -95,7 +83,6 @@ async def screening_save(
     if data is not None:
         try:
             service.record_screening(session, principal=principal, patient_id=patient_id, data=data)
-            session.commit()
             return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)
         except records.RecordError as exc:
             session.rollback()
@@ -106,16 +93,20 @@ async def screening_save(
     return _render(request, "treatment/screening.html", ctx, 422)
 
 
+def _risks() -> dict[str, Any]:
+    """The risks to tick, each with its published frequency (`safety.rates.consent_risks`)."""
+    return {"risks": RISKS, "freq": {r["key"]: r["summary"] for r in consent_risks()}}
+
+
 @pages.get("/patients/{patient_id}/consent", response_class=HTMLResponse)
 def consent_form(
     request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
 ) -> Response:
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
-    session.commit()
     return _render(
         request,
         "treatment/consent.html",
-        {"p": patient, "risks": RISKS, "freq": RISK_FREQUENCY, "errors": {}, "form": {}},
+        {"p": patient, **_risks(), "errors": {}, "form": {}},
     )
 
 
@@ -136,7 +127,6 @@ async def consent_save(
     )
     if data is not None:
         records.record_consent(session, principal=principal, patient_id=patient_id, data=data)
-        session.commit()
         return RedirectResponse(f"/patients/{patient_id}", status_code=303)
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     return _render(
@@ -144,8 +134,7 @@ async def consent_save(
         "treatment/consent.html",
         {
             "p": patient,
-            "risks": RISKS,
-            "freq": RISK_FREQUENCY,
+            **_risks(),
             "errors": errors,
             "form": {**dict(form), "risks": form.getlist("risks")},
         },
@@ -158,12 +147,9 @@ def needling_page(
     request: Request, principal: PagePrincipal, session: PageSession, visit_id: RecordId
 ) -> Response:
     principal.require("clinical:read")
-    visit = session.get(Visit, visit_id)
-    if visit is None:
-        raise records.NotFound("visit", visit_id)
-    ns = session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
-    ctx = _needling_context(session, principal, visit, ns)
-    session.commit()
+    visit = records.get_record(session, Visit, visit_id, "visit")
+    needling = service.needling_for_visit(session, visit_id=visit_id)
+    ctx = _needling_context(session, principal, visit, needling)
     return _render(request, "treatment/needling.html", ctx)
 
 
@@ -171,7 +157,7 @@ def _needling_context(
     session,
     principal,
     visit: Visit,
-    ns: NeedlingSession | None,
+    needling: NeedlingSession | None,
     errors: dict | None = None,
     form: dict | None = None,
 ) -> dict:
@@ -181,65 +167,33 @@ def _needling_context(
     ctx: dict[str, Any] = {
         "visit": visit,
         "p": patient,
-        "ns": ns,
+        "ns": needling,
         "screening": screening,
-        "consent": records.active_consent(session, patient_id=visit.patient_id),
+        "consent": records.active_consent(
+            session, patient_id=visit.patient_id, kind=records.DRY_NEEDLING
+        ),
         "errors": errors or {},
         "form": form or {},
         "muscles": sorted(atlas.muscles.values(), key=lambda m: m.name),
         "ae_types": schemas.AE_TYPES,
         "urgent_action": service.URGENT_ACTION,
     }
-    if ns is not None:
-        out = service.session_out(session, ns)
-        last = ns.entries[-1] if ns.entries else None
+    if needling is not None:
+        out = service.needling_out(session, needling)
+        last = needling.entries[-1] if needling.entries else None
         ctx |= {
             "out": out,
-            "billing": service.billing(ns),
-            "plain_precautions": service.precautions_besides_restrictions(session, ns),
+            "billing": service.billing(needling),
+            "plain_precautions": service.precautions_besides_restrictions(session, needling),
             "last": last,
-            "unaccounted": service.unaccounted(ns),
+            "unaccounted": service.unaccounted(needling),
             "thorax_muscles": {m.id for m in atlas.muscles.values() if m.needling.thorax},
             "recess_muscles": sorted(m.name for m in atlas.muscles.values() if m.pleural_recess),
             "recess_ids": sorted(m.id for m in atlas.muscles.values() if m.pleural_recess),
             "names": {m.id: m.name for m in atlas.muscles.values()},
-            **_suggestions(session, principal, visit, ns),
+            **service.needling_suggestions(session, principal=principal, needling=needling),
         }
     return ctx
-
-
-def _suggestions(session, principal, visit: Visit, ns: NeedlingSession) -> dict[str, Any]:
-    """Trigger points ranked for this visit's pain drawing, one click from a planned target."""
-    from triggerpoint.inference.service import suggest
-
-    drawings = [
-        d
-        for d in records.list_pain_drawings(
-            session, principal=principal, patient_id=visit.patient_id
-        )
-        if d.visit_id == visit.id
-    ]
-    if ns.status != "open" or not drawings:
-        return {"suggestions": [], "painful_count": 0, "restricted": {}}
-    latest = drawings[-1]
-    result = suggest(
-        {"pain": [m.region_id for m in latest.marks], "complete": latest.complete}, top=8
-    )
-    planned = {(t.muscle_id, t.side, t.trigger_point_id) for t in ns.targets}
-    fresh = [
-        c for c in result.candidates if (c.muscle_id, c.side, c.trigger_point_id) not in planned
-    ]
-    shown = fresh[:6]
-    restricted = {
-        (c.muscle_id, c.side, c.trigger_point_id): why
-        for c in shown
-        if (
-            why := service.restricted_here(
-                session, ns, muscle_id=c.muscle_id, side=c.side, tp_id=c.trigger_point_id
-            )
-        )
-    }
-    return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
 
 
 @pages.post("/visits/{visit_id}/needling/{action}", response_class=HTMLResponse)
@@ -253,41 +207,38 @@ async def needling_action(
     """One endpoint per bedside action; each is one transaction and returns to the page."""
     principal.require("clinical:write")  # first: a refused form re-renders the session
     form = {k: v for k, v in (await request.form()).items() if k != "csrf_token"}
-    visit = session.get(Visit, visit_id)
-    if visit is None:
-        raise records.NotFound("visit", visit_id)
-    ns = session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
+    visit = records.get_record(session, Visit, visit_id, "visit")
+    needling = service.needling_for_visit(session, visit_id=visit_id)
     errors: dict[str, str] = {}
     try:
-        errors = _do(session, principal, visit, ns, action, form)
+        errors = _do(session, principal, visit, needling, action, form)
     except (records.RecordError, service.SafetyBlock, records.Conflict) as exc:
         session.rollback()
-        errors = {getattr(exc, "field", "form"): str(exc)}
+        errors = {exc.field or "form": str(exc)}  # a safety block or conflict: the whole form
     if not errors:
-        session.commit()
         return RedirectResponse(f"/visits/{visit_id}/needling#{action}", status_code=303)
     session.rollback()
-    ns = session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
+    needling = service.needling_for_visit(session, visit_id=visit_id)
     return _render(
         request,
         "treatment/needling.html",
-        _needling_context(session, principal, visit, ns, errors, {**form, "_action": action}),
+        _needling_context(session, principal, visit, needling, errors, {**form, "_action": action}),
         422,
     )
 
 
 def _do(
-    session, principal, visit: Visit, ns: NeedlingSession | None, action: str, form: dict
+    session, principal, visit: Visit, needling: NeedlingSession | None, action: str, form: dict
 ) -> dict[str, str]:
     if action == "confirm":
         service.confirm_screening(session, principal=principal, visit_id=visit.id)
         return {}
     if action == "open":
-        service.open_session(session, principal=principal, visit_id=visit.id)
+        service.open_needling(session, principal=principal, visit_id=visit.id)
         return {}
-    if ns is None:
+    if needling is None:
         return {"form": "open the needling session first"}
-    specs = {
+    specs: dict[str, tuple[type[BaseModel], Callable[..., Any]]] = {
         "target": (schemas.TargetIn, service.add_target),
         "entry": (schemas.EntryIn, service.add_entry),
         "count": (schemas.CountIn, service.record_count),
@@ -312,5 +263,5 @@ def _do(
     data, errors = parse_form(model, raw)
     if data is None:
         return errors
-    fn(session, principal=principal, session_id=ns.id, data=data)
+    fn(session, principal=principal, needling_id=needling.id, data=data)
     return {}

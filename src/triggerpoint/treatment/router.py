@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, api_handler
+from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, UnitOfWorkRoute, api_handler
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.treatment import schemas, service
 
-api = APIRouter(prefix="/api", tags=["needling"])
+api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api", tags=["needling"])
 
 
 @api.post(
@@ -21,7 +21,6 @@ def create_screening(
     out = schemas.ScreeningOut.model_validate(
         service.record_screening(session, principal=principal, patient_id=patient_id, data=data)
     )
-    session.commit()
     return out
 
 
@@ -35,7 +34,6 @@ def confirm_screening(
     out = schemas.ScreeningOut.model_validate(
         service.confirm_screening(session, principal=principal, visit_id=visit_id)
     )
-    session.commit()
     return out
 
 
@@ -44,9 +42,8 @@ def confirm_screening(
 def open_session(
     principal: ApiPrincipal, session: ApiSession, data: schemas.OpenSessionIn
 ) -> schemas.SessionOut:
-    ns = service.open_session(session, principal=principal, visit_id=data.visit_id)
-    out = service.session_out(session, ns)
-    session.commit()
+    needling = service.open_needling(session, principal=principal, visit_id=data.visit_id)
+    out = service.needling_out(session, needling)
     return out
 
 
@@ -57,10 +54,9 @@ def open_session(
 def get_session(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId
 ) -> schemas.SessionOut:
-    out = service.session_out(
-        session, service.get_session(session, principal=principal, session_id=session_id)
+    out = service.needling_out(
+        session, service.get_needling(session, principal=principal, needling_id=session_id)
     )
-    session.commit()
     return out
 
 
@@ -73,11 +69,10 @@ def get_session(
 def add_target(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.TargetIn
 ) -> schemas.SessionOut:
-    service.add_target(session, principal=principal, session_id=session_id, data=data)
-    out = service.session_out(
-        session, service.get_session(session, principal=principal, session_id=session_id)
+    service.add_target(session, principal=principal, needling_id=session_id, data=data)
+    out = service.needling_out(
+        session, service.get_needling(session, principal=principal, needling_id=session_id)
     )
-    session.commit()
     return out
 
 
@@ -87,9 +82,8 @@ def add_entry(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.EntryIn
 ) -> schemas.EntryOut:
     out = schemas.EntryOut.model_validate(
-        service.add_entry(session, principal=principal, session_id=session_id, data=data)
+        service.add_entry(session, principal=principal, needling_id=session_id, data=data)
     )
-    session.commit()
     return out
 
 
@@ -98,11 +92,10 @@ def add_entry(
 def record_count(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.CountIn
 ) -> schemas.SessionOut:
-    out = service.session_out(
+    out = service.needling_out(
         session,
-        service.record_count(session, principal=principal, session_id=session_id, data=data),
+        service.record_count(session, principal=principal, needling_id=session_id, data=data),
     )
-    session.commit()
     return out
 
 
@@ -116,9 +109,10 @@ def report_adverse_event(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AdverseEventIn
 ) -> schemas.AdverseEventOut:
     out = service.adverse_event_out(
-        service.report_adverse_event(session, principal=principal, session_id=session_id, data=data)
+        service.report_adverse_event(
+            session, principal=principal, needling_id=session_id, data=data
+        )
     )
-    session.commit()
     return out
 
 
@@ -127,10 +121,9 @@ def report_adverse_event(
 def sign(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.SignIn
 ) -> schemas.SessionOut:
-    out = service.session_out(
-        session, service.sign(session, principal=principal, session_id=session_id, data=data)
+    out = service.needling_out(
+        session, service.sign(session, principal=principal, needling_id=session_id, data=data)
     )
-    session.commit()
     return out
 
 
@@ -143,9 +136,8 @@ def sign(
 def add_addendum(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId, data: schemas.AddendumIn
 ) -> dict:
-    a = service.add_addendum(session, principal=principal, session_id=session_id, data=data)
+    a = service.add_addendum(session, principal=principal, needling_id=session_id, data=data)
     out = {"id": a.id, "text": a.text, "created_at": a.created_at}
-    session.commit()
     return out
 
 
@@ -154,8 +146,9 @@ def add_addendum(
 def billing(
     principal: ApiPrincipal, session: ApiSession, session_id: RecordId
 ) -> schemas.BillingOut:
-    out = service.billing(service.get_session(session, principal=principal, session_id=session_id))
-    session.commit()
+    out = service.billing(
+        service.get_needling(session, principal=principal, needling_id=session_id)
+    )
     return out
 
 
@@ -165,11 +158,10 @@ def billing(
 )
 @api_handler
 def adverse_event_rates(principal: ApiPrincipal, session: ApiSession) -> dict:
-    from triggerpoint.safety.stats import adverse_event_rates as rates
+    from triggerpoint.treatment.stats import adverse_event_rates as rates
 
     principal.require("clinical:read")
     out = rates(session)
-    session.commit()
     return out
 
 
@@ -179,12 +171,11 @@ def unsigned(principal: ApiPrincipal, session: ApiSession) -> list[dict]:
     rows = service.unsigned_sessions(session, principal=principal)
     out = [
         {
-            "id": ns.id,
-            "patient_id": ns.patient_id,
-            "visit_id": ns.visit_id,
-            "opened_at": ns.opened_at,
+            "id": needling.id,
+            "patient_id": needling.patient_id,
+            "visit_id": needling.visit_id,
+            "opened_at": needling.opened_at,
         }
-        for ns in rows
+        for needling in rows
     ]
-    session.commit()
     return out

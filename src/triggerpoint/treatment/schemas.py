@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -27,7 +27,10 @@ AE_TYPES = {
     "broken_or_retained_needle": "Broken, retained or lost needle",
     "other": "Other",
 }
-AeType = Literal[tuple(AE_TYPES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a type checker needs the literal spelled out: to it, a str
+    AeType = str
+else:  # one of the keys of AE_TYPES (pydantic checks it and lists them in the schema)
+    AeType = Literal[tuple(AE_TYPES)]
 # Carnes et al. 2010 grading.
 Severity = Literal["mild", "moderate", "major"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,11 +27,14 @@ from triggerpoint.db import utcnow
 from triggerpoint.errors import SafetyBlock
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
 from triggerpoint.records.service import (
+    DRY_NEEDLING,
     Conflict,
     RecordError,
     active_consent,
+    get_patient,
     get_record,
     require_record,
+    visit_pain_drawings,
 )
 from triggerpoint.safety.depth import DepthLimit, max_thorax_depth
 from triggerpoint.safety.entry import PatientSafety, blocked_reasons, check_entry
@@ -144,7 +148,7 @@ def confirm_screening(session: Session, *, principal: Principal, visit_id: int) 
 # --- sessions -------------------------------------------------------------------------
 
 
-def open_session(session: Session, *, principal: Principal, visit_id: int) -> NeedlingSession:
+def open_needling(session: Session, *, principal: Principal, visit_id: int) -> NeedlingSession:
     principal.require("clinical:write")
     visit = get_record(session, Visit, visit_id, "visit")
     screening = latest_screening(session, patient_id=visit.patient_id)
@@ -163,57 +167,115 @@ def open_session(session: Session, *, principal: Principal, visit_id: int) -> Ne
         raise SafetyBlock(
             "cannot open a needling session: re-confirm the screening at this visit first"
         )
-    consent = active_consent(session, patient_id=visit.patient_id)
+    consent = active_consent(session, patient_id=visit.patient_id, kind=DRY_NEEDLING)
     if consent is None:
         raise SafetyBlock(
             "cannot open a needling session: there is no valid dry-needling consent on file"
         )
-    if (
-        session.scalar(select(NeedlingSession.id).where(NeedlingSession.visit_id == visit_id))
-        is not None
-    ):
+    if needling_for_visit(session, visit_id=visit_id) is not None:
         raise Conflict(f"visit {visit_id} already has a needling session")
-    ns = NeedlingSession(
+    needling = NeedlingSession(
         patient_id=visit.patient_id,
         visit_id=visit_id,
         screening_id=screening.id,
         consent_id=consent.id,
         opened_by=principal.user_id,
     )
-    session.add(ns)
+    session.add(needling)
     session.flush()
     record(
         session,
         actor=principal.actor,
         action="create",
         entity="needling_session",
-        entity_id=ns.id,
+        entity_id=needling.id,
         detail={"visit_id": visit_id},
     )
-    return ns
+    return needling
 
 
-def get_session(session: Session, *, principal: Principal, session_id: int) -> NeedlingSession:
+def needling_for_visit(session: Session, *, visit_id: int) -> NeedlingSession | None:
+    """This visit's needling session, if one was opened (a visit has at most one)."""
+    return session.scalar(select(NeedlingSession).where(NeedlingSession.visit_id == visit_id))
+
+
+def patient_sessions(
+    session: Session, *, principal: Principal, patient_id: int
+) -> list[NeedlingSession]:
+    """The patient's needling sessions, oldest first (clinic-scoped and audited)."""
     principal.require("clinical:read")
-    ns = get_record(session, NeedlingSession, session_id, "needling session")
+    get_patient(session, principal=principal, patient_id=patient_id)
+    rows = list(
+        session.scalars(
+            select(NeedlingSession)
+            .where(NeedlingSession.patient_id == patient_id)
+            .order_by(NeedlingSession.opened_at, NeedlingSession.id)
+        )
+    )
+    record(
+        session,
+        actor=principal.actor,
+        action="list",
+        entity="needling_session",
+        detail={"patient_id": patient_id, "report": True},
+    )
+    return rows
+
+
+def needling_suggestions(
+    session: Session, *, principal: Principal, needling: NeedlingSession
+) -> dict[str, Any]:
+    """Trigger points ranked for this visit's pain drawing, for planning at the bedside.
+
+    Only while the session is open and its visit has a drawing (the latest one): the top
+    ranked candidates not already planned (`inference.service.suggest_unplanned`), each
+    with why this patient must not have it (`restricted_here`; empty: allowed).
+    """
+    from triggerpoint.inference.service import suggest_unplanned
+
+    drawings = visit_pain_drawings(
+        session, principal=principal, patient_id=needling.patient_id, visit_id=needling.visit_id
+    )
+    if needling.status != "open" or not drawings:
+        return {"suggestions": [], "painful_count": 0, "restricted": {}}
+    latest = drawings[-1]
+    shown = suggest_unplanned(
+        {"pain": [m.region_id for m in latest.marks], "complete": latest.complete},
+        planned={(t.muscle_id, t.side, t.trigger_point_id) for t in needling.targets},
+    )
+    restricted = {
+        (c.muscle_id, c.side, c.trigger_point_id): why
+        for c in shown
+        if (
+            why := restricted_here(
+                session, needling, muscle_id=c.muscle_id, side=c.side, tp_id=c.trigger_point_id
+            )
+        )
+    }
+    return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
+
+
+def get_needling(session: Session, *, principal: Principal, needling_id: int) -> NeedlingSession:
+    principal.require("clinical:read")
+    needling = get_record(session, NeedlingSession, needling_id, "needling session")
     record(
         session,
         actor=principal.actor,
         action="read",
         entity="needling_session",
-        entity_id=session_id,
+        entity_id=needling_id,
     )
-    return ns
+    return needling
 
 
-def _open(session: Session, principal: Principal, session_id: int) -> NeedlingSession:
+def _open(session: Session, principal: Principal, needling_id: int) -> NeedlingSession:
     principal.require("clinical:write")
-    ns = get_record(session, NeedlingSession, session_id, "needling session")
-    if ns.status != "open":
+    needling = get_record(session, NeedlingSession, needling_id, "needling session")
+    if needling.status != "open":
         raise Conflict(
-            f"needling session {session_id} is signed and cannot change; add an addendum instead"
+            f"needling session {needling_id} is signed and cannot change; add an addendum instead"
         )
-    return ns
+    return needling
 
 
 def _muscle(name: str, field: str) -> Muscle:
@@ -235,20 +297,20 @@ def _trigger_point(muscle: Muscle, tp_id: str | None) -> str:
     return tp_id
 
 
-def thorax_limit(session: Session, ns: NeedlingSession) -> DepthLimit:
-    patient = session.get(Patient, ns.patient_id)
+def thorax_limit(session: Session, needling: NeedlingSession) -> DepthLimit:
+    patient = session.get(Patient, needling.patient_id)
     return max_thorax_depth(patient.bmi if patient else None)
 
 
-def precautions(session: Session, ns: NeedlingSession) -> list[str]:
+def precautions(session: Session, needling: NeedlingSession) -> list[str]:
     """Every reason from the screening (the API's `precautions`: restrictions included)."""
-    screening = session.get(Screening, ns.screening_id)
+    screening = session.get(Screening, needling.screening_id)
     return list(screening.reasons) if screening else []
 
 
-def precautions_besides_restrictions(session: Session, ns: NeedlingSession) -> list[str]:
+def precautions_besides_restrictions(session: Session, needling: NeedlingSession) -> list[str]:
     """The precautions a page lists apart from the restrictions, which it shows on their own."""
-    screening = session.get(Screening, ns.screening_id)
+    screening = session.get(Screening, needling.screening_id)
     if screening is None:
         return []
     restricted = {
@@ -257,42 +319,42 @@ def precautions_besides_restrictions(session: Session, ns: NeedlingSession) -> l
     return [r for r in screening.reasons if r not in restricted]
 
 
-def patient_safety(session: Session, ns: NeedlingSession) -> PatientSafety:
+def patient_safety(session: Session, needling: NeedlingSession) -> PatientSafety:
     """What `safety.entry` needs for this session: its screening's restrictions and the BMI."""
-    screening = session.get(Screening, ns.screening_id)
-    patient = session.get(Patient, ns.patient_id)
+    screening = session.get(Screening, needling.screening_id)
+    patient = session.get(Patient, needling.patient_id)
     return PatientSafety.of(
         screening.restrictions if screening else None, patient.bmi if patient else None
     )
 
 
 def restricted_here(
-    session: Session, ns: NeedlingSession, *, muscle_id: str, side: str, tp_id: str
+    session: Session, needling: NeedlingSession, *, muscle_id: str, side: str, tp_id: str
 ) -> list[str]:
     """Why this patient must not have this trigger point planned or needled (empty: allowed)."""
     muscle = load_atlas().muscles[muscle_id]
-    return blocked_reasons(patient_safety(session, ns), muscle=muscle, tp_id=tp_id, side=side)
+    return blocked_reasons(patient_safety(session, needling), muscle=muscle, tp_id=tp_id, side=side)
 
 
 def add_target(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.TargetIn
+    session: Session, *, principal: Principal, needling_id: int, data: schemas.TargetIn
 ) -> PlannedTarget:
-    ns = _open(session, principal, session_id)
+    needling = _open(session, principal, needling_id)
     muscle = _muscle(data.muscle, "muscle")
     tp_id = _trigger_point(muscle, data.trigger_point_id)
     if blocks := blocked_reasons(
-        patient_safety(session, ns), muscle=muscle, tp_id=tp_id, side=data.side
+        patient_safety(session, needling), muscle=muscle, tp_id=tp_id, side=data.side
     ):
         raise SafetyBlock("cannot plan this target: " + "; ".join(blocks))
     target = PlannedTarget(
-        session_id=ns.id,
+        needling_id=needling.id,
         muscle_id=muscle.id,
         side=data.side,
         trigger_point_id=tp_id,
         source=data.source,
         probability=data.probability,
     )
-    ns.targets.append(target)
+    needling.targets.append(target)
     session.flush()
     record(
         session,
@@ -300,29 +362,29 @@ def add_target(
         action="create",
         entity="planned_target",
         entity_id=target.id,
-        detail={"session_id": ns.id, "muscle": muscle.id},
+        detail={"session_id": needling.id, "muscle": muscle.id},
     )
     return target
 
 
 def add_entry(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.EntryIn
+    session: Session, *, principal: Principal, needling_id: int, data: schemas.EntryIn
 ) -> NeedleEntry:
-    ns = _open(session, principal, session_id)
-    entry = _new_entry(session, ns, principal, data)
+    needling = _open(session, principal, needling_id)
+    entry = _new_entry(session, needling, principal, data)
     session.flush()
-    _audit_entry(session, principal, ns, entry)
+    _audit_entry(session, principal, needling, entry)
     return entry
 
 
 def _new_entry(
-    session: Session, ns: NeedlingSession, principal: Principal, data: schemas.EntryIn
+    session: Session, needling: NeedlingSession, principal: Principal, data: schemas.EntryIn
 ) -> NeedleEntry:
     """Check one needle against the patient's safety rules and append it to the session."""
     muscle = _muscle(data.muscle, "muscle")
     tp_id = _trigger_point(muscle, data.trigger_point_id)
     checked = check_entry(
-        patient_safety(session, ns),
+        patient_safety(session, needling),
         muscle=muscle,
         tp_id=tp_id,
         side=data.side,
@@ -333,8 +395,8 @@ def _new_entry(
     )
     limit = checked.limit
     entry = NeedleEntry(
-        session_id=ns.id,
-        seq=len(ns.entries) + 1,
+        needling_id=needling.id,
+        seq=len(needling.entries) + 1,
         muscle_id=muscle.id,
         side=data.side,
         trigger_point_id=tp_id,
@@ -351,12 +413,12 @@ def _new_entry(
         duration_s=data.duration_s,
         created_by=principal.user_id,
     )
-    ns.entries.append(entry)
+    needling.entries.append(entry)
     return entry
 
 
 def _audit_entry(
-    session: Session, principal: Principal, ns: NeedlingSession, entry: NeedleEntry
+    session: Session, principal: Principal, needling: NeedlingSession, entry: NeedleEntry
 ) -> None:
     record(
         session,
@@ -364,36 +426,36 @@ def _audit_entry(
         action="create",
         entity="needle_entry",
         entity_id=entry.id,
-        detail={"session_id": ns.id, "muscle": entry.muscle_id, "depth_mm": entry.depth_mm},
+        detail={"session_id": needling.id, "muscle": entry.muscle_id, "depth_mm": entry.depth_mm},
     )
 
 
 def record_count(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.CountIn
+    session: Session, *, principal: Principal, needling_id: int, data: schemas.CountIn
 ) -> NeedlingSession:
-    ns = _open(session, principal, session_id)
-    ns.needles_out = data.needles_out
+    needling = _open(session, principal, needling_id)
+    needling.needles_out = data.needles_out
     session.flush()
     record(
         session,
         actor=principal.actor,
         action="count",
         entity="needling_session",
-        entity_id=ns.id,
-        detail={"in": len(ns.entries), "out": data.needles_out},
+        entity_id=needling.id,
+        detail={"in": len(needling.entries), "out": data.needles_out},
     )
-    return ns
+    return needling
 
 
 def report_adverse_event(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.AdverseEventIn
+    session: Session, *, principal: Principal, needling_id: int, data: schemas.AdverseEventIn
 ) -> AdverseEvent:
     """Adverse events can be reported on open and signed sessions: many appear later."""
     principal.require("clinical:write")
-    ns = get_record(session, NeedlingSession, session_id, "needling session")
+    needling = get_record(session, NeedlingSession, needling_id, "needling session")
     ae = AdverseEvent(
-        session_id=ns.id,
-        patient_id=ns.patient_id,
+        needling_id=needling.id,
+        patient_id=needling.patient_id,
         reported_by=principal.user_id,
         **data.model_dump(),
     )
@@ -405,56 +467,56 @@ def report_adverse_event(
         action="create",
         entity="adverse_event",
         entity_id=ae.id,
-        detail={"session_id": ns.id, "type": data.type, "severity": data.severity},
+        detail={"session_id": needling.id, "type": data.type, "severity": data.severity},
     )
     return ae
 
 
-def unaccounted(ns: NeedlingSession) -> int:
+def unaccounted(needling: NeedlingSession) -> int:
     """Needles in minus needles out minus needles covered by a recorded incident."""
     covered = sum(
         ae.needles_unaccounted or 0
-        for ae in ns.adverse_events
+        for ae in needling.adverse_events
         if ae.type == "broken_or_retained_needle"
     )
-    return len(ns.entries) - (ns.needles_out or 0) - covered
+    return len(needling.entries) - (needling.needles_out or 0) - covered
 
 
-def _require_accounted(ns: NeedlingSession) -> None:
+def _require_accounted(needling: NeedlingSession) -> None:
     """A session is signed only when every needle is out or covered by a recorded incident."""
-    if ns.needles_out is None:
+    if needling.needles_out is None:
         raise SafetyBlock("count the needles out before signing")
-    missing = unaccounted(ns)
+    missing = unaccounted(needling)
     if missing > 0:
         raise SafetyBlock(
             f"{missing} needle(s) unaccounted for: find them, or record a broken, retained or lost needle incident"
         )
     if missing < 0:
         raise SafetyBlock(
-            f"more needles out ({ns.needles_out}) than in ({len(ns.entries)}): recount before signing"
+            f"more needles out ({needling.needles_out}) than in ({len(needling.entries)}): recount before signing"
         )
 
 
 def sign(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.SignIn
+    session: Session, *, principal: Principal, needling_id: int, data: schemas.SignIn
 ) -> NeedlingSession:
-    ns = _open(session, principal, session_id)
-    if ns.version != data.version:
+    needling = _open(session, principal, needling_id)
+    if needling.version != data.version:
         raise Conflict(
-            f"needling session {session_id} changed since you loaded it (version {ns.version}); reload and check before signing"
+            f"needling session {needling_id} changed since you loaded it (version {needling.version}); reload and check before signing"
         )
-    _require_accounted(ns)
-    ns.status, ns.signed_by, ns.signed_at = "signed", principal.user_id, utcnow()
+    _require_accounted(needling)
+    needling.status, needling.signed_by, needling.signed_at = "signed", principal.user_id, utcnow()
     session.flush()
     record(
         session,
         actor=principal.actor,
         action="sign",
         entity="needling_session",
-        entity_id=ns.id,
-        detail={"needles": len(ns.entries)},
+        entity_id=needling.id,
+        detail={"needles": len(needling.entries)},
     )
-    return ns
+    return needling
 
 
 def import_needling_session(
@@ -485,7 +547,7 @@ def import_needling_session(
     # Looked up like the screening: a foreign or unknown id is never stored as a reference.
     if get_record(session, Consent, consent_id, "consent").patient_id != visit.patient_id:
         raise RecordError("consent_id", "the consent is not this patient's")
-    ns = NeedlingSession(
+    needling = NeedlingSession(
         patient_id=visit.patient_id,
         visit_id=visit_id,
         screening_id=screening_id,
@@ -494,55 +556,59 @@ def import_needling_session(
         opened_at=opened_at,
         imported=True,
     )
-    session.add(ns)
+    session.add(needling)
     session.flush()
     for i, data in enumerate(entries):
         try:
-            _new_entry(session, ns, principal, data)
+            _new_entry(session, needling, principal, data)
         except RecordError as exc:
             raise RecordError(f"entries[{i}].{exc.field}", f"needle entry {i + 1}: {exc}") from None
         except SafetyBlock as exc:
             raise RecordError(f"entries[{i}]", f"needle entry {i + 1}: {exc}") from None
-    for data, reported_at in adverse_events:
-        ns.adverse_events.append(
+    for event, reported_at in adverse_events:
+        needling.adverse_events.append(
             AdverseEvent(
-                patient_id=ns.patient_id,
+                patient_id=needling.patient_id,
                 reported_by=principal.user_id,
-                **data.model_dump(),
+                **event.model_dump(),
                 **({"reported_at": reported_at} if reported_at else {}),
             )
         )
-    ns.needles_out = needles_out
+    needling.needles_out = needles_out
     if signed_at is not None:
         try:
-            _require_accounted(ns)
+            _require_accounted(needling)
         except SafetyBlock as exc:
             raise RecordError(
                 "needles_out", f"a signed session must account for every needle: {exc}"
             ) from None
-        ns.status, ns.signed_at, ns.imported_signer = "signed", signed_at, signer
+        needling.status, needling.signed_at, needling.imported_signer = "signed", signed_at, signer
     session.flush()
     record(
         session,
         actor=principal.actor,
         action="import",
         entity="needling_session",
-        entity_id=ns.id,
-        detail={"visit_id": visit_id, "needles": len(ns.entries), "signed": signed_at is not None},
+        entity_id=needling.id,
+        detail={
+            "visit_id": visit_id,
+            "needles": len(needling.entries),
+            "signed": signed_at is not None,
+        },
     )
-    return ns
+    return needling
 
 
 def add_addendum(
-    session: Session, *, principal: Principal, session_id: int, data: schemas.AddendumIn
+    session: Session, *, principal: Principal, needling_id: int, data: schemas.AddendumIn
 ) -> Addendum:
     principal.require("clinical:write")
-    ns = get_record(session, NeedlingSession, session_id, "needling session")
-    if ns.status != "signed":
+    needling = get_record(session, NeedlingSession, needling_id, "needling session")
+    if needling.status != "signed":
         raise Conflict(
             "the session is still open: edit it directly; addenda are for signed sessions"
         )
-    addendum = Addendum(session_id=ns.id, text=data.text, author_id=principal.user_id)
+    addendum = Addendum(needling_id=needling.id, text=data.text, author_id=principal.user_id)
     session.add(addendum)
     session.flush()
     record(
@@ -550,7 +616,7 @@ def add_addendum(
         actor=principal.actor,
         action="addendum",
         entity="needling_session",
-        entity_id=ns.id,
+        entity_id=needling.id,
         detail={"addendum_id": addendum.id},
     )
     return addendum
@@ -571,10 +637,10 @@ def unsigned_sessions(
     )
 
 
-def billing(ns: NeedlingSession) -> schemas.BillingOut:
+def billing(needling: NeedlingSession) -> schemas.BillingOut:
     """CPT and ICD-10-CM suggestions from the distinct muscles needled (labelled suggestions)."""
     atlas = load_atlas()
-    muscles = sorted({e.muscle_id for e in ns.entries})
+    muscles = sorted({e.muscle_id for e in needling.entries})
     cpt, desc = (None, None)
     if 1 <= len(muscles) <= 2:
         cpt, desc = "20560", "Needle insertion(s) without injection(s); 1 or 2 muscle(s)"
@@ -597,25 +663,25 @@ def billing(ns: NeedlingSession) -> schemas.BillingOut:
     )
 
 
-def session_out(session: Session, ns: NeedlingSession) -> schemas.SessionOut:
-    limit = thorax_limit(session, ns)
+def needling_out(session: Session, needling: NeedlingSession) -> schemas.SessionOut:
+    limit = thorax_limit(session, needling)
     return schemas.SessionOut(
-        id=ns.id,
-        patient_id=ns.patient_id,
-        visit_id=ns.visit_id,
-        status=ns.status,
-        version=ns.version,
-        opened_at=ns.opened_at,
-        signed_at=ns.signed_at,
-        needles_in=len(ns.entries),
-        needles_out=ns.needles_out,
-        precautions=precautions(session, ns),
-        restrictions=list(patient_safety(session, ns).restrictions),
-        imported=ns.imported,
-        imported_signer=ns.imported_signer,
+        id=needling.id,
+        patient_id=needling.patient_id,
+        visit_id=needling.visit_id,
+        status=needling.status,
+        version=needling.version,
+        opened_at=needling.opened_at,
+        signed_at=needling.signed_at,
+        needles_in=len(needling.entries),
+        needles_out=needling.needles_out,
+        precautions=precautions(session, needling),
+        restrictions=list(patient_safety(session, needling).restrictions),
+        imported=needling.imported,
+        imported_signer=needling.imported_signer,
         thorax_limit_mm=limit.max_depth_mm,
         thorax_limit_explained=limit.explain(),
-        entries=[schemas.EntryOut.model_validate(e) for e in ns.entries],
+        entries=[schemas.EntryOut.model_validate(e) for e in needling.entries],
         targets=[
             {
                 "id": t.id,
@@ -626,15 +692,15 @@ def session_out(session: Session, ns: NeedlingSession) -> schemas.SessionOut:
                 "probability": t.probability,
                 "thorax_limit_mm": limit.max_depth_mm if _over_thorax(t.muscle_id) else None,
                 "restricted": restricted_here(
-                    session, ns, muscle_id=t.muscle_id, side=t.side, tp_id=t.trigger_point_id
+                    session, needling, muscle_id=t.muscle_id, side=t.side, tp_id=t.trigger_point_id
                 ),
             }
-            for t in ns.targets
+            for t in needling.targets
         ],
-        adverse_events=[adverse_event_out(ae) for ae in ns.adverse_events],
+        adverse_events=[adverse_event_out(ae) for ae in needling.adverse_events],
         addenda=[
             {"id": a.id, "text": a.text, "author_id": a.author_id, "created_at": a.created_at}
-            for a in ns.addenda
+            for a in needling.addenda
         ],
     )
 

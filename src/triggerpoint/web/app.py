@@ -9,14 +9,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from triggerpoint.accounts.deps import LoginRequired, PasswordChangeRequired
-from triggerpoint.accounts.service import Forbidden
+from triggerpoint.accounts.deps import LoginRequired, PasswordChangeRequired, resolve_principal
+from triggerpoint.bodychart.catalog import load_catalog
 from triggerpoint.db import IsolationError
-from triggerpoint.records.service import Conflict, NotFound, RecordError
-from triggerpoint.treatment.service import SafetyBlock
+from triggerpoint.errors import DomainError, InvalidInput
+from triggerpoint.ui.templating import templates
 from triggerpoint.web.limits import install as install_limits
 from triggerpoint.web.security import SecurityHeadersMiddleware
-from triggerpoint.web.templating import templates
 
 STATIC = Path(__file__).resolve().parent / "static"
 # Swagger UI from the swagger-ui-bundle package (no CDN: clinic networks may be offline); its
@@ -57,32 +56,54 @@ def _install_error_handlers(app: FastAPI) -> None:
     def _password(request: Request, exc: PasswordChangeRequired) -> Response:
         return RedirectResponse("/account/password", status_code=303)
 
-    @app.exception_handler(NotFound)
-    def _not_found(request: Request, exc: NotFound) -> Response:
-        return _json_or_page(request, 404, str(exc))
-
-    @app.exception_handler(Conflict)
-    def _conflict(request: Request, exc: Conflict) -> Response:
-        return _json_or_page(request, 409, str(exc))
-
-    @app.exception_handler(SafetyBlock)
-    def _safety(request: Request, exc: SafetyBlock) -> Response:
-        return _json_or_page(request, 409, str(exc))
-
-    @app.exception_handler(Forbidden)
-    def _forbidden(request: Request, exc: Forbidden) -> Response:
-        return _json_or_page(request, 403, str(exc))
+    @app.exception_handler(DomainError)
+    def _domain(request: Request, exc: DomainError) -> Response:
+        """Every error a service raises on purpose, mapped once by its class's status."""
+        if isinstance(exc, InvalidInput):
+            return _invalid(request, exc)
+        response = _json_or_page(request, exc.status, str(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(IsolationError)
     def _isolation(request: Request, exc: IsolationError) -> Response:
         return _json_or_page(request, 404, "not found")
 
-    @app.exception_handler(RecordError)
-    def _record_error(request: Request, exc: RecordError) -> Response:
-        loc = ["body", *exc.field.split(".")]
-        return JSONResponse(
-            {"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422
-        )
+
+def _invalid(request: Request, exc: InvalidInput) -> Response:
+    """FastAPI's own 422 shape, so clients read our errors and pydantic's the same way; the
+    field is placed where the request carried it (path, query, else body)."""
+    parts = (exc.field or "").split(".")
+    where = (
+        "path"
+        if parts[0] in request.path_params
+        else "query"
+        if parts[0] in request.query_params
+        else "body"
+    )
+    item: dict[str, object] = {
+        "loc": [where, *parts],
+        "msg": str(exc),
+        "type": "value_error",
+    }
+    if exc.suggestions is not None:
+        item["suggestions"] = exc.suggestions
+    return JSONResponse({"detail": [item]}, status_code=exc.status)
+
+
+def region_names(region_ids: list[str] | tuple[str, ...]) -> str:
+    """Display names for region ids, comma-separated (the `region_names` template filter)."""
+    regions = load_catalog().regions
+    return ", ".join(regions[r].name for r in region_ids)
+
+
+def _plug_in(app: FastAPI) -> None:
+    """What the layers below the domains need from them and cannot import: who is asking
+    (the page header in `ui.templating`, per-user limits in `ratelimit`) and region names."""
+    app.state.principal_lookup = resolve_principal
+    templates().env.filters["region_names"] = region_names
 
 
 def create_app(*, migrate: bool = True) -> FastAPI:
@@ -91,6 +112,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.atlas.router import api as atlas_api
     from triggerpoint.atlas.router import pages as atlas_pages
     from triggerpoint.bodychart.router import api as bodychart_api
+    from triggerpoint.dashboard import listeners as dashboard_listeners
+    from triggerpoint.dashboard.pages import pages as dashboard_pages
     from triggerpoint.inference.router import api as inference_api
     from triggerpoint.inference.router import pages as inference_pages
     from triggerpoint.interop.router import api as interop_api
@@ -121,6 +144,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    _plug_in(app)
+    dashboard_listeners.register()  # the dashboard's tallies follow every write (idempotent)
     install_limits(app)  # body size cap (413) and a 422 that can always be written
     app.add_middleware(SecurityHeadersMiddleware)
     from fastapi.staticfiles import StaticFiles
@@ -144,6 +169,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         outcomes_api,
         outcomes_pages,
         reports_pages,
+        dashboard_pages,
         interop_api,
     ):
         app.include_router(router)

@@ -160,4 +160,4 @@ async def validation_refusal(request: Request, exc: RequestValidationError) -> J
 def install(app: FastAPI) -> None:
     """The body limit on every request and a 422 that can always be written."""
     app.add_middleware(BodyLimitMiddleware)
-    app.add_exception_handler(RequestValidationError, validation_refusal)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_refusal)  # type: ignore[arg-type]  # Starlette types handlers as taking any Exception

@@ -23,16 +23,17 @@ from triggerpoint.accounts.models import Clinic, User
 from triggerpoint.accounts.service import Principal, create_api_token, create_clinic, create_user
 from triggerpoint.audit.service import Actor
 from triggerpoint.config import get_settings
+from triggerpoint.dashboard import tallies
+from triggerpoint.dashboard.models import DashboardTally, OutcomeSeries
+from triggerpoint.dashboard.service import clinic_dashboard
 from triggerpoint.db import get_engine, make_engine, open_session
 from triggerpoint.demo.generator import seed
 from triggerpoint.demo.registry import generate
 from triggerpoint.migrate import upgrade
 from triggerpoint.outcomes.instruments import definitions
-from triggerpoint.outcomes.models import Measurement, OutcomeSeries
+from triggerpoint.outcomes.models import Measurement
 from triggerpoint.outcomes.thresholds import classify_measure
-from triggerpoint.reports import summary
-from triggerpoint.reports.dashboard import clinic_dashboard
-from triggerpoint.treatment.models import DashboardTally, NeedlingSession
+from triggerpoint.treatment.models import NeedlingSession
 
 
 def _same(a, b) -> bool:
@@ -181,7 +182,7 @@ def test_summaries_equal_a_recomputation_from_raw_tables(mixed_workload):
     with get_engine().connect() as conn:
         checked = 0
         for clinic_id in mixed_workload[0]:
-            kept, fresh = summary.stored(conn, clinic_id), summary.compute_from_raw(conn, clinic_id)
+            kept, fresh = tallies.stored(conn, clinic_id), tallies.compute_from_raw(conn, clinic_id)
             assert _same(kept.series, fresh.series), f"clinic {clinic_id}: outcome_series"
             assert _same(kept.sessions, fresh.sessions), f"clinic {clinic_id}: session_tally"
             assert _same(kept.tallies, fresh.tallies), f"clinic {clinic_id}: dashboard_tally"
@@ -230,12 +231,12 @@ def test_rebuild_repairs_a_damaged_tally(mixed_workload):
             .where(DashboardTally.__table__.c.clinic_id == clinic)
             .values(n=DashboardTally.__table__.c.n + 7)
         )
-        damaged = summary.stored(conn, clinic).tallies
-        assert not _same(damaged, summary.compute_from_raw(conn, clinic).tallies)
-        summary.rebuild(conn, [clinic])
+        damaged = tallies.stored(conn, clinic).tallies
+        assert not _same(damaged, tallies.compute_from_raw(conn, clinic).tallies)
+        tallies.rebuild(conn, [clinic])
         assert _same(
-            summary.stored(conn, clinic).tallies,
-            summary.compute_from_raw(conn, clinic).tallies,
+            tallies.stored(conn, clinic).tallies,
+            tallies.compute_from_raw(conn, clinic).tallies,
         )
 
 
@@ -244,15 +245,15 @@ def test_upgrade_fills_summaries_a_migration_left_empty(mixed_workload):
     migrate.upgrade fills them from the raw rows once the schema is at head."""
     engine = get_engine()
     with engine.begin() as conn:
-        before = {c: summary.stored(conn, c) for c in mixed_workload[0]}
-        for table in (summary.DT, summary.ST, summary.S):
+        before = {c: tallies.stored(conn, c) for c in mixed_workload[0]}
+        for table in (tallies.DT, tallies.ST, tallies.S):
             conn.execute(table.delete())
-        assert summary.missing(conn)
+        assert tallies.missing(conn)
     upgrade(engine)
     with engine.connect() as conn:
-        assert not summary.missing(conn)
+        assert not tallies.missing(conn)
         for clinic_id, kept in before.items():
-            again = summary.stored(conn, clinic_id)
+            again = tallies.stored(conn, clinic_id)
             assert _same(again.series, kept.series) and _same(again.sessions, kept.sessions)
             assert _same(again.tallies, kept.tallies), f"clinic {clinic_id}"
 
@@ -270,7 +271,7 @@ def test_series_classification_is_the_patient_report_rule(instrument):
     for context in CONTEXTS.get(instrument, [""]):
         for base, last in product(values, values):
             expected = classify_measure(instrument, context, base, last) or "unclassified"
-            got = summary.classify_series(instrument, base, last, context)
+            got = tallies.classify_series(instrument, base, last, context)
             assert got == expected, (context, base, last)
 
 
@@ -301,8 +302,8 @@ def test_series_first_and_last_follow_time_then_id():
         (2, t0, 7.0),
         (7, t0 + timedelta(days=2), 4.0),
     ]
-    state = summary.series_state("nprs", rows)
+    state = tallies.series_state("nprs", rows)
     assert (state["n"], state["first_score"], state["last_score"]) == (4, 7.0, 4.0)
     assert state["status"] == "responder"
-    assert summary.series_state("odi", rows[:1])["status"] is None  # one score: not classified
-    assert summary.series_state("groc", [(1, t0, 5.0)])["status"] == "responder"
+    assert tallies.series_state("odi", rows[:1])["status"] is None  # one score: not classified
+    assert tallies.series_state("groc", [(1, t0, 5.0)])["status"] == "responder"

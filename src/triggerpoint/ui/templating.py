@@ -1,10 +1,14 @@
 """Jinja2 environment that finds templates in every domain folder.
 
-Each domain keeps its own `templates/<domain>/…`; the base layout lives in `web/templates`.
+Each domain keeps its own `templates/<domain>/…`; the base layout lives in `ui/templates`.
+It imports no domain and no knowledge package: what the templates need from them the app
+factory (`web/app.py`) plugs in: the header's "who is logged in" through the lookup stored as
+`app.state.principal_lookup`, and the `region_names` filter (the body chart's names).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -13,25 +17,26 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from triggerpoint.config import get_settings
-from triggerpoint.web import localtime
+from triggerpoint.ui import localtime
 
 PACKAGE = Path(__file__).resolve().parent.parent
+HERE = "ui"
 DISCLAIMER = (
     "triggerpoint supports clinical reasoning; it does not replace history, examination "
     "(palpation) or the clinician's judgement."
 )
+PrincipalLookup = Callable[[Request], object]
 
 
 @cache
 def templates() -> Jinja2Templates:
     dirs = [
-        PACKAGE / "web" / "templates",
-        *sorted(p for p in PACKAGE.glob("*/templates") if p.parent.name != "web"),
+        PACKAGE / HERE / "templates",
+        *sorted(p for p in PACKAGE.glob("*/templates") if p.parent.name != HERE),
     ]
     t = Jinja2Templates(directory=str(dirs[0]), context_processors=[_who])
     t.env.loader = ChoiceLoader([FileSystemLoader(str(d)) for d in dirs])
     t.env.globals["disclaimer"] = DISCLAIMER
-    t.env.filters["region_names"] = region_names
     t.env.filters["when"] = localtime.when
     t.env.filters["day"] = localtime.day
     t.env.globals["tz_name"] = lambda: get_settings().timezone  # read per page: settings may change
@@ -40,14 +45,5 @@ def templates() -> Jinja2Templates:
 
 def _who(request: Request) -> dict[str, object]:
     """Every page knows who is logged in (for the header), whatever its route passed."""
-    from triggerpoint.accounts.deps import resolve_principal
-
-    return {"principal": resolve_principal(request)}
-
-
-def region_names(region_ids: list[str] | tuple[str, ...]) -> str:
-    """Display names for region ids, comma-separated (a template filter)."""
-    from triggerpoint.bodychart.catalog import load_catalog
-
-    regions = load_catalog().regions
-    return ", ".join(regions[r].name for r in region_ids)
+    lookup: PrincipalLookup | None = getattr(request.app.state, "principal_lookup", None)
+    return {"principal": lookup(request) if lookup is not None else None}

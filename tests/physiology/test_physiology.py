@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from triggerpoint.model.dynamics import (
+from triggerpoint.physiology.dynamics import (
     STATE_VARIABLES,
     Needling,
     classify_state,
@@ -19,8 +19,8 @@ from triggerpoint.model.dynamics import (
     ph_of,
     simulate,
 )
-from triggerpoint.model.params import DEFAULTS, STATE_LOADS, ModelParams
-from triggerpoint.model.virtual import cohort
+from triggerpoint.physiology.params import DEFAULTS, STATE_LOADS, ModelParams
+from triggerpoint.physiology.virtual import cohort
 
 ORDER = ("normal", "latent", "active")
 
@@ -110,7 +110,7 @@ def test_relief_builds_over_days_not_hours():
 
 
 def test_weekly_course_pain_about_halves_by_the_second_visit_and_keeps_falling():
-    from triggerpoint.model.virtual import course
+    from triggerpoint.physiology.virtual import course
 
     c = course(np.tile(np.array([0.0, 7.0, 14.0, 21.0]), (400, 1)), seed=3)
     median, mean = np.median(c.pre_pain, axis=0), c.pre_pain.mean(axis=0)
@@ -218,7 +218,7 @@ def test_cli_simulate_png_and_bad_state(cli, tmp_path):
 
 
 def test_course_has_responders_non_responders_and_is_deterministic():
-    from triggerpoint.model.virtual import course
+    from triggerpoint.physiology.virtual import course
 
     days = np.tile(np.array([0.0, 7.0, 14.0, 21.0]), (400, 1))
     a, b = course(days, seed=3), course(days, seed=3)
@@ -231,7 +231,7 @@ def test_course_has_responders_non_responders_and_is_deterministic():
 
 
 def test_course_skips_missing_visits():
-    from triggerpoint.model.virtual import course
+    from triggerpoint.physiology.virtual import course
 
     days = np.array([[0.0, 7.0, np.nan], [0.0, np.nan, np.nan]])
     c = course(days, seed=1)

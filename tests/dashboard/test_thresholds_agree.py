@@ -9,14 +9,19 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, insert, select, update
 
 from triggerpoint.accounts.service import Principal, create_api_token, create_clinic, create_user
 from triggerpoint.audit.service import Actor
+from triggerpoint.dashboard import tallies
+from triggerpoint.dashboard.models import OutcomeSeries
+from triggerpoint.dashboard.service import clinic_dashboard
 from triggerpoint.db import open_session
 from triggerpoint.migrate import upgrade
 from triggerpoint.outcomes.instruments import definitions
-from triggerpoint.outcomes.models import Measurement, OutcomeSeries
+from triggerpoint.outcomes.models import Measurement
 from triggerpoint.outcomes.thresholds import (
     classification_sql,
     classify_measure,
@@ -24,8 +29,6 @@ from triggerpoint.outcomes.thresholds import (
     rule_for,
 )
 from triggerpoint.records.models import Patient
-from triggerpoint.reports import summary
-from triggerpoint.reports.dashboard import clinic_dashboard
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
 
@@ -101,6 +104,69 @@ def test_dashboard_sql_equals_the_python_rule_on_generated_series(engine):
         if got[i] != classify_measure(r.instrument, r.context, r.base, r.last)
     ]
     assert not wrong, wrong[:10]
+
+
+HYPO_CASE = Table(
+    "threshold_property_case",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("instrument", String(20)),
+    Column("context", String(120)),
+    Column("base", Float),
+    Column("last", Float),
+)
+
+
+@st.composite
+def _case(draw: st.DrawFn) -> tuple[str, str, float, float]:
+    """A series key and a pair of scores near its rule's boundaries: a change of about the
+    rule's points, a relative change of about its percent, or anything."""
+    ins, ctx = draw(st.sampled_from(_contexts()))
+    rule = rule_for(ins, ctx)
+    scale = rule.points or rule.responder_at or 1.0
+    base = draw(st.floats(0, 10 * scale))
+    how = draw(st.sampled_from(["points", "percent", "anything"]))
+    if how == "points":
+        last = base + draw(st.floats(-2 * scale, 2 * scale))
+    elif how == "percent":
+        last = base * (1 - draw(st.floats(-0.6, 0.6)))
+    else:
+        last = draw(st.floats(-20, 220))
+    return ins, ctx, base, last
+
+
+@pytest.fixture
+def hypo_table(engine):
+    with engine.begin() as conn:
+        HYPO_CASE.create(conn)
+    yield engine
+    with engine.begin() as conn:
+        HYPO_CASE.drop(conn)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cases=st.lists(_case(), min_size=1, max_size=25))
+def test_dashboard_sql_equals_the_python_rule_for_any_scores(hypo_table, cases):
+    """The same as above, with the pairs chosen by hypothesis (it shrinks a disagreement to
+    the smallest pair that shows it)."""
+    rows = [
+        {"id": i, "instrument": ins, "context": ctx, "base": b, "last": la}
+        for i, (ins, ctx, b, la) in enumerate(cases)
+    ]
+    with hypo_table.begin() as conn:
+        conn.execute(HYPO_CASE.delete())
+        conn.execute(insert(HYPO_CASE), rows)
+        c = HYPO_CASE.c
+        verdict = classification_sql(
+            c.instrument, c.context, c.base, c.last, {(r["instrument"], r["context"]) for r in rows}
+        )
+        got = dict(conn.execute(select(c.id, verdict)).all())
+        stored = list(conn.execute(select(HYPO_CASE)))
+    assert {r.id: got[r.id] for r in stored} == {
+        r.id: classify_measure(r.instrument, r.context, r.base, r.last) for r in stored
+    }
 
 
 # --- the three views, through their own code paths ---------------------------------------
@@ -184,7 +250,7 @@ def test_patient_page_progress_report_and_dashboard_agree(app_client, threshold_
     assert page.status_code == report.status_code == 200
     with open_session(clinic_id=principal.clinic_id) as s:
         stored = s.scalar(select(OutcomeSeries.status).where(OutcomeSeries.patient_id == pid))
-    dashboard = None if stored == summary.UNCLASSIFIED else stored
+    dashboard = None if stored == tallies.UNCLASSIFIED else stored
     assert _badge(page.text) == _badge(report.text) == api["classification"] == expected
     assert dashboard == expected
     if expected is None:
@@ -217,7 +283,7 @@ def test_dashboard_counts_agree_fast_and_from_raw_tables(threshold_clinic):
 
 def test_classes_stored_under_other_thresholds_are_rebuilt_on_upgrade(fresh_db):
     """A threshold change leaves stored dashboard classes stale; migrate.upgrade finds them
-    (summary.missing) and rebuilds the summaries from the raw rows."""
+    (tallies.missing) and rebuilds the summaries from the raw rows."""
     system = Actor.system("tests")
     with open_session(clinic_id=None, engine=fresh_db) as s:
         clinic = create_clinic(s, name="Stale clinic", actor=system).id
@@ -247,13 +313,13 @@ def test_classes_stored_under_other_thresholds_are_rebuilt_on_upgrade(fresh_db):
             )
         s.commit()
     with fresh_db.begin() as conn:
-        assert not summary.missing(conn)
+        assert not tallies.missing(conn)
         # What the old single cervical MDC made of it: +30 degrees, a "responder".
-        conn.execute(update(summary.S).values(status="responder"))
-        assert summary.missing(conn)
+        conn.execute(update(tallies.S).values(status="responder"))
+        assert tallies.missing(conn)
     upgrade(fresh_db)
     with fresh_db.connect() as conn:
-        assert not summary.missing(conn)
-        assert conn.scalar(select(summary.S.c.status)) == summary.UNCLASSIFIED
-        fresh = summary.compute_from_raw(conn, clinic)
-        assert summary.stored(conn, clinic).tallies == fresh.tallies
+        assert not tallies.missing(conn)
+        assert conn.scalar(select(tallies.S.c.status)) == tallies.UNCLASSIFIED
+        fresh = tallies.compute_from_raw(conn, clinic)
+        assert tallies.stored(conn, clinic).tallies == fresh.tallies

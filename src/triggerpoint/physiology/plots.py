@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from triggerpoint.model.dynamics import Trajectory
+from triggerpoint.physiology.dynamics import Trajectory
 
 
 def trajectory_figure(traj: Trajectory, *, title: str, index: int = 0) -> Figure:

@@ -1,4 +1,4 @@
-"""Summary tables behind the clinic dashboard, kept equal to what the raw tables imply.
+"""The dashboard's derived tables, kept equal to what the raw tables imply.
 
 At a million sessions, aggregating `measurement` and `needle_entry` on every dashboard view
 takes seconds. Instead, two levels of derived rows are kept in step with every write:
@@ -10,39 +10,40 @@ takes seconds. Instead, two levels of derived rows are kept in step with every w
   contribution is subtracted and its new one added, as atomic increments.
 
 So the invariant is simple to state and to test: level 1 equals `compute_from_raw`, and
-level 2 equals the sum of level 1 (tests/reports/test_dashboard_scale.py checks both after a
-mixed workload). ORM writes (services, demo clinic, FHIR import) are covered by the flush
-hooks registered in `treatment.models`; the bulk registry calls `add_new_rows`.
+level 2 equals the sum of level 1 (tests/dashboard/test_dashboard_scale.py checks both after
+a mixed workload). ORM writes (services, demo clinic, FHIR import) are followed by the flush
+hooks that `dashboard.listeners.register()` installs at app, CLI and test start-up; the bulk
+registry writes inside `new_rows`, which adds their summaries. Any other write to a table the
+tallies derive from (`TALLIED`) that bypasses the unit of work is refused by the listeners.
 
 On PostgreSQL the patient and needling-session rows are locked (FOR UPDATE) before their keys
 are recomputed, so two transactions touching the same key cannot both write a stale row.
 
-A series' class comes from `outcomes.thresholds`, the rule the patient page and the progress
-report use. Stored classes outlive a change of thresholds, so `missing` also reports classes
-that the current rule would not give, and migrate.upgrade then rebuilds the summaries.
+Which measurements make a series (and when it is judged) comes from `outcomes.series`, and a
+series' class from `outcomes.thresholds`: the rules the patient page and the progress report
+use. Stored classes outlive a change of thresholds, so `missing` also reports classes that
+the current rule would not give, and migrate.upgrade then rebuilds the summaries.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
+from triggerpoint.dashboard.models import DashboardTally, OutcomeSeries, SessionTally
+from triggerpoint.outcomes import series as series_rule
 from triggerpoint.outcomes import thresholds
-from triggerpoint.outcomes.models import Measurement, OutcomeSeries
+from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Patient
-from triggerpoint.treatment.models import (
-    DashboardTally,
-    NeedleEntry,
-    NeedlingSession,
-    SessionTally,
-)
+from triggerpoint.treatment.models import NeedleEntry, NeedlingSession
 
 SeriesKey = tuple[int, int, str, str]  # clinic, patient, instrument, context
 TallyKey = tuple[int, str, str]  # clinic, kind, key
@@ -55,6 +56,18 @@ NE = NeedleEntry.__table__
 ST = SessionTally.__table__
 DT = DashboardTally.__table__
 PT = Patient.__table__
+
+# The raw columns the tallies are derived from, per table. A write that inserts or deletes
+# rows of these tables, or updates one of these columns, outside the ORM unit of work would
+# leave the tallies wrong: `dashboard.listeners` refuses it (unless inside `new_rows`).
+TALLIED: dict[str, frozenset[str]] = {
+    "measurement": frozenset(
+        {"id", "clinic_id", "patient_id", "visit_id", "instrument", "context", "timing"}
+        | {"score", "complete", "measured_at"}
+    ),
+    "needle_entry": frozenset({"id", "clinic_id", "session_id", "muscle_id", "twitch_count"}),
+    "needling_session": frozenset({"id", "clinic_id", "visit_id"}),
+}
 
 
 # --- pure state functions (shared by the flush hooks, the registry and the rebuild) -------
@@ -72,12 +85,12 @@ def classify_series(instrument: str, base: float, last: float, context: str = ""
 def series_state(
     instrument: str, rows: Iterable[tuple[int, datetime, float]], context: str = ""
 ) -> dict[str, Any] | None:
-    """A series from its complete, scored measurements (id, measured_at, score)."""
+    """A series from its course (`outcomes.series.in_course`): (id, measured_at, score)."""
     ordered = sorted(rows, key=lambda r: (r[1], r[0]))
     if not ordered:
         return None
     (_, first_at, first), (_, last_at, last) = ordered[0], ordered[-1]
-    classified = instrument == "groc" or len(ordered) >= 2
+    classified = series_rule.judged(instrument, len(ordered))
     return {
         "n": len(ordered),
         "first_at": first_at,
@@ -157,21 +170,15 @@ def _series_raw(conn: Connection, key: SeriesKey) -> list[tuple[int, datetime, f
                 M.c.patient_id == patient_id,
                 M.c.instrument == instrument,
                 M.c.context == context,
-                M.c.complete.is_(True),
-                M.c.score.is_not(None),
-                M.c.timing != "post",
+                series_rule.in_course_sql(M.c),
             )
         )
     ]
 
 
 def _nprs_filter() -> Any:
-    return and_(
-        M.c.instrument == "nprs",
-        M.c.timing.in_(("pre", "post")),
-        M.c.complete.is_(True),
-        M.c.score.is_not(None),
-    )
+    """The NPRS scores that make a visit's immediate pre/post change."""
+    return and_(M.c.instrument == "nprs", series_rule.around_needling_sql(M.c))
 
 
 def _session_raw(conn: Connection, session_id: int) -> tuple[int, dict[str, Any]] | None:
@@ -308,7 +315,7 @@ def _touched(session: Session) -> _Touched:
             if "nprs" in _values(obj, "instrument"):
                 t.visits.update(_values(obj, "visit_id"))
         elif isinstance(obj, NeedleEntry):
-            t.sessions.update(_values(obj, "session_id"))
+            t.sessions.update(_values(obj, "needling_id"))
         elif isinstance(obj, NeedlingSession) and obj.id:
             # Dirty too: an entry removed from `entries` is deleted as an orphan *during* the
             # flush, so it never shows in session.deleted; its parent is the only trace.
@@ -361,6 +368,52 @@ def after_flush(session: Session) -> None:
 
 # --- bulk paths ----------------------------------------------------------------------------
 
+NEW_ROWS = "triggerpoint_new_rows"  # the execution option `new_rows` sets on its connection
+
+
+@contextmanager
+def new_rows(conn: Connection, rows: Mapping[str, list[dict[str, Any]]]) -> Iterator[None]:
+    """Core bulk inserts of whole new patients inside this block are allowed on `conn`; when
+    it ends, the summaries of `rows` (what the block inserted) are added (`add_new_rows`).
+    The one sanctioned way to write tallied tables without the ORM unit of work."""
+    conn.execution_options(**{NEW_ROWS: True})
+    try:
+        yield
+    finally:
+        conn.execution_options(**{NEW_ROWS: False})
+    add_new_rows(conn, rows)
+
+
+def new_states(
+    rows: Mapping[str, list[dict[str, Any]]],
+) -> tuple[dict[SeriesKey, dict[str, Any]], dict[int, tuple[int, dict[str, Any]]]]:
+    """The series and session rows that bulk-inserted raw rows imply, from the rows alone:
+    {series key: state} and {session id: (clinic id, state)}."""
+    series: dict[SeriesKey, list[tuple[int, datetime, float]]] = defaultdict(list)
+    by_visit: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for m in rows.get("measurement", []):
+        if series_rule.in_course(m):
+            key = (m["clinic_id"], m["patient_id"], m["instrument"], m.get("context", ""))
+            series[key].append((m["id"], m["measured_at"], m["score"]))
+        if m["instrument"] == "nprs" and series_rule.around_needling(m):
+            by_visit[m["visit_id"]].append((m["timing"], m["score"]))
+    by_session: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for e in rows.get("needle_entry", []):
+        by_session[e["session_id"]].append((e["muscle_id"], e["twitch_count"]))
+    states = {
+        key: state
+        for key, raw in series.items()
+        if (state := series_state(key[2], raw, key[3])) is not None
+    }
+    sessions = {
+        ns["id"]: (
+            ns["clinic_id"],
+            session_state(by_session.get(ns["id"], []), by_visit.get(ns["visit_id"], [])),
+        )
+        for ns in rows.get("needling_session", [])
+    }
+    return states, sessions
+
 
 def add_new_rows(conn: Connection, rows: Mapping[str, list[dict[str, Any]]]) -> None:
     """Summaries for a bulk insert of *new* patients with all their sessions and measurements.
@@ -368,22 +421,10 @@ def add_new_rows(conn: Connection, rows: Mapping[str, list[dict[str, Any]]]) -> 
     The caller guarantees that no series or session in `rows` existed before (the registry
     writes whole new patients), so level 1 is computed from these rows alone.
     """
-    series: dict[SeriesKey, list[tuple[int, datetime, float]]] = defaultdict(list)
-    by_visit: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    for m in rows.get("measurement", []):
-        if m["complete"] and m["score"] is not None:
-            if m.get("timing") != "post":  # the course compares scores taken before needling
-                key = (m["clinic_id"], m["patient_id"], m["instrument"], m.get("context", ""))
-                series[key].append((m["id"], m["measured_at"], m["score"]))
-            if m["instrument"] == "nprs" and m.get("timing") in ("pre", "post"):
-                by_visit[m["visit_id"]].append((m["timing"], m["score"]))
-    by_session: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for e in rows.get("needle_entry", []):
-        by_session[e["session_id"]].append((e["muscle_id"], e["twitch_count"]))
+    states, sessions = new_states(rows)
     deltas: Deltas = {}
     series_rows = []
-    for (clinic_id, patient_id, instrument, context), raw in series.items():
-        state = series_state(instrument, raw, context)
+    for (clinic_id, patient_id, instrument, context), state in states.items():
         series_rows.append(
             {
                 "clinic_id": clinic_id,
@@ -395,10 +436,9 @@ def add_new_rows(conn: Connection, rows: Mapping[str, list[dict[str, Any]]]) -> 
         )
         _add(deltas, series_contribution(clinic_id, instrument, state))
     session_rows = []
-    for ns in rows.get("needling_session", []):
-        state = session_state(by_session.get(ns["id"], []), by_visit.get(ns["visit_id"], []))
-        session_rows.append({"session_id": ns["id"], "clinic_id": ns["clinic_id"], **state})
-        _add(deltas, session_contribution(ns["clinic_id"], state))
+    for sid, (clinic_id, state) in sessions.items():
+        session_rows.append({"session_id": sid, "clinic_id": clinic_id, **state})
+        _add(deltas, session_contribution(clinic_id, state))
     if series_rows:
         conn.execute(insert(S), series_rows)
     if session_rows:
@@ -422,12 +462,7 @@ def compute_from_raw(conn: Connection, clinic_id: int) -> Summaries:
     for mid, pid, ins, ctx, at, score in conn.execute(
         select(
             M.c.id, M.c.patient_id, M.c.instrument, M.c.context, M.c.measured_at, M.c.score
-        ).where(
-            M.c.clinic_id == clinic_id,
-            M.c.complete.is_(True),
-            M.c.score.is_not(None),
-            M.c.timing != "post",
-        )
+        ).where(M.c.clinic_id == clinic_id, series_rule.in_course_sql(M.c))
     ):
         series[(pid, ins, ctx)].append((mid, at, score))
     by_visit: dict[int, list[tuple[str, float]]] = defaultdict(list)
@@ -448,6 +483,7 @@ def compute_from_raw(conn: Connection, clinic_id: int) -> Summaries:
     deltas: Deltas = {}
     for (pid, ins, ctx), raw in series.items():
         state = series_state(ins, raw, ctx)
+        assert state is not None  # a series here has at least one measurement
         out.series[(pid, ins, ctx)] = state
         _add(deltas, series_contribution(clinic_id, ins, state))
     for sid, vid in conn.execute(select(NS.c.id, NS.c.visit_id).where(NS.c.clinic_id == clinic_id)):
@@ -496,7 +532,7 @@ def stale(conn: Connection) -> bool:
     verdict = thresholds.classification_sql(
         S.c.instrument, S.c.context, S.c.first_score, S.c.last_score, pairs
     )
-    judged = or_(S.c.instrument == "groc", S.c.n >= 2)
+    judged = series_rule.judged_sql(S.c.instrument, S.c.n)
     expected = case((judged, func.coalesce(verdict, literal(UNCLASSIFIED))), else_=literal(None))
     differs = select(S.c.id).where(S.c.status.is_distinct_from(expected)).limit(1)
     return conn.execute(differs).first() is not None

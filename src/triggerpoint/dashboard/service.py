@@ -1,7 +1,7 @@
 """The clinic dashboard: how often patients respond, how safe needling has been, what is treated.
 
 Responder rates, most-treated muscles and outcomes by twitch responses are read from
-`dashboard_tally`, a few dozen per-clinic running totals that `reports.summary` keeps equal
+`dashboard_tally`, a few dozen per-clinic running totals that `dashboard.tallies` keeps equal
 to what the raw tables imply on every write. Scanning millions of measurements and needle
 entries per view took ~10 s at a million sessions; the totals take milliseconds. The raw-table
 queries are kept (`naive=True`) as the reference the tests and bench/dashboard.py compare
@@ -14,20 +14,24 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import Float, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
+from triggerpoint.dashboard import tallies
+from triggerpoint.dashboard.models import DashboardTally
+from triggerpoint.outcomes import series as series_rule
 from triggerpoint.outcomes import thresholds
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Patient
-from triggerpoint.reports import plots, summary
+from triggerpoint.reports import plots
 from triggerpoint.reports.service import muscle_label
-from triggerpoint.safety.stats import Z95, adverse_event_rates, wilson
+from triggerpoint.safety.stats import Z95, wilson
 from triggerpoint.treatment import service as treatment
-from triggerpoint.treatment.models import DashboardTally, NeedleEntry, NeedlingSession
+from triggerpoint.treatment.models import NeedleEntry, NeedlingSession
+from triggerpoint.treatment.stats import adverse_event_rates
 
 TWITCH_BUCKETS = ((0, 0, "0"), (1, 2, "1-2"), (3, 5, "3-5"), (6, None, "6+"))
 TOP_MUSCLES = 10
@@ -37,6 +41,7 @@ def _first_last(session: Session) -> tuple[Any, Any]:
     """`min`/`max` of "<fixed-width UTC time>|<score>" give the first and last score of a
     group in one pass, with no join back to the table (portable across both engines)."""
     m = Measurement
+    key: ColumnElement[Any]
     if session.get_bind().dialect.name == "postgresql":
         key = func.to_char(func.timezone("UTC", m.measured_at), "YYYY-MM-DD HH24:MI:SS.US")
     else:  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' (26 characters)
@@ -55,12 +60,7 @@ def naive_responder_counts(session: Session, *, clinic_id: int) -> dict[str, dic
     """
     m = Measurement
     base, last = _first_last(session)
-    course = (
-        m.clinic_id == clinic_id,
-        m.complete.is_(True),
-        m.score.is_not(None),
-        m.timing != "post",  # the course compares scores taken before needling
-    )
+    course = (m.clinic_id == clinic_id, series_rule.in_course_sql(m))  # `outcomes.series`
     series = (
         select(
             m.instrument,
@@ -80,10 +80,10 @@ def naive_responder_counts(session: Session, *, clinic_id: int) -> dict[str, dic
     verdict = thresholds.classification_sql(
         series.c.instrument, series.c.context, series.c.base, series.c.last, keys
     )
-    label = func.coalesce(verdict, literal(summary.UNCLASSIFIED)).label("c")
+    label = func.coalesce(verdict, literal(tallies.UNCLASSIFIED)).label("c")
     rows = session.execute(
         select(series.c.instrument, label, func.count())
-        .where(or_(series.c.instrument == "groc", series.c.n >= 2))
+        .where(series_rule.judged_sql(series.c.instrument, series.c.n))
         .group_by(series.c.instrument, label)
     ).all()
     counts: dict[str, dict[str, int]] = {}
@@ -129,7 +129,7 @@ def _responder_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     out = []
     for instrument, spec in definitions().items():
         got = counts.get(instrument, {})
-        n = sum(v for k, v in got.items() if k != summary.UNCLASSIFIED)
+        n = sum(v for k, v in got.items() if k != tallies.UNCLASSIFIED)
         if n == 0:
             continue
         responders = got.get("responder", 0)
@@ -144,7 +144,7 @@ def _responder_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
                 "rate": responders / n,
                 "ci95": list(wilson(responders, n)),
                 "threshold": thresholds.summary_label(instrument),
-                "not_classified": got.get(summary.UNCLASSIFIED, 0),
+                "not_classified": got.get(tallies.UNCLASSIFIED, 0),
             }
         )
     return out
@@ -154,15 +154,15 @@ def unclassified_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]
     """Instruments with series that have a baseline and a follow-up but no sourced threshold
     (e.g. ROM of a joint without a published MDC), so the page can say they were left out."""
     return [
-        {"instrument": ins, "name": definitions()[ins]["name"], "n": got[summary.UNCLASSIFIED]}
+        {"instrument": ins, "name": definitions()[ins]["name"], "n": got[tallies.UNCLASSIFIED]}
         for ins, got in sorted(counts.items())
-        if got.get(summary.UNCLASSIFIED)
+        if got.get(tallies.UNCLASSIFIED)
     ]
 
 
 def naive_most_treated_muscles(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
     e = NeedleEntry
-    sessions = func.count(func.distinct(e.session_id)).label("sessions")
+    sessions = func.count(func.distinct(e.needling_id)).label("sessions")
     rows = session.execute(
         select(e.muscle_id, sessions, func.count().label("needles"))
         .where(e.clinic_id == clinic_id)
@@ -207,9 +207,9 @@ def naive_outcomes_by_twitches(session: Session, *, clinic_id: int) -> list[dict
     """
     e, ns = NeedleEntry, NeedlingSession
     twitches = (
-        select(e.session_id, func.sum(e.twitch_count).label("tw"))
+        select(e.needling_id, func.sum(e.twitch_count).label("tw"))
         .where(e.clinic_id == clinic_id)
-        .group_by(e.session_id)
+        .group_by(e.needling_id)
         .subquery("tw")
     )
     pre, post = aliased(Measurement), aliased(Measurement)
@@ -220,7 +220,7 @@ def naive_outcomes_by_twitches(session: Session, *, clinic_id: int) -> list[dict
             alias.visit_id == ns.visit_id,
             alias.instrument == "nprs",
             alias.timing == timing,
-            alias.complete.is_(True),
+            series_rule.around_needling_sql(alias),
         )
 
     bucket = _bucket(twitches.c.tw).label("bucket")
@@ -228,7 +228,7 @@ def naive_outcomes_by_twitches(session: Session, *, clinic_id: int) -> list[dict
     rows = session.execute(
         select(bucket, func.count(), func.avg(change), func.avg(change * change))
         .select_from(twitches)
-        .join(ns, and_(ns.id == twitches.c.session_id, ns.clinic_id == clinic_id))
+        .join(ns, and_(ns.id == twitches.c.needling_id, ns.clinic_id == clinic_id))
         .join(pre, nprs(pre, "pre"))
         .join(post, nprs(post, "post"))
         .group_by(bucket)

@@ -8,10 +8,10 @@ import pytest
 
 from triggerpoint.accounts.service import Principal, create_api_token, create_clinic, create_user
 from triggerpoint.audit.service import Actor
+from triggerpoint.dashboard.service import clinic_dashboard
 from triggerpoint.db import open_session
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Patient, Visit
-from triggerpoint.reports.dashboard import clinic_dashboard
 from triggerpoint.safety.stats import wilson
 from triggerpoint.treatment.models import AdverseEvent, NeedleEntry, NeedlingSession, Screening
 
@@ -110,7 +110,7 @@ def small_clinic(db_url):
             for kind in aes:
                 s.add(
                     AdverseEvent(
-                        session_id=ns.id,
+                        needling_id=ns.id,
                         patient_id=p.id,
                         type=kind,
                         severity="mild",

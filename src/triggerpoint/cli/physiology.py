@@ -47,9 +47,9 @@ def simulate(
     """Simulate one trigger point under the mechanistic model (see docs/model.md)."""
     import numpy as np
 
-    from triggerpoint.model.dynamics import STATE_VARIABLES, Needling, equilibrium
-    from triggerpoint.model.dynamics import simulate as run
-    from triggerpoint.model.params import STATE_LOADS
+    from triggerpoint.physiology.dynamics import STATE_VARIABLES, Needling, equilibrium
+    from triggerpoint.physiology.dynamics import simulate as run
+    from triggerpoint.physiology.params import STATE_LOADS
 
     if state not in STATE_LOADS:
         fail(f"must be one of {', '.join(STATE_LOADS)}, not {state!r}", field="--state")
@@ -63,7 +63,7 @@ def simulate(
     series = {k: traj.series[k][:, 0].round(5).tolist() for k in STATE_VARIABLES}
     data = {"days": traj.days.round(4).tolist(), **series, "units": STATE_VARIABLES}
     if png:
-        from triggerpoint.model.plots import trajectory_figure
+        from triggerpoint.physiology.plots import trajectory_figure
 
         trajectory_figure(
             traj, title=f"{state.capitalize()} trigger point, {ltr} twitch response(s) on day 0"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from triggerpoint.model.params import DEFAULTS, ModelParams
+from triggerpoint.physiology.params import DEFAULTS, ModelParams
 
 STATE_VARIABLES = {
     "endplate_activity": "a.u. (healthy 0.05): spontaneous electrical activity at the motor endplate",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from triggerpoint.model.dynamics import (
+from triggerpoint.physiology.dynamics import (
     Needling,
     Trajectory,
     _Decay,
@@ -21,7 +21,7 @@ from triggerpoint.model.dynamics import (
     simulate,
     step,
 )
-from triggerpoint.model.params import DEFAULTS, ModelParams
+from triggerpoint.physiology.params import DEFAULTS, ModelParams
 
 
 @dataclass
@@ -106,6 +106,8 @@ def course(
     accuracy and flare-ups vary as in `cohort()`, so some patients respond and some do not.
     """
     rng = np.random.default_rng(seed)
+    n: int
+    visits: int
     n, visits = visit_days.shape
     load_before = rng.uniform(0.55, 1.0, n)
     load = np.where(rng.random(n) < 0.7, load_before * rng.uniform(0.2, 0.6, n), load_before)
