@@ -20,9 +20,7 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 
 def contract_of(spec: dict[str, Any]) -> dict[str, Any]:
     """The parts of an OpenAPI document that clients depend on."""
-    paths = {
-        path: sorted(m for m in item if m in METHODS) for path, item in spec["paths"].items()
-    }
+    paths = {path: sorted(m for m in item if m in METHODS) for path, item in spec["paths"].items()}
     schemas = {
         name: sorted(body.get("properties", {}))
         for name, body in spec.get("components", {}).get("schemas", {}).items()

@@ -399,7 +399,9 @@ def test_a_checkpoint_line_records_the_head_under_a_mac_anyone_with_the_key_can_
     }
     assert set(line) == {*CHECKPOINT_FIELDS, "mac"}
     at = datetime.fromisoformat(line["at"])
-    assert at.utcoffset() == timedelta(0) and len(line["at"]) == len("2025-03-01T09:00:00.000000+00:00")
+    assert at.utcoffset() == timedelta(0) and len(line["at"]) == len(
+        "2025-03-01T09:00:00.000000+00:00"
+    )
     assert abs(datetime.now(UTC) - at) < timedelta(minutes=5)
     body = json.dumps({k: line[k] for k in CHECKPOINT_FIELDS}, sort_keys=True)
     mac = hmac.new(SECRET, b"triggerpoint audit checkpoint\n" + body.encode(), hashlib.sha256)
@@ -537,8 +539,7 @@ def test_past_200_broken_links_each_further_break_is_named_briefly(fresh_db, aud
         "event 3: chain broken: the event it follows is gone (deleted or edited after event 1)"
     )
     assert links[199] == (  # the 200th: still explained
-        "event 401: chain broken: the event it follows is gone (deleted or edited after "
-        "event 399)"
+        "event 401: chain broken: the event it follows is gone (deleted or edited after event 399)"
     )
     assert links[200:] == ["event 403: chain broken", "event 405: chain broken"]
 
@@ -548,7 +549,9 @@ def test_more_than_50_runs_of_bad_events_are_summarised_after_the_50th(fresh_db,
     _tamper(fresh_db, "UPDATE audit_event SET actor = 'mallory' WHERE id % 2 = 0")
     problems = check(fresh_db).problems
     assert len(problems) == 51
-    assert problems[0] == "event 2: contents do not match its MAC (edited, or made with another key)"
+    assert (
+        problems[0] == "event 2: contents do not match its MAC (edited, or made with another key)"
+    )
     assert problems[49] == (
         "event 100: contents do not match its MAC (edited, or made with another key)"
     )
@@ -868,8 +871,10 @@ def test_an_unsealed_old_chain_is_named_with_what_to_do(fresh_db, audit_files, w
     _old_chain(fresh_db, 3)
     if with_key:
         _write_key(audit_files.key, SECRET.hex())
-    hint = "see docs/security.md" if with_key else (
-        "run `triggerpoint setup` to create the key file, which seals them"
+    hint = (
+        "see docs/security.md"
+        if with_key
+        else ("run `triggerpoint setup` to create the key file, which seals them")
     )
     result = check(fresh_db)
     assert result.problems == [
@@ -909,7 +914,10 @@ def test_one_event_re_hashed_with_plain_sha256_is_named_singly(fresh_db, audit_f
 
 def test_an_old_event_named_like_the_seal_does_not_start_the_keyed_chain(fresh_db, audit_files):
     _old_chain(
-        fresh_db, 3, actions=("read", "chain_keyed", "read"), entities=("patient", "patient", "audit_chain")
+        fresh_db,
+        3,
+        actions=("read", "chain_keyed", "read"),
+        entities=("patient", "patient", "audit_chain"),
     )
     append(fresh_db, 1)
     result = check(fresh_db)
@@ -956,7 +964,8 @@ def test_a_checkpoint_file_is_read_line_by_line_naming_every_line_that_is_not_on
         (6, "h6", f"{path} line 16"),
     ]
     assert problems == [
-        f"{path} line {n}: not a checkpoint (the file was edited?)" for n in (3, 9, 10, 11, 12, 13, 15)
+        f"{path} line {n}: not a checkpoint (the file was edited?)"
+        for n in (3, 9, 10, 11, 12, 13, 15)
     ]
 
 
@@ -1026,9 +1035,7 @@ def test_a_seal_rolled_back_is_written_by_the_next_transaction(fresh_db, audit_f
     assert [e.action for e in _events(fresh_db)].count("chain_keyed") == 1
 
 
-def test_writing_to_a_chain_made_with_another_key_logs_an_error_once(
-    fresh_db, audit_files, caplog
-):
+def test_writing_to_a_chain_made_with_another_key_logs_an_error_once(fresh_db, audit_files, caplog):
     append(fresh_db, 1)
     audit_files.key.unlink()  # the key is lost: the app makes a new one
     with caplog.at_level(logging.WARNING, logger="triggerpoint.audit"):

@@ -153,7 +153,9 @@ def test_the_needling_page_shows_the_services_suggestions(app_client, alice, bed
     assert page.status_code == 200 and len(calls) == 1
     with open_session(clinic_id=alice.clinic_id) as s:
         ns = service.needling_for_visit(s, visit_id=vid)
-        shown = service.needling_suggestions(s, principal=alice.principal, needling=ns)["suggestions"]
+        shown = service.needling_suggestions(s, principal=alice.principal, needling=ns)[
+            "suggestions"
+        ]
     items = page.text.split('<ol id="suggestions"', 1)[1].split("</ol>", 1)[0]
     assert items.count("<li>") == len(shown) == 6
     assert all(c.muscle in items for c in shown)

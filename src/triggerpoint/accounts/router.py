@@ -525,18 +525,8 @@ class TokenInfoOut(BaseModel):
 
 
 def _token_out(info: service.ApiTokenInfo) -> TokenInfoOut:
-    return TokenInfoOut(
-        id=info.id,
-        user=info.username,
-        user_id=info.user_id,
-        clinic=info.clinic,
-        clinic_id=info.clinic_id,
-        label=info.label,
-        created_at=info.created_at,
-        revoked=info.revoked,
-        expires_at=info.expires_at,
-        expired=info.expired,
-    )
+    fields = {name: getattr(info, name) for name in TokenInfoOut.model_fields if name != "user"}
+    return TokenInfoOut(user=info.username, **fields)
 
 
 @api.get("/tokens", summary="API tokens: your own, or (admins) every token of the clinic")
@@ -602,16 +592,7 @@ class RoleIn(BaseModel):
 
 
 def _user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        active=user.active,
-        must_change_password=user.must_change_password,
-        clinic_id=user.clinic_id,
-        created_at=user.created_at,
-    )
+    return UserOut(**{name: getattr(user, name) for name in UserOut.model_fields})
 
 
 @api.get("/users", summary="The clinic's user accounts (admins)")

@@ -358,12 +358,11 @@ def _new_drawing(
 ) -> tuple[PainDrawing, list[tuple[str, int | None]]]:
     """The drawing row and its resolved marks (resolved first: a bad region writes nothing)."""
     marks = resolve_marks(data.marks)
+    # Either the new visit's relationship or an existing visit's id, never both: a `visit=None`
+    # given beside `visit_id` would win at flush and store no visit at all.
+    link: dict[str, Any] = {"visit": visit} if visit is not None else {"visit_id": visit_id}
     drawing = PainDrawing(
-        patient_id=patient_id,
-        visit=visit,
-        visit_id=visit_id,
-        complete=data.complete,
-        drawn_by=principal.user_id,
+        patient_id=patient_id, complete=data.complete, drawn_by=principal.user_id, **link
     )
     return drawing, marks
 
