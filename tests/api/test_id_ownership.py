@@ -184,8 +184,7 @@ def test_trigger_point_id_is_checked_against_the_atlas(app_client, world, clinic
 
 @pytest.mark.parametrize("whose", ["other clinic", "unknown", "other patient"])
 def test_imported_session_consent_id_is_checked(app_client, world, clinics, whose):
-    from triggerpoint.errors import InvalidInput
-    from triggerpoint.records.service import NotFound
+    from triggerpoint.errors import InvalidInput, NotFound
     from triggerpoint.treatment.models import Screening
     from triggerpoint.treatment.service import import_needling_session
 

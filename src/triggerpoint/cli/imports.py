@@ -42,9 +42,8 @@ def fhir(
     from triggerpoint.accounts.models import User
     from triggerpoint.accounts.service import Forbidden, Principal
     from triggerpoint.db import open_session
-    from triggerpoint.errors import InvalidInput, SafetyBlock
+    from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
     from triggerpoint.interop.fhir import import_bundle
-    from triggerpoint.records.service import Conflict, NotFound
 
     bundle = _read_bundle(file)
     with open_session(clinic_id=None) as session:

@@ -34,13 +34,13 @@ from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.models import AuditEvent
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
-from triggerpoint.errors import InvalidInput, SafetyBlock
+from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
 from triggerpoint.inputs import InputModel
 from triggerpoint.outcomes import series
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
-from triggerpoint.records.service import DRY_NEEDLING, Conflict, NotFound, consent_in_force
+from triggerpoint.records.service import DRY_NEEDLING, consent_in_force
 from triggerpoint.treatment.models import NeedlingSession, Screening
 from triggerpoint.treatment.service import billing
 

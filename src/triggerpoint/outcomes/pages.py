@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.errors import InvalidInput
 from triggerpoint.outcomes import schemas, service
 from triggerpoint.outcomes.forms import ORDER, instrument_forms, parse_measurement_form
 from triggerpoint.outcomes.instruments import definitions
@@ -102,7 +103,7 @@ async def record_save(
                 # Roles without clinical:read may enter a measure but not read the outcomes.
                 back = "/outcomes" if principal.can("clinical:read") else ""
                 return RedirectResponse(f"/patients/{patient_id}{back}", status_code=303)
-            except records.RecordError as exc:
+            except InvalidInput as exc:
                 session.rollback()
                 errors = {exc.field.removeprefix("data."): str(exc)}
     ctx = _form_context(session, principal, patient_id, instrument, form, errors)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.errors import Conflict, InvalidInput
 from triggerpoint.records import schemas, service
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.ui import localtime
@@ -65,7 +66,7 @@ async def patient_create(
         try:
             patient = service.create_patient(session, principal=principal, data=data)
             return RedirectResponse(f"/patients/{patient.id}", status_code=303)
-        except service.Conflict as exc:
+        except Conflict as exc:
             session.rollback()
             errors = {"external_id": str(exc)}
     return templates().TemplateResponse(
@@ -182,7 +183,7 @@ async def drawing_save(
                 session, principal=principal, patient_id=patient_id, data=visit_data
             )
             return RedirectResponse(f"/patients/{patient_id}", status_code=303)
-        except service.RecordError as exc:
+        except InvalidInput as exc:
             session.rollback()
             errors[exc.field] = str(exc)
     return Response(

@@ -29,11 +29,6 @@ from triggerpoint.records.models import (
     Visit,
 )
 
-__all__ = ["Conflict", "InvalidInput", "NotFound", "RecordError"]
-
-# Input that is well-formed but wrong here; `field` names the field (one class for every domain).
-RecordError = InvalidInput
-
 
 def search_key(*parts: str) -> str:
     """Lower-case, accent-free 'family given', so 'Muñoz' is found by 'munoz'."""
@@ -225,12 +220,12 @@ def create_visit(
 ) -> Visit:
     principal.require("patient:write")
     if data.notes and not principal.can("clinical:write"):
-        raise RecordError("notes", f"role {principal.role!r} may not write clinical notes")
+        raise InvalidInput("notes", f"role {principal.role!r} may not write clinical notes")
     require_record(session, Patient, patient_id, "patient")
     if data.episode_id is not None:
         episode = get_record(session, Episode, data.episode_id, "episode")
         if episode.patient_id != patient_id:
-            raise RecordError("episode_id", "belongs to another patient")
+            raise InvalidInput("episode_id", "belongs to another patient")
     visit = Visit(
         patient_id=patient_id,
         episode_id=data.episode_id,
@@ -319,7 +314,7 @@ def resolve_marks(marks: list[schemas.MarkIn]) -> list[tuple[str, int | None]]:
         try:
             regions = catalog.resolve(mark.region)
         except UnknownRegionError as exc:
-            raise RecordError(f"marks.{i}.region", str(exc)) from None
+            raise InvalidInput(f"marks.{i}.region", str(exc)) from None
         for r in regions:
             out[r.id] = (
                 mark.intensity

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.accounts.models import User
 from triggerpoint.atlas.loader import load_atlas
+from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
 from triggerpoint.records import schemas as rschemas
 from triggerpoint.records import service as records
 from triggerpoint.records.models import Visit
@@ -84,7 +85,7 @@ async def screening_save(
         try:
             service.record_screening(session, principal=principal, patient_id=patient_id, data=data)
             return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)
-        except records.RecordError as exc:
+        except InvalidInput as exc:
             session.rollback()
             errors = {exc.field: str(exc)}
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
@@ -212,7 +213,7 @@ async def needling_action(
     errors: dict[str, str] = {}
     try:
         errors = _do(session, principal, visit, needling, action, form)
-    except (records.RecordError, service.SafetyBlock, records.Conflict) as exc:
+    except (InvalidInput, SafetyBlock, Conflict) as exc:
         session.rollback()
         errors = {exc.field or "form": str(exc)}  # a safety block or conflict: the whole form
     if not errors:
@@ -247,7 +248,7 @@ def _do(
         "addendum": (schemas.AddendumIn, service.add_addendum),
     }
     if action not in specs:
-        raise records.NotFound("action", action)
+        raise NotFound("action", action)
     model, fn = specs[action]
     raw = dict(form)
     if action == "entry":

@@ -24,12 +24,10 @@ from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
 from triggerpoint.atlas.schema import Muscle
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
-from triggerpoint.errors import SafetyBlock
+from triggerpoint.errors import Conflict, InvalidInput, SafetyBlock
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
 from triggerpoint.records.service import (
     DRY_NEEDLING,
-    Conflict,
-    RecordError,
     active_consent,
     get_patient,
     get_record,
@@ -59,9 +57,6 @@ URGENT_ACTION = (
 )
 
 
-__all__ = ["SafetyBlock"]  # re-exported: callers catch service.SafetyBlock
-
-
 # --- screening ------------------------------------------------------------------------
 
 
@@ -80,7 +75,7 @@ def record_screening(
     if data.episode_id is not None:
         episode = get_record(session, Episode, data.episode_id, "episode")
         if episode.patient_id != patient_id:
-            raise RecordError("episode_id", f"episode {data.episode_id} is not this patient's")
+            raise InvalidInput("episode_id", f"episode {data.episode_id} is not this patient's")
     result = evaluate(data.answers)
     screening = Screening(
         patient_id=patient_id,
@@ -282,7 +277,7 @@ def _muscle(name: str, field: str) -> Muscle:
     try:
         return load_atlas().find_muscle(name)
     except MuscleNotFoundError as exc:
-        raise RecordError(field, str(exc)) from None
+        raise InvalidInput(field, str(exc)) from None
 
 
 def _trigger_point(muscle: Muscle, tp_id: str | None) -> str:
@@ -290,7 +285,7 @@ def _trigger_point(muscle: Muscle, tp_id: str | None) -> str:
     if tp_id is None:
         return ids[0]
     if tp_id not in ids:
-        raise RecordError(
+        raise InvalidInput(
             "trigger_point_id",
             f"{muscle.name} has no trigger point {tp_id!r}; choose one of {', '.join(ids)}",
         )
@@ -541,12 +536,12 @@ def import_needling_session(
     visit = get_record(session, Visit, visit_id, "visit")
     screening = get_record(session, Screening, screening_id, "screening")
     if screening.patient_id != visit.patient_id:
-        raise RecordError("screening_id", "the screening is not this patient's")
+        raise InvalidInput("screening_id", "the screening is not this patient's")
     if screening.outcome == Outcome.not_cleared:
         raise SafetyBlock("the imported screening did not clear the patient for needling")
     # Looked up like the screening: a foreign or unknown id is never stored as a reference.
     if get_record(session, Consent, consent_id, "consent").patient_id != visit.patient_id:
-        raise RecordError("consent_id", "the consent is not this patient's")
+        raise InvalidInput("consent_id", "the consent is not this patient's")
     needling = NeedlingSession(
         patient_id=visit.patient_id,
         visit_id=visit_id,
@@ -561,10 +556,12 @@ def import_needling_session(
     for i, data in enumerate(entries):
         try:
             _new_entry(session, needling, principal, data)
-        except RecordError as exc:
-            raise RecordError(f"entries[{i}].{exc.field}", f"needle entry {i + 1}: {exc}") from None
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"entries[{i}].{exc.field}", f"needle entry {i + 1}: {exc}"
+            ) from None
         except SafetyBlock as exc:
-            raise RecordError(f"entries[{i}]", f"needle entry {i + 1}: {exc}") from None
+            raise InvalidInput(f"entries[{i}]", f"needle entry {i + 1}: {exc}") from None
     for event, reported_at in adverse_events:
         needling.adverse_events.append(
             AdverseEvent(
@@ -579,7 +576,7 @@ def import_needling_session(
         try:
             _require_accounted(needling)
         except SafetyBlock as exc:
-            raise RecordError(
+            raise InvalidInput(
                 "needles_out", f"a signed session must account for every needle: {exc}"
             ) from None
         needling.status, needling.signed_at, needling.imported_signer = "signed", signed_at, signer
