@@ -96,3 +96,13 @@ def test_an_empty_search_lists_everyone_on_every_path(app_client, cli, alice, pa
     assert set(api) == mine == set(_page(browser, ""))
     everywhere = {pid for pid, _ in _cli(cli, "")}
     assert mine | {patients["other clinic"]} <= everywhere
+
+
+@pytest.mark.parametrize("q", ["\x00", "mu\x00noz"])
+def test_a_query_with_a_nul_is_refused_naming_q(app_client, alice, q) -> None:
+    """PostgreSQL takes no NUL in a text parameter: the search refuses it as bad input (422
+    on `q`), never as a server error."""
+    resp = app_client.get("/api/patients", params={"q": q}, headers=alice.headers)
+    assert resp.status_code == 422, resp.text
+    (item,) = resp.json()["detail"]
+    assert item["loc"] == ["query", "q"] and "NUL" in item["msg"]

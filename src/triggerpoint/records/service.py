@@ -18,6 +18,7 @@ from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
 from triggerpoint.errors import Conflict, InvalidInput, NotFound
+from triggerpoint.inputs import input_problem
 from triggerpoint.records import schemas
 from triggerpoint.records.models import (
     Consent,
@@ -142,6 +143,8 @@ def search_patients(
     not), or the external id exactly. The session decides whose patients are searched: a
     clinic's for a principal, every clinic's for the CLI's system session.
     """
+    if q and (problem := input_problem(q)):
+        raise InvalidInput("q", problem)  # a NUL or a lone surrogate: no database takes it
     stmt = select(Patient)
     if q and q.strip():
         # LIKE's wildcards in the query are literal characters: '%' finds no one
