@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.audit.helpers import append, check, checkpoint, count, cut_tail, swap
 from triggerpoint.audit import keys
@@ -1024,7 +1025,7 @@ def test_a_seal_rolled_back_is_written_by_the_next_transaction(fresh_db, audit_f
     with open_session(clinic_id=None, engine=fresh_db) as s:
         record(s, actor=Actor.system(), action="create", entity="patient")
         s.add(AuditHead(id=1, last_hash="x", count=0))  # the commit fails after the seal
-        with pytest.raises(Exception):
+        with pytest.raises(IntegrityError):  # the second head row: a duplicate key
             s.commit()
     assert count(fresh_db) == 3 and audit_files.key.exists()
     append(fresh_db, 1)  # the key now exists, but nothing has sealed the old events yet

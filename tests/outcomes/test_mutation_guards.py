@@ -312,3 +312,26 @@ def test_pressure_trials_and_functional_activities_are_taken_only_in_their_publi
             key,
             f"give {fewest} to {most} {key}, got {n}",
         )
+
+
+def test_a_pressure_threshold_is_the_mean_of_its_trials_to_three_decimals():
+    assert score("ppt", {"trials": [2.1, 2.2, 2.2]}) == Score("ppt", 2.167, True, 3)
+
+
+@pytest.mark.parametrize(
+    ("instrument", "data", "expected"),
+    [
+        ("rom", {"degrees": 45}, Score("rom", 45.0, True, 1)),
+        ("rom", {"degrees": 0}, Score("rom", 0.0, True, 1)),
+        ("groc", {"value": -4}, Score("groc", -4.0, True, 1)),
+    ],
+)
+def test_a_range_of_motion_or_a_global_rating_is_one_complete_answer(instrument, data, expected):
+    assert score(instrument, data) == expected
+
+
+@pytest.mark.parametrize(("instrument", "field"), [("rom", "degrees"), ("groc", "value")])
+def test_a_range_of_motion_or_a_global_rating_left_blank_is_refused_naming_it(instrument, field):
+    with pytest.raises(InstrumentError) as err:
+        score(instrument, {})
+    assert err.value.field == field

@@ -295,3 +295,159 @@ def test_each_needle_is_charted_as_given_in_order_and_by_its_clinician(clinic, e
         assert {(r.needling_id, r.created_by) for r in rows} == {
             (sid, world.clinician_a.principal.user_id)
         }
+
+
+# --- the entry rules of the full treatment table (second mutation run) ----------------------
+
+GASTROCNEMIUS = {
+    "muscle": "gastrocnemius",
+    "side": "left",
+    "trigger_point_id": "tp2",
+    "needle_diameter_mm": 0.3,
+    "needle_length_mm": 60,
+    "technique": "electrical",
+    "estim": {"frequency_hz": 4.0, "pulse_width_us": 200.0, "intensity_ma": 3.5},
+    "depth_mm": 35.5,
+    "twitch_count": 7,
+    "familiar_pain": False,
+    "duration_s": 600,
+    "over_limit_reason": "not over any limit",
+}
+
+
+def _entries(c: Clinic, sid: int) -> list[dict]:
+    return c.c.get(f"/api/needling-sessions/{sid}", headers=c.h).json()["entries"]
+
+
+def test_every_detail_of_a_needle_is_charted_exactly_as_given(clinic, engine, world):
+    _, _, sid = clinic.ready()
+    clinic.post(f"/api/needling-sessions/{sid}/entries", GASTROCNEMIUS, 201)
+    (e,) = _entries(clinic, sid)
+    given = {k: v for k, v in GASTROCNEMIUS.items() if k not in ("muscle", "over_limit_reason")}
+    assert {k: e[k] for k in given} == given
+    assert e["muscle_id"] == "gastrocnemius" and e["seq"] == 1
+    # the calf is not over the lung: no thorax limit, and a reason for going "over" is not kept
+    assert e["depth_limit_mm"] is None and e["over_limit_reason"] is None
+    assert e["pleural_recess_acknowledged"] is False
+    with open_session(clinic_id=None, engine=engine) as s:
+        row = s.scalars(_row(NeedleEntry, e["id"])).one()
+        assert (row.needling_id, row.created_by) == (sid, world.clinician_a.principal.user_id)
+    assert _events(engine, "needle_entry")[-1] == (
+        "create",
+        str(e["id"]),
+        world.clinician_a.principal.user_id,
+        {"session_id": sid, "muscle": "gastrocnemius", "depth_mm": 35.5},
+    )
+
+
+@pytest.mark.parametrize(("depth", "needs_reason"), [(16.9, False), (17.0, False), (17.1, True)])
+def test_over_the_lung_a_patient_of_bmi_22_9_may_be_needled_to_17_mm_and_no_deeper(
+    clinic, depth, needs_reason
+):
+    pid = clinic.patient(weight=70, height=175)  # BMI 22.9: 17 mm over the thorax
+    _, _, sid = clinic.ready(pid)
+    url = f"/api/needling-sessions/{sid}/entries"
+    r = clinic.post(url, {**TRAP, "depth_mm": depth, "over_limit_reason": None})
+    if needs_reason:
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["loc"] == ["body", "over_limit_reason"]
+        assert _entries(clinic, sid) == []
+    else:
+        assert r.status_code == 201, r.text
+        (e,) = _entries(clinic, sid)
+        assert (e["depth_mm"], e["depth_limit_mm"], e["over_limit_reason"]) == (depth, 17.0, None)
+
+
+def test_a_reason_given_for_a_needle_within_the_thorax_limit_is_not_recorded_as_over(clinic):
+    _, _, sid = clinic.ready()
+    body = {**TRAP, "depth_mm": 12, "over_limit_reason": "Pincer grip"}
+    clinic.post(f"/api/needling-sessions/{sid}/entries", body, 201)
+    (e,) = _entries(clinic, sid)
+    assert (e["depth_limit_mm"], e["over_limit_reason"]) == (17.0, None)
+
+
+def test_the_second_and_third_needles_are_numbered_2_and_3(clinic):
+    _, _, sid = clinic.ready()
+    for _ in range(3):
+        clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
+    assert [e["seq"] for e in _entries(clinic, sid)] == [1, 2, 3]
+
+
+def test_a_patient_with_only_a_pacemaker_cannot_have_electrical_stimulation(clinic):
+    _, _, sid = clinic.ready(pacemaker=None)
+    estim = {"frequency_hz": 2, "pulse_width_us": 250, "intensity_ma": 5}
+    url = f"/api/needling-sessions/{sid}/entries"
+    r = clinic.post(url, {**TRAP, "technique": "electrical", "estim": estim}, 409)
+    assert "electrical stimulation is contraindicated" in r.json()["detail"]
+    assert _entries(clinic, sid) == []
+    clinic.post(url, TRAP, 201)  # dry needling without current is allowed
+
+
+@pytest.mark.parametrize("step", ["targets", "count", "sign"])
+def test_a_signed_session_refuses_planning_recounting_and_signing_again(clinic, step):
+    sid, s = _charted(clinic, needles_in=0, needles_out=0)
+    _sign(clinic, sid, s["version"], 200)
+    body = {
+        "targets": {"muscle": "upper trapezius", "side": "right"},
+        "count": {"needles_out": 0},
+        "sign": {"version": s["version"] + 1},
+    }[step]
+    r = clinic.post(f"/api/needling-sessions/{sid}/{step}", body, 409)
+    assert r.json()["detail"] == (
+        f"needling session {sid} is signed and cannot change; add an addendum instead"
+    )
+
+
+@pytest.mark.parametrize("step", ["targets", "count", "sign", "adverse-events"])
+def test_nothing_can_be_recorded_on_an_unknown_session(clinic, step):
+    body = {
+        "targets": {"muscle": "upper trapezius", "side": "right"},
+        "count": {"needles_out": 0},
+        "sign": {"version": 1},
+        "adverse-events": {"type": "bruising", "severity": "mild", "action_taken": "Pressure"},
+    }[step]
+    r = clinic.post(f"/api/needling-sessions/999999/{step}", body, 404)
+    assert r.json()["detail"] == "needling session 999999 not found"
+
+
+@pytest.mark.parametrize("step", ["entries", "targets", "count", "sign", "adverse-events"])
+def test_an_assistant_can_neither_chart_nor_report_on_a_needling_session(
+    app_client, world, clinic, step
+):
+    sid, s = _charted(clinic, needles_in=0, needles_out=0)
+    body = {
+        "entries": TRAP,
+        "targets": {"muscle": "upper trapezius", "side": "right"},
+        "count": {"needles_out": 0},
+        "sign": {"version": s["version"]},
+        "adverse-events": {"type": "bruising", "severity": "mild", "action_taken": "Pressure"},
+    }[step]
+    assistant = Clinic(app_client, world.assistant_a)
+    assistant.post(f"/api/needling-sessions/{sid}/{step}", body, 403)
+    assert _status(clinic, sid) == "open"
+
+
+def test_an_adverse_event_is_filed_against_the_session_and_its_patient_as_reported(clinic, engine):
+    pid, _, sid = clinic.ready()
+    body = {
+        **BROKEN,
+        "description": "Needle tip lost in the couch",
+        "follow_up": "Review in 1 week",
+        "needles_unaccounted": 2,
+    }
+    aid = clinic.post(f"/api/needling-sessions/{sid}/adverse-events", body, 201).json()["id"]
+    with open_session(clinic_id=None, engine=engine) as s:
+        ae = s.scalars(_row(AdverseEvent, aid)).one()
+        stored = {k: getattr(ae, k) for k in body}
+        assert (ae.needling_id, ae.patient_id) == (sid, pid)
+    assert stored == body
+
+
+def test_a_signed_session_records_who_signed_it_and_when(clinic, engine, world):
+    sid, s = _charted(clinic, needles_in=1, needles_out=1)
+    signed = _sign(clinic, sid, s["version"], 200).json()
+    assert signed["status"] == "signed" and signed["signed_at"]
+    with open_session(clinic_id=None, engine=engine) as db:
+        ns = db.scalars(_row(NeedlingSession, sid)).one()
+        assert ns.signed_by == world.clinician_a.principal.user_id
+        assert ns.signed_at is not None and ns.needles_out == 1
