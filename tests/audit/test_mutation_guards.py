@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import os
+import sqlite3
 import stat
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -74,6 +75,35 @@ def far_time_zone(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """An empty SQLite database migrated once, for `chain_db` to copy."""
+    path = tmp_path_factory.mktemp("audit-template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def chain_db(db_url, request, tmp_path):
+    """A brand-new migrated database, like conftest's `fresh_db`; on SQLite a copy of one
+    migrated once per run, so the mutation run (which repeats these tests for every mutant)
+    does not spend its time migrating."""
+    if not db_url.startswith("sqlite"):
+        yield request.getfixturevalue("fresh_db")
+        return
+    path = tmp_path / "fresh.sqlite3"
+    with (
+        sqlite3.connect(request.getfixturevalue("migrated_sqlite")) as src,
+        sqlite3.connect(path) as dst,
+    ):
+        src.backup(dst)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
 
 
 def _write_key(path: Path, body: str) -> None:
@@ -324,9 +354,9 @@ def _fields(ev: AuditEvent) -> tuple:
 
 
 def test_an_audited_action_is_stored_with_who_in_which_clinic_did_what_to_what(
-    fresh_db, audit_files
+    chain_db, audit_files
 ):
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    with open_session(clinic_id=None, engine=chain_db) as s:
         edit = record(
             s,
             actor=Actor(7, 1, "alice"),
@@ -337,7 +367,7 @@ def test_an_audited_action_is_stored_with_who_in_which_clinic_did_what_to_what(
         )
         setup = record(s, actor=Actor.system("cli"), action="create", entity="clinic")
         s.commit()
-    marker, first, second = _events(fresh_db)
+    marker, first, second = _events(chain_db)
     assert _fields(first) == (1, 7, "alice", "update", "patient", "42", {"field": "name"})
     assert _fields(second) == (None, None, "cli", "create", "clinic", None, {})
     assert (edit.hash, setup.hash) == (first.hash, second.hash)  # what record returned
@@ -347,12 +377,12 @@ def test_an_audited_action_is_stored_with_who_in_which_clinic_did_what_to_what(
         first.hash,
     )
     assert first.at <= second.at <= datetime.now(UTC) < first.at + timedelta(minutes=5)
-    assert _head(fresh_db) == (second.hash, 3)
+    assert _head(chain_db) == (second.hash, 3)
 
 
-def test_a_new_chain_starts_with_a_chain_keyed_event_of_the_system(fresh_db, audit_files):
-    append(fresh_db, 1)
-    marker, first = _events(fresh_db)
+def test_a_new_chain_starts_with_a_chain_keyed_event_of_the_system(chain_db, audit_files):
+    append(chain_db, 1)
+    marker, first = _events(chain_db)
     key = load_key(audit_files.key)
     assert _fields(marker) == (
         None,
@@ -367,29 +397,29 @@ def test_a_new_chain_starts_with_a_chain_keyed_event_of_the_system(fresh_db, aud
     assert marker.hash == event_hash(marker, key)
 
 
-def test_a_second_transaction_chains_on_the_head_without_a_new_marker(fresh_db, audit_files):
-    append(fresh_db, 2)
-    last_hash, n = _head(fresh_db)
-    append(fresh_db, 2, start=2)
-    events = _events(fresh_db)
+def test_a_second_transaction_chains_on_the_head_without_a_new_marker(chain_db, audit_files):
+    append(chain_db, 2)
+    last_hash, n = _head(chain_db)
+    append(chain_db, 2, start=2)
+    events = _events(chain_db)
     assert n == 3 and len(events) == 5 and events[3].prev_hash == last_hash
     assert [e.action for e in events].count("chain_keyed") == 1
-    assert _head(fresh_db) == (events[-1].hash, 5)
-    assert check(fresh_db).problems == []
+    assert _head(chain_db) == (events[-1].hash, 5)
+    assert check(chain_db).problems == []
 
 
 def test_a_checkpoint_line_records_the_head_under_a_mac_anyone_with_the_key_can_check(
-    fresh_db, audit_files, tmp_path
+    chain_db, audit_files, tmp_path
 ):
     _write_key(audit_files.key, SECRET.hex())
     path = tmp_path / "usb" / "stick" / "checkpoints.jsonl"  # a directory not made yet
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    with open_session(clinic_id=None, engine=chain_db) as s:
         empty, written_to = take_checkpoint(s, path)
     assert written_to == path
     assert empty["events"] == 0 and empty["head_id"] is None and empty["head"] == GENESIS
-    append(fresh_db, 1)
-    line = checkpoint(fresh_db, path)
-    events = _events(fresh_db)  # marker, the first checkpoint's event, the read
+    append(chain_db, 1)
+    line = checkpoint(chain_db, path)
+    events = _events(chain_db)  # marker, the first checkpoint's event, the read
     assert line["events"] == 3 and line["head_id"] == events[2].id
     assert line["head"] == events[2].hash
     key_id = _key_from_secret(path, SECRET).id
@@ -416,10 +446,10 @@ def test_a_checkpoint_line_records_the_head_under_a_mac_anyone_with_the_key_can_
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 & ~umask
 
 
-def test_each_checkpoint_is_itself_an_audited_event_naming_its_file(fresh_db, audit_files):
-    append(fresh_db, 2)
-    line = checkpoint(fresh_db)
-    *_, event = _events(fresh_db)
+def test_each_checkpoint_is_itself_an_audited_event_naming_its_file(chain_db, audit_files):
+    append(chain_db, 2)
+    line = checkpoint(chain_db)
+    *_, event = _events(chain_db)
     assert _fields(event) == (
         None,
         None,
@@ -430,7 +460,7 @@ def test_each_checkpoint_is_itself_an_audited_event_naming_its_file(fresh_db, au
         {"events": 3, "head_id": 3, "file": str(audit_files.checkpoints)},
     )
     assert line["events"] == 3
-    result = check(fresh_db)
+    result = check(chain_db)
     assert result.ok and result.checkpoints == 1 and result.warnings == []
 
 
@@ -453,11 +483,11 @@ def _tamper(engine, sql: str, **params) -> None:
         conn.execute(text(sql), params)
 
 
-def test_deleting_the_first_event_names_the_start_of_the_chain(fresh_db, audit_files):
-    append(fresh_db, 2)
-    last_hash, _ = _head(fresh_db)
-    _tamper(fresh_db, "DELETE FROM audit_event WHERE id = 1")
-    result = check(fresh_db)
+def test_deleting_the_first_event_names_the_start_of_the_chain(chain_db, audit_files):
+    append(chain_db, 2)
+    last_hash, _ = _head(chain_db)
+    _tamper(chain_db, "DELETE FROM audit_event WHERE id = 1")
+    result = check(chain_db)
     assert result.problems == [
         "event 2: chain broken: the event it follows is gone (deleted or edited after the "
         "start of the chain)",
@@ -468,20 +498,20 @@ def test_deleting_the_first_event_names_the_start_of_the_chain(fresh_db, audit_f
     assert not result.ok and result.events == 2
 
 
-def test_an_event_that_restarts_the_chain_is_named(fresh_db, audit_files):
-    append(fresh_db, 3)
-    _tamper(fresh_db, "UPDATE audit_event SET prev_hash = :g WHERE id = 3", g=GENESIS)
-    assert check(fresh_db).problems == [
+def test_an_event_that_restarts_the_chain_is_named(chain_db, audit_files):
+    append(chain_db, 3)
+    _tamper(chain_db, "UPDATE audit_event SET prev_hash = :g WHERE id = 3", g=GENESIS)
+    assert check(chain_db).problems == [
         "event 3: chain broken: it starts a new chain, but follows event 2 (events inserted "
         "before it, or the chain was restarted)",
         "event 3: contents do not match its MAC (edited, or made with another key)",
     ]
 
 
-def test_events_swapped_far_apart_are_named_with_where_each_link_points(fresh_db, audit_files):
-    append(fresh_db, 11)
-    swap(fresh_db, 5, 9)
-    assert check(fresh_db).problems == [
+def test_events_swapped_far_apart_are_named_with_where_each_link_points(chain_db, audit_files):
+    append(chain_db, 11)
+    swap(chain_db, 5, 9)
+    assert check(chain_db).problems == [
         "events 5 and 9 are swapped: each sits in the other's place",
         "event 5: chain broken: out of order: it follows event 8, which comes after it "
         "(events swapped or reordered)",
@@ -494,11 +524,11 @@ def test_events_swapped_far_apart_are_named_with_where_each_link_points(fresh_db
     ]
 
 
-def test_the_newest_event_swapped_with_an_older_one_is_named(fresh_db, audit_files):
-    append(fresh_db, 12)
-    last_hash, _ = _head(fresh_db)
-    swap(fresh_db, 11, 13)
-    problems = check(fresh_db).problems
+def test_the_newest_event_swapped_with_an_older_one_is_named(chain_db, audit_files):
+    append(chain_db, 12)
+    last_hash, _ = _head(chain_db)
+    swap(chain_db, 11, 13)
+    problems = check(chain_db).problems
     assert problems[:4] == [
         "events 11 and 13 are swapped: each sits in the other's place",
         "event 11: chain broken: out of order: it follows event 12, which comes after it "
@@ -512,29 +542,29 @@ def test_the_newest_event_swapped_with_an_older_one_is_named(fresh_db, audit_fil
     assert problems[4].endswith("(newest event rewritten?)") and len(problems) == 5
 
 
-def test_three_events_rotated_are_not_called_a_swap(fresh_db, audit_files):
-    append(fresh_db, 11)
-    with fresh_db.begin() as conn:  # 4 -> 6 -> 8 -> 4
+def test_three_events_rotated_are_not_called_a_swap(chain_db, audit_files):
+    append(chain_db, 11)
+    with chain_db.begin() as conn:  # 4 -> 6 -> 8 -> 4
         for old, new in ((4, 1_000_000), (8, 4), (6, 8), (1_000_000, 6)):
             conn.execute(text("UPDATE audit_event SET id = :n WHERE id = :o"), {"n": new, "o": old})
-    problems = check(fresh_db).problems
+    problems = check(chain_db).problems
     assert not any("swapped:" in p for p in problems), problems
     assert sum("out of order" in p for p in problems) == 6, problems
 
 
 @pytest.mark.parametrize(("a", "b"), [(3, 4), (6, 7)])
-def test_two_neighbours_swapped_are_named(fresh_db, audit_files, a, b):
-    append(fresh_db, 7)
-    swap(fresh_db, a, b)
-    problems = check(fresh_db).problems
+def test_two_neighbours_swapped_are_named(chain_db, audit_files, a, b):
+    append(chain_db, 7)
+    swap(chain_db, a, b)
+    problems = check(chain_db).problems
     assert problems[0] == f"events {a} and {b} are swapped: each sits in the other's place"
     assert sum("swapped:" in p for p in problems) == 1, problems
 
 
-def test_past_200_broken_links_each_further_break_is_named_briefly(fresh_db, audit_files):
-    append(fresh_db, 404)  # 405 events; deleting the even ones breaks 202 links
-    _tamper(fresh_db, "DELETE FROM audit_event WHERE id % 2 = 0")
-    links = [p for p in check(fresh_db).problems if "chain broken" in p]
+def test_past_200_broken_links_each_further_break_is_named_briefly(chain_db, audit_files):
+    append(chain_db, 404)  # 405 events; deleting the even ones breaks 202 links
+    _tamper(chain_db, "DELETE FROM audit_event WHERE id % 2 = 0")
+    links = [p for p in check(chain_db).problems if "chain broken" in p]
     assert len(links) == 202
     assert links[0] == (
         "event 3: chain broken: the event it follows is gone (deleted or edited after event 1)"
@@ -545,10 +575,10 @@ def test_past_200_broken_links_each_further_break_is_named_briefly(fresh_db, aud
     assert links[200:] == ["event 403: chain broken", "event 405: chain broken"]
 
 
-def test_more_than_50_runs_of_bad_events_are_summarised_after_the_50th(fresh_db, audit_files):
-    append(fresh_db, 101)  # 102 events: editing every even one of the first 102 gives 51 runs
-    _tamper(fresh_db, "UPDATE audit_event SET actor = 'mallory' WHERE id % 2 = 0")
-    problems = check(fresh_db).problems
+def test_more_than_50_runs_of_bad_events_are_summarised_after_the_50th(chain_db, audit_files):
+    append(chain_db, 101)  # 102 events: editing every even one of the first 102 gives 51 runs
+    _tamper(chain_db, "UPDATE audit_event SET actor = 'mallory' WHERE id % 2 = 0")
+    problems = check(chain_db).problems
     assert len(problems) == 51
     assert (
         problems[0] == "event 2: contents do not match its MAC (edited, or made with another key)"
@@ -559,17 +589,17 @@ def test_more_than_50_runs_of_bad_events_are_summarised_after_the_50th(fresh_db,
     assert problems[50] == "… and 1 more ranges of bad events"
 
 
-def test_50_runs_of_bad_events_are_all_named(fresh_db, audit_files):
-    append(fresh_db, 100)
-    _tamper(fresh_db, "UPDATE audit_event SET actor = 'mallory' WHERE id % 2 = 0 AND id <= 100")
-    problems = check(fresh_db).problems
+def test_50_runs_of_bad_events_are_all_named(chain_db, audit_files):
+    append(chain_db, 100)
+    _tamper(chain_db, "UPDATE audit_event SET actor = 'mallory' WHERE id % 2 = 0 AND id <= 100")
+    problems = check(chain_db).problems
     assert len(problems) == 50 and problems[-1].startswith("event 100: contents do not match")
 
 
-def test_a_run_of_edited_events_is_one_range_and_a_gap_starts_another(fresh_db, audit_files):
-    append(fresh_db, 9)
-    _tamper(fresh_db, "UPDATE audit_event SET actor = 'mallory' WHERE id IN (2, 3, 4, 6, 8, 9)")
-    assert check(fresh_db).problems == [
+def test_a_run_of_edited_events_is_one_range_and_a_gap_starts_another(chain_db, audit_files):
+    append(chain_db, 9)
+    _tamper(chain_db, "UPDATE audit_event SET actor = 'mallory' WHERE id IN (2, 3, 4, 6, 8, 9)")
+    assert check(chain_db).problems == [
         "events 2-4 (3 events): contents do not match their MACs (edited, or made with another "
         "key)",
         "event 6: contents do not match its MAC (edited, or made with another key)",
@@ -578,25 +608,25 @@ def test_a_run_of_edited_events_is_one_range_and_a_gap_starts_another(fresh_db, 
     ]
 
 
-def test_a_missing_head_row_is_named(fresh_db, audit_files):
-    append(fresh_db, 3)
-    _tamper(fresh_db, "DELETE FROM audit_head")
-    assert check(fresh_db).problems == [
+def test_a_missing_head_row_is_named(chain_db, audit_files):
+    append(chain_db, 3)
+    _tamper(chain_db, "DELETE FROM audit_head")
+    assert check(chain_db).problems == [
         "the head row is missing, but the chain has 4 events (deleted?)"
     ]
 
 
-def test_no_events_and_no_head_is_an_empty_intact_chain(fresh_db, audit_files):
-    result = check(fresh_db)
+def test_no_events_and_no_head_is_an_empty_intact_chain(chain_db, audit_files):
+    result = check(chain_db)
     assert result.ok and result.events == 0 and result.problems == []
 
 
 @pytest.mark.parametrize(("head_count", "said"), [(3, "inserted by hand"), (5, "deleted")])
-def test_a_head_one_event_off_is_named_either_way(fresh_db, audit_files, head_count, said):
-    append(fresh_db, 3)  # 4 events
-    last_hash, _ = _head(fresh_db)
-    _tamper(fresh_db, "UPDATE audit_head SET count = :n", n=head_count)
-    (problem,) = check(fresh_db).problems
+def test_a_head_one_event_off_is_named_either_way(chain_db, audit_files, head_count, said):
+    append(chain_db, 3)  # 4 events
+    last_hash, _ = _head(chain_db)
+    _tamper(chain_db, "UPDATE audit_head SET count = :n", n=head_count)
+    (problem,) = check(chain_db).problems
     if head_count < 4:
         assert problem == (
             "head expects 3 events, found 4: events were added without moving the head "
@@ -609,69 +639,69 @@ def test_a_head_one_event_off_is_named_either_way(fresh_db, audit_files, head_co
     assert said in problem
 
 
-def test_a_head_with_the_right_count_and_another_hash_is_named(fresh_db, audit_files):
-    append(fresh_db, 3)
-    last_hash, _ = _head(fresh_db)
-    _tamper(fresh_db, "UPDATE audit_head SET last_hash = :h", h="e" * 64)
-    assert check(fresh_db).problems == [
+def test_a_head_with_the_right_count_and_another_hash_is_named(chain_db, audit_files):
+    append(chain_db, 3)
+    last_hash, _ = _head(chain_db)
+    _tamper(chain_db, "UPDATE audit_head SET last_hash = :h", h="e" * 64)
+    assert check(chain_db).problems == [
         f"head records the newest MAC as eeeeeeeeeeee…, the newest event (id 4) has "
         f"{last_hash[:12]}… (newest event rewritten?)"
     ]
 
 
-def test_verify_reads_the_chain_in_batches_with_the_same_result(fresh_db, audit_files):
-    append(fresh_db, 6)
-    _tamper(fresh_db, "UPDATE audit_event SET actor = 'mallory' WHERE id IN (3, 6)")
-    whole = check(fresh_db)
+def test_verify_reads_the_chain_in_batches_with_the_same_result(chain_db, audit_files):
+    append(chain_db, 6)
+    _tamper(chain_db, "UPDATE audit_event SET actor = 'mallory' WHERE id IN (3, 6)")
+    whole = check(chain_db)
     for batch in (1, 2, 7):
-        assert check(fresh_db, batch=batch) == whole
+        assert check(chain_db, batch=batch) == whole
     assert whole.events == 7 and len(whole.problems) == 2
 
 
-def test_a_checkpoint_that_no_longer_matches_its_event_names_both_macs(fresh_db, audit_files):
-    append(fresh_db, 2)
-    line = checkpoint(fresh_db)  # at 3 events
-    _tamper(fresh_db, "UPDATE audit_event SET actor = 'mallory' WHERE id = 3")
+def test_a_checkpoint_that_no_longer_matches_its_event_names_both_macs(chain_db, audit_files):
+    append(chain_db, 2)
+    line = checkpoint(chain_db)  # at 3 events
+    _tamper(chain_db, "UPDATE audit_event SET actor = 'mallory' WHERE id = 3")
     from tests.audit.helpers import rehash
 
-    rehash(fresh_db, event_hash)  # someone with the key re-MACs the whole chain
-    new = _events(fresh_db)[2].hash
-    assert check(fresh_db).problems == [
+    rehash(chain_db, event_hash)  # someone with the key re-MACs the whole chain
+    new = _events(chain_db)[2].hash
+    assert check(chain_db).problems == [
         f"{_described(line, audit_files.checkpoints, 1)} recorded event 3 (id 3) as "
         f"{line['head'][:12]}…, the chain's event 3 (id 3) is {new[:12]}…: events up to it "
         "were deleted, rewritten or reordered since"
     ]
 
 
-def test_a_tail_of_one_event_cut_after_a_checkpoint_is_named_singly(fresh_db, audit_files):
-    append(fresh_db, 2)
-    line = checkpoint(fresh_db)  # 3 events
-    cut_tail(fresh_db, keep=2)
-    assert check(fresh_db).problems == [
+def test_a_tail_of_one_event_cut_after_a_checkpoint_is_named_singly(chain_db, audit_files):
+    append(chain_db, 2)
+    line = checkpoint(chain_db)  # 3 events
+    cut_tail(chain_db, keep=2)
+    assert check(chain_db).problems == [
         f"event 3 missing: {_described(line, audit_files.checkpoints, 1)} recorded 3 events, the "
         "chain has 2: the newest events were deleted and the head rewound, or an older backup "
         "was restored"
     ]
 
 
-def test_a_tail_cut_past_several_checkpoints_names_the_newest(fresh_db, audit_files):
-    append(fresh_db, 2)
-    checkpoint(fresh_db)  # 3 events
-    checkpoint(fresh_db)  # 4
-    newest = checkpoint(fresh_db)  # 5
-    cut_tail(fresh_db, keep=2)
-    assert check(fresh_db).problems == [
+def test_a_tail_cut_past_several_checkpoints_names_the_newest(chain_db, audit_files):
+    append(chain_db, 2)
+    checkpoint(chain_db)  # 3 events
+    checkpoint(chain_db)  # 4
+    newest = checkpoint(chain_db)  # 5
+    cut_tail(chain_db, keep=2)
+    assert check(chain_db).problems == [
         f"events 3-5 missing: {_described(newest, audit_files.checkpoints, 3)} recorded 5 "
         "events, the chain has 2: the newest events were deleted and the head rewound, or an "
         "older backup was restored (and 2 other checkpoints past its end)"
     ]
 
 
-def test_events_missing_before_a_checkpoints_head_are_counted(fresh_db, audit_files):
-    append(fresh_db, 4)
-    line = checkpoint(fresh_db)  # 5 events, its own event is 6
-    _tamper(fresh_db, "DELETE FROM audit_event WHERE id IN (2, 3)")
-    problems = check(fresh_db).problems
+def test_events_missing_before_a_checkpoints_head_are_counted(chain_db, audit_files):
+    append(chain_db, 4)
+    line = checkpoint(chain_db)  # 5 events, its own event is 6
+    _tamper(chain_db, "DELETE FROM audit_event WHERE id IN (2, 3)")
+    problems = check(chain_db).problems
     assert (
         f"1 events missing: {_described(line, audit_files.checkpoints, 1)} recorded 5 events, "
         "the chain has 4: the newest events were deleted and the head rewound, or an older "
@@ -679,11 +709,11 @@ def test_events_missing_before_a_checkpoints_head_are_counted(fresh_db, audit_fi
     ) in problems
 
 
-def test_a_checkpoint_of_no_events_must_record_the_genesis_head(fresh_db, audit_files):
-    line = checkpoint(fresh_db)
-    assert check(fresh_db).ok
+def test_a_checkpoint_of_no_events_must_record_the_genesis_head(chain_db, audit_files):
+    line = checkpoint(chain_db)
+    assert check(chain_db).ok
     audit_files.checkpoints.write_text(json.dumps({**line, "head": "a" * 64}) + "\n")
-    problems = check(fresh_db).problems
+    problems = check(chain_db).problems
     described = _described(line, audit_files.checkpoints, 1)
     assert problems == [
         f"{described}: its MAC does not verify: edited or forged",
@@ -691,31 +721,31 @@ def test_a_checkpoint_of_no_events_must_record_the_genesis_head(fresh_db, audit_
     ]
 
 
-def test_a_checkpoint_file_named_but_missing_is_a_problem_not_a_warning(fresh_db, audit_files):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)
+def test_a_checkpoint_file_named_but_missing_is_a_problem_not_a_warning(chain_db, audit_files):
+    append(chain_db, 1)
+    checkpoint(chain_db)
     gone = audit_files.checkpoints.with_name("gone.jsonl")
-    result = check(fresh_db, checkpoint_files=[gone])
+    result = check(chain_db, checkpoint_files=[gone])
     assert result.problems == [f"checkpoint file {gone}: no such file"]
     assert result.checkpoint_files == [str(audit_files.checkpoints)]
 
 
-def test_the_same_checkpoint_file_named_twice_or_copied_is_read_once(fresh_db, audit_files):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)
+def test_the_same_checkpoint_file_named_twice_or_copied_is_read_once(chain_db, audit_files):
+    append(chain_db, 1)
+    checkpoint(chain_db)
     copy = audit_files.checkpoints.with_name("copy.jsonl")
     copy.write_text(audit_files.checkpoints.read_text())
-    result = check(fresh_db, checkpoint_files=[audit_files.checkpoints, copy])
+    result = check(chain_db, checkpoint_files=[audit_files.checkpoints, copy])
     assert result.ok and result.checkpoints == 1 and result.warnings == []
     assert result.checkpoint_files == [str(audit_files.checkpoints), str(copy)]
 
 
-def test_a_forged_copy_of_a_checkpoint_is_not_hidden_by_the_genuine_line(fresh_db, audit_files):
-    append(fresh_db, 1)
-    line = checkpoint(fresh_db)
+def test_a_forged_copy_of_a_checkpoint_is_not_hidden_by_the_genuine_line(chain_db, audit_files):
+    append(chain_db, 1)
+    line = checkpoint(chain_db)
     copy = audit_files.checkpoints.with_name("copy.jsonl")
     copy.write_text(json.dumps({**line, "mac": "0" * 64}) + "\n")
-    result = check(fresh_db, checkpoint_files=[copy])
+    result = check(chain_db, checkpoint_files=[copy])
     assert result.problems == [
         f"{_described(line, copy, 1)}: its MAC does not verify: edited or forged"
     ]
@@ -723,24 +753,24 @@ def test_a_forged_copy_of_a_checkpoint_is_not_hidden_by_the_genuine_line(fresh_d
 
 
 def test_two_checkpoints_at_the_same_count_taken_at_different_times_are_both_kept(
-    fresh_db, audit_files
+    chain_db, audit_files
 ):
-    append(fresh_db, 1)
-    line = checkpoint(fresh_db)
+    append(chain_db, 1)
+    line = checkpoint(chain_db)
     later = {**line, "at": (datetime.fromisoformat(line["at"]) + timedelta(seconds=1)).isoformat()}
     copy = audit_files.checkpoints.with_name("copy.jsonl")
     copy.write_text(json.dumps(later) + "\n")
-    result = check(fresh_db, checkpoint_files=[copy])
+    result = check(chain_db, checkpoint_files=[copy])
     assert result.checkpoints == 2
     assert result.problems == [
         f"{_described(later, copy, 1)}: its MAC does not verify: edited or forged"
     ]
 
 
-def test_without_configured_checkpoints_only_the_named_files_are_read(fresh_db, audit_files):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)
-    result = check(fresh_db, configured_checkpoints=False)
+def test_without_configured_checkpoints_only_the_named_files_are_read(chain_db, audit_files):
+    append(chain_db, 1)
+    checkpoint(chain_db)
+    result = check(chain_db, configured_checkpoints=False)
     assert result.checkpoints == 0 and result.checkpoint_files == []
     assert result.warnings == [
         "no checkpoints to compare with: newest events deleted with the head rewound would go "
@@ -749,31 +779,31 @@ def test_without_configured_checkpoints_only_the_named_files_are_read(fresh_db, 
 
 
 def test_a_deleted_checkpoint_file_is_named_with_the_newest_checkpoint_written_to_it(
-    fresh_db, audit_files
+    chain_db, audit_files
 ):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)  # at 2 events
-    checkpoint(fresh_db)  # at 3
+    append(chain_db, 1)
+    checkpoint(chain_db)  # at 2 events
+    checkpoint(chain_db)  # at 3
     audit_files.checkpoints.unlink()
-    *_, newest = _events(fresh_db)
+    *_, newest = _events(chain_db)
     when = newest.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    assert check(fresh_db).warnings == [
+    assert check(chain_db).warnings == [
         f"the configured checkpoint file {audit_files.checkpoints} is missing, but the audit "
         f"chain records 2 checkpoint(s) written to it (the newest of {when}, at 3 events): it "
         "was deleted or moved. Verify with a copy kept elsewhere (--checkpoint FILE)."
     ]
 
 
-def test_lines_removed_from_the_checkpoint_file_are_counted_and_dated(fresh_db, audit_files):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)  # at 2 events
-    checkpoint(fresh_db)  # at 3
-    checkpoint(fresh_db)  # at 4
+def test_lines_removed_from_the_checkpoint_file_are_counted_and_dated(chain_db, audit_files):
+    append(chain_db, 1)
+    checkpoint(chain_db)  # at 2 events
+    checkpoint(chain_db)  # at 3
+    checkpoint(chain_db)  # at 4
     first, *_ = audit_files.checkpoints.read_text().splitlines()
     audit_files.checkpoints.write_text(first + "\n")
-    newest = _events(fresh_db)[-1]
+    newest = _events(chain_db)[-1]
     when = newest.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    result = check(fresh_db)
+    result = check(chain_db)
     assert result.ok
     assert result.warnings == [
         f"the audit chain records 2 checkpoint(s) written to {audit_files.checkpoints} that it "
@@ -781,18 +811,18 @@ def test_lines_removed_from_the_checkpoint_file_are_counted_and_dated(fresh_db, 
     ]
 
 
-def test_checkpoints_made_with_another_key_are_counted_naming_the_newest(fresh_db, audit_files):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)  # 2 events
-    newest = checkpoint(fresh_db)  # 3
+def test_checkpoints_made_with_another_key_are_counted_naming_the_newest(chain_db, audit_files):
+    append(chain_db, 1)
+    checkpoint(chain_db)  # 2 events
+    newest = checkpoint(chain_db)  # 3
     old_id = newest["key_id"]
     other = bytes(range(1, 33))
     _write_key(audit_files.key, other.hex())
     key = load_key(audit_files.key)
-    problems = check(fresh_db).problems
+    problems = check(chain_db).problems
     assert problems[0] == (
         f"the audit key has changed: the chain was keyed with key {old_id} (event 1, "
-        f"{_events(fresh_db)[0].at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}), but "
+        f"{_events(chain_db)[0].at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}), but "
         f"{audit_files.key} holds key {key.id}: the key file was replaced (restore the original "
         "from its backup), or the chain was re-keyed by someone else"
     )
@@ -805,12 +835,12 @@ def test_checkpoints_made_with_another_key_are_counted_naming_the_newest(fresh_d
 
 
 def test_a_missing_key_file_is_named_with_the_keyed_events_it_leaves_unchecked(
-    fresh_db, audit_files
+    chain_db, audit_files
 ):
-    append(fresh_db, 2)
-    checkpoint(fresh_db)
+    append(chain_db, 2)
+    checkpoint(chain_db)
     audit_files.key.unlink()
-    result = check(fresh_db)
+    result = check(chain_db)
     assert result.problems == [
         "the audit key file is missing: the 4 keyed events cannot be verified without it "
         "(restore it from its backup; see docs/security.md)"
@@ -819,32 +849,32 @@ def test_a_missing_key_file_is_named_with_the_keyed_events_it_leaves_unchecked(
 
 
 def test_one_keyed_event_alone_is_not_called_a_chain_rehashed_with_another_key(
-    fresh_db, audit_files
+    chain_db, audit_files
 ):
-    _old_chain(fresh_db, 3)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    _old_chain(chain_db, 3)
+    with open_session(clinic_id=None, engine=chain_db) as s:
         prepare_key(s)  # seals the 3 old events: the marker is the only keyed event
     from tests.audit.helpers import other_key
 
     wrong = other_key()
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    with open_session(clinic_id=None, engine=chain_db) as s:
         marker = s.get(AuditEvent, 4)
         marker.hash = event_hash(marker, wrong)
         s.get(AuditHead, 1).last_hash = marker.hash
         s.commit()
-    assert check(fresh_db).problems == [
+    assert check(chain_db).problems == [
         "event 4: contents do not match its MAC (edited, or made with another key)"
     ]
 
 
-def test_two_keyed_events_that_link_but_do_not_verify_are_called_rehashed(fresh_db, audit_files):
-    append(fresh_db, 1)
+def test_two_keyed_events_that_link_but_do_not_verify_are_called_rehashed(chain_db, audit_files):
+    append(chain_db, 1)
     from tests.audit.helpers import other_key, rehash
 
     wrong = other_key()
-    rehash(fresh_db, lambda ev: event_hash(ev, wrong))
+    rehash(chain_db, lambda ev: event_hash(ev, wrong))
     key = load_key(audit_files.key)
-    assert check(fresh_db).problems == [
+    assert check(chain_db).problems == [
         f"no keyed event verifies with the configured audit key {key.id}, although each links "
         "to the one before: the chain was re-hashed with another key, or the key file was changed",
         "events 1-2 (2 events): contents do not match their MACs (edited, or made with another "
@@ -852,12 +882,12 @@ def test_two_keyed_events_that_link_but_do_not_verify_are_called_rehashed(fresh_
     ]
 
 
-def test_an_old_event_deleted_below_the_seal_is_counted_by_the_seal(fresh_db, audit_files):
-    _old_chain(fresh_db, 3)
-    append(fresh_db, 1)  # seals the 3 old events with a new key
-    last_hash, _ = _head(fresh_db)
-    _tamper(fresh_db, "DELETE FROM audit_event WHERE id = 2")
-    result = check(fresh_db)
+def test_an_old_event_deleted_below_the_seal_is_counted_by_the_seal(chain_db, audit_files):
+    _old_chain(chain_db, 3)
+    append(chain_db, 1)  # seals the 3 old events with a new key
+    last_hash, _ = _head(chain_db)
+    _tamper(chain_db, "DELETE FROM audit_event WHERE id = 2")
+    result = check(chain_db)
     assert result.problems == [
         "event 4 (chain_keyed) records 3 older events before it, the chain has 2 there (events "
         "inserted or deleted before it)",
@@ -868,8 +898,8 @@ def test_an_old_event_deleted_below_the_seal_is_counted_by_the_seal(fresh_db, au
 
 
 @pytest.mark.parametrize("with_key", [False, True])
-def test_an_unsealed_old_chain_is_named_with_what_to_do(fresh_db, audit_files, with_key):
-    _old_chain(fresh_db, 3)
+def test_an_unsealed_old_chain_is_named_with_what_to_do(chain_db, audit_files, with_key):
+    _old_chain(chain_db, 3)
     if with_key:
         _write_key(audit_files.key, SECRET.hex())
     hint = (
@@ -877,7 +907,7 @@ def test_an_unsealed_old_chain_is_named_with_what_to_do(fresh_db, audit_files, w
         if with_key
         else ("run `triggerpoint setup` to create the key file, which seals them")
     )
-    result = check(fresh_db)
+    result = check(chain_db)
     assert result.problems == [
         "the chain's 3 plain SHA-256 events are not sealed by a chain_keyed event: anyone with "
         "write access to the database can recompute them, so they were re-hashed without the "
@@ -886,54 +916,54 @@ def test_an_unsealed_old_chain_is_named_with_what_to_do(fresh_db, audit_files, w
     assert result.legacy_events == 3 and result.events == 3
 
 
-def test_a_keyed_event_before_the_seal_is_named_as_reordered(fresh_db, audit_files):
-    _old_chain(fresh_db, 3)
-    append(fresh_db, 1)  # 4 = marker, 5 = keyed
+def test_a_keyed_event_before_the_seal_is_named_as_reordered(chain_db, audit_files):
+    _old_chain(chain_db, 3)
+    append(chain_db, 1)  # 4 = marker, 5 = keyed
     key = load_key(audit_files.key)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    with open_session(clinic_id=None, engine=chain_db) as s:
         ev = s.get(AuditEvent, 2)
         ev.hash = event_hash(ev, key)  # an old event given a MAC, as if moved before the seal
         s.commit()
-    problems = check(fresh_db).problems
+    problems = check(chain_db).problems
     assert "event 2: keyed, but comes before the chain_keyed event (the chain was reordered?)" in (
         problems
     )
 
 
-def test_one_event_re_hashed_with_plain_sha256_is_named_singly(fresh_db, audit_files):
-    append(fresh_db, 3)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+def test_one_event_re_hashed_with_plain_sha256_is_named_singly(chain_db, audit_files):
+    append(chain_db, 3)
+    with open_session(clinic_id=None, engine=chain_db) as s:
         ev = s.get(AuditEvent, 4)
         ev.hash = legacy_hash(ev)
         s.get(AuditHead, 1).last_hash = ev.hash
         s.commit()
-    assert check(fresh_db).problems == [
+    assert check(chain_db).problems == [
         "event 4: hashed with plain SHA-256 where the chain requires a keyed MAC: rewritten by "
         "someone without the audit key"
     ]
 
 
-def test_an_old_event_named_like_the_seal_does_not_start_the_keyed_chain(fresh_db, audit_files):
+def test_an_old_event_named_like_the_seal_does_not_start_the_keyed_chain(chain_db, audit_files):
     _old_chain(
-        fresh_db,
+        chain_db,
         3,
         actions=("read", "chain_keyed", "read"),
         entities=("patient", "patient", "audit_chain"),
     )
-    append(fresh_db, 1)
-    result = check(fresh_db)
+    append(chain_db, 1)
+    result = check(chain_db)
     assert result.ok and result.legacy_events == 3 and result.events == 5, result.problems
 
 
-def test_a_user_event_named_like_a_checkpoint_is_not_taken_for_one(fresh_db, audit_files):
-    append(fresh_db, 1)
-    checkpoint(fresh_db)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+def test_a_user_event_named_like_a_checkpoint_is_not_taken_for_one(chain_db, audit_files):
+    append(chain_db, 1)
+    checkpoint(chain_db)
+    with open_session(clinic_id=None, engine=chain_db) as s:
         detail = {"events": 99, "file": str(audit_files.checkpoints)}
         record(s, actor=Actor(7, 1, "alice"), action="checkpoint", entity="patient", detail=detail)
         record(s, actor=Actor(7, 1, "alice"), action="read", entity="audit_chain", detail=detail)
         s.commit()
-    result = check(fresh_db)
+    result = check(chain_db)
     assert result.ok and result.warnings == [] and result.checkpoints == 1
 
 
@@ -1007,85 +1037,85 @@ def test_the_verify_result_has_the_documented_json_fields():
     }
 
 
-def test_an_old_chain_sealed_on_first_use_says_so_in_the_log(fresh_db, audit_files, caplog):
-    _old_chain(fresh_db, 3)
+def test_an_old_chain_sealed_on_first_use_says_so_in_the_log(chain_db, audit_files, caplog):
+    _old_chain(chain_db, 3)
     with caplog.at_level(logging.WARNING, logger="triggerpoint.audit"):
-        append(fresh_db, 1)
+        append(chain_db, 1)
     sealed = [r for r in caplog.records if "AUDIT KEY" not in r.getMessage()]
     assert [(r.levelno, r.getMessage()) for r in sealed] == [
         (logging.WARNING, "audit chain of 3 plain SHA-256 events sealed with the new key")
     ]
-    marker = _events(fresh_db)[3]
+    marker = _events(chain_db)[3]
     assert marker.action == "chain_keyed" and marker.detail["legacy_events"] == 3
-    assert check(fresh_db).ok
+    assert check(chain_db).ok
 
 
-def test_a_seal_rolled_back_is_written_by_the_next_transaction(fresh_db, audit_files):
-    _old_chain(fresh_db, 3)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+def test_a_seal_rolled_back_is_written_by_the_next_transaction(chain_db, audit_files):
+    _old_chain(chain_db, 3)
+    with open_session(clinic_id=None, engine=chain_db) as s:
         record(s, actor=Actor.system(), action="create", entity="patient")
         s.add(AuditHead(id=1, last_hash="x", count=0))  # the commit fails after the seal
         with pytest.raises(IntegrityError):  # the second head row: a duplicate key
             s.commit()
-    assert count(fresh_db) == 3 and audit_files.key.exists()
-    append(fresh_db, 1)  # the key now exists, but nothing has sealed the old events yet
-    markers = [e for e in _events(fresh_db) if e.action == "chain_keyed"]
+    assert count(chain_db) == 3 and audit_files.key.exists()
+    append(chain_db, 1)  # the key now exists, but nothing has sealed the old events yet
+    markers = [e for e in _events(chain_db) if e.action == "chain_keyed"]
     assert [m.detail["legacy_events"] for m in markers] == [3]
-    assert check(fresh_db).ok
-    append(fresh_db, 1)  # and once sealed, never again
-    assert [e.action for e in _events(fresh_db)].count("chain_keyed") == 1
+    assert check(chain_db).ok
+    append(chain_db, 1)  # and once sealed, never again
+    assert [e.action for e in _events(chain_db)].count("chain_keyed") == 1
 
 
-def test_writing_to_a_chain_made_with_another_key_logs_an_error_once(fresh_db, audit_files, caplog):
-    append(fresh_db, 1)
+def test_writing_to_a_chain_made_with_another_key_logs_an_error_once(chain_db, audit_files, caplog):
+    append(chain_db, 1)
     audit_files.key.unlink()  # the key is lost: the app makes a new one
     with caplog.at_level(logging.WARNING, logger="triggerpoint.audit"):
-        append(fresh_db, 1)
-        append(fresh_db, 1)
+        append(chain_db, 1)
+        append(chain_db, 1)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert [r.getMessage() for r in errors] == [
         f"AUDIT CHAIN: the newest audit event does not verify with the new audit key "
         f"{audit_files.key}: the chain was made with another key. Restore the original key "
         "file; run `triggerpoint audit verify`."
     ]
-    assert [e.action for e in _events(fresh_db)].count("chain_keyed") == 1  # no new seal
+    assert [e.action for e in _events(chain_db)].count("chain_keyed") == 1  # no new seal
 
 
 def test_a_new_key_for_a_chain_whose_events_are_all_gone_logs_an_error(
-    fresh_db, audit_files, caplog
+    chain_db, audit_files, caplog
 ):
-    append(fresh_db, 1)
-    _tamper(fresh_db, "DELETE FROM audit_event")
+    append(chain_db, 1)
+    _tamper(chain_db, "DELETE FROM audit_event")
     audit_files.key.unlink()
     with caplog.at_level(logging.ERROR, logger="triggerpoint.audit"):
-        append(fresh_db, 1)
+        append(chain_db, 1)
     assert [r.getMessage()[:60] for r in caplog.records if r.levelno == logging.ERROR] == [
         "AUDIT CHAIN: the newest audit event does not verify with the"
     ]
 
 
-def test_setup_on_an_empty_database_writes_no_event(fresh_db, audit_files):
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+def test_setup_on_an_empty_database_writes_no_event(chain_db, audit_files):
+    with open_session(clinic_id=None, engine=chain_db) as s:
         assert prepare_key(s).created
-    assert count(fresh_db) == 0
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    assert count(chain_db) == 0
+    with open_session(clinic_id=None, engine=chain_db) as s:
         assert s.get(AuditHead, 1) is None or s.get(AuditHead, 1).count == 0
-    append(fresh_db, 1)
-    assert [e.action for e in _events(fresh_db)] == ["chain_keyed", "read"]
+    append(chain_db, 1)
+    assert [e.action for e in _events(chain_db)] == ["chain_keyed", "read"]
 
 
-def test_setup_seals_an_old_chain_with_a_marker_after_its_newest_event(fresh_db, audit_files):
-    _old_chain(fresh_db, 2)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+def test_setup_seals_an_old_chain_with_a_marker_after_its_newest_event(chain_db, audit_files):
+    _old_chain(chain_db, 2)
+    with open_session(clinic_id=None, engine=chain_db) as s:
         key = prepare_key(s)
-    old_newest, marker = _events(fresh_db)[1:]
+    old_newest, marker = _events(chain_db)[1:]
     assert marker.prev_hash == old_newest.hash and marker.detail == {
         "scheme": "hmac-sha256",
         "key_id": key.id,
         "legacy_events": 2,
     }
     assert abs(marker.at - datetime.now(UTC)) < timedelta(minutes=5)
-    assert _head(fresh_db) == (marker.hash, 3)
-    with open_session(clinic_id=None, engine=fresh_db) as s:
+    assert _head(chain_db) == (marker.hash, 3)
+    with open_session(clinic_id=None, engine=chain_db) as s:
         assert not prepare_key(s).created
-    assert count(fresh_db) == 3
+    assert count(chain_db) == 3

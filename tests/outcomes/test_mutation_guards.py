@@ -215,6 +215,12 @@ def test_a_clinic_that_judges_ppt_by_its_mcid_sees_mcid_0_21(monkeypatch, fresh_
     assert classify(rule, 2.0, 2.2) == "non-responder"
 
 
+def test_a_ppt_rule_whose_data_gives_no_reason_shows_no_note(monkeypatch, fresh_rules):
+    monkeypatch.delitem(definitions()["ppt"], "why")
+    rule = rule_for("ppt")
+    assert (rule.note, rule.label) == ("", "MDC95 0.34 kg/cm²")
+
+
 def test_a_joint_named_either_side_of_a_movement_is_not_read_as_that_movement():
     # Only the first mention of the joint is taken out: "flexion knee" is no knee movement.
     assert parse_rom("knee flexion knee") == ("knee", None, "flexion knee")
