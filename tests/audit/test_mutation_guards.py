@@ -12,6 +12,7 @@ import os
 import sqlite3
 import stat
 import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -88,22 +89,37 @@ def migrated_sqlite(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def chain_db(db_url, request, tmp_path):
-    """A brand-new migrated database, like conftest's `fresh_db`; on SQLite a copy of one
-    migrated once per run, so the mutation run (which repeats these tests for every mutant)
-    does not spend its time migrating."""
-    if not db_url.startswith("sqlite"):
-        yield request.getfixturevalue("fresh_db")
-        return
-    path = tmp_path / "fresh.sqlite3"
-    with (
-        sqlite3.connect(request.getfixturevalue("migrated_sqlite")) as src,
-        sqlite3.connect(path) as dst,
-    ):
-        src.backup(dst)
-    engine = make_engine(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
+def new_db(db_url, request, tmp_path):
+    """Makes brand-new migrated databases on this test's engine, like conftest's `fresh_db`.
+    On SQLite each is a copy of one migrated once per run: the mutation run repeats these
+    tests for every mutant, and would otherwise spend its time migrating."""
+    engines = []
+
+    def make():
+        if db_url.startswith("sqlite"):
+            path = tmp_path / f"fresh{len(engines)}.sqlite3"
+            src = sqlite3.connect(request.getfixturevalue("migrated_sqlite"))
+            dst = sqlite3.connect(path)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
+            engines.append(make_engine(f"sqlite:///{path}"))
+        else:
+            name = f"tp_audit_guard_{uuid.uuid4().hex[:12]}"
+            engines.append(make_engine(request.getfixturevalue("pg_server").create_database(name)))
+            upgrade(engines[-1])
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def chain_db(new_db):
+    return new_db()
 
 
 def _write_key(path: Path, body: str) -> None:
@@ -1119,3 +1135,40 @@ def test_setup_seals_an_old_chain_with_a_marker_after_its_newest_event(chain_db,
     with open_session(clinic_id=None, engine=chain_db) as s:
         assert not prepare_key(s).created
     assert count(chain_db) == 3
+
+
+def test_a_key_created_for_one_database_does_not_seal_another_databases_old_chain(
+    new_db, audit_files
+):
+    first, second = new_db(), new_db()
+    _old_chain(first, 3)
+    _old_chain(second, 3)
+    append(first, 1)  # creates the key (one key file for both here) and seals first's chain
+    append(second, 1)  # the key was not created for second: its old chain stays unsealed
+    assert [e.action for e in _events(second)].count("chain_keyed") == 0
+    assert check(second).problems[0].startswith("the chain's 3 plain SHA-256 events are not")
+    assert check(first).ok
+
+
+def test_an_old_chain_sealed_once_is_not_sealed_again_after_a_rewrite(chain_db, audit_files):
+    _old_chain(chain_db, 2)
+    append(chain_db, 1)  # the new key seals the old events
+    append(chain_db, 1)  # this append sees the seal committed
+    _tamper(chain_db, "DELETE FROM audit_event WHERE action = 'chain_keyed'")
+    from tests.audit.helpers import rehash
+
+    rehash(chain_db, legacy_hash)  # passed off as a chain from before keys
+    append(chain_db, 1)  # the app writes on, but does not seal the forgery
+    assert [e.action for e in _events(chain_db)].count("chain_keyed") == 0
+    assert check(chain_db).problems[0].startswith("the chain's 4 plain SHA-256 events are not")
+
+
+def test_a_deleted_head_row_is_made_again_as_the_one_head(chain_db, audit_files):
+    append(chain_db, 1)
+    _tamper(chain_db, "DELETE FROM audit_head")
+    _tamper(chain_db, "DELETE FROM audit_event")
+    append(chain_db, 1)  # a new chain, with a new head row
+    with open_session(clinic_id=None, engine=chain_db) as s:
+        heads = s.scalars(select(AuditHead)).all()
+        assert [(h.id, h.count) for h in heads] == [(1, 2)]
+    assert check(chain_db).ok

@@ -451,3 +451,15 @@ def test_a_signed_session_records_who_signed_it_and_when(clinic, engine, world):
         ns = db.scalars(_row(NeedlingSession, sid)).one()
         assert ns.signed_by == world.clinician_a.principal.user_id
         assert ns.signed_at is not None and ns.needles_out == 1
+
+
+def test_planning_refuses_a_target_for_every_reason_charting_refuses_the_needle(clinic):
+    region = tp_region(load_atlas().muscles["deltoid"], "middle", "left")
+    place = load_catalog().regions[region].name
+    _, _, sid = clinic.ready(lymphoedema="left arm", recent_surgery=place)
+    arm = {"muscle": "deltoid", "side": "left", "trigger_point_id": "middle"}
+    url = f"/api/needling-sessions/{sid}"
+    charted = clinic.post(f"{url}/entries", {**TRAP, **arm}, 409).json()["detail"]
+    assert charted.count("; ") == 1  # the limb and the surgical site
+    planned = clinic.post(f"{url}/targets", arm, 409).json()["detail"]
+    assert planned == f"cannot plan this target: {charted}"
