@@ -22,6 +22,7 @@ class Clinic(Base):
     __tablename__ = "clinic"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA; None: the deployment's
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
