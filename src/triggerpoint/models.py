@@ -4,6 +4,7 @@ from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSe
 from triggerpoint.audit.models import AuditEvent, AuditHead
 from triggerpoint.dashboard.models import DashboardTally, OutcomeSeries, SessionTally
 from triggerpoint.db import Base
+from triggerpoint.notes.models import NoteAddendum, NoteTemplate, SoapNote
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.ratelimit import RateLimitHit
 from triggerpoint.records.models import (
@@ -42,6 +43,8 @@ __all__ = [
     "Measurement",
     "NeedleEntry",
     "NeedlingSession",
+    "NoteAddendum",
+    "NoteTemplate",
     "OutcomeSeries",
     "PainDrawing",
     "PainMark",
@@ -51,6 +54,7 @@ __all__ = [
     "Screening",
     "ScreeningConfirmation",
     "SessionTally",
+    "SoapNote",
     "User",
     "Visit",
 ]

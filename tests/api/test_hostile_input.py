@@ -228,6 +228,25 @@ BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], An
         },
     ),
     ("POST", "/api/fhir/import"): lambda a: ({}, "FHIR"),  # the export of A's patient
+    ("POST", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses"): lambda a: (
+        a,
+        {"code": "M54.2"},
+    ),
+    ("PUT", "/api/visits/{visit_id}/note"): lambda a: (
+        a,
+        {
+            "subjective": "x",
+            "pain_now_nprs": 5,
+            "red_flags_checked": True,
+            "template": "dry_needling_visit",
+        },
+    ),
+    ("POST", "/api/visits/{visit_id}/note/sign"): lambda a: (a, {"version": 1}),
+    ("POST", "/api/visits/{visit_id}/note/addenda"): lambda a: (a, {"text": "late"}),
+    ("POST", "/api/note-templates"): lambda a: ({}, {"name": "Hostile", "subjective": "x"}),
+    # The clinician may not change the clinic's settings: a 403 whatever the body (no clinic
+    # is renamed by the fuzzing).
+    ("PUT", "/api/clinic"): lambda a: ({}, {"name": "Hostile clinic", "timezone": "UTC"}),
     # A user no clinic has (and the clinician may not manage users): no persona's role changes.
     ("POST", "/api/users/{username}/role"): lambda a: (
         {"username": "hostile.nobody"},

@@ -200,7 +200,9 @@ def _nprs_row(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
 
 
-EXPECTED_ROW = "4 measurements; lower is better 7 4 -3 4 → 3 (-1)"
+EXPECTED_ROW = (
+    "4 measurements; lower is better 7 3 after needling, 08 Oct -3 to 4, before needling 4 → 3 (-1)"
+)
 
 
 def test_api_summary_uses_the_rule(app_client, odd_course):
@@ -256,7 +258,7 @@ def test_progress_report_page_and_pdf_use_the_rule(app_client, odd_course):
     row = _nprs_row(page.text)
     assert EXPECTED_ROW in row and row.endswith("responder"), row
     text = pdf_text(app_client.get(f"{base}.pdf", headers=person.headers))
-    assert f"{NPRS} 4 measurements; lower is better 7 4 -3 4 → 3 (-1)" in text, text
+    assert f"{NPRS} {EXPECTED_ROW}" in text, text
 
 
 def test_fhir_export_marks_what_the_rule_excludes_as_preliminary(app_client, odd_course):

@@ -14,7 +14,8 @@ from tests.e2e.conftest import SHOTS, screenshot
 
 pytestmark = pytest.mark.browser
 
-PPT_SITE = "Upper trapezius tp1 (right)"
+PPT_SITE = "Upper trapezius tp1 (right)"  # as typed in the form
+PPT_SHOWN = "Upper trapezius TP1 (anterior border), right"  # as the page names it
 
 
 def _create_patient(page, url: str) -> int:
@@ -138,7 +139,7 @@ def test_outcomes_page_classifies_and_shows_ppt_thresholds(clinician_page, site,
     assert "7 → 4" not in nprs  # latest pre/post pair is shown, not the first
     assert "3 → 2" in nprs
     assert "responder" in nprs.lower()
-    ppt = page.locator("tr", has_text=PPT_SITE).inner_text()
+    ppt = page.locator("tr", has_text=PPT_SHOWN).inner_text()
     assert "0.21" in ppt and "0.34" in ppt  # MCID and MDC95 at the upper trapezius
     assert "responder" in ppt.lower()  # 2.0 -> 2.7 kg/cm² is beyond both thresholds
     assert page.locator(".plots svg").count() >= 2

@@ -60,8 +60,8 @@ def test_create_patient_draw_pain_and_see_the_timeline(clinician_page, site):
     assert shaded == ["right_angle_of_jaw", "right_temple", "right_upper_posterior_neck"]
     screenshot(page, "records-timeline")
     # The record links to the clinical pages of this patient and visit.
-    page.click("#timeline >> text=Needling session")
-    assert "/needling" in page.url and page.locator("h1").inner_text() == "Needling session"
+    page.click("#timeline >> text=Open visit")
+    assert "/visits/" in page.url and page.locator("h1").inner_text().startswith("Visit: Rosa")
     page.go_back()
     page.click("nav.patient-actions >> text=Screening")
     assert page.url.endswith("/screening")

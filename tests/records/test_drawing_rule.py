@@ -53,7 +53,7 @@ def test_a_partial_drawing_without_marks_is_refused_alike_by_api_and_form(app_cl
         (error,) = resp.json()["detail"]
         assert error["loc"] == loc and error["msg"].removeprefix("Value error, ") == NO_MARKS
     form = _form(app_client, alice, pid, complete="partial")
-    assert form.status_code == 422 and form.text == f"marks: {NO_MARKS}"
+    assert form.status_code == 422 and form.text == f"Marks: {NO_MARKS}"
     assert _drawings(app_client, alice, pid) == []
 
 

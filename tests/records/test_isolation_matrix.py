@@ -45,7 +45,13 @@ BODIES = {
     ("GET", "/api/patients/{patient_id}/consents"): None,
     ("POST", "/api/patients/{patient_id}/consents"): CONSENT,
     ("POST", "/api/consents/{consent_id}/withdraw"): {"version": 1},
+    ("POST", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses"): {"code": "M79.12"},
+    ("DELETE", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses/{code}"): None,
     ("POST", "/api/patients/{patient_id}/screenings"): {"answers": {}},
+    ("GET", "/api/visits/{visit_id}/note"): None,
+    ("PUT", "/api/visits/{visit_id}/note"): {"subjective": "Matrix"},
+    ("POST", "/api/visits/{visit_id}/note/sign"): {"version": 1},
+    ("POST", "/api/visits/{visit_id}/note/addenda"): {"text": "late"},
     ("POST", "/api/visits/{visit_id}/screening-confirmation"): None,
     ("POST", "/api/needling-sessions"): {"visit_id": "{visit_id}"},
     ("GET", "/api/needling-sessions/{session_id}"): None,
@@ -95,14 +101,23 @@ NOT_PATIENT_DATA = {
     "/api/suggest",
     "/api/fhir/import",
     "/api/docs",
+    "/api/icd10cm",
+    "/api/clinic",
+    "/api/note-templates",
 }
 # What needs "clinical:read" or "clinical:write": the assistant gets 403 on these and on
 # nothing else of BODIES (docs/security.md, "Roles").
 CLINICAL = {
     ("GET", "/api/patients/{patient_id}/episodes"),
     ("POST", "/api/patients/{patient_id}/episodes"),
+    ("POST", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses"),
+    ("DELETE", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses/{code}"),
     ("GET", "/api/patients/{patient_id}/pain-drawings"),
     ("POST", "/api/patients/{patient_id}/screenings"),
+    ("GET", "/api/visits/{visit_id}/note"),
+    ("PUT", "/api/visits/{visit_id}/note"),
+    ("POST", "/api/visits/{visit_id}/note/sign"),
+    ("POST", "/api/visits/{visit_id}/note/addenda"),
     ("POST", "/api/visits/{visit_id}/screening-confirmation"),
     ("POST", "/api/needling-sessions"),
     ("GET", "/api/needling-sessions/{session_id}"),
@@ -172,6 +187,11 @@ def _screening_form() -> dict[str, str]:
 
 
 PAGES: dict[tuple[str, str], Page] = {
+    ("GET", "/visits/{visit_id}/note"): Page("record", clinical=True),
+    ("POST", "/visits/{visit_id}/note"): Page(
+        "record", clinical=True, form={"action": "save", "subjective": "Matrix"}
+    ),
+    ("GET", "/visits/{visit_id}"): Page("record", clinical=True),
     ("GET", "/"): PUBLIC,
     ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
@@ -188,6 +208,21 @@ PAGES: dict[tuple[str, str], Page] = {
         "account", form={"current_password": "x", "new_password": "y", "confirm_password": "z"}
     ),
     ("GET", "/admin/users"): Page("account", roles=frozenset({"admin"})),
+    ("GET", "/admin"): Page("account", roles=frozenset({"admin"})),
+    ("GET", "/admin/clinic"): Page("account", roles=frozenset({"admin"})),
+    ("GET", "/admin/tokens"): Page("account", roles=frozenset({"admin"})),
+    ("GET", "/admin/audit"): Page("account", roles=frozenset({"admin"})),
+    ("POST", "/admin/clinic"): Page(
+        "account", form={"name": "", "timezone": ""}, roles=frozenset({"admin"})
+    ),
+    ("POST", "/admin/tokens/{token_id}/revoke"): Page(
+        "account",
+        ids={"token_id": "2147483647"},
+        form={},
+        roles=frozenset({"admin"}),
+        target_missing=True,
+    ),
+    ("POST", "/admin/audit/verify"): Page("account", form={}, roles=frozenset({"admin"})),
     ("POST", "/admin/users"): Page(
         "account",
         form={"username": "X", "full_name": "Nobody", "role": "clinician"},  # invalid: 422
@@ -215,6 +250,26 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/dashboard"): Page("clinic", clinical=True),
     ("GET", "/patients/{patient_id}"): Page("record"),
     ("GET", "/patients/{patient_id}/draw"): Page("record"),
+    ("GET", "/patients/{patient_id}/edit"): Page("record"),
+    ("POST", "/patients/{patient_id}/edit"): Page(
+        "record", form={**NEW_PATIENT_FORM, "given_name": "Iso", "version": "1"}
+    ),
+    ("GET", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Page("record"),
+    ("POST", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Page(
+        "record", form={"version": "1"}
+    ),
+    ("POST", "/patients/{patient_id}/visits/start"): Page("record", form={}),
+    ("GET", "/patients/{patient_id}/diagnoses"): Page("record", clinical=True),
+    # Without an episode_id the forms answer 422: the matrix changes no episode's diagnoses.
+    ("POST", "/patients/{patient_id}/diagnoses"): Page(
+        "record", clinical=True, form={"code": "M79.12"}
+    ),
+    ("POST", "/patients/{patient_id}/diagnoses/remove"): Page(
+        "record", clinical=True, form={"code": "M79.12"}
+    ),
+    ("POST", "/patients/{patient_id}/episodes"): Page(
+        "record", clinical=True, form={"complaint": "Matrix episode"}
+    ),
     ("POST", "/patients/{patient_id}/draw"): Page("record", form=DRAWING_FORM),
     ("GET", "/patients/{patient_id}/screening"): Page("record", clinical=True),
     ("POST", "/patients/{patient_id}/screening"): Page("record", clinical=True, form={}),
@@ -294,10 +349,21 @@ def owned(app_client, alice):
         headers=hdr,
     )
     app_client.post(f"/api/visits/{vid}/screening-confirmation", headers=hdr)
+    app_client.put(f"/api/visits/{vid}/note", json={"subjective": "Owned"}, headers=hdr)
     sid = app_client.post("/api/needling-sessions", json={"visit_id": vid}, headers=hdr).json()[
         "id"
     ]
-    return {"patient_id": pid, "consent_id": cid, "visit_id": vid, "session_id": sid}
+    eid = app_client.post(
+        f"/api/patients/{pid}/episodes", json={"complaint": "Neck pain"}, headers=hdr
+    ).json()["id"]
+    return {
+        "patient_id": pid,
+        "consent_id": cid,
+        "visit_id": vid,
+        "session_id": sid,
+        "episode_id": eid,
+        "code": "M79.12",  # the diagnosis POST adds it before the DELETE removes it
+    }
 
 
 def _fill(value, ids):

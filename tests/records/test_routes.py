@@ -3,8 +3,57 @@
 
 from __future__ import annotations
 
-from tests.mixins import CONSENT, AuditsEveryWrite, Call, RefusesAnotherClinic
+from tests.mixins import CONSENT, Api, AuditsEveryWrite, Call, Ids, RefusesAnotherClinic
 from tests.personas import PATIENT
+
+
+def with_m54_2(api: Api, ids: Ids) -> Ids:
+    """`prepare` step: the owned episode has the diagnosis M54.2."""
+    api.post(
+        f"/api/patients/{ids['patient_id']}/episodes/{ids['episode_id']}/diagnoses",
+        {"code": "M54.2"},
+    )
+    return {}
+
+
+PAGE_AND_DIAGNOSIS_CALLS = {
+    ("POST", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses"): Call(
+        json={"code": "M79.12"}, audits=("diagnosis", "create"), entity_id=None
+    ),
+    ("DELETE", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses/{code}"): Call(
+        path={"code": "M54.2"}, prepare=with_m54_2, audits=("diagnosis", "delete"), entity_id=None
+    ),
+    ("GET", "/patients/{patient_id}/edit"): Call(),
+    ("POST", "/patients/{patient_id}/edit"): Call(
+        form={**PATIENT, "given_name": "Owned", "family_name": "Edited", "version": 1},
+        audits=("patient", "update"),
+        entity_id="{patient_id}",
+    ),
+    ("GET", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Call(),
+    ("POST", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Call(
+        form={"version": 1}, audits=("consent", "withdraw"), entity_id="{consent_id}"
+    ),
+    ("POST", "/patients/{patient_id}/visits/start"): Call(
+        form={}, audits=("visit", "create"), entity_id="location"
+    ),
+    ("GET", "/patients/{patient_id}/diagnoses"): Call(),
+    ("POST", "/patients/{patient_id}/diagnoses"): Call(
+        form={"episode_id": "{episode_id}", "code": "M79.12"},
+        audits=("diagnosis", "create"),
+        entity_id=None,
+    ),
+    ("POST", "/patients/{patient_id}/diagnoses/remove"): Call(
+        form={"episode_id": "{episode_id}", "code": "M54.2"},
+        prepare=with_m54_2,
+        audits=("diagnosis", "delete"),
+        entity_id=None,
+    ),
+    ("POST", "/patients/{patient_id}/episodes"): Call(
+        form={"complaint": "Shoulder pain", "first_code": "M25.511"},
+        audits=("episode", "create"),
+        entity_id=None,
+    ),
+}
 
 
 class TestRecordsRoutes(RefusesAnotherClinic, AuditsEveryWrite):
@@ -48,4 +97,5 @@ class TestRecordsRoutes(RefusesAnotherClinic, AuditsEveryWrite):
             audits=("pain_drawing", "create"),
             entity_id=None,
         ),
+        **PAGE_AND_DIAGNOSIS_CALLS,
     }

@@ -55,9 +55,24 @@ def test_one_needle_in_and_none_out_cannot_be_signed(clinic):
     assert _status(clinic, sid) == "open"
 
 
-def test_two_needles_out_after_one_in_cannot_be_signed(clinic):
-    sid, s = _charted(clinic, needles_in=1, needles_out=2)
-    r = _sign(clinic, sid, s["version"], 409)
+def test_two_needles_out_after_one_in_are_refused_at_the_count(clinic):
+    _, _, sid = clinic.ready()
+    clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
+    r = clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 2}, 422)
+    assert r.json()["detail"][0]["loc"][-1] == "needles_out"
+    count = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()
+    assert count["needles_out"] is None  # nothing half-written
+
+
+def test_a_count_stored_before_the_rule_still_cannot_be_signed(clinic, engine):
+    """Sessions counted before the count was checked can hold more out than in: signing is
+    the backstop that still refuses them."""
+    sid, _ = _charted(clinic, needles_in=1, needles_out=1)
+    with open_session(clinic_id=None, engine=engine) as db:
+        db.scalars(select(NeedlingSession).where(NeedlingSession.id == sid)).one().needles_out = 2
+        db.commit()
+    version = clinic.c.get(f"/api/needling-sessions/{sid}", headers=clinic.h).json()["version"]
+    r = _sign(clinic, sid, version, 409)
     assert "more needles out (2) than in (1)" in r.text
     assert _status(clinic, sid) == "open"
 

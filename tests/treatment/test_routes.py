@@ -39,6 +39,7 @@ def _action(action, form, audits, entity_id=None, *, visit="{visit_id}", prepare
 class TestTreatmentRoutes(RefusesAnotherClinic, AuditsEveryWrite):
     domain = "treatment"
     calls = {  # noqa: RUF012 - read by the mixins
+        ("GET", "/visits/{visit_id}"): Call(),
         ("POST", "/api/patients/{patient_id}/screenings"): Call(
             json={"answers": NO}, audits=("screening", "create")
         ),

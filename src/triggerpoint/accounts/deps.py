@@ -22,9 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from triggerpoint.accounts import service
 from triggerpoint.accounts.service import Principal
 from triggerpoint.db import open_session
+from triggerpoint.ui import localtime
 
 SESSION_COOKIE = "tp_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What a user with a printed (one-time) password may still reach: the form to change it,
+# and the way out.
+WHILE_PASSWORD_PENDING = frozenset({"/account/password", "/logout"})
 T = TypeVar("T")  # what an API handler returns
 
 
@@ -55,13 +59,17 @@ def principal_from_credentials(request: Request, session: Session) -> Principal 
 
 
 def resolve_principal(request: Request) -> Principal | None:
-    """The principal for this request (or None), looked up once per request."""
+    """The principal for this request (or None), looked up once per request; times on the
+    pages it renders are then shown in the principal's clinic's zone (set on every call: a
+    sync dependency that looked first, the rate limiter, ran in a copy of the context)."""
     if "principal" in request.state._state:
-        return request.state.principal
-    with open_session(clinic_id=None) as session:
-        principal = principal_from_credentials(request, session)
-        session.commit()  # the lookup records the session's last use
-    request.state.principal = principal
+        principal: Principal | None = request.state.principal
+    else:
+        with open_session(clinic_id=None) as session:
+            principal = principal_from_credentials(request, session)
+            session.commit()  # the lookup records the session's last use
+        request.state.principal = principal
+    localtime.use_zone(principal.timezone if principal else None)
     return principal
 
 
@@ -91,15 +99,17 @@ async def _page_csrf(request: Request, principal: Principal) -> None:
 def authenticate(request: Request, session: Session) -> Principal:
     """Who is asking (bearer token or session cookie); confines `session` to their clinic.
 
-    Raises 401 without valid credentials, 403 while a password change is pending or when a
-    cookie-authenticated write lacks its CSRF token (the JSON API takes it in a header only).
+    Raises 401 without valid credentials, 403 when a cookie-authenticated write lacks its
+    CSRF token (the JSON API takes it in a header only) and 403 for a login session whose
+    printed one-time password is still to be changed. API tokens are not refused for that:
+    a token is a credential of its own, made by its owner or an admin, not the printed one.
     """
     principal = principal_from_credentials(request, session)
     if principal is None:
         raise HTTPException(
             401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"}
         )
-    if principal.must_change_password:
+    if principal.must_change_password and principal.csrf_token is not None:
         raise HTTPException(
             403, detail="password change required: log in to the web app and set a new password"
         )
@@ -111,6 +121,7 @@ def authenticate(request: Request, session: Session) -> Principal:
     )
     session.info["clinic_id"] = principal.clinic_id
     request.state.principal = principal
+    localtime.use_zone(principal.timezone)
     return principal
 
 
@@ -157,7 +168,7 @@ async def page_principal(request: Request) -> Principal:
     if principal is None:
         raise LoginRequired(quote(str(request.url.path)))
     await _page_csrf(request, principal)
-    if principal.must_change_password and request.url.path != "/account/password":
+    if principal.must_change_password and request.url.path not in WHILE_PASSWORD_PENDING:
         raise PasswordChangeRequired()
     return principal
 

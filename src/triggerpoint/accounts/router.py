@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from triggerpoint.accounts import service
 from triggerpoint.accounts.deps import (
@@ -28,10 +28,14 @@ from triggerpoint.accounts.deps import (
     api_handler,
 )
 from triggerpoint.accounts.models import Role, User
+from triggerpoint.audit.pages import FILTER_FIELDS, chain_status, page_context, parse_query
 from triggerpoint.audit.service import record
 from triggerpoint.config import get_settings
-from triggerpoint.db import unit_of_work
+from triggerpoint.db import unit_of_work, utcnow
+from triggerpoint.errors import Conflict
+from triggerpoint.inputs import InputModel
 from triggerpoint.ratelimit import client_address
+from triggerpoint.ui import localtime
 from triggerpoint.ui.templating import templates
 
 pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
@@ -648,3 +652,194 @@ def change_role_api(
         session, actor=principal.actor, username=username, role=body.role.value
     )
     return _user_out(user)
+
+
+# --- administration: the clinic at a glance, its settings, its API tokens, its audit log ---
+
+
+@pages.get("/admin", response_class=HTMLResponse)
+def admin_home(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    """Where an admin starts: what the clinic has, and where the demo data lives."""
+    overview = service.clinic_overview(session, principal=principal)
+    return templates().TemplateResponse(
+        request,
+        "accounts/admin.html",
+        {"principal": principal, "overview": overview, "default_zone": get_settings().timezone},
+    )
+
+
+def _clinic_page(
+    request: Request,
+    principal: Any,
+    session: Any,
+    *,
+    status_code: int = 200,
+    **ctx: Any,
+) -> Response:
+    clinic = service.get_clinic(session, actor=principal.actor)
+    context = {
+        "principal": principal,
+        "clinic": clinic,
+        "default_zone": get_settings().timezone,
+        "form": {"name": clinic.name, "timezone": clinic.timezone or ""},
+        "errors": {},
+        "suggestions": [],
+        "notice": None,
+        "clinic_now": localtime.when(utcnow()),
+        **ctx,
+    }
+    return templates().TemplateResponse(
+        request, "accounts/clinic.html", context, status_code=status_code
+    )
+
+
+@pages.get("/admin/clinic", response_class=HTMLResponse)
+def clinic_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    principal.require("users:manage")
+    return _clinic_page(request, principal, session)
+
+
+@pages.post("/admin/clinic", response_class=HTMLResponse)
+def clinic_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    timezone: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    principal.require("users:manage")
+    try:
+        clinic = service.update_clinic(session, actor=principal.actor, name=name, timezone=timezone)
+    except (service.AccountError, Conflict) as exc:
+        session.rollback()
+        suggestions = getattr(exc, "suggestions", None) or []
+        return _clinic_page(
+            request,
+            principal,
+            session,
+            status_code=exc.status,
+            form={"name": name, "timezone": timezone},
+            errors={exc.field or "name": str(exc)},
+            suggestions=suggestions,
+        )
+    localtime.use_zone(clinic.timezone)  # this page too already shows the new zone
+    zone = clinic.timezone or f"{get_settings().timezone} (the server's default)"
+    return _clinic_page(request, principal, session, notice=f"Saved. Times now show in {zone}.")
+
+
+def _admin_tokens_page(
+    request: Request, principal: Any, session: Any, *, status_code: int = 200, **ctx: Any
+) -> Response:
+    principal.require("users:manage")
+    context = {
+        "principal": principal,
+        "tokens": list(reversed(service.tokens_visible_to(session, principal=principal))),
+        "notice": None,
+        "error": None,
+        **ctx,
+    }
+    return templates().TemplateResponse(
+        request, "accounts/admin_tokens.html", context, status_code=status_code
+    )
+
+
+@pages.get("/admin/tokens", response_class=HTMLResponse)
+def admin_tokens(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    return _admin_tokens_page(request, principal, session)
+
+
+@pages.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def admin_token_revoke(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+) -> Response:
+    principal.require("users:manage")
+    try:
+        info = service.revoke_api_token(session, actor=principal.actor, token_id=token_id)
+    except service.AccountError as exc:
+        session.rollback()
+        return _admin_tokens_page(
+            request, principal, session, status_code=exc.status, error=str(exc)
+        )
+    notice = f"Revoked API token {info.id} ({info.label}) of {info.username}."
+    return _admin_tokens_page(request, principal, session, notice=notice)
+
+
+def _audit_page(
+    request: Request, principal: Any, session: Any, *, status_code: int = 200
+) -> Response:
+    principal.require("audit:read")
+    users = service.list_users(session)
+    raw = {k: v for k, v in request.query_params.items() if k in (*FILTER_FIELDS, "before")}
+    query = parse_query(raw, {u.username: u.id for u in users})
+    context = page_context(session, clinic_id=principal.clinic_id, query=query)
+    context |= {
+        "principal": principal,
+        "usernames": [u.username for u in users],
+        "zone": localtime.zone_name(),
+    }
+    code = 422 if query.errors else status_code
+    return templates().TemplateResponse(request, "audit/log.html", context, status_code=code)
+
+
+@pages.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(request: Request, principal: PagePrincipal, session: PageSession) -> Response:
+    return _audit_page(request, principal, session)
+
+
+@pages.post("/admin/audit/verify")
+def audit_verify_page(principal: PagePrincipal, session: PageSession) -> Response:
+    """Verify the whole chain now (it may take a while on a big one), then show the log."""
+    principal.require("audit:read")
+    chain_status(session, refresh=True)
+    return RedirectResponse("/admin/audit", status_code=status.HTTP_303_SEE_OTHER)
+
+
+class ClinicOut(BaseModel):
+    id: int
+    name: str
+    timezone: str | None
+    effective_timezone: str  # what times are shown in: the clinic's zone, else the server's
+
+
+class ClinicIn(InputModel):
+    """The clinic's name (unique among clinics) and IANA time zone."""
+
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="An IANA time zone such as Europe/Madrid; null: the server's default",
+    )
+
+
+def _clinic_out(clinic: Any) -> ClinicOut:
+    return ClinicOut(
+        id=clinic.id,
+        name=clinic.name,
+        timezone=clinic.timezone,
+        effective_timezone=clinic.timezone or get_settings().timezone,
+    )
+
+
+@api.get("/clinic", summary="Your clinic: its name and time zone")
+@api_handler
+def get_clinic_api(principal: ApiPrincipal, session: ApiSession) -> ClinicOut:
+    return _clinic_out(service.get_clinic(session, actor=principal.actor))
+
+
+@api.put(
+    "/clinic",
+    summary="Rename your clinic and set its time zone (admins)",
+    description="A name another clinic has is a 409 on `name`; an unknown time zone a 422 "
+    "on `timezone`, with near matches in `suggestions`.",
+)
+@api_handler
+def put_clinic_api(principal: ApiPrincipal, session: ApiSession, body: ClinicIn) -> ClinicOut:
+    principal.require("users:manage")
+    clinic = service.update_clinic(
+        session, actor=principal.actor, name=body.name, timezone=body.timezone
+    )
+    return _clinic_out(clinic)

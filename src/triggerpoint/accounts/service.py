@@ -17,6 +17,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from difflib import get_close_matches
+from functools import cache
+from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,10 +36,11 @@ from triggerpoint.accounts.models import (
     Role,
     User,
 )
+from triggerpoint.audit.models import AuditEvent
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.config import get_settings
-from triggerpoint.db import rowcount, utcnow
-from triggerpoint.errors import Forbidden, InvalidInput, TooManyAttempts
+from triggerpoint.db import Base, rowcount, utcnow
+from triggerpoint.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts
 
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
@@ -98,6 +102,7 @@ class Principal:
     must_change_password: bool = False
     csrf_token: str | None = None  # set for cookie sessions, None for API tokens
     token_id: int | None = None  # the API token this request came with, if any
+    timezone: str | None = None  # the clinic's IANA zone (None: the deployment's setting)
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -384,7 +389,13 @@ def end_session(session: Session, *, token: str) -> None:
 
 def _principal(user: User, csrf: str | None) -> Principal:
     return Principal(
-        user.id, user.clinic_id, user.username, user.role, user.must_change_password, csrf
+        user.id,
+        user.clinic_id,
+        user.username,
+        user.role,
+        user.must_change_password,
+        csrf,
+        timezone=user.clinic.timezone,
     )
 
 
@@ -460,8 +471,10 @@ def principal_from_api_token(session: Session, *, token: str) -> Principal | Non
             User.role,
             User.must_change_password,
             ApiToken.id,
+            Clinic.timezone,
         )
         .join(ApiToken, ApiToken.user_id == User.id)
+        .join(Clinic, Clinic.id == User.clinic_id)
         .where(
             ApiToken.token_hash == _digest(token),
             ~ApiToken.revoked,
@@ -472,8 +485,8 @@ def principal_from_api_token(session: Session, *, token: str) -> Principal | Non
     ).one_or_none()
     if row is None:
         return None
-    user_id, clinic_id, username, role, must_change_password, token_id = row
-    return Principal(user_id, clinic_id, username, role, must_change_password, None, token_id)
+    user_id, clinic_id, username, role, must_change_password, token_id, zone = row
+    return Principal(user_id, clinic_id, username, role, must_change_password, None, token_id, zone)
 
 
 def _end_credentials(
@@ -902,3 +915,180 @@ def tokens_visible_to(session: Session, *, principal: Principal) -> list[ApiToke
     if principal.can("users:manage"):
         return list_api_tokens(session, clinic_id=principal.clinic_id)
     return list_api_tokens(session, username=principal.username)
+
+
+# --- the clinic's own settings: its name and time zone (the admin pages and /api/clinic) ---
+
+MAX_CLINIC_NAME = 200  # the width of clinic.name
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _zone_suggestions(name: str) -> list[str]:
+    """Zones a mistyped name probably meant: the same name in other case, then close ones
+    (compared on the city part too, so "Madird" finds Europe/Madrid)."""
+    zones = sorted(_known_zones())
+    folded = {z.casefold(): z for z in zones}
+    if name.casefold() in folded:
+        return [folded[name.casefold()]]
+    cities = {z.rsplit("/", 1)[-1].casefold(): z for z in zones}
+    close = get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
+    close += get_close_matches(name.rsplit("/", 1)[-1].casefold(), list(cities), n=3, cutoff=0.7)
+    found = [folded.get(c) or cities[c] for c in close]
+    return list(dict.fromkeys(found))[:3]
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone name as zoneinfo knows it ("Europe/Madrid"); InvalidInput on
+    `timezone`, with near matches as suggestions, for anything else."""
+    name = name.strip()
+    problem = None if name.isprintable() else "must be printable text"
+    if problem is None and name not in _known_zones():
+        problem = f"{name[:80]!r} is not an IANA time zone (e.g. Europe/Madrid)"
+    if problem is None:
+        return name
+    near = _zone_suggestions(name) if name.isprintable() and len(name) <= 80 else []
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    raise AccountError("timezone", problem + hint, suggestions=near)
+
+
+def _check_clinic_name(session: Session, clinic: Clinic, name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise AccountError("name", "must not be empty")
+    if len(name) > MAX_CLINIC_NAME or not name.isprintable():
+        raise AccountError("name", f"at most {MAX_CLINIC_NAME} printable characters")
+    taken = session.scalar(select(Clinic.id).where(Clinic.name == name, Clinic.id != clinic.id))
+    if taken is not None:
+        raise Conflict(f"a clinic called {name!r} exists already", field="name")
+    return name
+
+
+def get_clinic(session: Session, *, actor: Actor) -> Clinic:
+    """The actor's own clinic (what /admin/clinic and `GET /api/clinic` show)."""
+    clinic = session.get(Clinic, actor.clinic_id) if actor.clinic_id is not None else None
+    if clinic is None:
+        raise UnknownAccount("clinic", "no clinic for this user")
+    return clinic
+
+
+def update_clinic(session: Session, *, actor: Actor, name: str, timezone: str | None) -> Clinic:
+    """Rename the actor's clinic and set its IANA time zone (None or "": the deployment's,
+    TRIGGERPOINT_TIMEZONE). Admins only; the name is unique (Conflict on `name`), the zone
+    one zoneinfo knows (InvalidInput on `timezone`, naming near matches). Audited with
+    what changed; times show in the new zone from the next request on."""
+    _require_admin(session, actor)
+    clinic = get_clinic(session, actor=actor)
+    new_name = _check_clinic_name(session, clinic, name)
+    new_zone = check_timezone(timezone) if timezone and timezone.strip() else None
+    changed = {
+        field: {"from": old, "to": new}
+        for field, old, new in (
+            ("name", clinic.name, new_name),
+            ("timezone", clinic.timezone, new_zone),
+        )
+        if old != new
+    }
+    if not changed:
+        return clinic
+    clinic.name, clinic.timezone = new_name, new_zone
+    record(
+        session,
+        actor=actor,
+        action="update",
+        entity="clinic",
+        entity_id=clinic.id,
+        detail=changed,
+    )
+    session.flush()
+    return clinic
+
+
+# --- what an admin's landing page shows: the clinic at a glance, and where the demo is ---
+
+
+@dataclass(frozen=True)
+class DemoClinic:
+    """A clinic `triggerpoint demo seed` filled with synthetic patients, and its logins."""
+
+    clinic_id: int
+    name: str
+    patients: int
+    logins: list[tuple[str, str]]  # (username, role) of its active users
+
+
+@dataclass(frozen=True)
+class ClinicOverview:
+    clinic: Clinic
+    users: int
+    active_users: int
+    admins: int
+    pending_password: int  # users who still have a printed one-time password
+    patients: int
+    live_tokens: int
+    demo_here: bool
+    demo_elsewhere: list[DemoClinic]
+
+
+def _patients_of(session: Session, clinic_id: int) -> int:
+    """How many patients a clinic has. Read from the table by name: `records` imports this
+    package, so importing its model here would make a cycle of packages."""
+    patient = Base.metadata.tables["patient"]
+    return (
+        session.scalar(
+            select(func.count()).select_from(patient).where(patient.c.clinic_id == clinic_id)
+        )
+        or 0
+    )
+
+
+def _demo_clinic_ids(session: Session) -> list[int]:
+    """Clinics the demo generator seeded, known from its audit events (`demo_seed`)."""
+    ids = session.scalars(
+        select(AuditEvent.entity_id)
+        .where(AuditEvent.action == "demo_seed", AuditEvent.entity == "clinic")
+        .distinct()
+    )
+    return sorted({int(i) for i in ids if i and i.isdigit()})
+
+
+def clinic_overview(session: Session, *, principal: Principal) -> ClinicOverview:
+    """The admin's clinic at a glance, and whether the demo data is here or in another
+    clinic (with that clinic's logins: the demo is the one other clinic an admin is told
+    about, since its patients are synthetic)."""
+    principal.require("users:manage")
+    clinic = get_clinic(session, actor=principal.actor)
+    users = list_users(session)
+    demo_ids = _demo_clinic_ids(session)
+    elsewhere = []
+    for cid in (i for i in demo_ids if i != clinic.id):
+        other = session.scalar(
+            select(Clinic).where(Clinic.id == cid).execution_options(skip_tenancy=True)
+        )
+        if other is None:
+            continue
+        logins = session.execute(
+            select(User.username, User.role)
+            .where(User.clinic_id == cid, User.active)
+            .order_by(User.username)
+            .execution_options(skip_tenancy=True)
+        ).all()
+        elsewhere.append(
+            DemoClinic(cid, other.name, _patients_of(session, cid), [(u, r) for u, r in logins])
+        )
+    return ClinicOverview(
+        clinic=clinic,
+        users=len(users),
+        active_users=sum(u.active for u in users),
+        admins=sum(u.active and u.role == Role.admin for u in users),
+        pending_password=sum(u.active and u.must_change_password for u in users),
+        patients=_patients_of(session, clinic.id),
+        live_tokens=sum(
+            t.status == "active" for t in tokens_visible_to(session, principal=principal)
+        ),
+        demo_here=clinic.id in demo_ids,
+        demo_elsewhere=elsewhere,
+    )

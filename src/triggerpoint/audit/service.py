@@ -809,3 +809,58 @@ def _checkpoint_warnings(
                 f"{newest.get('events')} events): lines were removed from it"
             )
     return out
+
+
+# --- reading the log (the admin's audit page): one clinic's events, newest first ---
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What the audit page filters on; None: any. `until` is exclusive."""
+
+    user_id: int | None = None
+    action: str | None = None
+    entity: str | None = None
+    entity_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def clinic_events(
+    session: Session,
+    *,
+    clinic_id: int,
+    where: EventFilter = EventFilter(),
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """One page of a clinic's events, newest first (by id: the chain's append order, which
+    `at` may not follow to the microsecond across writers). Keyset paging: pass the last
+    id shown as `before_id` for the next page, so a page costs the same however deep it is
+    and events appended meanwhile do not shift it. Returns up to `limit` + 1 rows: the
+    extra one says there is a next page."""
+    stmt = select(AuditEvent).where(AuditEvent.clinic_id == clinic_id)
+    for column, value in (
+        (AuditEvent.user_id, where.user_id),
+        (AuditEvent.action, where.action),
+        (AuditEvent.entity, where.entity),
+        (AuditEvent.entity_id, where.entity_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if where.since is not None:
+        stmt = stmt.where(AuditEvent.at >= where.since)
+    if where.until is not None:
+        stmt = stmt.where(AuditEvent.at < where.until)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+
+
+def clinic_actions(session: Session, *, clinic_id: int) -> list[str]:
+    """The actions a clinic's events have (the audit page's filter choices)."""
+    return sorted(
+        session.scalars(
+            select(AuditEvent.action).where(AuditEvent.clinic_id == clinic_id).distinct()
+        )
+    )

@@ -1,9 +1,13 @@
 """Body chart SVG: one view (front or back) with optional zone shading and trigger point marks.
 
-The output is a standalone SVG that needs no page CSS: zone fills are presentation attributes
+`render_view` gives a standalone SVG that needs no page CSS: zone fills are presentation attributes
 and `<pattern>`s inside the SVG, chosen to stay distinct when printed in black and white
 (solid, stipple, hatch), because the same SVG is rasterised by cairosvg for PDFs. Pages add
 hover and selection styling through the `.region` class.
+
+A page of many thumbnails (the patient timeline) draws each view once with `chart_symbols`
+and then `render_thumbnail` per drawing: a `<use>` of that symbol plus only the marked
+regions, so 20 visits cost 20 small overlays instead of 40 copies of a 170 kB chart.
 """
 
 from __future__ import annotations
@@ -135,6 +139,8 @@ def render_view(
             f'data-region="{region_id}"',
             f"data-name={quoteattr(label)}",
         ]
+        if region_id in catalog.regions:
+            attrs.append(f'data-group="{catalog.regions[region_id].group}"')
         if zone:
             attrs.append(f'data-zone="{zone}"')
         if interactive:
@@ -184,3 +190,89 @@ def render_legend() -> str:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+SYMBOL_PREFIX = "tp-sym"
+
+
+def symbol_id(view: View, layer: str = "base") -> str:
+    """The id of one view's shared drawing: "base" (figure and regions) or "lines" (outlines)."""
+    return f"bodychart-{view}" if layer == "base" else f"bodychart-{view}-{layer}"
+
+
+def chart_symbols() -> str:
+    """Both views once, as `<symbol>`s in a zero-size `<svg>` for thumbnails to `<use>`.
+
+    Put it once on a page before (or after) any `render_thumbnail` output. It is zero-size
+    rather than display:none because Chromium does not paint patterns from a hidden SVG.
+    """
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" class="chart-symbols" width="0" height="0" '
+        'aria-hidden="true" focusable="false">',
+        f"<defs>{_patterns(SYMBOL_PREFIX)}",
+    ]
+    catalog_views = load_geometry()["views"]
+    for view in ("anterior", "posterior"):
+        data = catalog_views[view]
+        box = f'viewBox="0 0 {float(data["width"]):.0f} {float(data["height"]):.0f}"'
+        regions = "".join(f'<path d="{shape["d"]}"/>' for shape in data["regions"].values())
+        outlines = [data["outline"], *(inset["d"] for inset in data.get("insets", []))]
+        parts += [
+            f'<symbol id="{symbol_id(view)}" {box}>',
+            f'<text x="{float(data["width"]) / 2:.0f}" y="30" font-size="24" font-weight="bold" '
+            f'text-anchor="middle" fill="#1b1f23" font-family="{FONT}">{CAPTIONS[view]}</text>',
+            f'<g font-family="{FONT}">{_side_markers(view, float(data["width"]))}'
+            f"{_insets(data)}</g>",
+            f'<path d="{data["outline"]}" fill="#fff"/>',
+            f'<path d="{data["unmapped"]}" fill="#eef0f2"/>',
+            f'<g fill="#fff" stroke="{REGION_STROKE}" stroke-width="0.7" '
+            f'stroke-linejoin="round">{regions}</g>',
+            "</symbol>",
+            f'<symbol id="{symbol_id(view, "lines")}" {box}>',
+            f'<path d="{"".join(outlines)}" fill="none" stroke="{OUTLINE_STROKE}" '
+            f'stroke-width="1.6" stroke-linejoin="round"/>',
+            "</symbol>",
+        ]
+    parts.append("</defs></svg>")
+    return "".join(parts)
+
+
+def render_thumbnail(
+    view: View,
+    *,
+    shading: dict[str, str] | None = None,
+    height: int = 150,
+    title: str | None = None,
+) -> str:
+    """A small, non-interactive view that reuses `chart_symbols` and adds its marked regions.
+
+    Only the shaded regions of this view are written out (as `.region.shade-<zone>` paths
+    between the figure and its outline), so each thumbnail is a few hundred bytes per mark.
+    """
+    shading = shading or {}
+    bad = {z for z in shading.values() if z not in ZONES}
+    if bad:
+        raise ValueError(f"unknown zone(s) {sorted(bad)}; expected one of {ZONES}")
+    data = load_geometry()["views"][view]
+    catalog = load_catalog()
+    w, h = float(data["width"]), float(data["height"])
+    name = title or f"Body chart, {CAPTIONS[view].lower()} view"
+    marked = [
+        f'<path class="region shade-{zone}" data-region="{rid}" data-zone="{zone}" '
+        f"data-name={quoteattr(catalog.regions[rid].name if rid in catalog.regions else rid)} "
+        f'fill="{_fill(zone, SYMBOL_PREFIX)}" d="{data["regions"][rid]["d"]}"/>'
+        for rid, zone in shading.items()
+        if rid in data["regions"]
+    ]
+    size = f'width="{w:.0f}" height="{h:.0f}"'
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" '
+        f'width="{w * height / h:.0f}" height="{height}" class="bodychart thumb-chart" '
+        f'data-view="{view}" role="img" aria-label={quoteattr(name)}>'
+        f"<title>{escape(name)}</title>"
+        f'<use href="#{symbol_id(view)}" {size}/>'
+        f'<g stroke="{REGION_STROKE}" stroke-width="0.7" stroke-linejoin="round">'
+        f"{''.join(marked)}</g>"
+        f'<use href="#{symbol_id(view, "lines")}" {size}/>'
+        "</svg>"
+    )

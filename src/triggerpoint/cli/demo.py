@@ -1,4 +1,5 @@
-"""`triggerpoint demo seed`: a demo clinic with synthetic patients."""
+"""`triggerpoint demo seed`: synthetic patients, in the setup clinic on a fresh installation
+(so its admin sees them), else in a demo clinic of their own (`demo.generator.demo_target`)."""
 
 from __future__ import annotations
 
@@ -19,26 +20,27 @@ def seed(
     ] = 50,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 20261124,
     if_empty: Annotated[
-        bool, typer.Option("--if-empty", help="Do nothing if the demo clinic exists.")
+        bool, typer.Option("--if-empty", help="Do nothing if the demo was seeded before.")
     ] = False,
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Create the demo clinic (first time) and add synthetic patients with a progress bar."""
-    from sqlalchemy import select
+    """Add synthetic patients (with a progress bar) and, the first time, the demo login.
 
+    On a fresh installation (one clinic, no patients: just after `triggerpoint setup`) they
+    go into that clinic, so its admin sees them; otherwise into a clinic of their own, "Demo
+    clinic". The demo login's one-time password is printed once and must be changed at
+    first login, like every printed password.
+    """
     from triggerpoint.accounts.models import Clinic
     from triggerpoint.db import open_session
-    from triggerpoint.demo.generator import DEMO_CLINIC
+    from triggerpoint.demo.generator import existing_demo_clinic
     from triggerpoint.demo.generator import seed as do_seed
     from triggerpoint.migrate import upgrade
 
     upgrade()
     with open_session(clinic_id=None) as session:
-        if (
-            if_empty
-            and session.scalar(select(Clinic.id).where(Clinic.name == DEMO_CLINIC)) is not None
-        ):
-            console.print("Demo clinic exists already; nothing to do.")
+        if if_empty and (existing := existing_demo_clinic(session)) is not None:
+            console.print(f"The demo is in {existing.name!r} already; nothing to do.")
             return
         columns = [
             TextColumn("Seeding demo patients"),
@@ -51,16 +53,19 @@ def seed(
             result = do_seed(
                 session, patients=patients, seed=seed, progress=lambda n: bar.advance(task, n)
             )
+        clinic = session.get(Clinic, result.clinic_id)
+        clinic_name = clinic.name if clinic else str(result.clinic_id)
         session.commit()
     if json:
         print_json(vars(result))
     elif result.username:
         console.print(
-            f"Demo clinic ready with {patients} patients. Log in as [bold]{result.username}[/] "
-            f"with password [bold]{result.password}[/] (shown once)."
+            f"Demo ready in clinic {clinic_name!r} with {patients} patients. Log in as "
+            f"[bold]{result.username}[/] with the one-time password [bold]{result.password}[/] "
+            "(shown only now; you must change it at first login)."
         )
     else:
-        console.print(f"Added {patients} patients to the demo clinic.")
+        console.print(f"Added {patients} patients to the demo in clinic {clinic_name!r}.")
 
 
 @app.command("registry")

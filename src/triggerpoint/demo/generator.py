@@ -204,6 +204,7 @@ def _story(
     regions: list[str],
     now: datetime,
     clinician_id: int | None,
+    recent: bool = False,
 ) -> _Story:
     """An episode, its visits with pain drawings, and consent, for one patient."""
     k = int(rng.choice([1, 1, 1, 2, 2, 3]))
@@ -211,7 +212,9 @@ def _story(
         atlas.trigger_points[int(j)]
         for j in rng.choice(len(atlas.trigger_points), size=k, replace=False)
     ]
-    start = now - timedelta(days=int(rng.integers(7, 400)))
+    visits = int(rng.integers(1, 6))
+    days = 7.0 * np.arange(visits) + rng.integers(0, 3, visits)
+    start = _first_visit(rng, now, float(days[-1]), recent)
     episode = Episode(
         clinic_id=patient.clinic_id,
         patient=patient,
@@ -228,8 +231,6 @@ def _story(
         recorded_by=clinician_id,
     )
     rows: list[object] = [episode, consent]
-    visits = int(rng.integers(1, 6))
-    days = 7.0 * np.arange(visits) + rng.integers(0, 3, visits)
     outcome = course(np.tile(days, (k, 1)), seed=int(rng.integers(2**31)))
     offset = float(np.clip(rng.normal(1.5, 1.0), 0, 4))  # pain from sources outside the model
     for v in range(visits):
@@ -261,6 +262,26 @@ def _story(
         rows += [visit, drawing]
     visit_rows = [r for r in rows if isinstance(r, Visit)]
     return _Story(rows, episode, consent, visit_rows, tps, outcome, offset)
+
+
+LAST_VISIT_DAYS = (1, 400)  # how long ago a patient's last visit was
+RECENT_DAYS = 21  # ... for a patient still in care: the demo looks live
+IN_CARE = 0.3  # share of patients still in care
+VISIT_MARGIN = timedelta(hours=2)  # a visit's records run to 45 minutes after it starts
+
+
+def _first_visit(
+    rng: np.random.Generator, now: datetime, span_days: float, recent: bool
+) -> datetime:
+    """When a patient's first visit was, so that the last one (`span_days` later) and
+    everything recorded during it lie before `now`: demo records are never dated in the
+    future. A share of the patients (and `recent` ones always) were last seen within the
+    last three weeks."""
+    lo, hi = LAST_VISIT_DAYS
+    if recent or rng.random() < IN_CARE:
+        hi = RECENT_DAYS
+    ago = timedelta(days=float(rng.integers(lo, hi)))
+    return now - VISIT_MARGIN - ago - timedelta(days=span_days)
 
 
 def _care(
@@ -362,7 +383,46 @@ def _visit_care(
                 context=site,
             ),
         ]
+    rows.append(_soap_note(visit, story, v, rows, clinician_id, needling.signed_at))
     return rows
+
+
+def _soap_note(
+    visit: Visit,
+    story: _Story,
+    v: int,
+    rows: list[object],
+    clinician_id: int | None,
+    signed_at: datetime | None,
+) -> object:
+    """The visit's SOAP note, signed with its session, written through `notes.service`
+    (its pain now is the visit's NPRS before needling)."""
+    from triggerpoint.notes.service import note_row
+
+    pre = next(
+        r
+        for r in rows
+        if isinstance(r, Measurement) and r.instrument == "nprs" and r.timing == "pre"
+    )
+    points = ", ".join(f"{t.muscle.name} ({t.side})" for t in story.tps)
+    content = {
+        "subjective": ("First visit: " if v == 0 else "Follow-up: ") + story.episode.complaint,
+        "pain_now_nprs": int(pre.score) if pre.score is not None else None,
+        "red_flags_checked": True,
+        "palpation_summary": f"Taut band and tender spot in {points}; pressure reproduced the familiar pain.",
+        "assessment": "Myofascial pain consistent with the trigger points palpated.",
+        "plan": f"Dry needling of {points}; aftercare explained.",
+        "next_visit_in_days": 7,
+    }
+    return note_row(
+        visit_id=visit.id,
+        patient_id=visit.patient_id,
+        content=content,
+        author_id=clinician_id,
+        clinic_id=visit.clinic_id,
+        at=visit.visit_at,
+        signed_at=signed_at,
+    )
 
 
 def needle_for(tp: SidedTriggerPoint) -> tuple[float, float]:
@@ -489,6 +549,36 @@ def _adverse_events(
     ]
 
 
+DEMO_LOGIN = "demo.clinician"
+
+
+def existing_demo_clinic(session: Session) -> Clinic | None:
+    """The clinic the demo was seeded into before: the demo login's, or one named
+    DEMO_CLINIC (seeded before the demo could go into the setup clinic); None if none."""
+    from triggerpoint.accounts.models import User
+
+    login_clinic = session.scalar(select(User.clinic_id).where(User.username == DEMO_LOGIN))
+    if login_clinic is not None:
+        return session.get(Clinic, login_clinic)
+    return session.scalar(select(Clinic).where(Clinic.name == DEMO_CLINIC))
+
+
+def demo_target(session: Session) -> Clinic | None:
+    """Where `demo seed` puts its patients. The clinic seeded before, if any; else, on a
+    fresh installation (`triggerpoint setup` made exactly one clinic and it has no
+    patients), that clinic, so its admin sees the demo at once instead of an empty clinic;
+    else None: a clinic of its own, DEMO_CLINIC, is made (never mixed with real patients)."""
+    if (clinic := existing_demo_clinic(session)) is not None:
+        return clinic
+    clinics = session.scalars(select(Clinic).order_by(Clinic.id).limit(2)).all()
+    if len(clinics) != 1:
+        return None
+    has_patients = session.scalar(
+        select(Patient.id).where(Patient.clinic_id == clinics[0].id).limit(1)
+    )
+    return None if has_patients is not None else clinics[0]
+
+
 def seed(
     session: Session,
     *,
@@ -502,19 +592,22 @@ def seed(
     atlas = atlas or load_atlas()
     rng = np.random.default_rng(seed)
     system = Actor.system("demo seed")
-    clinic = session.scalar(select(Clinic).where(Clinic.name == DEMO_CLINIC))
+    clinic = demo_target(session)
     username = password = None
+    new_login = existing_demo_clinic(session) is None
     if clinic is None:
         clinic = create_clinic(session, name=DEMO_CLINIC, actor=system)
+    if new_login:
+        # A printed one-time password, like every printed password: it must be changed at
+        # first login (create_user sets must_change_password for a generated one).
         user, password = create_user(
             session,
             clinic_id=clinic.id,
-            username="demo.clinician",
+            username=DEMO_LOGIN,
             full_name="Demo Clinician",
             role="clinician",
             actor=system,
         )
-        user.must_change_password = False  # a demo login; its password is random and printed once
         username = user.username
         session.flush()
         clinician_id = user.id
@@ -527,7 +620,8 @@ def seed(
         n = min(batch, patients - start)
         for i in range(n):
             p = _patient(rng, clinic.id, existing + start + i + 1, now.date())
-            story = _story(rng, p, atlas, regions, now, clinician_id)
+            first = start + i == 0  # the demo's first patient is always still in care
+            story = _story(rng, p, atlas, regions, now, clinician_id, recent=first)
             session.add(p)
             session.add_all(story.rows)
             session.flush()

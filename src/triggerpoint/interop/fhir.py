@@ -14,6 +14,7 @@ and restrictions, depth limits, scores) are recomputed, and every refusal is an
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -36,6 +37,10 @@ from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
 from triggerpoint.inputs import InputModel
+from triggerpoint.notes import schemas as note_schemas
+from triggerpoint.notes.models import SoapNote
+from triggerpoint.notes.service import import_note
+from triggerpoint.notes.service import people as note_people
 from triggerpoint.outcomes import series
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
@@ -437,6 +442,90 @@ def _flag(
     }
 
 
+# LOINC's SOAP sections (as C-CDA progress notes use them), and the note itself.
+SOAP_NOTE = ("11506-3", "Progress note")
+SOAP_LOINC = {
+    "subjective": ("61150-9", "Subjective Narrative"),
+    "objective": ("61149-1", "Objective Narrative"),
+    "assessment": ("51848-0", "Evaluation note"),
+    "plan": ("18776-5", "Plan of care note"),
+}
+XHTML = "http://www.w3.org/1999/xhtml"
+
+
+def _div(lines: Iterable[str]) -> dict[str, str]:
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines) or "<p>Nothing written.</p>"
+    return {"status": "generated", "div": f'<div xmlns="{XHTML}">{body}</div>'}
+
+
+def _soap_section(note: SoapNote, key: str) -> dict[str, Any]:
+    """One SOAP section: the narrative for people, and the same content as extensions (the
+    text verbatim, each structured finding by name) for a system that reads it back."""
+    code, display = SOAP_LOINC[key]
+    facts = [
+        (name, getattr(note, name))
+        for name, section in note_schemas.SECTION_OF.items()
+        if section == key and getattr(note, name) is not None
+    ]
+    text = getattr(note, key)
+    shown = [
+        f"{note_schemas.LABELS[n]}: {('yes' if v else 'no') if isinstance(v, bool) else v}"
+        for n, v in facts
+    ]
+    return {
+        "title": note_schemas.SECTION_TITLES[key],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "text": _div([*shown, *(text.splitlines() if text else [])]),
+        "extension": ([_ext_value(f"{EXT}/soap-text", text)] if text else [])
+        + [_ext_value(f"{EXT}/soap/{n}", v) for n, v in facts],
+    }
+
+
+def _addenda_section(note: SoapNote, authors: list[str | None]) -> dict[str, Any]:
+    pairs = list(zip(note.addenda, authors, strict=True))
+    return {
+        "title": "Addenda",
+        "code": {"coding": [{"system": f"{LOCAL}/soap-section", "code": "addenda"}]},
+        "text": _div(f"{_dt(a.created_at)}, {who or 'unknown'}: {a.text}" for a, who in pairs),
+        "extension": [
+            {
+                "url": f"{EXT}/addendum",
+                "extension": [
+                    _ext_value("text", a.text),
+                    {"url": "at", "valueDateTime": _dt(a.created_at)},
+                    *([_ext_value("author", who)] if who else []),
+                ],
+            }
+            for a, who in pairs
+        ],
+    }
+
+
+def _composition(session: Session, note: SoapNote, subject: str) -> dict[str, Any]:
+    """The visit's SOAP note: final once signed, preliminary before; addenda as a section."""
+    signed = note.status == "signed" and note.signed_at is not None
+    author, signer, authors = note_people(session, note)
+    sections = [_soap_section(note, k) for k in note_schemas.SECTIONS]
+    if note.addenda:
+        sections.append(_addenda_section(note, authors))
+    return {
+        "resourceType": "Composition",
+        "status": "final" if signed else "preliminary",
+        "type": {
+            "coding": [{"system": LOINC, "code": SOAP_NOTE[0], "display": SOAP_NOTE[1]}],
+            "text": "SOAP note",
+        },
+        "subject": {"reference": subject},
+        "encounter": {"reference": _ref("visit", note.visit_id)},
+        "date": _dt(note.signed_at if signed else note.updated_at),
+        "author": [{"display": author or "unknown"}],
+        "title": "SOAP note",
+        **({"attester": [{"mode": "legal", "time": _dt(note.signed_at)}]} if signed else {}),
+        "section": sections,
+        "extension": [_ext_value(f"{EXT}/signed-by", signer)] if signed and signer else [],
+    }
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -482,6 +571,10 @@ def export_patient(session: Session, *, principal: Principal, patient_id: int) -
     for m in q(Measurement, Measurement.measured_at, Measurement.id):
         urls = (_ref("measurement", f"{m.id}/0"), _ref("measurement", f"{m.id}/1"))
         entries += list(zip(urls, _measurement(m, subject, urls), strict=False))
+    entries += [
+        (_ref("soap_note", n.id), _composition(session, n, subject))
+        for n in q(SoapNote, SoapNote.created_at, SoapNote.id)
+    ]
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -518,6 +611,7 @@ IMPORTED = (
     "Flag",
     "Procedure",
     "AdverseEvent",
+    "Composition",
 )
 # The elements import reads, per resource type (plus id, meta and the narrative text). Any
 # other element is refused rather than silently dropped.
@@ -534,6 +628,7 @@ ELEMENTS = {
         "Flag": "status category code subject period extension",
         "Procedure": "status code subject encounter performedDateTime bodySite extension",
         "AdverseEvent": "actuality subject event date severity seriousness suspectEntity extension",
+        "Composition": "status type subject encounter date author title attester section extension",
     }.items()
 }
 ALWAYS = {"resourceType", "id", "meta", "text"}
@@ -757,6 +852,7 @@ def import_bundle(session: Session, *, principal: Principal, bundle: Any) -> int
     _import_patient(run)
     _import_episodes(run)
     _import_visits(run)
+    _import_notes(run)
     _import_consents(run)
     _import_screenings(run)
     _check_flags(run)
@@ -1021,6 +1117,108 @@ def _import_visits(run: _Run) -> None:
             )
         if res.url:
             run.visits[res.url] = visit.id
+
+
+SOAP_BY_CODE = {code: key for key, (code, _) in SOAP_LOINC.items()}
+SECTION_ELEMENTS = {"title", "code", "text", "extension"}
+
+
+def _import_notes(run: _Run) -> None:
+    """Each Composition as the visit's SOAP note, through `notes.service.import_note`: the
+    content from the extensions (the narrative is derived and not read), its author and
+    signer as names, its times, its addenda."""
+    for res in run.of("Composition"):
+        d, path = res.data, res.path
+        _subject(res, run.patient_url)
+        encounter = _reference(d, "encounter", path, required=True)
+        if encounter not in run.visits:
+            _fail(f"{path}.encounter", "refers to no Encounter of this bundle")
+        status = _get(d, "status", path, str, required=True)
+        if status not in ("final", "preliminary"):
+            _fail(f"{path}.status", "must be final (a signed note) or preliminary (a draft)")
+        at = _when(_get(d, "date", path, str, required=True), f"{path}.date", past=True)
+        authors = _items(d, "author", path, required=True)
+        author = _get(authors[0], "display", f"{path}.author[0]", str) or "unknown"
+        signer = _one(_extensions(d, path, {"signed-by"}), "signed-by", path, str)
+        signed_at = None
+        if status == "final":
+            attester = _items(d, "attester", path, required=True)[0]
+            where = f"{path}.attester[0]"
+            signed_at = _when(
+                _get(attester, "time", where, str, required=True), f"{where}.time", past=True
+            )
+        content, names, addenda = _note_sections(d, path)
+        with _naming(path, names):
+            for name, where in (
+                (author, f"{path}.author[0].display"),
+                (signer, f"{path}.signed-by"),
+            ):
+                if name is not None:
+                    with _naming(where, {"name": where}):
+                        _SignerIn(name=name)
+            import_note(
+                run.session,
+                principal=run.principal,
+                visit_id=run.visits[encounter],
+                content=note_schemas.NoteContent.model_validate(content),
+                at=at,
+                author=author,
+                signed_at=signed_at,
+                signer=signer,
+                addenda=addenda,
+            )
+
+
+def _note_sections(
+    d: dict[str, Any], path: str
+) -> tuple[dict[str, Any], dict[str, str], list[tuple[Any, datetime, str | None]]]:
+    """The note's content by field, the element each field came from, and its addenda."""
+    content: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    addenda: list[tuple[Any, datetime, str | None]] = []
+    seen: set[str] = set()
+    for k, sec in enumerate(_items(d, "section", path)):
+        where = f"{path}.section[{k}]"
+        if not isinstance(sec, dict):
+            _fail(where, "must be a JSON object")
+        if extra := sorted(set(sec) - SECTION_ELEMENTS):
+            _fail(f"{where}.{extra[0]}", "is not an element this import reads (it would be lost)")
+        code = _code(_get(sec, "code", where, dict, required=True), f"{where}.code")
+        key = "addenda" if code == "addenda" else SOAP_BY_CODE.get(code)
+        if key is None:
+            _fail(f"{where}.code", f"{code[:40]!r} is not a SOAP section")
+        if key in seen:
+            _fail(f"{where}.code", "appears twice")
+        seen.add(key)
+        if key == "addenda":
+            addenda = _note_addenda(sec, where)
+            continue
+        fields = [n for n, s in note_schemas.SECTION_OF.items() if s == key]
+        exts = _extensions(sec, where, {"soap-text", *(f"soap/{n}" for n in fields)})
+        names[key] = f"{where}.soap-text"
+        content[key] = _one(exts, "soap-text", where, str)
+        for n in fields:
+            names[n] = f"{where}.soap/{n}"
+            content[n] = _one(exts, f"soap/{n}", where, (str, int, bool))
+    return content, names, addenda
+
+
+def _note_addenda(sec: dict[str, Any], where: str) -> list[tuple[Any, datetime, str | None]]:
+    from triggerpoint.notes.schemas import NoteAddendumIn
+
+    out: list[tuple[Any, datetime, str | None]] = []
+    exts = _extensions(sec, where, {"addendum"}, repeat={"addendum"})
+    for i, ext in enumerate(exts.get("addendum", [])):
+        w = f"{where}.addendum[{i}]"
+        inner = _extensions(ext, w, {"text", "at", "author"}, prefix="")
+        when = _when(_one(inner, "at", w, str, required=True), f"{w}.at", past=True)
+        who = _one(inner, "author", w, str)
+        with _naming(w, {"text": f"{w}.text", "name": f"{w}.author"}):
+            text = NoteAddendumIn(text=_one(inner, "text", w, str, required=True))
+            if who is not None:
+                _SignerIn(name=who)
+        out.append((text, when, who))
+    return out
 
 
 def _import_consents(run: _Run) -> None:

@@ -151,6 +151,7 @@ def parse_measurement_form(
             values[f.name] = _number(raw)
         except ValueError:
             errors[f.name] = "must be a number"
+            values[f.name] = None  # later steps read every field; the error is already kept
     data = _assemble(instrument, values, errors)
     if instrument == "rom" and form.get("side") in ("right", "left"):
         data["side"] = form["side"]  # the patient's side

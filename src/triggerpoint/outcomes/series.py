@@ -12,6 +12,9 @@ reference query).
   after needling belongs to the immediate pre/post change of its visit (`around_needling`).
 * A series is **judged** (`judged`) once its course has a baseline and a later score; a
   rating of change (GROC, whose rule is a "rating") is judged from its one rating.
+* The **latest** value a page shows (`newest`) is the newest counting measurement by time,
+  before or after needling, named with its timing; the course's last score stays what the
+  change since baseline and the classification are computed from.
 
 Each rule is written once, as conditions on a measurement's fields, and read two ways: as a
 Python predicate on a row (an ORM object or a mapping) and as a SQL condition on columns (the
@@ -21,7 +24,7 @@ tests/dashboard/test_series_rule.py checks on generated rows that both readings 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any, Literal
 
@@ -109,6 +112,33 @@ def in_course_sql(columns: Any) -> Any:
 def around_needling_sql(columns: Any) -> Any:
     """`around_needling` as a SQL condition."""
     return _sql(AROUND_NEEDLING, columns)
+
+
+# --- the newest value ---------------------------------------------------------------------
+
+TIMING_WORDS = {"pre": "before needling", "post": "after needling"}
+
+
+def newest(rows: Iterable[Any]) -> Any | None:
+    """The newest counting measurement by time (`measured_at`, then id), before or after
+    needling: the "latest" the outcomes page and the progress report show. None if none
+    counts."""
+    best = None
+    for row in rows:
+        if scored(row) and (
+            best is None or _order(row) >= _order(best)  # ">=": the later row of a tie
+        ):
+            best = row
+    return best
+
+
+def _order(row: Any) -> tuple[Any, Any]:
+    return (_value(row, "measured_at"), _value(row, "id") or 0)
+
+
+def timing_words(timing: str | None) -> str:
+    """How a measurement's timing reads beside its value ("after needling"; "" if none)."""
+    return TIMING_WORDS.get(timing or "", "")
 
 
 # --- when a series is judged --------------------------------------------------------------

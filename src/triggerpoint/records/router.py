@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Path, Query, status
 
 from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, UnitOfWorkRoute, api_handler
 from triggerpoint.records import schemas, service
@@ -88,6 +88,60 @@ def create_episode(
     out = schemas.EpisodeOut.model_validate(
         service.create_episode(session, principal=principal, patient_id=patient_id, data=data)
     )
+    return out
+
+
+@api.post(
+    "/patients/{patient_id}/episodes/{episode_id}/diagnoses",
+    status_code=201,
+    summary="Add a diagnosis to an episode (a listed, billable ICD-10-CM code)",
+)
+@api_handler
+def add_diagnosis(
+    principal: ApiPrincipal,
+    session: ApiSession,
+    patient_id: RecordId,
+    episode_id: RecordId,
+    data: schemas.DiagnosisIn,
+) -> schemas.EpisodeOut:
+    episode = service.add_diagnosis(
+        session, principal=principal, patient_id=patient_id, episode_id=episode_id, data=data
+    )
+    out = schemas.EpisodeOut.model_validate(episode)
+    return out
+
+
+@api.delete(
+    "/patients/{patient_id}/episodes/{episode_id}/diagnoses/{code}",
+    summary="Remove a diagnosis recorded in error",
+)
+@api_handler
+def remove_diagnosis(
+    principal: ApiPrincipal,
+    session: ApiSession,
+    patient_id: RecordId,
+    episode_id: RecordId,
+    code: Annotated[
+        str, Path(max_length=10, pattern=r"^[A-Za-z][0-9][0-9A-Za-z](\.[0-9A-Za-z]{1,4})?$")
+    ],
+) -> schemas.EpisodeOut:
+    episode = service.remove_diagnosis(
+        session, principal=principal, patient_id=patient_id, episode_id=episode_id, code=code
+    )
+    out = schemas.EpisodeOut.model_validate(episode)
+    return out
+
+
+@api.get("/icd10cm", summary="Search the ICD-10-CM codes a diagnosis may carry")
+@api_handler
+def search_icd10cm(
+    principal: ApiPrincipal,
+    q: Annotated[
+        str, Query(max_length=100, description="a code's start (M79.1) or words (myalgia neck)")
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> list[schemas.Icd10Out]:
+    out = [schemas.Icd10Out.model_validate(c) for c in service.search_icd10(q, limit=limit)]
     return out
 
 

@@ -6,8 +6,7 @@ and the CLI (exit 2) reject the same input with the same words.
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -16,19 +15,25 @@ from pydantic import (
     EmailStr,
     Field,
     ValidationInfo,
+    computed_field,
     field_validator,
     model_validator,
 )
 
 from triggerpoint.db import utcnow
 from triggerpoint.inputs import InputModel
+from triggerpoint.records import icd10  # the codes a diagnosis may carry (knowledge)
+from triggerpoint.records.icd10 import ICD10CM
 from triggerpoint.safety.rates import RISKS  # the risks a consent discloses (knowledge)
 
-ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
 Sex = Literal["female", "male", "other", "unknown"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 # Ids in paths and bodies: positive and within a 32-bit signed integer on both engines.
 RecordId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+# A consent time typed from the clinician's clock may run a little ahead of the server's: this
+# much is "now", anything later is a time that has not happened yet.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class _In(InputModel):
@@ -104,9 +109,11 @@ class DiagnosisIn(_In):
     @field_validator("code")
     @classmethod
     def _icd10cm(cls, v: str) -> str:
-        v = v.upper()
+        v = v.strip().upper()
         if not ICD10CM.match(v):
             raise ValueError("not an ICD-10-CM code (e.g. M79.12)")
+        if problem := icd10.code_problem(v):  # listed and billable: the one rule
+            raise ValueError(problem)
         return v
 
 
@@ -133,6 +140,25 @@ class DiagnosisOut(BaseModel):
     system: str
 
 
+class DiagnosisView(DiagnosisOut):
+    """A diagnosis as the pages show it: the code and its ICD-10-CM title."""
+
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented computed_field over a property
+    @property
+    def display(self) -> str | None:
+        """The code's title (None for a code recorded before the list dropped it)."""
+        return icd10.display(self.code)
+
+
+class Icd10Out(BaseModel):
+    """One code of the ICD-10-CM list (`GET /api/icd10cm`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    display: str = Field(description="The tabular list's title")
+    billable: bool = Field(description="False for a category header: not valid on a claim")
+
+
 class EpisodeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -142,6 +168,12 @@ class EpisodeOut(BaseModel):
     status: str
     diagnoses: list[DiagnosisOut]
     version: int
+
+
+class EpisodeView(EpisodeOut):
+    """An episode as the pages list it, each diagnosis with its title."""
+
+    diagnoses: list[DiagnosisView]  # type: ignore[assignment]  # a DiagnosisOut with its title
 
 
 class VisitIn(_In):
@@ -255,7 +287,7 @@ class ConsentIn(_In):
     def _not_future(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("must include a time zone")
-        if v > utcnow():
+        if v > utcnow() + CLOCK_SKEW:
             raise ValueError("must not be in the future")
         return v
 

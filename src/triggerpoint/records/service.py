@@ -19,7 +19,8 @@ from triggerpoint.audit.service import Actor, record
 from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
 from triggerpoint.errors import Conflict, InvalidInput, NotFound
 from triggerpoint.inputs import input_problem
-from triggerpoint.records import schemas
+from triggerpoint.records import icd10, schemas
+from triggerpoint.records.icd10 import search_icd10 as search_icd10  # routes and pages ask here
 from triggerpoint.records.models import (
     Consent,
     Diagnosis,
@@ -74,7 +75,9 @@ def _check_external_id(session: Session, external_id: str | None, patient_id: in
         return
     other = session.scalar(select(Patient.id).where(Patient.external_id == external_id))
     if other is not None and other != patient_id:
-        raise Conflict(f"external_id {external_id!r} is already used by patient {other}")
+        raise Conflict(
+            f"external_id {external_id!r} is already used by patient {other}", field="external_id"
+        )
 
 
 def get_patient(session: Session, *, principal: Principal, patient_id: int) -> Patient:
@@ -213,6 +216,82 @@ def list_episodes(session: Session, *, principal: Principal, patient_id: int) ->
         detail={"patient_id": patient_id},
     )
     return rows
+
+
+def episodes_out(
+    session: Session, *, principal: Principal, patient_id: int
+) -> list[schemas.EpisodeView]:
+    """The patient's episodes with their diagnoses' titles, for a page to list (clinical)."""
+    principal.require("clinical:read")
+    rows = list_episodes(session, principal=principal, patient_id=patient_id)
+    return [schemas.EpisodeView.model_validate(e) for e in rows]
+
+
+def episode_of_patient(session: Session, *, patient_id: int, episode_id: int) -> Episode:
+    """The episode, checked to be this patient's (another clinic's is not found; another
+    patient's is InvalidInput on `episode_id`)."""
+    require_record(session, Patient, patient_id, "patient")
+    episode = get_record(session, Episode, episode_id, "episode")
+    if episode.patient_id != patient_id:
+        raise InvalidInput("episode_id", "belongs to another patient")
+    return episode
+
+
+def add_diagnosis(
+    session: Session,
+    *,
+    principal: Principal,
+    patient_id: int,
+    episode_id: int,
+    data: schemas.DiagnosisIn,
+) -> Episode:
+    """Add a diagnosis to an episode: the one way, for the API, the pages and the visit.
+
+    The code was checked against the ICD-10-CM list by `DiagnosisIn` (unlisted or a header:
+    422 naming `code`, with the nearest codes); a code the episode already has is a Conflict.
+    """
+    principal.require("clinical:write")
+    episode = episode_of_patient(session, patient_id=patient_id, episode_id=episode_id)
+    if any(d.code == data.code and d.system == data.system for d in episode.diagnoses):
+        raise Conflict(f"this episode already has the diagnosis {data.code}", field="code")
+    diagnosis = Diagnosis(code=data.code, system=data.system)
+    episode.diagnoses.append(diagnosis)
+    session.flush()
+    record(
+        session,
+        actor=principal.actor,
+        action="create",
+        entity="diagnosis",
+        entity_id=diagnosis.id,
+        detail={"patient_id": patient_id, "episode_id": episode_id},
+    )
+    return episode
+
+
+def remove_diagnosis(
+    session: Session, *, principal: Principal, patient_id: int, episode_id: int, code: str
+) -> Episode:
+    """Remove a diagnosis recorded in error (NotFound naming `code` if the episode lacks it)."""
+    principal.require("clinical:write")
+    episode = episode_of_patient(session, patient_id=patient_id, episode_id=episode_id)
+    code = code.strip().upper()
+    if not icd10.ICD10CM.match(code):
+        raise InvalidInput("code", "not an ICD-10-CM code (e.g. M79.12)")
+    diagnosis = next((d for d in episode.diagnoses if d.code == code), None)
+    if diagnosis is None:
+        raise NotFound("diagnosis", code, field="code")
+    diagnosis_id = diagnosis.id
+    episode.diagnoses.remove(diagnosis)
+    session.flush()
+    record(
+        session,
+        actor=principal.actor,
+        action="delete",
+        entity="diagnosis",
+        entity_id=diagnosis_id,
+        detail={"patient_id": patient_id, "episode_id": episode_id},
+    )
+    return episode
 
 
 # --- visits ---------------------------------------------------------------------------

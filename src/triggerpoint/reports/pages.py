@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.ratelimit import rate_limit
 from triggerpoint.records.schemas import RecordId
-from triggerpoint.reports import education, pdf, service
+from triggerpoint.reports import education, pdf, plots, service
 from triggerpoint.ui.templating import templates
 
 pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
@@ -32,11 +32,26 @@ def _page(request: Request, name: str, ctx: dict[str, Any]) -> Response:
 
 
 def _pdf(name: str, ctx: dict[str, Any], filename: str, *, private: bool = True) -> Response:
-    body = pdf.render_pdf(name, {**ctx, "now": datetime.now(UTC)})
+    body = _render_pdf(name, service.printable({**ctx, "now": datetime.now(UTC)}))
     headers = {"Content-Disposition": f'inline; filename="{filename}"'}
     return Response(
         body, media_type="application/pdf", headers=headers | (NO_STORE if private else {})
     )
+
+
+_IMAGES: dict[str, Any] = {}  # WeasyPrint's decoded images (the body-chart layers), kept
+
+
+def _render_pdf(name: str, ctx: dict[str, Any]) -> bytes:
+    """`pdf.render_pdf`, with the chart layers served from memory (`plots.chart_fetcher`)
+    and decoded once per process rather than once per thumbnail."""
+    from weasyprint import HTML
+
+    html = HTML(
+        string=pdf.render_html(name, ctx), base_url=str(pdf.HERE), url_fetcher=plots.chart_fetcher()
+    )
+    body: bytes = html.write_pdf(cache=_IMAGES)
+    return body
 
 
 def _patient_report(

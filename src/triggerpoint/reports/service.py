@@ -21,7 +21,10 @@ from triggerpoint.accounts.models import User
 from triggerpoint.accounts.service import Principal
 from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.audit.service import record
+from triggerpoint.bodychart.catalog import View
 from triggerpoint.errors import InvalidInput, NotFound
+from triggerpoint.notes import service as notes
+from triggerpoint.outcomes import series
 from triggerpoint.outcomes import service as outcomes
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.thresholds import rule_for
@@ -32,6 +35,7 @@ from triggerpoint.safety.rates import consent_risks, published
 from triggerpoint.treatment import service as treatment
 from triggerpoint.treatment.models import NeedlingSession, Screening
 from triggerpoint.treatment.schemas import AE_TYPES
+from triggerpoint.ui.templating import site_name
 
 UNITS = {
     "nprs": "NPRS points (0-10)",
@@ -102,31 +106,56 @@ def _drawing_view(d: Any) -> dict[str, Any]:
     regions = {m.region_id for m in d.marks}
     return {
         "regions": sorted(catalog[r].name if r in catalog else r for r in regions),
+        "region_ids": sorted(regions),
         "complete": d.complete,
         "extent": pain_extent(regions),
-        "thumbs": _thumbs(regions),
+        "thumbs": _thumbs(regions, first=True),
     }
 
 
-def _thumbs(region_ids: set[str]) -> list[str]:
-    try:
-        from triggerpoint.bodychart.svg import render_view
-    except ImportError:
-        return []
+VIEWS: tuple[View, View] = ("anterior", "posterior")
+
+
+def _thumbs(region_ids: set[str] | list[str], *, first: bool = False) -> list[str]:
+    """Front and back thumbnails: a `<use>` of the chart drawn once per page
+    (`bodychart.svg.chart_symbols`, handed out with the page's `first` thumbnail) plus only
+    the marked regions, instead of a whole 170 kB chart per thumbnail."""
+    from triggerpoint.bodychart.svg import chart_symbols, render_thumbnail
+
     shading = dict.fromkeys(region_ids, "pain")
-    return [
-        render_view(v, shading=shading, interactive=False, height=130)
-        for v in ("anterior", "posterior")
-    ]
+    views = [render_thumbnail(v, shading=shading, height=130) for v in VIEWS]
+    return [chart_symbols() + views[0], *views[1:]] if first else views
+
+
+def printable(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The report's context for WeasyPrint: thumbnails as images (`plots.print_thumbnail`),
+    since a PDF cannot share one inline `<symbol>` between SVGs, and plots without their
+    hover texts (`plots.for_print`)."""
+
+    def thumbs(region_ids: list[str]) -> list[str]:
+        return [plots.print_thumbnail(v, region_ids=region_ids) for v in VIEWS]
+
+    out = dict(ctx)
+    if ctx.get("measures"):
+        out["measures"] = [{**m, "plot": plots.for_print(m["plot"])} for m in ctx["measures"]]
+    if ctx.get("pain"):
+        out["pain"] = [{**p, "thumbs": thumbs(p["regions"])} for p in ctx["pain"]]
+    if ctx.get("drawing"):
+        out["drawing"] = {**ctx["drawing"], "thumbs": thumbs(ctx["drawing"]["region_ids"])}
+    return out
 
 
 # --- the patient's outcomes ---------------------------------------------------------------
 
 
-def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, Any]:
+def _measure_view(
+    s: Any, sessions: Sequence[plots.SessionMark], group: Sequence[Any] = ()
+) -> dict[str, Any]:
     """One series for the outcomes page and the progress report. The classification and its
-    threshold come from the summary (`outcomes.thresholds`); this only lays them out."""
+    threshold come from the summary (`outcomes.thresholds`); this only lays them out.
+    `group` is the series' measurements, for the latest value (`_latest`)."""
     spec = definitions()[s.instrument]
+    latest = _latest(s, group)
     mdc95 = (spec.get("mdc95") or {}).get("points")
     immediate = s.immediate_changes[-1] if s.immediate_changes else None
     groc = (spec["worsened_at"] + 1, spec["responder_at"] - 1) if s.instrument == "groc" else None
@@ -149,7 +178,7 @@ def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, An
         "mdc95": mdc95,
         "dashed": dashed,
         "baseline": s.baseline,
-        "latest": s.latest,
+        **latest,
         "change": s.change,
         "n": len(s.points),
         "classification": s.classification,
@@ -163,7 +192,7 @@ def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, An
         "immediate": immediate,
         "immediate_all": s.immediate_changes,
         "plot": plots.trajectory_svg(
-            name=spec["name"] + (f" — {s.context}" if s.context else ""),
+            name=spec["name"] + (f" — {site_name(s.context)}" if s.context else ""),
             unit=UNITS[s.instrument],
             better=s.better,
             points=s.points,
@@ -174,6 +203,26 @@ def _measure_view(s: Any, sessions: Sequence[plots.SessionMark]) -> dict[str, An
             groc_thresholds=groc,
             sessions=sessions,
         ),
+    }
+
+
+def _latest(s: Any, group: Sequence[Any]) -> dict[str, Any]:
+    """The newest value, before or after needling (`outcomes.series.newest`), and when it
+    was taken; and, when the change since baseline ends at another score (the course's
+    last, `outcomes.series.in_course`), which one."""
+    newest = series.newest(group)
+    if newest is None:
+        return {"latest": s.latest, "latest_at": None, "latest_timing": "", "change_to": None}
+    course_last = series.newest(m for m in group if series.in_course(m))
+    change_to = None
+    if course_last is not None and course_last is not newest and s.change is not None:
+        when = series.timing_words(course_last.timing) or "measured"
+        change_to = f"to {course_last.score:g}, {when}"
+    return {
+        "latest": newest.score,
+        "latest_at": newest.measured_at,
+        "latest_timing": series.timing_words(newest.timing),
+        "change_to": change_to if len(s.points) > 1 else None,
     }
 
 
@@ -214,7 +263,14 @@ def patient_outcomes(session: Session, *, principal: Principal, patient_id: int)
     visits = records.list_visits(session, principal=principal, patient_id=patient_id)
     visit_at: dict[int | None, datetime] = {v.id: v.visit_at for v in visits}
     marks = session_marks(sessions, visit_at)
-    measures = [_measure_view(s, marks) for s in outcomes.summarise(rows)]
+    measures = [
+        _measure_view(
+            s,
+            marks,
+            [m for m in rows if (m.instrument, m.context) == (s.instrument, s.context)],
+        )
+        for s in outcomes.summarise(rows)
+    ]
     drawings = records.list_pain_drawings(session, principal=principal, patient_id=patient_id)
     pain: list[dict[str, Any]] = []
     for d in drawings:
@@ -227,10 +283,11 @@ def patient_outcomes(session: Session, *, principal: Principal, patient_id: int)
                 "regions": sorted(regions),
                 "complete": d.complete,
                 "extent": pain_extent(regions),
-                "thumbs": _thumbs(regions),
             }
         )
     pain.sort(key=lambda p: p["at"])
+    for i, p in enumerate(pain):
+        p["thumbs"] = _thumbs(p["regions"], first=i == 0)
     with_extent = [p for p in pain if p["extent"] is not None]
     return {
         "p": patient,
@@ -291,10 +348,12 @@ def visit_note(
         session, principal=principal, patient_id=patient_id, visit_id=visit_id
     )
     drawing = _drawing_view(drawings[-1]) if drawings else None
+    note = notes.find_note(session, principal=principal, visit_id=visit_id)
     return {
         "p": patient,
         "visit": visit,
         "ns": ns,
+        "soap": notes.print_view(notes.note_out(session, note) if note else None),
         "out": treatment.needling_out(session, ns) if ns else None,
         "billing": treatment.billing(ns) if ns else None,
         "names": muscle_names(),

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-# The risks a dry-needling consent discloses, in the order the forms list them.
+# The risks a dry-needling consent discloses, in the order the forms list them. A label names
+# the risk only: how often it happens is the summary's (`consent_risks`), which the forms show
+# beside it in parentheses, so a frequency word here would be said twice ("(rare) (rare)").
 RISKS = {
     "pain_during": "Pain during needling",
     "post_needling_soreness": "Soreness for 24-72 hours afterwards",
@@ -24,9 +26,9 @@ RISKS = {
     "fainting": "Feeling faint or fainting",
     "aggravation": "Temporary aggravation of symptoms",
     "nerve_irritation": "Nerve irritation",
-    "infection": "Infection (rare)",
-    "pneumothorax": "Pneumothorax when needling over the chest wall (rare but serious)",
-    "broken_needle": "Broken or retained needle (very rare)",
+    "infection": "Infection",
+    "pneumothorax": "Pneumothorax when needling over the chest wall",
+    "broken_needle": "Broken or retained needle",
 }
 # Consent risk -> its adverse-event type in published_rates.yaml (`by_type`).
 CONSENT_RATES = {
@@ -65,7 +67,8 @@ def _one_in(percent: float) -> str:
 
 def consent_risks() -> list[dict[str, Any]]:
     """Each disclosed risk with its published per-session frequency by study, or its wording
-    when the surveys do not count it; `summary` is the one-line form of the same figures."""
+    when the surveys do not count it; `summary` is the one-line form of the same figures and
+    `line` the risk as a form lists it, "Infection (rare)"."""
     studies = {s["id"]: s for s in published()}
     out = []
     for key, label in RISKS.items():
@@ -83,5 +86,14 @@ def consent_risks() -> list[dict[str, Any]]:
                     )
         rare = RARE.get(key)
         summary = "; ".join(f"{r['text']}, {r['study']}" for r in rates) or rare or "rare"
-        out.append({"key": key, "label": label, "rates": rates, "rare": rare, "summary": summary})
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "rates": rates,
+                "rare": rare,
+                "summary": summary,
+                "line": f"{label} ({summary})",
+            }
+        )
     return out

@@ -204,3 +204,19 @@ class SessionOut(BaseModel):
     targets: list[dict]
     adverse_events: list[AdverseEventOut]
     addenda: list[dict]
+
+
+StepState = Literal["done", "needed", "blocked"]
+
+
+class VisitStep(BaseModel):
+    """One step of the visit page's stepper (`service.visit_progress`). A blocked step says
+    what unblocks it (`unblock`) and where that is done (`unblock_anchor`, a step's key)."""
+
+    key: str
+    number: int
+    title: str
+    state: StepState
+    summary: str
+    unblock: str | None = None
+    unblock_anchor: str | None = None

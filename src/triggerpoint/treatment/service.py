@@ -13,8 +13,9 @@ Every rule lives here once; the API, the pages and the CLI all meet the same err
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from triggerpoint.atlas.schema import Muscle
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, SafetyBlock
+from triggerpoint.notes.service import sign_visit_note
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
 from triggerpoint.records.service import (
     DRY_NEEDLING,
@@ -111,23 +113,28 @@ def latest_screening(session: Session, *, patient_id: int) -> Screening | None:
 
 
 def confirm_screening(session: Session, *, principal: Principal, visit_id: int) -> Screening:
-    """The clinician confirms at this visit that nothing in the screening has changed."""
+    """The clinician confirms at this visit that nothing in the screening has changed.
+
+    A visit keeps one confirmation, of the latest screening: confirming again after a newer
+    screening moves it there (before, the old row stayed and the session could never open)."""
     principal.require("clinical:write")
     visit = get_record(session, Visit, visit_id, "visit")
     screening = latest_screening(session, patient_id=visit.patient_id)
     if screening is None:
         raise SafetyBlock("no screening on file for this patient: complete the screening first")
-    if (
-        session.scalar(
-            select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)
-        )
-        is None
-    ):
-        session.add(
-            ScreeningConfirmation(
-                visit_id=visit_id, screening_id=screening.id, confirmed_by=principal.user_id
+    confirmation = session.scalar(
+        select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)
+    )
+    if confirmation is None or confirmation.screening_id != screening.id:
+        if confirmation is None:
+            session.add(
+                ScreeningConfirmation(
+                    visit_id=visit_id, screening_id=screening.id, confirmed_by=principal.user_id
+                )
             )
-        )
+        else:
+            confirmation.screening_id, confirmation.confirmed_by = screening.id, principal.user_id
+            confirmation.confirmed_at = utcnow()
         session.flush()
         record(
             session,
@@ -138,6 +145,41 @@ def confirm_screening(session: Session, *, principal: Principal, visit_id: int) 
             detail={"visit_id": visit_id},
         )
     return screening
+
+
+# A screening taken this close to the visit's time was taken at this visit: it needs no
+# separate "nothing has changed" confirmation (asking for one a minute after screening was
+# the maze of issue 14).
+SAME_VISIT = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class VisitScreening:
+    """The patient's latest screening and whether it holds for one visit, and why."""
+
+    screening: Screening | None
+    how: Literal["confirmed", "this_visit", ""]  # "": on file but not confirmed for the visit
+
+    @property
+    def holds(self) -> bool:
+        return self.screening is not None and self.how != ""
+
+
+def screening_for_visit(session: Session, *, visit: Visit) -> VisitScreening:
+    """The one rule for "this visit's screening": the patient's latest screening counts when
+    it was re-confirmed at this visit, or taken at it (within `SAME_VISIT` of the visit's
+    time). An older screening, or a confirmation of an older one, does not count."""
+    screening = latest_screening(session, patient_id=visit.patient_id)
+    if screening is None:
+        return VisitScreening(None, "")
+    confirmation = session.scalar(
+        select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit.id)
+    )
+    if confirmation is not None and confirmation.screening_id == screening.id:
+        return VisitScreening(screening, "confirmed")
+    if abs(screening.screened_at - visit.visit_at) <= SAME_VISIT:
+        return VisitScreening(screening, "this_visit")
+    return VisitScreening(screening, "")
 
 
 # --- sessions -------------------------------------------------------------------------
@@ -155,10 +197,7 @@ def open_needling(session: Session, *, principal: Principal, visit_id: int) -> N
             + "; ".join(screening.reasons)
             + ")"
         )
-    confirmation = session.scalar(
-        select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)
-    )
-    if confirmation is None or confirmation.screening_id != screening.id:
+    if not screening_for_visit(session, visit=visit).holds:
         raise SafetyBlock(
             "cannot open a needling session: re-confirm the screening at this visit first"
         )
@@ -250,6 +289,45 @@ def needling_suggestions(
     return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
 
 
+def visit_suggestions(
+    session: Session, *, principal: Principal, visit: Visit, needling: NeedlingSession | None
+) -> dict[str, Any]:
+    """Suggestions for the visit page from this visit's latest drawing, before a session is
+    open as well as during one (`needling_suggestions` while open: planned targets left out).
+    Before the session, restrictions come from the patient's latest screening."""
+    if needling is not None:
+        if needling.status != "open":
+            return {"suggestions": [], "painful_count": 0, "restricted": {}}
+        return needling_suggestions(session, principal=principal, needling=needling)
+    from triggerpoint.inference.service import suggest_unplanned
+
+    drawings = visit_pain_drawings(
+        session, principal=principal, patient_id=visit.patient_id, visit_id=visit.id
+    )
+    if not drawings:
+        return {"suggestions": [], "painful_count": 0, "restricted": {}}
+    latest = drawings[-1]
+    shown = suggest_unplanned(
+        {"pain": [m.region_id for m in latest.marks], "complete": latest.complete}, planned=()
+    )
+    screening = latest_screening(session, patient_id=visit.patient_id)
+    patient = session.get(Patient, visit.patient_id)
+    safety = PatientSafety.of(
+        screening.restrictions if screening else None, patient.bmi if patient else None
+    )
+    atlas = load_atlas()
+    restricted = {
+        (c.muscle_id, c.side, c.trigger_point_id): why
+        for c in shown
+        if (
+            why := blocked_reasons(
+                safety, muscle=atlas.muscles[c.muscle_id], tp_id=c.trigger_point_id, side=c.side
+            )
+        )
+    }
+    return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
+
+
 def get_needling(session: Session, *, principal: Principal, needling_id: int) -> NeedlingSession:
     principal.require("clinical:read")
     needling = get_record(session, NeedlingSession, needling_id, "needling session")
@@ -281,15 +359,39 @@ def _muscle(name: str, field: str) -> Muscle:
 
 
 def _trigger_point(muscle: Muscle, tp_id: str | None) -> str:
+    """The trigger point's id from its id or its atlas name (forms show names, never ids)."""
     ids = [tp.id for tp in muscle.trigger_points]
-    if tp_id is None:
+    if tp_id is None or not tp_id.strip():
         return ids[0]
-    if tp_id not in ids:
-        raise InvalidInput(
-            "trigger_point_id",
-            f"{muscle.name} has no trigger point {tp_id!r}; choose one of {', '.join(ids)}",
-        )
-    return tp_id
+    wanted = tp_id.strip().casefold()
+    for tp in muscle.trigger_points:
+        if wanted in (tp.id.casefold(), tp.name.casefold()):
+            return tp.id
+    raise InvalidInput(
+        "trigger_point_id",
+        f"{muscle.name} has no trigger point {tp_id!r}; choose one of "
+        + "; ".join(tp.name for tp in muscle.trigger_points),
+    )
+
+
+# Needle lengths commonly sold for dry needling, in mm.
+NEEDLE_LENGTHS_MM = (15, 25, 30, 40, 50, 60, 75, 90, 100, 125)
+# Shaft left out of the skin beyond the deepest typical depth: a needle is never inserted
+# to the hub, where it breaks.
+NEEDLE_MARGIN_MM = 5
+
+
+def default_needle_length_mm(muscle_name: str) -> int | None:
+    """The shortest common needle that reaches the muscle's deepest typical needling depth
+    (`needling.depth_mm` in the atlas) with `NEEDLE_MARGIN_MM` to spare; None for a name the
+    atlas does not know. A gluteus medius (25-60 mm) gets 75 mm, not the 40 mm that refused
+    a 45 mm needle."""
+    try:
+        muscle = load_atlas().find_muscle(muscle_name)
+    except MuscleNotFoundError:
+        return None
+    need = muscle.needling.depth_mm[1] + NEEDLE_MARGIN_MM
+    return next((n for n in NEEDLE_LENGTHS_MM if n >= need), NEEDLE_LENGTHS_MM[-1])
 
 
 def thorax_limit(session: Session, needling: NeedlingSession) -> DepthLimit:
@@ -425,10 +527,24 @@ def _audit_entry(
     )
 
 
+def check_count(needling: NeedlingSession, needles_out: int | None) -> None:
+    """The one home of the count rule: more needles cannot come out than went in. Every
+    path that stores a count (API, bedside form, FHIR import from the API or the CLI) calls
+    it, so the miscount is refused where it is typed, not found at signing."""
+    needles_in = len(needling.entries)
+    if needles_out is not None and needles_out > needles_in:
+        raise InvalidInput(
+            "needles_out",
+            f"{needles_out} needles out is more than the {needles_in} charted in: recount, "
+            "or chart the missing needles first",
+        )
+
+
 def record_count(
     session: Session, *, principal: Principal, needling_id: int, data: schemas.CountIn
 ) -> NeedlingSession:
     needling = _open(session, principal, needling_id)
+    check_count(needling, data.needles_out)
     needling.needles_out = data.needles_out
     session.flush()
     record(
@@ -503,6 +619,8 @@ def sign(
     _require_accounted(needling)
     needling.status, needling.signed_by, needling.signed_at = "signed", principal.user_id, utcnow()
     session.flush()
+    # the visit's SOAP note is signed with the session, in this transaction, at its time
+    sign_visit_note(session, principal=principal, visit_id=needling.visit_id, at=needling.signed_at)
     record(
         session,
         actor=principal.actor,
@@ -571,6 +689,7 @@ def import_needling_session(
                 **({"reported_at": reported_at} if reported_at else {}),
             )
         )
+    check_count(needling, needles_out)
     needling.needles_out = needles_out
     if signed_at is not None:
         try:
@@ -711,3 +830,242 @@ def adverse_event_out(ae: AdverseEvent) -> schemas.AdverseEventOut:
     return schemas.AdverseEventOut.model_validate(ae).model_copy(
         update={"urgent": ae.type in URGENT_TYPES}
     )
+
+
+# --- the visit as one flow --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitFacts:
+    """What the visit's stepper is decided from (`progress_steps`), read by `visit_facts`."""
+
+    drawing_regions: int | None = None  # painful regions of the visit's drawing; None: no drawing
+    screening_outcome: str | None = None  # the latest screening's outcome; None: not screened
+    screening_holds: bool = False  # confirmed at, or taken at, this visit
+    consent_signed_at: datetime | None = None  # the consent in force; None: none
+    diagnosed: bool = False  # a diagnosis on one of the patient's episodes
+    examined: bool = False  # the visit note has examination findings or an assessment
+    session_status: str | None = None  # "open", "signed"; None: no needling session
+    targets: int = 0
+    needles_in: int = 0
+    needles_out: int | None = None
+    unaccounted: int = 0
+    nprs_pre: float | None = None
+    nprs_post: float | None = None
+
+
+def _step(
+    key: str, number: int, title: str, state: schemas.StepState, summary: str, **unblock: str
+) -> schemas.VisitStep:
+    return schemas.VisitStep(
+        key=key, number=number, title=title, state=state, summary=summary, **unblock
+    )
+
+
+def _blocked_for_needling(f: VisitFacts) -> tuple[str, str] | None:
+    """What stops needling at this visit (the open_needling gates), and which step fixes it."""
+    if f.screening_outcome is None:
+        return "Screen the patient first", "screening"
+    if f.screening_outcome == Outcome.not_cleared:
+        return "The patient is not cleared for needling; screen again if things changed", (
+            "screening"
+        )
+    if not f.screening_holds:
+        return "Confirm the screening for this visit", "screening"
+    if f.consent_signed_at is None:
+        return "Record the patient's consent", "consent"
+    return None
+
+
+def progress_steps(f: VisitFacts) -> list[schemas.VisitStep]:
+    """The eight steps of a visit and their states, from the facts alone (no database): the
+    clinician may do them in any order that makes clinical sense, so a step is blocked only by
+    what the rules require before it (needling needs screening and consent; suggestions need
+    a drawing; signing needs every needle counted)."""
+    steps = []
+    if f.drawing_regions is None:
+        steps.append(_step("drawing", 1, "Pain drawing", "needed", "No drawing for this visit"))
+    else:
+        regions = (
+            f"{f.drawing_regions} painful region{'s' if f.drawing_regions != 1 else ''}"
+            if f.drawing_regions
+            else "No pain marked"
+        )
+        steps.append(_step("drawing", 1, "Pain drawing", "done", regions))
+    if f.screening_outcome is None:
+        steps.append(_step("screening", 2, "Screening", "needed", "Not screened yet"))
+    elif not f.screening_holds:
+        steps.append(
+            _step("screening", 2, "Screening", "needed", "On file: confirm nothing has changed")
+        )
+    else:
+        steps.append(
+            _step("screening", 2, "Screening", "done", f.screening_outcome.replace("_", " "))
+        )
+    if f.consent_signed_at is None:
+        steps.append(_step("consent", 3, "Consent", "needed", "No consent in force"))
+    else:
+        steps.append(
+            _step("consent", 3, "Consent", "done", f"Valid, signed {f.consent_signed_at:%Y-%m-%d}")
+        )
+    if f.drawing_regions is None:
+        steps.append(
+            _step(
+                "suggest",
+                4,
+                "Suggestions",
+                "blocked",
+                "Suggestions come from this visit's drawing",
+                unblock="Draw where it hurts",
+                unblock_anchor="drawing",
+            )
+        )
+    elif f.targets:
+        steps.append(_step("suggest", 4, "Suggestions", "done", f"{f.targets} planned target(s)"))
+    else:
+        steps.append(_step("suggest", 4, "Suggestions", "needed", "Review and plan"))
+    exam: schemas.StepState = "done" if (f.diagnosed or f.examined) else "needed"
+    steps.append(
+        _step(
+            "exam",
+            5,
+            "Examination and diagnosis",
+            exam,
+            "Recorded" if exam == "done" else "Findings and diagnosis not recorded",
+        )
+    )
+    steps.append(_needles_step(f))
+    if f.nprs_pre is not None and f.nprs_post is not None:
+        steps.append(
+            _step("outcomes", 7, "Outcomes", "done", f"NPRS {f.nprs_pre:g} → {f.nprs_post:g}")
+        )
+    else:
+        missing = " and ".join(
+            w for w, v in (("before", f.nprs_pre), ("after", f.nprs_post)) if v is None
+        )
+        steps.append(_step("outcomes", 7, "Outcomes", "needed", f"NPRS {missing} needling"))
+    steps.append(_sign_step(f))
+    return steps
+
+
+def _needles_step(f: VisitFacts) -> schemas.VisitStep:
+    title = "Plan, needles, count"
+    if f.session_status == "signed":
+        return _step("needles", 6, title, "done", f"{f.needles_in} needle(s), all accounted for")
+    if f.session_status is None:
+        if blocked := _blocked_for_needling(f):
+            why, anchor = blocked
+            return _step(
+                "needles",
+                6,
+                title,
+                "blocked",
+                "The session cannot open yet",
+                unblock=why,
+                unblock_anchor=anchor,
+            )
+        return _step("needles", 6, title, "needed", "Open the needling session")
+    if f.needles_in == 0:
+        return _step("needles", 6, title, "needed", "No needles charted yet")
+    if f.needles_out is None or f.unaccounted != 0:
+        return _step("needles", 6, title, "needed", f"{f.needles_in} in: count the needles out")
+    return _step("needles", 6, title, "done", f"{f.needles_in} in, {f.needles_out} out")
+
+
+def _sign_step(f: VisitFacts) -> schemas.VisitStep:
+    if f.session_status == "signed":
+        return _step("sign", 8, "Sign", "done", "Signed")
+    if f.session_status is None:
+        return _step(
+            "sign",
+            8,
+            "Sign",
+            "blocked",
+            "Nothing to sign yet",
+            unblock="Open the needling session",
+            unblock_anchor="needles",
+        )
+    if f.needles_out is None or f.unaccounted != 0:
+        why = (
+            "Count the needles out"
+            if f.needles_out is None
+            else f"{f.unaccounted} needle(s) unaccounted for: recount or record an incident"
+        )
+        return _step(
+            "sign",
+            8,
+            "Sign",
+            "blocked",
+            "Needles not accounted for",
+            unblock=why,
+            unblock_anchor="needles",
+        )
+    return _step("sign", 8, "Sign", "needed", "Ready to sign")
+
+
+def visit_facts(
+    session: Session,
+    *,
+    principal: Principal,
+    visit: Visit,
+    needling: NeedlingSession | None,
+    examined: bool = False,
+) -> VisitFacts:
+    """Read what the stepper needs for one visit, given its needling session (looked up once
+    by the caller, `needling_for_visit`). `examined`: the visit's note has findings or an
+    assessment (the notes domain is read by the page)."""
+    from triggerpoint.outcomes.models import Measurement
+    from triggerpoint.outcomes.series import around_needling
+    from triggerpoint.records.models import Diagnosis
+
+    drawings = visit_pain_drawings(
+        session, principal=principal, patient_id=visit.patient_id, visit_id=visit.id
+    )
+    held = screening_for_visit(session, visit=visit)
+    consent = active_consent(session, patient_id=visit.patient_id, kind=DRY_NEEDLING)
+    diagnosed = (
+        session.scalar(
+            select(Diagnosis.id)
+            .join(Episode, Diagnosis.episode_id == Episode.id)
+            .where(Episode.patient_id == visit.patient_id)
+            .limit(1)
+        )
+        is not None
+    )
+    nprs = {
+        m.timing: m.score
+        for m in session.scalars(
+            select(Measurement)
+            .where(Measurement.visit_id == visit.id, Measurement.instrument == "nprs")
+            .order_by(Measurement.measured_at, Measurement.id)
+        )
+        if around_needling(m)  # scored, and marked before or after needling
+    }
+    return VisitFacts(
+        drawing_regions=len(drawings[-1].marks) if drawings else None,
+        screening_outcome=held.screening.outcome if held.screening else None,
+        screening_holds=held.holds,
+        consent_signed_at=consent.signed_at if consent else None,
+        diagnosed=diagnosed,
+        examined=examined,
+        session_status=needling.status if needling else None,
+        targets=len(needling.targets) if needling else 0,
+        needles_in=len(needling.entries) if needling else 0,
+        needles_out=needling.needles_out if needling else None,
+        unaccounted=unaccounted(needling) if needling else 0,
+        nprs_pre=nprs.get("pre"),
+        nprs_post=nprs.get("post"),
+    )
+
+
+def visit_progress(
+    session: Session, *, principal: Principal, visit_id: int, examined: bool = False
+) -> list[schemas.VisitStep]:
+    """The visit page's stepper: each step done, needed or blocked (`progress_steps`)."""
+    principal.require("clinical:read")
+    visit = get_record(session, Visit, visit_id, "visit")
+    needling = needling_for_visit(session, visit_id=visit.id)
+    facts = visit_facts(
+        session, principal=principal, visit=visit, needling=needling, examined=examined
+    )
+    return progress_steps(facts)

@@ -1,22 +1,54 @@
 """Clinic-local time for people, UTC for storage.
 
 Timestamps are stored timezone-aware in UTC. Pages show them, and `datetime-local` form fields
-are read, in the clinic's time zone (`TRIGGERPOINT_TIMEZONE`, an IANA name such as
-`Europe/Madrid`; default UTC), so nobody converts times in their head at the bedside.
+are read, in the clinic's time zone, so nobody converts times in their head at the bedside.
+The zone is the asking user's clinic's (`clinic.timezone`, set on /admin/clinic), which the
+request's principal lookup (`accounts.deps`) places in a context variable once per request;
+without one (the CLI, a clinic that never chose) it is `TRIGGERPOINT_TIMEZONE` (default UTC).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import date, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from triggerpoint.config import get_settings
 
 FORM_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows by default
 
+# The IANA name of the requesting clinic's zone; None: the deployment's setting.
+_request_zone: ContextVar[str | None] = ContextVar("triggerpoint_clinic_zone", default=None)
+
+
+def use_zone(name: str | None) -> None:
+    """Show and read times in zone `name` for the rest of this request (its context).
+
+    Each request runs in a context of its own (a task, or a worker thread's copy), so the
+    value cannot leak into another request; None goes back to the deployment's zone.
+    """
+    _request_zone.set(name)
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def zone_name() -> str:
+    """The IANA name times are shown in for this request (for labels: "Visit time (…)")."""
+    return _request_zone.get() or get_settings().timezone
+
 
 def clinic_zone() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
+    """The requesting clinic's zone, else `TRIGGERPOINT_TIMEZONE`. A stored name that no
+    longer loads (tzdata changed) falls back to the setting rather than failing a page."""
+    name = zone_name()
+    try:
+        return _zone(name)
+    except (ValueError, KeyError):
+        return _zone(get_settings().timezone)
 
 
 def when(moment: datetime | None) -> str:

@@ -7,14 +7,26 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from triggerpoint.accounts.deps import LoginRequired, PasswordChangeRequired, resolve_principal
 from triggerpoint.bodychart.catalog import load_catalog
 from triggerpoint.db import IsolationError
-from triggerpoint.errors import DomainError, InvalidInput
-from triggerpoint.ui.templating import templates
+from triggerpoint.errors import Conflict, DomainError, InvalidInput, NotFound, SafetyBlock
+from triggerpoint.ui.errors import (
+    error_page,
+    http_error_page,
+    invalid_input_page,
+    validation_page,
+    wants_json,
+    wants_page,
+)
+from triggerpoint.ui.templating import AtlasNames, plug_in_names, site_label, templates
 from triggerpoint.web.limits import install as install_limits
+from triggerpoint.web.limits import validation_refusal, writable
 from triggerpoint.web.security import SecurityHeadersMiddleware
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,15 +51,30 @@ DOCS_PAGE = f"""<!doctype html>
 """
 
 
-def _json_or_page(request: Request, code: int, message: str) -> Response:
-    if request.url.path.startswith("/api/"):
+def _json_or_page(
+    request: Request, code: int, message: str, *, title: str | None = None
+) -> Response:
+    if wants_json(request):
         return JSONResponse({"detail": message}, status_code=code)
-    return templates().TemplateResponse(
-        request, "error.html", {"code": code, "message": message}, status_code=code
-    )
+    return error_page(request, code, message, title=title)
+
+
+def _title(exc: DomainError) -> str | None:
+    """The heading of a domain error's page: what kind of refusal it is."""
+    if isinstance(exc, NotFound):
+        return f"No such {exc.entity}"
+    if isinstance(exc, SafetyBlock):
+        return "Stopped for the patient's safety"
+    if isinstance(exc, Conflict):
+        return "Not saved: it conflicts with the record"
+    return None
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Every error reaches the client once: JSON for the API and for clients that ask for
+    JSON, otherwise the error page in the site's layout (`ui.errors`: `wants_json` for the
+    services' errors, `wants_page` for the framework's)."""
+
     @app.exception_handler(LoginRequired)
     def _login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
@@ -60,8 +87,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     def _domain(request: Request, exc: DomainError) -> Response:
         """Every error a service raises on purpose, mapped once by its class's status."""
         if isinstance(exc, InvalidInput):
+            if not wants_json(request):
+                return invalid_input_page(request, exc.field, str(exc))
             return _invalid(request, exc)
-        response = _json_or_page(request, exc.status, str(exc))
+        response = _json_or_page(request, exc.status, str(exc), title=_title(exc))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
@@ -70,6 +99,21 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IsolationError)
     def _isolation(request: Request, exc: IsolationError) -> Response:
         return _json_or_page(request, 404, "not found")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """Unknown pages (404), refused methods (405), CSRF refusals, rate limits (429)."""
+        if wants_page(request):
+            return http_error_page(request, exc)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        """A path, query or body the route cannot take: a 404 page when the path names
+        nothing (`/patients/abc`), else a 422 page naming each field."""
+        if wants_page(request):
+            return validation_page(request, [dict(e) for e in writable(list(exc.errors()))])
+        return await validation_refusal(request, exc)
 
 
 def _invalid(request: Request, exc: InvalidInput) -> Response:
@@ -99,11 +143,34 @@ def region_names(region_ids: list[str] | tuple[str, ...]) -> str:
     return ", ".join(regions[r].name for r in region_ids)
 
 
+def atlas_names() -> AtlasNames:
+    """The atlas's muscle and trigger point names for the pages, and each site as the PPT
+    form used to write it ("Upper trapezius tp1 (right)") or as the API records it
+    ("upper_trapezius.tp1.right"), with the words it reads as now."""
+    from triggerpoint.atlas.loader import load_atlas
+
+    atlas = load_atlas()
+    return AtlasNames(
+        muscles={m.id: m.name for m in atlas.muscles.values()},
+        points={(m.id, tp.id): tp.name for m in atlas.muscles.values() for tp in m.trigger_points},
+        sites={
+            spelling.casefold(): site_label(tp.tp.name, tp.side)
+            for tp in atlas.trigger_points
+            for spelling in (
+                f"{tp.muscle.name} {tp.tp_id} ({tp.side})",  # the PPT form's old words
+                f"{tp.muscle.id}.{tp.tp_id}.{tp.side}",  # the id the API and demo record
+            )
+        },
+    )
+
+
 def _plug_in(app: FastAPI) -> None:
     """What the layers below the domains need from them and cannot import: who is asking
-    (the page header in `ui.templating`, per-user limits in `ratelimit`) and region names."""
+    (the page header in `ui.templating`, per-user limits in `ratelimit`), region names and
+    the atlas's muscle and trigger point names."""
     app.state.principal_lookup = resolve_principal
     templates().env.filters["region_names"] = region_names
+    plug_in_names(atlas_names())
 
 
 def create_app(*, migrate: bool = True) -> FastAPI:
@@ -117,6 +184,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.inference.router import api as inference_api
     from triggerpoint.inference.router import pages as inference_pages
     from triggerpoint.interop.router import api as interop_api
+    from triggerpoint.notes.pages import pages as notes_pages
+    from triggerpoint.notes.router import api as notes_api
     from triggerpoint.outcomes.pages import pages as outcomes_pages
     from triggerpoint.outcomes.router import api as outcomes_api
     from triggerpoint.records.pages import pages as records_pages
@@ -166,6 +235,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         records_pages,
         treatment_api,
         treatment_pages,
+        notes_api,
+        notes_pages,
         outcomes_api,
         outcomes_pages,
         reports_pages,

@@ -12,6 +12,13 @@
     });
   }
 
+  // The region browser gets zoom, pinch and the list picker for small regions.
+  const browser = document.querySelector('.charts[data-chart="atlas"]');
+  if (browser && window.Bodychart) {
+    browser.setAttribute("data-picker", "");
+    window.Bodychart.enhance(browser);
+  }
+
   const list = document.getElementById("refers-list");
   const label = document.getElementById("refers-region");
 

@@ -36,6 +36,7 @@
     dragging = marked.has(r.dataset.region) ? "remove" : "add";
   });
   document.addEventListener("pointerup", () => { dragging = null; });
+  document.addEventListener("chart-gesture", () => { dragging = null; }); // a pinch, not a drag
   document.addEventListener("pointerover", (e) => {
     if (!dragging || !(e.buttons & 1)) return;
     const r = e.target.closest && e.target.closest(".region");

@@ -7,6 +7,11 @@
   const charts = document.querySelector(".suggest-charts");
   const list = document.getElementById("candidates");
   const expl = document.getElementById("explanations");
+  const unlikely = document.getElementById("unlikely");
+  const unlikelyBox = document.getElementById("unlikely-box");
+  const unlikelyCount = document.getElementById("unlikely-count");
+  const resultsBar = document.getElementById("suggest-results");
+  const toggle = document.getElementById("results-toggle");
   const status = document.getElementById("suggest-status");
   const methodOut = document.getElementById("suggest-method");
   const summary = document.getElementById("drawing-summary");
@@ -69,38 +74,60 @@
     }
   }
 
-  function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.001 ? 1 : 0) + "%"; }
+  // One formatter for every chance on the page, so one quantity always reads the same. Whole
+  // percent like the needling page; never "0%" or "100%": under 1% reads "<1%", over 99% ">99%".
+  function pct(p) {
+    if (p < 0.01) return "<1%";
+    if (p > 0.99) return ">99%";
+    return Math.round(100 * p) + "%";
+  }
   function span(cls, text) {
     const s = document.createElement("span");
     s.className = cls; s.textContent = text; return s;
   }
 
+  function candidateButton(c) {
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "candidate"; b.dataset.uid = c.uid;
+    b.setAttribute("aria-pressed", selected === c.uid ? "true" : "false");
+    const chance = span("chance", "");
+    chance.append(span("prob", pct(c.probability)), span("prob-unit", " chance active"));
+    b.append(chance, span("name", c.muscle + " (" + c.side + ")"));
+    b.append(span("detail tp-name", c.trigger_point));
+    const bar = span("bar", ""); bar.style.width = Math.max(1, 100 * c.probability) + "%"; b.append(bar);
+    b.append(span("detail", "Explains: " + c.explains.map((r) => r.name + " (" + r.zone + ")").join(", ")));
+    if (c.against.length) b.append(span("detail against", "Against (pain-free essential zone): " + c.against.map((r) => r.name).join(", ")));
+    b.append(span("detail", "Where: " + c.location));
+    b.append(span("detail" + (c.thorax ? " warn" : ""), "Needling: " + c.needling));
+    const li = document.createElement("li");
+    li.append(b);
+    return li;
+  }
+
   function render(data) {
     byUid = new Map(data.candidates.map((c) => [c.uid, c]));
-    list.replaceChildren(); expl.replaceChildren();
-    status.textContent = data.message || data.candidates.length + " candidate(s), most probable first.";
-    data.candidates.forEach((c) => {
-      const li = document.createElement("li");
-      const b = document.createElement("button");
-      b.type = "button"; b.className = "candidate"; b.dataset.uid = c.uid;
-      b.setAttribute("aria-pressed", selected === c.uid ? "true" : "false");
-      b.append(span("prob", pct(c.probability)), span("name", c.muscle + " (" + c.side + ")"));
-      b.append(span("detail", c.trigger_point));
-      const bar = span("bar", ""); bar.style.width = Math.max(1, 100 * c.probability) + "%"; b.append(bar);
-      b.append(span("detail", "Explains: " + c.explains.map((r) => r.name + " (" + r.zone + ")").join(", ")));
-      if (c.against.length) b.append(span("detail against", "Against (pain-free essential zone): " + c.against.map((r) => r.name).join(", ")));
-      b.append(span("detail", "Where: " + c.location));
-      b.append(span("detail" + (c.thorax ? " warn" : ""), "Needling: " + c.needling));
-      li.append(b); list.append(li);
-    });
+    list.replaceChildren(); expl.replaceChildren(); unlikely.replaceChildren();
+    const likely = data.candidates.filter((c) => c.probability >= 0.01);
+    const rest = data.candidates.filter((c) => c.probability < 0.01);
+    status.textContent = data.message || (data.candidates.length
+      ? likely.length + " likely trigger point(s), most probable first" +
+        (rest.length ? "; " + rest.length + " more under 1%." : ".")
+      : "No candidates.");
+    likely.forEach((c) => list.append(candidateButton(c)));
+    rest.forEach((c) => unlikely.append(candidateButton(c)));
+    unlikelyBox.hidden = rest.length === 0;
+    unlikelyCount.textContent = rest.length + " unlikely trigger point" + (rest.length === 1 ? "" : "s") +
+      " (each under 1%)";
+    resultsBar.classList.toggle("has-results", data.candidates.length > 0);
     const tpName = (t) => byUid.has(t.uid) ? byUid.get(t.uid).trigger_point + " (" + t.side + ")"
-      : t.muscle + " " + t.trigger_point_id + " (" + t.side + ")";
+      : t.muscle + " (" + t.side + ")";
     document.getElementById("explanation-definition").textContent =
       data.explanations.length ? data.explanation_definition : "";
     data.explanations.forEach((e) => {
       const li = document.createElement("li");
-      li.textContent = e.trigger_points.map(tpName).join(" + ") +
-        " · " + pct(e.probability) + " · explains " + Math.round(100 * e.explained_share) + "% of painful regions";
+      li.append(span("set-share", "set share " + pct(e.probability)),
+        span("set-members", e.trigger_points.map(tpName).join(" + ")),
+        span("muted", " · explains " + Math.round(100 * e.explained_share) + "% of painful regions"));
       expl.append(li);
     });
     methodOut.textContent = data.drawing.painful.length
@@ -136,16 +163,26 @@
     const b = e.target.closest && e.target.closest(".candidate");
     return b ? byUid.get(b.dataset.uid) : null;
   }
-  list.addEventListener("pointerover", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
-  list.addEventListener("focusin", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
-  list.addEventListener("pointerleave", () => overlay(selected ? byUid.get(selected) : null));
-  list.addEventListener("click", (e) => {
-    const c = candidateFrom(e);
-    if (!c) return;
-    selected = selected === c.uid ? null : c.uid;
-    list.querySelectorAll(".candidate").forEach((b) =>
-      b.setAttribute("aria-pressed", b.dataset.uid === selected ? "true" : "false"));
-    overlay(selected ? c : null);
+  [list, unlikely].forEach((ol) => {
+    ol.addEventListener("pointerover", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
+    ol.addEventListener("focusin", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
+    ol.addEventListener("pointerleave", () => overlay(selected ? byUid.get(selected) : null));
+    ol.addEventListener("click", (e) => {
+      const c = candidateFrom(e);
+      if (!c) return;
+      selected = selected === c.uid ? null : c.uid;
+      resultsBar.querySelectorAll(".candidate").forEach((b) =>
+        b.setAttribute("aria-pressed", b.dataset.uid === selected ? "true" : "false"));
+      overlay(selected ? c : null);
+    });
+  });
+  // On a narrow screen the results are a bar pinned to the bottom: collapsed it shows the top
+  // candidates in one line each, expanded the whole list with its details.
+  toggle.addEventListener("click", () => {
+    const open = !resultsBar.classList.contains("expanded");
+    resultsBar.classList.toggle("expanded", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    toggle.textContent = open ? "Show fewer" : "Show all results";
   });
 
   // Pointer (mouse, pen, touch): paint on pointerdown, keep painting while dragging. The click
@@ -183,6 +220,7 @@
     dragMode = null;
     setTimeout(() => { lastDragged = null; }, 0); // after the click that follows pointerup
   });
+  charts.addEventListener("chart-gesture", () => { dragMode = null; lastDragged = null; }); // pinch
   complete.addEventListener("change", changed);
   document.getElementById("clear-drawing").addEventListener("click", () => {
     [...pain, ...painFree].forEach((id) => regionsById(id).forEach((r) =>
