@@ -220,3 +220,31 @@ def test_limits_come_from_the_environment(monkeypatch):
 def test_refused_input_is_echoed_writably(value, shown):
     assert writable(value) == shown
     json.dumps(writable(value), allow_nan=False).encode("utf-8")
+
+
+def test_a_browser_posting_a_form_too_large_gets_a_page_naming_the_limit(app_client, world):
+    before = row_counts()
+    resp = app_client.post(
+        "/patients/new",
+        content=b"given_name=" + b"x" * (3 * MiB),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+        },
+    )
+    assert resp.status_code == 413
+    assert resp.headers["content-type"].startswith("text/html")
+    assert resp.headers["cache-control"] == "no-store"
+    assert "<h1>The form was too large to send</h1>" in resp.text and "at most 2 MiB" in resp.text
+    assert row_counts() == before
+
+
+def test_a_program_posting_to_a_page_too_large_keeps_plain_text(app_client, world):
+    resp = app_client.post(
+        "/patients/new",
+        content=b"given_name=" + b"x" * (3 * MiB),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.status_code == 413
+    assert resp.headers["content-type"].startswith("text/plain")
+    assert resp.text.startswith("request body too large")

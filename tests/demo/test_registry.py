@@ -59,3 +59,24 @@ def test_ordinary_inserts_still_work_after_the_bulk_ids(db_url, world):
         )
         s.commit()
         assert p.id > 0
+
+
+def test_nothing_in_the_registry_is_dated_after_it_was_generated(db_url, world):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from triggerpoint.db import open_session
+    from triggerpoint.outcomes.models import Measurement
+    from triggerpoint.records.models import Visit
+    from triggerpoint.treatment.models import NeedlingSession
+
+    before = datetime.now(UTC)
+    result = generate(get_engine(), sessions=60, seed=7, batch_patients=5)
+    with open_session(clinic_id=None) as s:
+        for column in (Visit.visit_at, Measurement.measured_at, NeedlingSession.signed_at):
+            latest = s.scalar(
+                select(func.max(column)).where(column.class_.clinic_id == result.clinic_id)
+            )
+            assert latest is not None
+            assert (latest if latest.tzinfo else latest.replace(tzinfo=UTC)) <= before, column

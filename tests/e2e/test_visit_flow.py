@@ -100,16 +100,9 @@ def _new_patient(page, url: str, family: str) -> str:
 
 
 def _start_visit(page, url: str, pid: str) -> str:
-    """The patient page's "Start visit" (records pages); without it, a visit from the
-    drawing page (a pain-free chart, drawn again on the visit page)."""
+    """The patient page's "Start visit": a visit now, opened on its page."""
     page.goto(f"{url}/patients/{pid}")
-    if page.locator("#start-visit button").count():
-        page.click("#start-visit button")
-    else:
-        page.goto(f"{url}/patients/{pid}/draw")
-        page.click("#save-drawing")
-        page.wait_for_url(re.compile(r".*/patients/\d+$"))
-        page.goto(f"{url}/visits/{page.get_attribute('#timeline li.visit', 'data-visit')}")
+    page.click("#start-visit button")
     page.wait_for_url(re.compile(r".*/visits/\d+"))
     return re.search(r"/visits/(\d+)", page.url).group(1)
 
@@ -129,9 +122,6 @@ def test_a_whole_visit_on_the_visit_page(clinician_page, site, width, height):
     _check(page, "1-start", width)
 
     # 1. Pain drawing, on the visit page.
-    if page.locator("#drawing-form").count() == 0:  # already drawn (the fallback visit)
-        page.click("#redraw")
-        page.wait_for_url(re.compile(r".*redraw=1#drawing$"))
     for region in DRAWING:
         page.locator(f'#drawing-form .charts [data-region="{region}"]').first.click()
     page.click("#save-drawing")
@@ -189,23 +179,23 @@ def test_a_whole_visit_on_the_visit_page(clinician_page, site, width, height):
     assert _states(page)["suggest"] == "done"
 
     # 5. Examination: an episode with its diagnosis, and the SOAP note.
-    if page.locator("#new-episode").count():
-        if page.locator("details.new-episode[open]").count() == 0:
-            page.click("details.new-episode summary")
-        page.fill("#ep-complaint", "Right temple headache with neck pain")
-        page.fill("#ep-code", "M79.12")
-        page.click("#new-episode button[type=submit]")
-        page.wait_for_url(re.compile(rf".*/visits/{vid}#exam$"))
-        assert "M79.12" in page.inner_text("#exam")
-        assert _states(page)["exam"] == "done"
-    if page.locator("#soap-form").count():
-        page.fill("#soap-subjective", "Right temple headache for three weeks, worse at the desk.")
-        page.fill("#soap-objective", "Taut band in right upper trapezius reproducing the headache.")
-        page.fill("#soap-assessment", "Myofascial pain, upper trapezius.")
-        page.fill("#soap-plan", "Dry needling today, stretches, review in one week.")
-        page.click("#soap-save")
-        page.wait_for_url(re.compile(rf".*/visits/{vid}#soap$"))
-        assert "Taut band" in page.input_value("#soap-objective")
+    # The diagnosis part of the examination step.
+    if page.locator("details.new-episode[open]").count() == 0:
+        page.click("details.new-episode summary")
+    page.fill("#ep-complaint", "Right temple headache with neck pain")
+    page.fill("#ep-code", "M79.12")
+    page.click("#new-episode button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/visits/{vid}#exam$"))
+    assert "M79.12" in page.inner_text("#exam")
+    assert _states(page)["exam"] == "done"
+    # The SOAP note.
+    page.fill("#soap-subjective", "Right temple headache for three weeks, worse at the desk.")
+    page.fill("#soap-objective", "Taut band in right upper trapezius reproducing the headache.")
+    page.fill("#soap-assessment", "Myofascial pain, upper trapezius.")
+    page.fill("#soap-plan", "Dry needling today, stretches, review in one week.")
+    page.click("#soap-save")
+    page.wait_for_url(re.compile(rf".*/visits/{vid}#soap$"))
+    assert "Taut band" in page.input_value("#soap-objective")
     _check(page, "7-exam", width)
 
     # 7a. NPRS before needling.
@@ -253,6 +243,11 @@ def test_a_whole_visit_on_the_visit_page(clinician_page, site, width, height):
     print(f"five needles at {width}px: {c.clicks} clicks, {c.keys} keys: {c.log}")
     assert c.clicks <= MAX_CLICKS and c.keys <= MAX_KEYS, (c.clicks, c.keys)
     _check(page, "8-needles", width)
+    # A length typed over the muscle's default replaces it ("30" never reads "3030").
+    page.fill("#muscle", "Gluteus medius")
+    page.click("#needle_length_mm")
+    page.keyboard.type("60")
+    assert page.input_value("#needle_length_mm") == "60"
 
     # Count: more out than in is refused beside the field, then the right count.
     page.fill("#needles_out", "6")

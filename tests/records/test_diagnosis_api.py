@@ -124,6 +124,7 @@ def test_the_progress_report_shows_the_added_diagnosis(app_client, alice):
     assert _add(app_client, alice, pid, eid, "M79.12").status_code == 201
     report = client.get(f"/patients/{pid}/reports/progress").text
     assert "No diagnosis recorded" not in report and "<strong>M79.12</strong>" in report
+    assert "<strong>M79.12</strong> Myalgia of auxiliary muscles, head and neck" in report
 
 
 # --- the code search ---------------------------------------------------------------------

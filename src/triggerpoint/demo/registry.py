@@ -125,7 +125,9 @@ def _patients(
     ages = rng.integers(18, 85, size=n)
     tenant = {"clinic_id": clinic_id}
     for i in range(n):
-        start = now - timedelta(days=int(starts[i]))
+        # Dated backwards from a course that ended at least 30 days ago: nothing in the
+        # registry lies after the moment it was generated.
+        start = now - timedelta(days=int(starts[i]) + float(days[i].max()) + 1)
         pid = batch.add(
             "patient",
             **tenant,

@@ -375,7 +375,7 @@ def progress_report(session: Session, *, principal: Principal, patient_id: int) 
     """For a referrer or insurer: diagnoses, treatment summary, outcome plots, responder status."""
     principal.require("clinical:read")
     ctx = patient_outcomes(session, principal=principal, patient_id=patient_id)
-    episodes = records.list_episodes(session, principal=principal, patient_id=patient_id)
+    episodes = records.episodes_out(session, principal=principal, patient_id=patient_id)
     visits = ctx["visits"]
     sessions = ctx["sessions"]
     counts: dict[str, int] = {}

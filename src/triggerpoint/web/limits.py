@@ -14,6 +14,7 @@ Plain ASGI (see web/security.py for why not BaseHTTPMiddleware). `install(app)` 
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from collections.abc import Mapping
@@ -112,9 +113,31 @@ def _too_large(limit: int) -> str:
     return f"request body too large: at most {size} is accepted here"
 
 
+def _accepts_html(scope: Scope) -> bool:
+    accept = b" ".join(v for k, v in scope.get("headers", []) if k.lower() == b"accept")
+    return b"text/html" in accept.lower()
+
+
+def _page(status: int, message: str) -> str:
+    """A page for a browser, written before the app (and its templates) is reached: the form
+    was too big to read, so say so in words and offer the way back."""
+    title = "The form was too large to send" if status == 413 else "The request was not understood"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title} · triggerpoint</title>"
+        '<link rel="stylesheet" href="/static/css/app.css"></head><body><main id="main">'
+        f"<h1>{title}</h1><p>{html.escape(message[:1].upper() + message[1:])}.</p>"
+        "<p>Nothing was saved. Go back, shorten what you typed or attach a smaller file, "
+        'and send it again. <a href="/">Home</a></p></main></body></html>'
+    )
+
+
 async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
     if scope["path"].startswith("/api/"):
         body, kind = json.dumps({"detail": message}).encode(), b"application/json"
+    elif _accepts_html(scope):
+        body, kind = _page(status, message).encode(), b"text/html; charset=utf-8"
     else:
         body, kind = message.encode(), b"text/plain; charset=utf-8"
     await send(
@@ -124,6 +147,7 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
             "headers": [
                 (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
                 (b"connection", b"close"),
             ],
         }

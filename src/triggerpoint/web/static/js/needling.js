@@ -21,6 +21,9 @@
   const lastMuscle = (form.dataset.lastMuscle || "").toLowerCase();
   let lengthTyped = false;
   length.addEventListener("input", () => { lengthTyped = true; });
+  // A default filled in as focus arrives (the muscle's change event) is replaced by what is
+  // typed, never appended to ("30" typed over a default of 30 must not read "3030").
+  length.addEventListener("focus", () => length.select());
 
   const canonical = (name) => {
     const v = name.trim().toLowerCase();
@@ -34,7 +37,9 @@
     tpList.replaceChildren(...tps[name].map((t) => Object.assign(document.createElement("option"), { value: t })));
     if (tp.value && !tps[name].some((t) => t.toLowerCase() === tp.value.trim().toLowerCase())) tp.value = "";
     if (!tp.value && tps[name].length === 1) tp.value = tps[name][0];
-    if (!lengthTyped && name.toLowerCase() !== lastMuscle && lengths[name]) length.value = lengths[name];
+    if (!lengthTyped && document.activeElement !== length && name.toLowerCase() !== lastMuscle && lengths[name]) {
+      length.value = lengths[name];
+    }
   }
 
   muscle.addEventListener("focus", () => muscle.select());
