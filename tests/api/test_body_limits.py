@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -154,7 +155,10 @@ def _run(middleware, *, path="/api/x", headers=(), chunks=(b"",)):
         sent.append(message)
 
     scope = {"type": "http", "path": path, "method": "POST", "headers": list(headers)}
-    asyncio.run(middleware(app)(scope, receive, send))
+    # On a thread of its own: a browser test earlier in this worker may have left
+    # Playwright's event loop running on the main thread, where asyncio.run() refuses.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, middleware(app)(scope, receive, send)).result()
     status = sent[0]["status"]
     return status, b"".join(m.get("body", b"") for m in sent[1:]), seen
 
