@@ -41,6 +41,9 @@ from triggerpoint.migrate import upgrade
 
 __all__ = ["PASSWORD", "Person", "as_person", "logged_in", "new_patient"]
 
+# The vignette evaluation table at the end of `make test` (controller and xdist workers).
+pytest_plugins = ["tests.inference.vignette_summary"]
+
 
 def _reset_caches() -> None:
     get_settings.cache_clear()

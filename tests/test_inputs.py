@@ -300,6 +300,22 @@ ID_FIELDS: dict[tuple[str, str], dict[str, str]] = {
         "route": "POST /api/needling-sessions/{session_id}/entries",
         "not a record": "an atlas id, checked against the muscle's trigger points",
     },
+    ("PalpationInput", "muscle_id"): {
+        "route": "POST /api/suggest",
+        "not a record": "an atlas id, resolved by inference.findings (unknown -> 422 naming it)",
+    },
+    ("PalpationInput", "trigger_point_id"): {
+        "route": "POST /api/suggest",
+        "not a record": "an atlas id, checked against the muscle's trigger points",
+    },
+    ("FindingIn", "muscle_id"): {
+        "route": "POST /api/visits/{visit_id}/palpation",
+        "not a record": "an atlas id, resolved by inference.findings (unknown -> 422 naming it)",
+    },
+    ("FindingIn", "trigger_point_id"): {
+        "route": "POST /api/visits/{visit_id}/palpation",
+        "not a record": "an atlas id, checked against the muscle's trigger points",
+    },
 }
 
 

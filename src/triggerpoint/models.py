@@ -4,6 +4,7 @@ from triggerpoint.accounts.models import ApiToken, Clinic, LoginAttempt, LoginSe
 from triggerpoint.audit.models import AuditEvent, AuditHead
 from triggerpoint.dashboard.models import DashboardTally, OutcomeSeries, SessionTally
 from triggerpoint.db import Base
+from triggerpoint.examination.models import PalpationFinding
 from triggerpoint.notes.models import NoteAddendum, NoteTemplate, SoapNote
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.ratelimit import RateLimitHit
@@ -48,6 +49,7 @@ __all__ = [
     "OutcomeSeries",
     "PainDrawing",
     "PainMark",
+    "PalpationFinding",
     "Patient",
     "PlannedTarget",
     "RateLimitHit",

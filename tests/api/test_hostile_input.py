@@ -151,7 +151,13 @@ PATIENT = {
 BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], Any]]] = {
     ("POST", "/api/suggest"): lambda a: (
         {},
-        {"pain": ["right temple"], "pain_free": [], "complete": False, "intensity": {"x": 5}},
+        {
+            "pain": ["right temple"],
+            "pain_free": [],
+            "complete": False,
+            "intensity": {"x": 5},
+            "palpation": [{"site": "right upper trapezius", "finding": "familiar", "twitch": True}],
+        },
     ),
     ("POST", "/api/tokens"): lambda a: ({}, {"label": "hostile"}),
     ("POST", "/api/patients"): lambda a: ({}, PATIENT),
@@ -242,6 +248,16 @@ BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], An
         },
     ),
     ("POST", "/api/visits/{visit_id}/note/sign"): lambda a: (a, {"version": 1}),
+    ("POST", "/api/visits/{visit_id}/palpation"): lambda a: (
+        a,
+        {
+            "site": "right upper trapezius",
+            "finding": "tender",
+            "twitch": True,
+            "referral": False,
+            "note": "taut band",
+        },
+    ),
     ("POST", "/api/visits/{visit_id}/note/addenda"): lambda a: (a, {"text": "late"}),
     ("POST", "/api/note-templates"): lambda a: ({}, {"name": "Hostile", "subjective": "x"}),
     # The clinician may not change the clinic's settings: a 403 whatever the body (no clinic
@@ -435,6 +451,17 @@ ISSUE_CASES = [
     ("/api/needling-sessions/{session_id}/entries", '{"depth_mm": NaN}', "depth_mm"),
     ("/api/suggest", '{"intensity": {"right temple": Infinity}}', "intensity"),
     ("/api/suggest", r'{"pain": ["\ud800"]}', "pain"),
+    (
+        "/api/suggest",
+        '{"palpation": [{"site": "right masseter", "finding": "none", "twitch": NaN}]}',
+        "palpation",
+    ),
+    ("/api/suggest", r'{"palpation": [{"site": "right \ud800", "finding": "none"}]}', "palpation"),
+    (
+        "/api/visits/{visit_id}/palpation",
+        '{"site": "right masseter", "finding": "none", "twitch": NaN}',
+        "twitch",
+    ),
     ("/api/tokens", r'{"label": "\ud800"}', "label"),
     ("/api/consents/{consent_id}/withdraw", '{"version": NaN}', "version"),
 ]

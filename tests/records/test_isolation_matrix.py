@@ -29,6 +29,12 @@ CONSENT = {
     "signed_at": "2026-11-01T10:00:00+00:00",
 }
 BODIES = {
+    ("GET", "/api/visits/{visit_id}/palpation"): None,
+    ("POST", "/api/visits/{visit_id}/palpation"): {
+        "site": "right upper trapezius",
+        "finding": "familiar",
+    },
+    ("DELETE", "/api/visits/{visit_id}/palpation/{finding_id}"): None,
     ("GET", "/api/patients"): None,
     ("POST", "/api/patients"): PATIENT,
     ("GET", "/api/patients/{patient_id}"): None,
@@ -108,6 +114,9 @@ NOT_PATIENT_DATA = {
 # What needs "clinical:read" or "clinical:write": the assistant gets 403 on these and on
 # nothing else of BODIES (docs/security.md, "Roles").
 CLINICAL = {
+    ("GET", "/api/visits/{visit_id}/palpation"),
+    ("POST", "/api/visits/{visit_id}/palpation"),
+    ("DELETE", "/api/visits/{visit_id}/palpation/{finding_id}"),
     ("GET", "/api/patients/{patient_id}/episodes"),
     ("POST", "/api/patients/{patient_id}/episodes"),
     ("POST", "/api/patients/{patient_id}/episodes/{episode_id}/diagnoses"),
@@ -187,6 +196,12 @@ def _screening_form() -> dict[str, str]:
 
 
 PAGES: dict[tuple[str, str], Page] = {
+    ("POST", "/visits/{visit_id}/palpation"): Page(
+        "record", clinical=True, form={"site": "right upper trapezius", "finding": "tender"}
+    ),
+    ("POST", "/visits/{visit_id}/palpation/{finding_id}/delete"): Page(
+        "record", clinical=True, form={}
+    ),
     ("GET", "/visits/{visit_id}/note"): Page("record", clinical=True),
     ("POST", "/visits/{visit_id}/note"): Page(
         "record", clinical=True, form={"action": "save", "subjective": "Matrix"}
@@ -350,6 +365,11 @@ def owned(app_client, alice):
     )
     app_client.post(f"/api/visits/{vid}/screening-confirmation", headers=hdr)
     app_client.put(f"/api/visits/{vid}/note", json={"subjective": "Owned"}, headers=hdr)
+    fid = app_client.post(
+        f"/api/visits/{vid}/palpation",
+        json={"site": "right upper trapezius", "finding": "none"},
+        headers=hdr,
+    ).json()["id"]
     sid = app_client.post("/api/needling-sessions", json={"visit_id": vid}, headers=hdr).json()[
         "id"
     ]
@@ -362,6 +382,7 @@ def owned(app_client, alice):
         "visit_id": vid,
         "session_id": sid,
         "episode_id": eid,
+        "finding_id": fid,
         "code": "M79.12",  # the diagnosis POST adds it before the DELETE removes it
     }
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from tests.examination.calls import FINDING_FORM, palpated
 from tests.mixins import NO, AuditsEveryWrite, Call, RefusesAnotherClinic, counted, signed
 from tests.treatment.test_needling_flow import TRAP
 
@@ -40,6 +41,16 @@ class TestTreatmentRoutes(RefusesAnotherClinic, AuditsEveryWrite):
     domain = "treatment"
     calls = {  # noqa: RUF012 - read by the mixins
         ("GET", "/visits/{visit_id}"): Call(),
+        ("POST", "/visits/{visit_id}/palpation"): Call(
+            form=FINDING_FORM, audits=("palpation_finding", "create"), entity_id=None
+        ),
+        ("POST", "/visits/{visit_id}/palpation/{finding_id}/delete"): Call(
+            form={},
+            path={"finding_id": "{finding_id}"},
+            prepare=palpated,
+            audits=("palpation_finding", "delete"),
+            entity_id="{finding_id}",
+        ),
         ("POST", "/api/patients/{patient_id}/screenings"): Call(
             json={"answers": NO}, audits=("screening", "create")
         ),

@@ -8,6 +8,7 @@ from triggerpoint.cli import admin, atlas, demo, physiology, records, regions, s
 from triggerpoint.cli import export as export_cli
 from triggerpoint.cli import imports as import_cli
 from triggerpoint.cli import suggest as suggest_cli
+from triggerpoint.cli import suggest_eval as suggest_eval_cli
 from triggerpoint.cli import tokens as tokens_cli
 from triggerpoint.cli.output import DomainErrorsExit2
 
@@ -30,6 +31,7 @@ def _start() -> None:
 
 app.add_typer(atlas.app, name="atlas")
 app.command("suggest")(suggest_cli.suggest)
+app.command("suggest-eval")(suggest_eval_cli.suggest_eval)
 app.add_typer(regions.app, name="regions")
 app.command("serve")(server.serve)
 app.command("simulate")(physiology.simulate)

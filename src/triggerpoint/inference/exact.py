@@ -72,6 +72,13 @@ class Posterior:
     method: str
     bound: float
     components: list[ComponentReport] = field(default_factory=list)
+    # Virtual positive findings (extra columns passed to posterior()) that have a parent.
+    virtual: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Per positive column (the positives, then the virtual ones): its component's label, and
+    # per label the component's log_z (so a clamped rerun can solve only the components a
+    # set of causes touches: log Z is the sum over components).
+    column_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    label_log_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -84,17 +91,21 @@ class _Comp:
     cost: float
 
 
-def absorb_negatives(net: Network, negatives: np.ndarray) -> np.ndarray:
-    """Priors updated by the negative findings (exact: they factorise per cause)."""
+def absorb_negatives(
+    net: Network, negatives: np.ndarray, prior: np.ndarray | None = None
+) -> np.ndarray:
+    """Priors (default: the network's) updated by the negative findings (exact: they
+    factorise per cause)."""
+    prior = net.prior if prior is None else prior
     if negatives.size == 0:
-        return net.prior.copy()
+        return prior.copy()
     if 2 * negatives.size > net.link.shape[1]:  # complete drawings: sum the few others
         rest = np.ones(net.link.shape[1], dtype=bool)
         rest[negatives] = False
         q = np.exp(net.log_nolink_total - net.log_nolink[:, rest].sum(axis=1))
     else:
         q = np.exp(net.log_nolink[:, negatives].sum(axis=1))
-    return net.prior * q / (net.prior * q + 1.0 - net.prior)
+    return prior * q / (prior * q + 1.0 - prior)
 
 
 def posterior(
@@ -106,8 +117,17 @@ def posterior(
     max_active: int = 3,
     algorithm: str = "auto",
     max_cost: float | None = None,
+    prior: np.ndarray | None = None,
+    extra_link: np.ndarray | None = None,
+    extra_leak: np.ndarray | None = None,
 ) -> Posterior:
     """Posterior marginals of every cause given positive and negative finding indices.
+
+    `prior` (default: the network's) replaces the per-cause priors, e.g. after palpation
+    findings, which factorise per cause; a cause with prior 0 is clamped inactive (it touches
+    nothing). `extra_link` (causes x v) and `extra_leak` (v,) add v virtual positive findings
+    (muscle-level palpation findings are noisy-OR positives over the muscle's points); they
+    enter log_z like painful regions, and `Posterior.virtual` lists those with a parent.
 
     `algorithm` forces one per-component algorithm ("enumeration", "sweep", "truncated") for
     tests and benchmarks; "auto" picks the cheapest exact one within `exact_budget`.
@@ -118,24 +138,35 @@ def posterior(
     neg = np.unique(np.asarray(negatives, dtype=np.int64))
     if np.intersect1d(pos, neg).size:
         raise ValueError("a finding cannot be both positive and negative")
-    pi = absorb_negatives(net, neg)
+    pi = absorb_negatives(net, neg, prior)
+    n_regions = net.link.shape[1]
     link_pos = net.link[:, pos]
+    leak_pos = net.leak[pos]
+    if extra_link is not None and extra_leak is not None and extra_leak.size:
+        link_pos = np.hstack([link_pos, extra_link])
+        leak_pos = np.concatenate([leak_pos, extra_leak])
+        pos = np.concatenate([pos, n_regions + np.arange(extra_leak.size)])
     has_parent = (link_pos > 0).any(axis=0)
     unexplainable, pos, link_pos = pos[~has_parent], pos[has_parent], link_pos[:, has_parent]
-    adj = link_pos > 0
+    leak_pos = leak_pos[has_parent]
+    virtual = pos[pos >= n_regions] - n_regions
+    unexplainable = unexplainable[unexplainable < n_regions]
+    adj = (link_pos > 0) & (pi > 0)[:, None]
     deg = adj.sum(axis=1)
     touched = deg > 0
     marg, lower, upper = pi.copy(), pi.copy(), pi.copy()
     reports: list[ComponentReport] = []
     if pos.size == 0:
-        return Posterior(
+        empty = Posterior(
             marg, lower, upper, pi, touched, pos, unexplainable, neg, 0.0, "exact", 0.0
         )
+        empty.virtual = virtual
+        return empty
 
     single = np.flatnonzero(deg == 1)
     core = np.flatnonzero(deg >= 2)
     # Step 3: single-positive causes summed into an effective leak of their finding.
-    a = 1.0 - net.leak[pos]
+    a = 1.0 - leak_pos
     single_col = adj[single].argmax(axis=1)
     m_single = 1.0 - pi[single] * link_pos[single, single_col]
     log_a_eff = np.log(a) + np.bincount(single_col, np.log(m_single), minlength=pos.size)
@@ -147,6 +178,7 @@ def posterior(
     spent = 0.0
     dlog_da = np.zeros(pos.size)
     rel_tail = np.zeros(pos.size)
+    label_log_z = np.zeros(pos.size)
     for label in np.unique(labels):
         cols = np.flatnonzero(labels == label)
         rows = core[adj[core][:, cols].any(axis=1)]
@@ -163,6 +195,7 @@ def posterior(
         )
         spent += comp.cost
         log_z += comp.log_z
+        label_log_z[label] = comp.log_z
         dlog_da[cols] = comp.dlog_da
         rel_tail[cols] = comp.rel_tail
         lo, hi = _widen(comp.marg, comp.rel_tail)
@@ -195,13 +228,16 @@ def posterior(
         upper,
         pi,
         touched,
-        pos,
+        pos[pos < n_regions],
         unexplainable,
         neg,
         log_z,
         method,
         bound,
         reports,
+        virtual,
+        labels,
+        label_log_z,
     )
 
 
@@ -233,7 +269,11 @@ def _solve(
     approx_budget: float,
     max_active: int,
     algorithm: str,
+    log_z_only: bool = False,
 ) -> _Comp:
+    """One component: its log Z, and (unless `log_z_only`: a clamped rerun needs only log Z,
+    and the sweep then skips its backward pass) the marginals of its core causes and
+    d log Z / d a_i of its positives (NaN when not computed)."""
     m, k = log_b.shape
     if m == 0:  # one positive whose causes were all summed out: P = 1 - a_eff
         return _Comp(float(np.log1p(-a[0])), np.zeros(0), -1.0 / (1.0 - a), 0.0, "closed-form", 1)
@@ -262,6 +302,7 @@ def _solve(
             (budget, approx_budget),
             max_active,
             algorithm,
+            log_z_only,
         )
         marg[keep], dlog_da[rest] = comp.marg, comp.dlog_da
     q = marg[parent]
@@ -278,14 +319,28 @@ def _solve_core(
     budgets: tuple[float, float],
     max_active: int,
     algorithm: str,
+    log_z_only: bool = False,
 ) -> _Comp:
     """A component in which every finding has at least two core parents.
 
     `budgets`: (exact, approximate): the largest cost an exact algorithm may take, and the
     largest the truncated enumeration may take when no exact one fits.
     """
-    m, k = log_b.shape
     budget, approx_budget = budgets
+    algorithm, order, sweep_cost, enum_cost = _choose(log_b, rank, budget, algorithm)
+    if algorithm == "enumeration":
+        return _enumerate(pi, log_b, a, enum_cost, log_z_only=log_z_only)
+    if algorithm == "sweep":
+        return _sweep(pi, log_b, a, order, sweep_cost, log_z_only=log_z_only)
+    return _truncated(pi, log_b, a, max_active, approx_budget)
+
+
+def _choose(
+    log_b: np.ndarray, rank: np.ndarray, budget: float, algorithm: str
+) -> tuple[str, np.ndarray, float, float]:
+    """(algorithm, sweep order, sweep cost, enumeration cost) of a core component: its
+    structure alone decides (not the priors), so clamped variants can share the choice."""
+    m, k = log_b.shape
     order = np.argsort(rank, kind="stable")
     sweep_cost = _sweep_cost(log_b[order] < 0)
     if sweep_cost > 2e4 and m > 2:  # worth a per-drawing order: try greedy min-width too
@@ -303,14 +358,12 @@ def _solve_core(
         sweep_us = _SWEEP_US[0] + _SWEEP_US[1] * m + _SWEEP_US[2] * sweep_cost
         enum_us = _ENUM_US[0] + _ENUM_US[1] * enum_cost
         algorithm = "enumeration" if enum_cost <= budget and enum_us <= sweep_us else "sweep"
-    if algorithm == "enumeration":
-        return _enumerate(pi, log_b, a, enum_cost)
-    if algorithm == "sweep":
-        return _sweep(pi, log_b, a, order, sweep_cost)
-    return _truncated(pi, log_b, a, max_active, approx_budget)
+    return algorithm, order, sweep_cost, enum_cost
 
 
-def _enumerate(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, cost: float) -> _Comp:
+def _enumerate(
+    pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, cost: float, *, log_z_only: bool = False
+) -> _Comp:
     """All 2^m configurations of the core causes at once."""
     m = pi.size
     conf = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.float64)
@@ -321,6 +374,9 @@ def _enumerate(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, cost: float) ->
     shift = log_w.max()
     w = np.exp(log_w - shift)
     z = w.sum()
+    if log_z_only:
+        nan = np.full(m, np.nan), np.full(a.size, np.nan)
+        return _Comp(float(shift + np.log(z)), *nan, 0.0, "enumeration", cost)
     return _Comp(
         float(shift + np.log(z)),
         (conf.T @ w) / z,
@@ -345,25 +401,43 @@ def _greedy_order(adj: np.ndarray, *, close_first: bool = False) -> np.ndarray:
     """Cause order that keeps the open-finding set small: at each step take the cause whose
     step state is smallest, then the one that closes the most findings (or, with
     `close_first`, the one leaving the fewest findings open, then the smallest step state).
-    Neither rule wins on every component, so large components try both."""
+    Neither rule wins on every component, so large components try both.
+
+    Finding sets are Python int bitmasks: a step of the search is then a few integer
+    operations per cause instead of a dozen numpy calls (ties go to the lowest index)."""
     m, k = adj.shape
-    a = adj.astype(np.int64)
-    remaining = a.sum(axis=0)
-    open_ = np.zeros(k, dtype=np.int64)
-    left = np.ones(m, dtype=bool)
+    masks = [sum(1 << i for i in np.flatnonzero(row).tolist()) for row in adj]
+    remaining = adj.sum(axis=0).tolist()
+    closes_with_one = sum(1 << i for i, r in enumerate(remaining) if r == 1)
+    open_ = 0
+    left = list(range(m))
     order = []
-    big = np.iinfo(np.int64).max
     for _ in range(m):
-        during = open_.sum() + a @ (1 - open_)
-        after = during - a @ (remaining == 1)
-        primary, secondary = (after, during) if close_first else (during, after)
-        score = np.where(left, primary * (k + 1) + secondary, big)
-        j = int(score.argmin())
+        best, best_j = None, -1
+        for j in left:
+            mask = masks[j]
+            during = (open_ | mask).bit_count()
+            after = during - (mask & closes_with_one).bit_count()
+            score = after * (k + 1) + during if close_first else during * (k + 1) + after
+            if best is None or score < best:
+                best, best_j = score, j
+        j = best_j
         order.append(j)
-        left[j] = False
-        remaining -= a[j]
-        open_ = ((open_ | a[j]) & (remaining > 0)).astype(np.int64)
-    return np.array(order)
+        left.remove(j)
+        mask = masks[j]
+        open_ |= mask
+        bits = mask
+        while bits:
+            low = bits & -bits
+            i = low.bit_length() - 1
+            bits ^= low
+            remaining[i] -= 1
+            if remaining[i] == 1:
+                closes_with_one |= low
+            elif remaining[i] == 0:
+                closes_with_one &= ~low
+                open_ &= ~low
+    return np.array(order, dtype=np.int64)
 
 
 @dataclass
@@ -377,41 +451,85 @@ class _Step:
     kernels: list[tuple[tuple[object, ...], tuple[object, ...], float]]  # (bit 0, bit 1, b)
     close: tuple[object, ...] | None  # index fixing the closing findings' bits to 1
     width: int  # open findings during the step
+    dense: np.ndarray | None = None  # small states: all the kernels as one matrix (see _dense)
 
 
 def _plan(adj: np.ndarray, b_all: np.ndarray, pi: np.ndarray, a: np.ndarray, order: np.ndarray):
-    """The sweep's steps: where each finding opens and closes, and its axis at each step."""
+    """The sweep's steps: where each finding opens and closes, and its axis at each step.
+    Plain lists inside the loop: numpy scalars would cost more than the arithmetic."""
     m = adj.shape[0]
     at = np.empty(m, dtype=np.int64)
     at[order] = np.arange(m)
-    first = np.where(adj, at[:, None], m).min(axis=0)
-    last = np.where(adj, at[:, None], -1).max(axis=0)
+    first = np.where(adj, at[:, None], m).min(axis=0).tolist()
+    last = np.where(adj, at[:, None], -1).max(axis=0).tolist()
     opens_at: list[list[int]] = [[] for _ in range(m)]
-    for i in np.argsort(first, kind="stable"):
-        opens_at[int(first[i])].append(int(i))
+    for i in sorted(range(len(first)), key=first.__getitem__):
+        opens_at[first[i]].append(i)
     rows, cols = np.nonzero(adj)
     nbrs: list[list[tuple[int, float]]] = [[] for _ in range(m)]
     for r, c, b in zip(rows.tolist(), cols.tolist(), b_all[rows, cols].tolist(), strict=True):
         nbrs[r].append((c, b))
+    a_list, p_list = a.tolist(), pi.tolist()
     axes: list[int] = []
     steps: list[_Step] = []
     for t, j in enumerate(order.tolist()):
         opens = opens_at[t]
-        axes = axes + opens
-        where = {x: n for n, x in enumerate(axes)}
-        kernels = [(*_bit_index(where[i]), b) for i, b in nbrs[j]]
+        if opens:
+            axes = axes + opens
+        dense = None
+        kernels: list[tuple[tuple[object, ...], tuple[object, ...], float]] = []
+        if len(axes) <= _DENSE_WIDTH:
+            dense = _dense(len(axes), tuple(sorted((axes.index(i), b) for i, b in nbrs[j])))
+        else:
+            kernels = [(*_bit_index(axes.index(i)), b) for i, b in nbrs[j]]
         init = None
         for i in opens:
-            v = np.array([a[i], 1.0 - a[i]])
+            v = np.array([a_list[i], 1.0 - a_list[i]])
             init = v if init is None else np.multiply.outer(init, v)
-        closing = [last[x] == t for x in axes]
-        close = tuple(1 if c else _ALL for c in closing) if any(closing) else None
-        steps.append(_Step(j, float(pi[j]), opens, init, kernels, close, len(axes)))
-        axes = [x for x, c in zip(axes, closing, strict=True) if not c]
+        close = None
+        if any(last[x] == t for x in axes):
+            close = tuple(1 if last[x] == t else _ALL for x in axes)
+            steps.append(_Step(j, p_list[j], opens, init, kernels, close, len(axes), dense))
+            axes = [x for x in axes if last[x] != t]
+        else:
+            steps.append(_Step(j, p_list[j], opens, init, kernels, close, len(axes), dense))
     return steps
 
 
 _ALL = slice(None)
+# States of at most 2^_DENSE_WIDTH entries apply a step's kernels as one small matrix (one
+# numpy call instead of several per kernel: the sweep is bound by calls, not arithmetic).
+# Width 5: with the atlas' three link values there are at most 4^5 distinct matrices of 8 KB
+# (wider states would have 4^6 of 32 KB, too many to keep).
+_DENSE_WIDTH = 5
+_DENSE: dict[tuple[int, tuple[tuple[int, float], ...]], np.ndarray] = {}
+_DENSE_BYTES = [0]  # bytes held by _DENSE; cleared past _DENSE_MAX_BYTES
+_DENSE_MAX_BYTES = 32 << 20
+
+
+def _dense(width: int, kernels: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """The matrix of a step's kernels on a C-ordered state of `width` bits: the Kronecker
+    product over axes of [[b, 0], [1 - b, 1]] (rows: bit after) where the cause refers to the
+    axis' finding, the identity elsewhere. Cached: keys repeat across drawings."""
+    key = (width, kernels)
+    mat = _DENSE.get(key)
+    if mat is None:
+        by_axis = dict(kernels)
+        mat = np.ones((1, 1))
+        for ax in range(width):  # Kronecker product, without np.kron's generality
+            b = by_axis.get(ax)
+            f = _EYE2 if b is None else np.array([[b, 0.0], [1.0 - b, 1.0]])
+            n = mat.shape[0]
+            mat = (mat[:, None, :, None] * f[None, :, None, :]).reshape(2 * n, 2 * n)
+        if _DENSE_BYTES[0] + mat.nbytes > _DENSE_MAX_BYTES:
+            _DENSE.clear()
+            _DENSE_BYTES[0] = 0
+        _DENSE[key] = mat
+        _DENSE_BYTES[0] += mat.nbytes
+    return mat
+
+
+_EYE2 = np.eye(2)
 
 
 @cache
@@ -421,7 +539,13 @@ def _bit_index(ax: int) -> tuple[tuple[object, ...], tuple[object, ...]]:
 
 
 def _sweep(
-    pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, order: np.ndarray, cost: float
+    pi: np.ndarray,
+    log_b: np.ndarray,
+    a: np.ndarray,
+    order: np.ndarray,
+    cost: float,
+    *,
+    log_z_only: bool = False,
 ) -> _Comp:
     """Forward-backward over core causes with one 'fired yet' bit per open finding.
 
@@ -438,13 +562,17 @@ def _sweep(
     for st in steps:
         if st.init is not None:
             alpha = np.multiply.outer(alpha, st.init)
-        on = alpha.copy()
-        for lo, hi, b in st.kernels:
-            v0 = on[lo]
-            v1 = on[hi]
-            v1 += (1.0 - b) * v0
-            v0 *= b
-        saved.append((alpha, on))
+        if st.dense is not None:
+            on = (st.dense @ alpha.reshape(-1)).reshape(alpha.shape)
+        else:
+            on = alpha.copy()
+            for lo, hi, b in st.kernels:
+                v0 = on[lo]
+                v1 = on[hi]
+                v1 += (1.0 - b) * v0
+                v0 *= b
+        if not log_z_only:
+            saved.append((alpha, on))
         nxt = alpha * (1.0 - st.p)
         nxt += st.p * on
         if st.close is not None:
@@ -453,6 +581,8 @@ def _sweep(
             nxt = nxt / s
             log_scale += log(s)
         alpha = nxt
+    if log_z_only:
+        return _Comp(log_scale, np.full(m, np.nan), np.full(k, np.nan), 0.0, "sweep", cost)
 
     marg = np.zeros(m)
     dlog_da = np.zeros(k)
@@ -467,11 +597,14 @@ def _sweep(
         on = float(np.vdot(e, on_y)) * p
         off = float(np.vdot(e, y)) * (1.0 - p)
         marg[st.cause] = on / (on + off)
-        w = e.copy()
-        for lo, hi, b in st.kernels:
-            w0 = w[lo]
-            w0 *= b
-            w0 += (1.0 - b) * w[hi]
+        if st.dense is not None:
+            w = (st.dense.T @ e.reshape(-1)).reshape(e.shape)
+        else:
+            w = e.copy()
+            for lo, hi, b in st.kernels:
+                w0 = w[lo]
+                w0 *= b
+                w0 += (1.0 - b) * w[hi]
         w *= p
         w += (1.0 - p) * e
         if st.init is not None:
@@ -567,3 +700,154 @@ def _truncated(
     log_zk = shift + log(z)
     rel = float(np.exp(np.log(tail) - log_zk)) if tail > 0 else 0.0
     return _Comp(log_zk, num / z, -de / z, rel, f"truncated-k{kmax}", truncated_cost(m, k, kmax))
+
+
+# --- Batched log Z for clamped reruns -------------------------------------------------------
+#
+# The muscle-level and latent probabilities need log Z of the same evidence under several
+# variants of the priors (some causes clamped to 0) and of the virtual findings' leaks. One
+# posterior() per variant repeats the same numpy calls each time; here every variant rides
+# along a leading batch axis of the same plan: the structure (which causes touch which
+# findings, the components, the sweep order) is that of the union of the variants, and a
+# clamped cause simply contributes the identity (prior 0), which is exact.
+
+
+class BatchOverBudget(Exception):
+    """A component of the batch has no exact algorithm within the budget: rerun one by one."""
+
+
+def log_z_batch(
+    net: Network,
+    positives: np.ndarray | Sequence[int],
+    negatives: np.ndarray | Sequence[int] = (),
+    *,
+    priors: np.ndarray,
+    extra_link: np.ndarray | None = None,
+    extra_leaks: np.ndarray | None = None,
+    exact_budget: float = 4e6,
+) -> np.ndarray:
+    """log Z for each row of `priors` (B x causes) and of `extra_leaks` (B x v): row b equals
+    `posterior(net, positives, negatives, prior=priors[b], extra_link=extra_link,
+    extra_leak=extra_leaks[b]).log_z` (to rounding), computed in one pass. Raises
+    BatchOverBudget where a component would need the bounded approximation."""
+    pos = np.unique(np.asarray(positives, dtype=np.int64))
+    neg = np.unique(np.asarray(negatives, dtype=np.int64))
+    priors = np.atleast_2d(np.asarray(priors, dtype=np.float64))
+    n_batch = priors.shape[0]
+    pi = absorb_negatives(net, neg, priors)  # (B, n): the update is per cause, broadcast
+    link_pos = net.link[:, pos]
+    leak_pos = np.broadcast_to(net.leak[pos], (n_batch, pos.size))
+    if extra_link is not None and extra_leaks is not None and extra_link.shape[1]:
+        link_pos = np.hstack([link_pos, extra_link])
+        leak_pos = np.hstack([leak_pos, np.atleast_2d(extra_leaks)])
+    has_parent = (link_pos > 0).any(axis=0)
+    link_pos, leak_pos = link_pos[:, has_parent], leak_pos[:, has_parent]
+    live = np.asarray((pi > 0).any(axis=0))  # a cause some variant leaves unclamped
+    adj = (link_pos > 0) & live[:, None]
+    deg = adj.sum(axis=1)
+    out = np.zeros(n_batch)
+    if not has_parent.any():
+        return out
+    single = np.flatnonzero(deg == 1)
+    core = np.flatnonzero(deg >= 2)
+    a = 1.0 - leak_pos  # (B, k)
+    single_col = adj[single].argmax(axis=1)
+    m_single = 1.0 - pi[:, single] * link_pos[single, single_col]  # (B, s)
+    spread = np.zeros((single.size, link_pos.shape[1]))
+    spread[np.arange(single.size), single_col] = 1.0
+    a_eff = np.exp(np.log(a) + np.log(m_single) @ spread)
+    labels = _components(adj[core])
+    for label in np.unique(labels):
+        cols = np.flatnonzero(labels == label)
+        rows = core[adj[core][:, cols].any(axis=1)]
+        out += _solve_batch(
+            pi[:, rows],
+            np.log1p(-link_pos[np.ix_(rows, cols)]),
+            a_eff[:, cols],
+            net.sweep_rank[rows],
+            exact_budget,
+        )
+    return out
+
+
+def _solve_batch(
+    pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, rank: np.ndarray, budget: float
+) -> np.ndarray:
+    """log Z of one component for each batch row: `_solve` with a leading batch axis."""
+    m, k = log_b.shape
+    if m == 0:
+        return np.log1p(-a[:, 0])
+    adj = log_b < 0
+    solo = adj.sum(axis=0) == 1
+    parent = adj[:, solo].argmax(axis=0)
+    b = np.exp(log_b[parent, np.flatnonzero(solo)])
+    a_s = a[:, solo]
+    spread = np.zeros((parent.size, m))
+    spread[np.arange(parent.size), parent] = 1.0
+    w0 = np.exp(np.log1p(-a_s) @ spread)  # (B, m): product over a cause's solo findings
+    w1 = np.exp(np.log1p(-a_s * b) @ spread)
+    norm = pi * w1 + (1.0 - pi) * w0
+    pi = pi * w1 / norm
+    log_z = np.log(norm).sum(axis=1)
+    rest = ~solo
+    if not rest.any():
+        return log_z
+    keep = adj[:, rest].any(axis=1)
+    log_b, pi, a = log_b[np.ix_(keep, rest)], pi[:, keep], a[:, rest]
+    algorithm, order, _, _ = _choose(log_b, rank[keep], budget, "auto")
+    if algorithm == "enumeration":
+        return log_z + _enumerate_batch(pi, log_b, a)
+    if algorithm == "sweep":
+        return log_z + _sweep_batch(pi, log_b, a, order)
+    raise BatchOverBudget(f"a component of {m} causes x {k} findings exceeds the budget")
+
+
+# Stands in for log(0) in a product over configurations: finite, so 0 * it is 0 (not NaN),
+# and a sum of up to 40 of them is still finite, while exp() of it is exactly 0.
+_LOG_ZERO = -1e300
+
+
+def _enumerate_batch(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """log Z by enumerating the 2^m configurations, for each batch row."""
+    m = pi.shape[1]
+    conf = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        log_on = np.where(pi > 0, np.log(pi), _LOG_ZERO)
+    log_off = np.log1p(-pi)
+    log_w = (conf @ (log_on - log_off).T).T + log_off.sum(axis=1)[:, None]  # (B, 2^m)
+    e = np.exp(conf @ log_b)  # (2^m, k), shared
+    log_w = log_w + np.log1p(-a[:, None, :] * e[None]).sum(axis=2)
+    shift = log_w.max(axis=1)
+    return shift + np.log(np.exp(log_w - shift[:, None]).sum(axis=1))
+
+
+def _sweep_batch(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """log Z by the forward sweep (no backward pass), for each batch row: the state carries
+    a leading batch axis; plan, kernels and dense matrices are those of `_sweep`."""
+    n_batch = pi.shape[0]
+    steps = _plan(log_b < 0, np.exp(log_b), pi[0], a[0], order)
+    alpha = np.ones(n_batch)
+    log_scale = np.zeros(n_batch)
+    for st in steps:
+        for i in st.opens:
+            v = np.stack([a[:, i], 1.0 - a[:, i]], axis=1)  # (B, 2)
+            alpha = alpha[..., None] * v.reshape((n_batch,) + (1,) * (alpha.ndim - 1) + (2,))
+        if st.dense is not None:
+            on = (alpha.reshape(n_batch, -1) @ st.dense.T).reshape(alpha.shape)
+        else:
+            on = alpha.copy()
+            for lo, hi, b in st.kernels:
+                v0 = on[(_ALL, *lo)]
+                v1 = on[(_ALL, *hi)]
+                v1 += (1.0 - b) * v0
+                v0 *= b
+        p = pi[:, st.cause].reshape((n_batch,) + (1,) * (alpha.ndim - 1))
+        nxt = alpha * (1.0 - p)
+        nxt += p * on
+        if st.close is not None:
+            nxt = nxt[(_ALL, *st.close)]
+            s = nxt.reshape(n_batch, -1).sum(axis=1)
+            nxt = nxt / s.reshape((n_batch,) + (1,) * (nxt.ndim - 1))
+            log_scale += np.log(s)
+        alpha = nxt
+    return log_scale

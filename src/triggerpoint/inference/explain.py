@@ -56,9 +56,11 @@ class _Top:
         keep = np.flatnonzero(scores >= self.kth)
         if keep.size > self.n:
             keep = keep[np.argpartition(-scores[keep], self.n - 1)[: self.n]]
-        for r in keep:
-            members = tuple(sorted(int(c) for c in causes[sets[r]]))
-            self.items.append((float(scores[r]), len(members), members))
+        if keep.size == 0:
+            return
+        members = np.sort(causes[sets[keep]], axis=1).tolist()  # one conversion, not per set
+        for score, mem in zip(scores[keep].tolist(), members, strict=True):
+            self.items.append((score, len(mem), tuple(mem)))
         self.items.sort(key=lambda t: (-t[0], t[1], t[2]))
         del self.items[self.n :]
         if len(self.items) >= self.n:
@@ -162,11 +164,15 @@ def explained_regions(net: Network, members: tuple[int, ...], positives: np.ndar
 
 def zone_hits(net: Network, cause: int, regions: np.ndarray) -> list[tuple[int, Zone]]:
     """(region index, zone name) for the regions that lie in a zone of this cause."""
+    regions = np.asarray(regions)
     if net.zone is None:
-        return [(int(i), "essential") for i in regions if net.link[cause, i] > 0]
-    codes = net.zone[cause, regions]
-    order = np.argsort(codes, kind="stable")  # essential first, then spillover, then local
-    return [(int(regions[o]), ZONE_NAMES[int(codes[o])]) for o in order if codes[o] > 0]
+        return [(i, "essential") for i in regions[net.link[cause, regions] > 0].tolist()]
+    # Plain lists: called per candidate and per muscle point, where numpy scalars cost more
+    # than the work. A stable sort keeps the drawing's order within a zone.
+    codes = net.zone[cause, regions].tolist()
+    hits = [(c, r) for c, r in zip(codes, regions.tolist(), strict=True) if c > 0]
+    hits.sort(key=lambda t: t[0])  # essential (1) first, then spillover (2), then local (3)
+    return [(r, ZONE_NAMES[c]) for c, r in hits]
 
 
 def needling_summary(tp: object) -> str:

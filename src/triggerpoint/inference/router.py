@@ -17,8 +17,10 @@ from triggerpoint.accounts.deps import PagePrincipal, UnitOfWorkRoute, authentic
 from triggerpoint.accounts.service import Principal
 from triggerpoint.bodychart.router import region_error
 from triggerpoint.db import unit_of_work
+from triggerpoint.errors import InvalidInput
+from triggerpoint.inference.findings import UnknownSite
 from triggerpoint.inference.schemas import DISCLAIMER, Drawing, SuggestResult
-from triggerpoint.inference.service import DrawingError, UnknownDrawingRegion, suggest
+from triggerpoint.inference.service import UnknownDrawingRegion, suggest
 from triggerpoint.ratelimit import rate_limit
 from triggerpoint.ui.errors import FieldError
 from triggerpoint.ui.templating import templates
@@ -54,13 +56,20 @@ def suggest_api(
 
     Unknown region names are a 422 naming the field (`["body", "pain", 0]`) with the nearest
     names; a region marked both painful and pain-free is a 422 on `["body", "pain_free"]`.
+    Palpation findings (`palpation`, at most 200) travel in the drawing: an unknown site is a
+    422 on e.g. `["body", "palpation", 0, "site"]` (type `unknown_site`) with the nearest
+    muscle and trigger point names, the way an unknown region is.
     """
     try:
         return suggest(drawing, top=top)
     except UnknownDrawingRegion as exc:
         raise region_error(exc.region_error, _loc(exc.field)) from None
-    except DrawingError as exc:
-        raise FieldError(_loc(exc.field), str(exc)) from None
+    except UnknownSite as exc:
+        raise FieldError(
+            _loc(exc.field), str(exc), type_="unknown_site", suggestions=exc.suggestions
+        ) from None
+    except InvalidInput as exc:  # DrawingError, a finding that cannot be used
+        raise FieldError(_loc(exc.field), str(exc), suggestions=exc.suggestions) from None
 
 
 def _loc(field: str) -> tuple:

@@ -6,9 +6,9 @@ exactly the same JSON (documented in docs/inference.md).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from triggerpoint.inference.network import Zone
 from triggerpoint.inputs import InputModel
@@ -27,6 +27,38 @@ EMPTY_MESSAGE = "No painful region is marked: mark where the patient hurts to ge
 NOTHING_REFERS = "No trigger point in the atlas refers pain to the marked regions."
 
 RegionName = Annotated[str, Field(min_length=1, max_length=200)]
+PalpationValue = Literal["familiar", "tender", "none"]
+MAX_PALPATION = 200
+
+
+class PalpationInput(InputModel):
+    """One palpation finding: where (a site text, or muscle_id + side [+ trigger_point_id])
+    and what was found.
+
+    familiar: a tender spot in a taut band whose pressure reproduces the patient's familiar
+    pain; tender: a tender spot or taut band that does not reproduce it; none: neither.
+    twitch: a local twitch response was seen (true) or looked for and not seen (false);
+    referral: pressure referred pain elsewhere (true) or did not (false); null = not noted.
+    Without a trigger point the finding is for the muscle as a whole (the point not named).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    site: str | None = Field(default=None, min_length=1, max_length=200)
+    muscle_id: str | None = Field(default=None, min_length=1, max_length=80)
+    side: str | None = Field(default=None, min_length=1, max_length=10)
+    trigger_point_id: str | None = Field(default=None, min_length=1, max_length=80)
+    finding: PalpationValue
+    twitch: bool | None = None
+    referral: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_site(self) -> PalpationInput:
+        named = self.muscle_id is not None or self.side is not None
+        if self.site is not None and (named or self.trigger_point_id is not None):
+            raise ValueError("give either site or muscle_id and side, not both")
+        if self.site is None and (self.muscle_id is None or self.side is None):
+            raise ValueError("give site, or muscle_id and side (and optionally trigger_point_id)")
+        return self
 
 
 class Drawing(InputModel):
@@ -42,6 +74,7 @@ class Drawing(InputModel):
     pain_free: list[RegionName] = Field(default=[], max_length=500)
     complete: bool = False
     intensity: dict[RegionName, Annotated[float, Field(ge=0, le=10)]] | None = None
+    palpation: list[PalpationInput] = Field(default=[], max_length=MAX_PALPATION)
 
 
 class RegionRef(BaseModel):
@@ -79,6 +112,17 @@ class Candidate(BaseModel):
     depth_mm: tuple[int, int]
     thorax: bool
     zones: Zones
+    p_active: float = Field(
+        default=0.0, description="P(active | drawing, findings); == probability"
+    )
+    p_latent: float = Field(
+        default=0.0,
+        description="P(latent | drawing, findings): a trigger point that hurts only when pressed",
+    )
+    palpation: PalpationValue | None = Field(
+        default=None, description="The palpation finding recorded on this trigger point, if any"
+    )
+    state: str = Field(default="", description="One sentence: likely active, latent, or unknown")
 
 
 class ExplanationMember(BaseModel):
@@ -113,6 +157,48 @@ class DrawingEcho(BaseModel):
     negative_findings: int
 
 
+class ExamineNext(BaseModel):
+    uid: str
+    muscle_id: str
+    muscle: str
+    side: str
+    trigger_point_id: str
+    trigger_point: str
+    gain_bits: float = Field(description="Expected information gain about the explanation")
+    cost: float = Field(description="Relative cost of palpating it (deep, incompressible: more)")
+    reason: str
+
+
+class MuscleTriggerPoint(BaseModel):
+    uid: str
+    trigger_point_id: str
+    trigger_point: str
+    p_active: float
+    p_latent: float
+    explains: list[str] = Field(description="Painful region ids in its zones")
+
+
+class MuscleSummary(BaseModel):
+    muscle_id: str
+    muscle: str
+    side: str
+    p_active: float = Field(description="P(at least one of its trigger points is active)")
+    p_latent: float = Field(description="P(none active, at least one latent)")
+    trigger_points: list[MuscleTriggerPoint]
+
+
+class PalpationEcho(BaseModel):
+    muscle_id: str
+    muscle: str
+    side: str
+    trigger_point_id: str | None
+    trigger_point: str | None
+    finding: PalpationValue
+    twitch: bool | None
+    referral: bool | None
+    label: str
+
+
 class SuggestResult(BaseModel):
     candidates: list[Candidate]
     explanations: list[Explanation]
@@ -138,3 +224,10 @@ class SuggestResult(BaseModel):
     explanation_definition: str = EXPLANATION_DEFINITION
     disclaimer: str = DISCLAIMER
     elapsed_ms: float = 0.0
+    examine_next: list[ExamineNext] = Field(
+        default=[], description="Up to 3 trigger points whose palpation would tell most"
+    )
+    muscles: list[MuscleSummary] = Field(
+        default=[], description="Muscle-sides by P(at least one trigger point active)"
+    )
+    palpation: list[PalpationEcho] = Field(default=[], description="The findings, resolved")

@@ -7,24 +7,35 @@ same names and reports the same nearest matches.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 from pydantic import ValidationError
 
 from triggerpoint.bodychart.catalog import Catalog, UnknownRegionError, load_catalog
 from triggerpoint.errors import InvalidInput
+from triggerpoint.inference.evidence import Evidence, build_evidence
 from triggerpoint.inference.exact import EXACT_METHODS, Posterior, posterior
+from triggerpoint.inference.examine import (
+    information_gain,
+    likelihoods,
+    palpation_cost,
+    reason,
+)
 from triggerpoint.inference.explain import (
     best_sets,
     explained_regions,
     needling_summary,
     zone_hits,
 )
+from triggerpoint.inference.findings import Finding, label, point_label, resolve_findings
+from triggerpoint.inference.muscles import Rerun, latent_marginals, muscle_posteriors
 from triggerpoint.inference.network import AtlasLike, Network, network_for
-from triggerpoint.inference.params import Params, configured_params
+from triggerpoint.inference.params import Links, Params, configured_params
 from triggerpoint.inference.schemas import (
     DISCLAIMER,
     EMPTY_MESSAGE,
@@ -34,9 +45,13 @@ from triggerpoint.inference.schemas import (
     ComponentInfo,
     Drawing,
     DrawingEcho,
+    ExamineNext,
     ExplainedRegion,
     Explanation,
     ExplanationMember,
+    MuscleSummary,
+    MuscleTriggerPoint,
+    PalpationEcho,
     RegionRef,
     SuggestResult,
     Zones,
@@ -118,7 +133,8 @@ def suggest(
         atlas = load_atlas()
     catalog: Catalog = getattr(atlas, "catalog", None) or load_catalog()
     params = params if params is not None else configured_params()
-    net = network_for(atlas, params)
+    net = network_for(atlas, complete_params(params) if d.complete else params)
+    findings = resolve_findings(d.palpation, atlas=atlas) if d.palpation else []
     pain = _resolve(catalog, d.pain, "pain")
     pain_free = _resolve(catalog, d.pain_free, "pain_free")
     if d.intensity:
@@ -140,6 +156,7 @@ def suggest(
         from triggerpoint.config import get_settings
 
         max_terms = get_settings().suggest_max_terms
+    ev = build_evidence(net, params, findings)
     post = posterior(
         net,
         pos,
@@ -147,14 +164,76 @@ def suggest(
         exact_budget=params.exact_budget,
         max_active=params.approx_max_active,
         max_cost=max_terms,
+        prior=ev.prior,
+        extra_link=ev.extra_link,
+        extra_leak=ev.extra_leak,
     )
-    result = _result(net, catalog, post, d, pain, pain_free, top=max(0, top))
+    rerun: Rerun | None = None
+    if post.method in EXACT_METHODS:
+
+        def rerun(prior: np.ndarray, leak: np.ndarray | None, cols: np.ndarray) -> float:
+            n_pos = post.positives.size
+            virtual = post.virtual[cols[cols >= n_pos] - n_pos]
+            return posterior(
+                net,
+                post.positives[cols[cols < n_pos]],
+                (),  # the priors passed in have absorbed the negative findings already
+                exact_budget=params.exact_budget,
+                max_active=params.approx_max_active,
+                prior=prior,
+                extra_link=(
+                    ev.extra_link[:, virtual]
+                    if virtual.size and ev.extra_link is not None
+                    else None
+                ),
+                extra_leak=leak[virtual] if virtual.size and leak is not None else None,
+            ).log_z
+
+    p_latent = latent_marginals(net, ev, post, rerun)
+    result = _result(
+        net, catalog, post, d, pain, pain_free, top=max(0, top), extra=_Extra(
+            atlas, params, ev, p_latent, rerun
+        ),
+    )  # fmt: skip
     result.cost = float(sum(c.cost for c in post.components))
     result.budget = float(max_terms)
     if not result.exact:
         result.approximation = approximation_note(post, params.exact_budget, max_terms)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+_COMPLETE: dict[str, Params] = {}
+
+
+def complete_params(params: Params) -> Params:
+    """The parameters a complete drawing uses: every link scaled by `completeness` (the
+    chance that a patient marks a region that hurts when the whole chart is offered)."""
+    c = params.completeness
+    if c >= 1.0:
+        return params
+    key = params.cache_key()
+    hit = _COMPLETE.get(key)
+    if hit is None:
+        link = params.link
+        scaled = Links(essential=c * link.essential, spillover=c * link.spillover,
+                       local=c * link.local)  # fmt: skip
+        hit = params.model_copy(update={"link": scaled})
+        if len(_COMPLETE) >= 8:
+            _COMPLETE.clear()
+        _COMPLETE[key] = hit
+    return hit
+
+
+@dataclasses.dataclass
+class _Extra:
+    """What the palpation-aware parts of a result need besides the posterior."""
+
+    atlas: AtlasLike
+    params: Params
+    ev: Evidence
+    p_latent: np.ndarray
+    rerun: Rerun | None
 
 
 def suggest_unplanned(
@@ -223,6 +302,28 @@ class _Static:
             for tp in net.trigger_points
         ]
         self.cards: list[dict[str, Any] | None] = [None] * len(net.causes)
+        self.costs: dict[tuple[int, str], float] = {}
+
+    def palpation_cost(self, net: Network, j: int, pal: Any) -> float:
+        key = (j, pal.cost.model_dump_json())
+        cost = self.costs.get(key)
+        if cost is None:
+            tp = net.trigger_points[j]
+            muscle = tp.muscle
+            compressible = (
+                muscle.compressible_at(tp.tp_id)
+                if hasattr(muscle, "compressible_at")
+                else bool(muscle.needling.compressible)
+            )
+            cost = self.costs[key] = palpation_cost(
+                pal, depth_max_mm=int(muscle.needling.depth_mm[1]), compressible=compressible
+            )
+        return cost
+
+    def label(self, net: Network, j: int) -> str:
+        """ "right levator scapulae upper trigger point (angle of the neck)" """
+        tp = net.trigger_points[j]
+        return point_label(tp.side, tp.muscle.name, tp.tp_id, getattr(tp.tp, "name", None))
 
     def card(self, net: Network, j: int) -> dict[str, Any]:
         """The fields of candidate j that do not depend on the drawing."""
@@ -272,17 +373,18 @@ def _result(
     pain_free: list[str],
     *,
     top: int,
+    extra: _Extra,
 ) -> SuggestResult:
     static = _static(net, catalog)
-    touched = np.flatnonzero(post.touched)
+    ev = extra.ev
+    shown = post.touched.copy()
+    shown[list(ev.finding_of)] = True  # a palpated point is shown even if the drawing misses it
     negative = np.zeros(len(net.regions), dtype=bool)
     negative[post.negatives] = True
-    candidates = [
-        _candidate(net, static, post, j, p, negative)
-        for j, p in _rank(static, post.marginal, touched, top)
-    ]
+    ranked = _rank(static, post.marginal, np.flatnonzero(shown), max(top, EXAMINE_POOL))
+    candidates = [_candidate(net, static, post, j, p, negative, extra) for j, p in ranked[:top]]
     explanations = []
-    sets, exhaustive = best_sets(net, post, top=5)
+    sets, exhaustive = _best_sets(net, post, ev)
     for members, prob in sets:
         explained = [net.regions[i] for i in explained_regions(net, members, post.positives)]
         hit = set(explained)
@@ -320,7 +422,174 @@ def _result(
         explanation_definition=EXPLANATION_DEFINITION,
         disclaimer=DISCLAIMER,
         elapsed_ms=0.0,
+        examine_next=_examine(net, static, post, extra, ranked, sets),
+        muscles=_muscles(net, static, post, extra, shown, min(top, MUSCLES_SHOWN)),
+        palpation=[_echo(extra.atlas, f) for f in ev.findings],
     )
+
+
+EXAMINE_POOL = 10  # candidates considered for "examine next"
+EXAMINE_SHOWN = 3
+# Muscle-sides listed: each one whose points share a component costs a clamped run (exact),
+# so the list is kept to what a bedside view shows.
+MUSCLES_SHOWN = 5
+EXPLANATIONS = 5
+
+
+def _best_sets(
+    net: Network, post: Posterior, ev: Evidence
+) -> tuple[list[tuple[tuple[int, ...], float]], bool]:
+    """best_sets, with muscle-level palpation findings as extra positive columns: the
+    search reads only the leaks and log(1 - link) of the positives, so a view holding the
+    painful regions' columns followed by the virtual ones gives the exact scores."""
+    if post.virtual.size == 0 or ev.extra_link is None or ev.extra_leak is None:
+        return best_sets(net, post, top=EXPLANATIONS)
+    pos = post.positives
+    view = SimpleNamespace(
+        leak=np.concatenate([net.leak[pos], ev.extra_leak[post.virtual]]),
+        log_nolink=np.hstack([net.log_nolink[:, pos], np.log1p(-ev.extra_link[:, post.virtual])]),
+    )
+    flat = dataclasses.replace(post, positives=np.arange(pos.size + post.virtual.size))
+    return best_sets(cast(Network, view), flat, top=EXPLANATIONS)
+
+
+def _examine(
+    net: Network,
+    static: _Static,
+    post: Posterior,
+    extra: _Extra,
+    ranked: list[tuple[int, float]],
+    sets: list[tuple[tuple[int, ...], float]],
+) -> list[ExamineNext]:
+    """The best 3 of the top 10 unpalpated candidates by information gain per cost."""
+    ev = extra.ev
+    covered = ev.covered
+    pool = [
+        j
+        for j, _ in ranked[:EXAMINE_POOL]
+        if post.touched[j] and (covered is None or not covered[j])
+    ]
+    if not pool or post.method not in EXACT_METHODS:
+        return []
+    idx = np.array(pool)
+    pal = extra.params.palpation
+    member = np.array([[j in m for m, _ in sets] for j in pool], dtype=bool).reshape(idx.size, -1)
+    p_sets = np.array([p for _, p in sets])
+    lik_a, lik_i = likelihoods(pal, ev.latent_share[idx])
+    gain = information_gain(p_sets, member, post.marginal[idx], lik_a, lik_i)
+    cost = np.array([static.palpation_cost(net, j, pal) for j in pool])
+    score = gain / cost
+    order = [int(k) for k in np.argsort(-score, kind="stable") if gain[k] > 1e-12]
+    out = []
+    for k in order[:EXAMINE_SHOWN]:
+        j = pool[k]
+        card = static.card(net, j)
+        out.append(
+            ExamineNext.model_construct(
+                uid=card["uid"],
+                muscle_id=card["muscle_id"],
+                muscle=card["muscle"],
+                side=card["side"],
+                trigger_point_id=card["trigger_point_id"],
+                trigger_point=card["trigger_point"],
+                gain_bits=float(gain[k]),
+                cost=float(cost[k]),
+                reason=reason(static.label(net, j), j, sets),
+            )
+        )
+    return out
+
+
+def _muscles(
+    net: Network, static: _Static, post: Posterior, extra: _Extra, shown: np.ndarray, top: int
+) -> list[MuscleSummary]:
+    ev = extra.ev
+    involved = shown if ev.covered is None else shown | ev.covered
+    out = []
+    for (mid, side), g, p_any, p_lat in muscle_posteriors(
+        net, ev, post, extra.rerun, involved=involved, top=top
+    ):
+        points = []
+        for j in g.tolist():
+            card = static.card(net, j)
+            points.append(
+                MuscleTriggerPoint.model_construct(
+                    uid=card["uid"],
+                    trigger_point_id=card["trigger_point_id"],
+                    trigger_point=card["trigger_point"],
+                    p_active=float(post.marginal[j]),
+                    p_latent=float(extra.p_latent[j]),
+                    explains=[net.regions[i] for i, _ in zone_hits(net, j, post.positives)],
+                )
+            )
+        card = static.card(net, int(g[0]))
+        out.append(
+            MuscleSummary.model_construct(
+                muscle_id=mid,
+                muscle=card["muscle"],
+                side=side,
+                p_active=p_any,
+                p_latent=p_lat,
+                trigger_points=points,
+            )
+        )
+    return out
+
+
+def _echo(atlas: AtlasLike, f: Finding) -> PalpationEcho:
+    from triggerpoint.inference.findings import muscle_name
+
+    tp_name = None
+    if f.trigger_point_id is not None:
+        for tp in atlas.trigger_points:
+            if tp.muscle_id == f.muscle_id and tp.tp_id == f.trigger_point_id:
+                tp_name = tp.tp.name
+                break
+    return PalpationEcho.model_construct(
+        muscle_id=f.muscle_id, muscle=muscle_name(atlas, f.muscle_id), side=f.side,
+        trigger_point_id=f.trigger_point_id, trigger_point=tp_name, finding=f.finding,
+        twitch=f.twitch, referral=f.referral, label=label(atlas, f.site),
+    )  # fmt: skip
+
+
+def _pct(p: float) -> str:
+    return "<1%" if 0 < p < 0.005 else (">99%" if 0.995 <= p < 1 else f"{p:.0%}")
+
+
+def state_sentence(
+    finding: str | None, p_active: float, p_latent: float, *, muscle: str | None
+) -> str:
+    """One sentence that tells active from latent.
+
+    Active: spontaneously painful, and pressure reproduces the familiar pain. Latent: hurts
+    only when pressed, without the familiar complaint. Both can refer pain, so the sentence
+    never ties latent to local pain or active to referred pain. "Likely" is said only when
+    the posterior agrees with what the finding points to.
+    """
+    odds = f"P(active) {_pct(p_active)}, P(latent) {_pct(p_latent)}"
+    absent = 1.0 - p_active - p_latent
+    if finding == "familiar":
+        if p_active >= max(p_latent, absent):
+            return f"Pressure reproduced the familiar pain: likely active ({odds})."
+        return (
+            "Pressure reproduced the familiar pain, which points to an active trigger point, "
+            f"though the rest of the evidence weighs against it ({odds})."
+        )
+    if finding == "tender":
+        if p_latent >= max(p_active, absent):
+            return (
+                "Pressure reproduced a different pain (tender, not the familiar pain): likely "
+                f"latent; it does not explain today's complaint ({odds})."
+            )
+        return (
+            "Tender without the familiar pain, which points to a latent trigger point, though "
+            f"the drawing still favours an active one ({odds})."
+        )
+    if finding == "none":
+        return f"No tender spot or taut band on palpation: unlikely here ({odds})."
+    if muscle is not None:
+        return f"The muscle was palpated as a whole ({muscle}): {odds}."
+    return f"Not palpated yet: {odds}; confirm by palpation."
 
 
 TIE = 1e-12  # relative: probabilities this close are equal up to rounding
@@ -364,11 +633,27 @@ def _member(card: dict[str, Any]) -> ExplanationMember:
 
 
 def _candidate(
-    net: Network, static: _Static, post: Posterior, j: int, p: float, negative: np.ndarray
+    net: Network,
+    static: _Static,
+    post: Posterior,
+    j: int,
+    p: float,
+    negative: np.ndarray,
+    extra: _Extra,
 ) -> Candidate:
     """Model construction without re-validation: every field comes from validated data."""
     card = static.card(net, j)
     names = static.region_names
+    p_lat = float(extra.p_latent[j])
+    finding = extra.ev.finding_of.get(j)
+    muscle_finding = None
+    if finding is None and extra.ev.covered is not None and extra.ev.covered[j]:
+        tp = net.trigger_points[j]
+        muscle_finding = next(
+            f.finding
+            for f in extra.ev.findings
+            if f.trigger_point_id is None and (f.muscle_id, f.side) == (tp.muscle_id, tp.side)
+        )
     explains = [
         ExplainedRegion.model_construct(id=net.regions[i], name=names[i], zone=z)
         for i, z in zone_hits(net, j, post.positives)
@@ -401,4 +686,8 @@ def _candidate(
         zones=Zones.model_construct(
             essential=list(essential), spillover=list(spillover), local=list(local)
         ),
+        p_active=p,
+        p_latent=p_lat,
+        palpation=finding,
+        state=state_sentence(finding, p, p_lat, muscle=muscle_finding),
     )

@@ -3,8 +3,9 @@
 The bundle carries everything needed to rebuild the record in another triggerpoint clinic
 (the re-import test relies on that): standard codes where they exist (ICD-10-CM, CPT, LOINC)
 and a documented local code system where they do not (docs/fhir.md). Needle entries travel in
-a complex extension on Procedure; screening answers as a QuestionnaireResponse, and each
-restriction the screening gave as a `Flag`.
+a complex extension on Procedure; screening answers as a QuestionnaireResponse, each
+restriction the screening gave as a `Flag`, and each palpation finding as an exam Observation
+(palpation and atlas-muscle code systems).
 
 Import trusts nothing in the bundle: every write goes through the service function and input
 schema the JSON API uses (records, treatment, outcomes), derived values (screening outcome
@@ -36,6 +37,8 @@ from triggerpoint.audit.models import AuditEvent
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
+from triggerpoint.examination.models import PalpationFinding
+from triggerpoint.examination.service import label as site_label
 from triggerpoint.inputs import InputModel
 from triggerpoint.notes import schemas as note_schemas
 from triggerpoint.notes.models import SoapNote
@@ -62,6 +65,23 @@ VISIT_ID = "urn:triggerpoint:visit-id"
 SCREENING_Q = "urn:triggerpoint:questionnaire:dry-needling-screening"
 MEASURE_Q = "urn:triggerpoint:questionnaire:"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+# Palpation findings (docs/fhir.md, "Palpation findings"): our own code systems, since the
+# atlas carries no SNOMED CT codes for its muscles and trigger points.
+PALPATION = "https://triggerpoint.example/fhir/CodeSystem/palpation"
+ATLAS_MUSCLE = "https://triggerpoint.example/fhir/CodeSystem/atlas-muscle"
+SNOMED = "http://snomed.info/sct"
+PALPATION_CODES = {
+    "palpation": "Trigger point palpation",
+    "familiar": "Familiar pain reproduced",
+    "tender": "Tender, not the familiar pain",
+    "none": "No tender spot or taut band",
+    "twitch": "Local twitch response",
+    "referral": "Referral on compression",
+}
+COMPONENTS = ("twitch", "referral")
+# SNOMED CT laterality qualifiers (the HL7 body-site laterality value set)
+LATERALITY = {"right": ("24028007", "Right"), "left": ("7771000", "Left")}
+SIDE_OF = {code: side for side, (code, _) in LATERALITY.items()}
 NS = uuid.UUID("6f1c8d0e-7a52-4b0f-9d6e-2f6c7b1e9a11")
 LOINC_FOR = {
     "nprs": ("72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported"),
@@ -257,6 +277,56 @@ def _procedure(
         )
         + ([_ext_value(f"{EXT}/imported", True)] if ns.imported else []),
     }
+
+
+def _palpation_coding(code: str) -> dict[str, str]:
+    return {"system": PALPATION, "code": code, "display": PALPATION_CODES[code]}
+
+
+def _finding(f: PalpationFinding, subject: str, names: dict[str, str]) -> dict[str, Any]:
+    """One palpation finding as an exam Observation: the value from the palpation code system,
+    the muscle as bodySite (with its side and, when named, the trigger point), twitch and
+    referral as components, the visit's Encounter, and the time it was recorded."""
+    name = names.get(f.muscle_id, f.muscle_id)
+    code, display = LATERALITY[f.side]
+    site_ext = [
+        {
+            "url": f"{EXT}/laterality",
+            "valueCodeableConcept": {
+                "coding": [{"system": SNOMED, "code": code, "display": display}]
+            },
+        }
+    ]
+    if f.trigger_point_id:
+        site_ext.append(_ext_value(f"{EXT}/trigger-point", f.trigger_point_id))
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [_category("exam")],
+        "code": {"coding": [_palpation_coding("palpation")], "text": "Trigger point palpation"},
+        "subject": {"reference": subject},
+        "encounter": {"reference": _ref("visit", f.visit_id)},
+        "effectiveDateTime": _dt(f.recorded_at),
+        "valueCodeableConcept": {
+            "coding": [_palpation_coding(f.finding)],
+            "text": PALPATION_CODES[f.finding].lower(),
+        },
+        "bodySite": {
+            "coding": [{"system": ATLAS_MUSCLE, "code": f.muscle_id, "display": name}],
+            "text": site_label(f.muscle_id, f.side, f.trigger_point_id),
+            "extension": site_ext,
+        },
+        "component": [
+            {"code": {"coding": [_palpation_coding(c)]}, "valueBoolean": value}
+            for c, value in (("twitch", f.twitch), ("referral", f.referral))
+            if value is not None
+        ],
+    }
+    if f.note:
+        obs["note"] = [{"text": f.note}]
+    if not obs["component"]:
+        del obs["component"]
+    return obs
 
 
 def _adverse(ae, subject: str) -> dict[str, Any]:
@@ -550,9 +620,8 @@ def export_patient(session: Session, *, principal: Principal, patient_id: int) -
         entries += [
             (_ref("condition", f"{e.id}/{d.code}"), _condition(e, d, subject)) for d in e.diagnoses
         ]
-    entries += [
-        (_ref("visit", v.id), _encounter(v, subject)) for v in q(Visit, Visit.visit_at, Visit.id)
-    ]
+    visits = q(Visit, Visit.visit_at, Visit.id)
+    entries += [(_ref("visit", v.id), _encounter(v, subject)) for v in visits]
     entries += [
         (_ref("consent", c.id), _consent(c, subject))
         for c in q(Consent, Consent.signed_at, Consent.id)
@@ -571,6 +640,12 @@ def export_patient(session: Session, *, principal: Principal, patient_id: int) -
     for m in q(Measurement, Measurement.measured_at, Measurement.id):
         urls = (_ref("measurement", f"{m.id}/0"), _ref("measurement", f"{m.id}/1"))
         entries += list(zip(urls, _measurement(m, subject, urls), strict=False))
+    found = session.scalars(
+        select(PalpationFinding)
+        .where(PalpationFinding.visit_id.in_([v.id for v in visits]))
+        .order_by(PalpationFinding.recorded_at, PalpationFinding.id)
+    )
+    entries += [(_ref("palpation", f.id), _finding(f, subject, names)) for f in found]
     entries += [
         (_ref("soap_note", n.id), _composition(session, n, subject))
         for n in q(SoapNote, SoapNote.created_at, SoapNote.id)
@@ -630,6 +705,19 @@ ELEMENTS = {
         "AdverseEvent": "actuality subject event date severity seriousness suspectEntity extension",
         "Composition": "status type subject encounter date author title attester section extension",
     }.items()
+}
+# A palpation Observation (code from `PALPATION`) carries other elements than a measurement.
+PALPATION_ELEMENTS = {
+    "status",
+    "category",
+    "code",
+    "subject",
+    "encounter",
+    "effectiveDateTime",
+    "valueCodeableConcept",
+    "bodySite",
+    "component",
+    "note",
 }
 ALWAYS = {"resourceType", "id", "meta", "text"}
 MAX_ENTRIES = 5000
@@ -852,6 +940,7 @@ def import_bundle(session: Session, *, principal: Principal, bundle: Any) -> int
     _import_patient(run)
     _import_episodes(run)
     _import_visits(run)
+    _import_findings(run)  # before the notes and sessions that sign their visits
     _import_notes(run)
     _import_consents(run)
     _import_screenings(run)
@@ -922,7 +1011,8 @@ def _resources(bundle: Any) -> dict[str, list[_Res]]:
     except Exception as exc:  # the validator fails in its own ways on some malformed input
         _fail("bundle", f"not a valid FHIR R4 Bundle ({type(exc).__name__})")
     for res in order:
-        extra = sorted(set(res.data) - ELEMENTS[res.type] - ALWAYS)
+        allowed = PALPATION_ELEMENTS if _is_palpation(res) else ELEMENTS[res.type]
+        extra = sorted(set(res.data) - allowed - ALWAYS)
         if extra:
             _fail(
                 f"{res.path}.{extra[0]}", "is not an element this import reads (it would be lost)"
@@ -931,6 +1021,15 @@ def _resources(bundle: Any) -> dict[str, list[_Res]]:
     if len(patients) != 1:
         _fail("bundle.entry", f"expected exactly one Patient, found {len(patients)}")
     return by_type
+
+
+def _is_palpation(res: _Res) -> bool:
+    """A palpation finding rather than a measurement: an Observation coded in `PALPATION`."""
+    code = res.data.get("code") if res.type == "Observation" else None
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, dict) and c.get("system") == PALPATION for c in codings
+    )
 
 
 def _identifiers(run: _Run) -> dict[str, str]:
@@ -1117,6 +1216,93 @@ def _import_visits(run: _Run) -> None:
             )
         if res.url:
             run.visits[res.url] = visit.id
+
+
+def _import_findings(run: _Run) -> None:
+    """Each palpation Observation as a finding of its visit, through
+    `examination.service.record_finding` (which resolves the site in the atlas and checks the
+    value). They are imported right after the visits, as a session's needle entries are
+    recorded before it is signed: a visit signed later in the import (its note, its needling
+    session) had its findings when it was signed."""
+    from triggerpoint.examination.schemas import FindingIn
+    from triggerpoint.examination.service import record_finding
+
+    seen: set[int] = set()
+    for res in run.of("Observation"):
+        if not _is_palpation(res):
+            continue
+        d, path = res.data, res.path
+        _subject(res, run.patient_url)
+        if _code(d["code"], f"{path}.code", PALPATION) != "palpation":
+            _fail(f"{path}.code", "a palpation Observation is coded 'palpation'")
+        if _get(d, "status", path, str) in ("cancelled", "entered-in-error"):
+            _fail(f"{path}.status", "a cancelled observation is not a finding")
+        visit_id = run.visits.get(_reference(d, "encounter", path, required=True) or "")
+        if visit_id is None:
+            _fail(f"{path}.encounter", "refers to an Encounter that is not in the bundle")
+        value = _get(d, "valueCodeableConcept", path, dict, required=True)
+        finding = _code(value, f"{path}.valueCodeableConcept", PALPATION)
+        site = _get(d, "bodySite", path, dict, required=True)
+        where = f"{path}.bodySite"
+        muscle_id = _code(site, where, ATLAS_MUSCLE)
+        x = _extensions(site, where, {"laterality", "trigger-point"})
+        laterality = _one(x, "laterality", where, dict, required=True)
+        side = SIDE_OF.get(_code(laterality, f"{where}.laterality", SNOMED))
+        if side is None:
+            _fail(
+                f"{where}.laterality",
+                "must be SNOMED CT 24028007 (right) or 7771000 (left)",
+            )
+        extra: dict[str, bool] = {}
+        for k, comp in enumerate(_items(d, "component", path)):
+            at = f"{path}.component[{k}]"
+            name = _code(_get(comp, "code", at, dict, required=True), f"{at}.code", PALPATION)
+            if name not in COMPONENTS:
+                _fail(f"{at}.code", f"{name[:40]!r} is not one of {', '.join(COMPONENTS)}")
+            if name in extra:
+                _fail(f"{at}.code", f"{name} appears twice")
+            extra[name] = _get(comp, "valueBoolean", at, bool, required=True)
+        notes = _items(d, "note", path)
+        if len(notes) > 1:
+            _fail(f"{path}.note", "at most one note")
+        note = _get(notes[0], "text", f"{path}.note[0]", str) if notes else None
+        recorded_at = _when(
+            _get(d, "effectiveDateTime", path, str, required=True),
+            f"{path}.effectiveDateTime",
+            past=True,
+        )
+        fields = {
+            "finding": f"{path}.valueCodeableConcept",
+            "site": where,
+            "muscle_id": where,
+            "side": f"{where}.laterality",
+            "trigger_point_id": f"{where}.trigger-point",
+            "twitch": f"{path}.component",
+            "referral": f"{path}.component",
+            "note": f"{path}.note",
+        }
+        with _naming(path, fields):
+            data = FindingIn.model_validate(
+                {
+                    "muscle_id": muscle_id,
+                    "side": side,
+                    "trigger_point_id": _one(x, "trigger-point", where, str),
+                    "finding": finding,
+                    "twitch": extra.get("twitch"),
+                    "referral": extra.get("referral"),
+                    "note": note,
+                }
+            )
+            row = record_finding(
+                run.session,
+                principal=run.principal,
+                visit_id=visit_id,
+                data=data,
+                recorded_at=recorded_at,
+            )
+        if row.id in seen:  # recording a site again updates it: a bundle would lose one
+            _fail(where, "a second finding on the same site at the same visit")
+        seen.add(row.id)
 
 
 SOAP_BY_CODE = {code: key for key, (code, _) in SOAP_LOINC.items()}
@@ -1607,7 +1793,7 @@ def _import_measurements(run: _Run) -> None:
     reverse_loinc = {code: name for name, (code, _) in LOINC_FOR.items()}
     for res in run.of("Observation"):
         d, path = res.data, res.path
-        if _vital(res):
+        if _vital(res) or _is_palpation(res):
             continue
         coding = d["code"]["coding"][0]
         code = coding.get("code")

@@ -23,6 +23,8 @@ from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.audit.service import record
 from triggerpoint.bodychart.catalog import View
 from triggerpoint.errors import InvalidInput, NotFound
+from triggerpoint.examination import service as examination
+from triggerpoint.examination.schemas import FINDING_WORDS, FindingView
 from triggerpoint.notes import service as notes
 from triggerpoint.outcomes import series
 from triggerpoint.outcomes import service as outcomes
@@ -64,6 +66,57 @@ def muscle_names() -> dict[str, str]:
 def muscle_label(muscle_id: str, side: str | None = None) -> str:
     name = muscle_names().get(muscle_id, muscle_id.replace("_", " "))
     return f"{name} ({side})" if side else name
+
+
+# --- palpation findings -------------------------------------------------------------------
+
+# The finding's words come from the examination domain (`FINDING_WORDS`, `FindingView.label`),
+# so the visit page, the note and the report say the same thing. "Familiar" is the sign that
+# tells an active trigger point from a latent one: pressure reproduces the patient's own
+# complaint (the 2018 Delphi consensus, Fernandez-de-las-Penas & Dommerholt, Pain Med,
+# doi:10.1093/pm/pnx207); a latent point is tender when pressed but does not reproduce it. Both
+# can refer pain, so the report states what was felt, not a verdict.
+TWITCH_WORDS = {True: "local twitch response", False: "no local twitch response"}
+REFERRAL_WORDS = {True: "pain referred on compression", False: "no referral on compression"}
+
+
+def finding_site(f: FindingView) -> str:
+    """The site as a referrer reads it: the muscle-side ('right upper trapezius'), or, when a
+    trigger point was named, the atlas's name for it ('right upper trapezius TP1 (anterior
+    border)') rather than its id."""
+    if f.trigger_point is None:
+        return f.label
+    return f"{f.side} {f.trigger_point[:1].lower()}{f.trigger_point[1:]}"
+
+
+def finding_view(f: FindingView) -> dict[str, Any]:
+    """One palpation finding as the visit note and the progress report print it:
+    'right upper trapezius: familiar pain reproduced; local twitch response'."""
+    site = finding_site(f)
+    words = FINDING_WORDS[f.finding]
+    extras = [
+        table[value]
+        for table, value in ((TWITCH_WORDS, f.twitch), (REFERRAL_WORDS, f.referral))
+        if value is not None
+    ]
+    return {
+        "site": site,
+        "finding": f.finding,
+        "words": words,
+        "extras": extras,
+        "note": f.note,
+        "recorded_at": f.recorded_at,
+    }
+
+
+def visit_findings(
+    session: Session, *, principal: Principal, visit_id: int
+) -> list[dict[str, Any]]:
+    """The visit's palpation findings, read through the examination service (audited)."""
+    return [
+        finding_view(f)
+        for f in examination.list_findings(session, principal=principal, visit_id=visit_id)
+    ]
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -312,7 +365,8 @@ def patient_outcomes(session: Session, *, principal: Principal, patient_id: int)
 def visit_note(
     session: Session, *, principal: Principal, patient_id: int, visit_id: int
 ) -> dict[str, Any]:
-    """One visit: needling entries, the screening that cleared it, adverse events, signature."""
+    """One visit: palpation findings, needling entries, the screening that cleared it, adverse
+    events, signature."""
     principal.require("clinical:read")
     patient = records.get_patient(session, principal=principal, patient_id=patient_id)
     try:
@@ -350,6 +404,7 @@ def visit_note(
     drawing = _drawing_view(drawings[-1]) if drawings else None
     note = notes.find_note(session, principal=principal, visit_id=visit_id)
     return {
+        "findings": visit_findings(session, principal=principal, visit_id=visit_id),
         "p": patient,
         "visit": visit,
         "ns": ns,
@@ -372,7 +427,8 @@ def visit_note(
 
 
 def progress_report(session: Session, *, principal: Principal, patient_id: int) -> dict[str, Any]:
-    """For a referrer or insurer: diagnoses, treatment summary, outcome plots, responder status."""
+    """For a referrer or insurer: diagnoses, palpation findings by visit, treatment summary,
+    outcome plots, responder status."""
     principal.require("clinical:read")
     ctx = patient_outcomes(session, principal=principal, patient_id=patient_id)
     episodes = records.episodes_out(session, principal=principal, patient_id=patient_id)
@@ -385,8 +441,14 @@ def progress_report(session: Session, *, principal: Principal, patient_id: int) 
             counts[label] = counts.get(label, 0) + 1
         twitches += sum(e.twitch_count for e in ns.entries)
     aes = [ae for ns in sessions for ae in ns.adverse_events]
+    examined = [
+        {"at": v.visit_at, "visit_id": v.id, "findings": found}
+        for v in visits
+        if (found := visit_findings(session, principal=principal, visit_id=v.id))
+    ]
     return {
         **ctx,
+        "examined": examined,
         "episodes": episodes,
         "first_visit": visits[0].visit_at if visits else None,
         "last_visit": visits[-1].visit_at if visits else None,

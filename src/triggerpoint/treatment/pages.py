@@ -21,6 +21,8 @@ from triggerpoint.accounts.models import User
 from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
+from triggerpoint.examination import schemas as exam_schemas
+from triggerpoint.examination import service as examination
 from triggerpoint.notes import schemas as notes_schemas
 from triggerpoint.notes import service as notes
 from triggerpoint.outcomes import schemas as oschemas
@@ -51,6 +53,7 @@ ANCHORS = {
     "addendum": "sign",
     "drawing": "drawing",
     "nprs": "outcomes",
+    "palpation": "suggest",
 }
 STATE_WORDS = {"done": "done", "needed": "to do", "blocked": "blocked"}
 
@@ -419,6 +422,10 @@ def _visit_context(
             session, principal, visit, redraw=redraw or (form or {}).get("_action") == "drawing"
         ),
         **service.visit_suggestions(session, principal=principal, visit=visit, needling=needling),
+        "findings": examination.list_findings(session, principal=principal, visit_id=visit.id),
+        "finding_words": exam_schemas.FINDING_WORDS,
+        "palpation_open": principal.can("clinical:write")
+        and examination.can_change(session, visit_id=visit.id),
     }
     atlas = load_atlas()
     ctx["recess_muscles"] = sorted(m.name for m in atlas.muscles.values() if m.pleural_recess)
@@ -471,6 +478,75 @@ async def needling_action(
         request,
         "treatment/visit.html",
         _visit_context(session, principal, visit, needling, errors, {**form, "_action": action}),
+        422,
+    )
+
+
+@pages.post("/visits/{visit_id}/palpation", response_class=HTMLResponse)
+async def palpation_save(
+    request: Request, principal: PagePrincipal, session: PageSession, visit_id: RecordId
+) -> Response:
+    """Record a palpation finding from the suggestions step (the same site again updates it),
+    then back to the suggestions, re-ranked with it; a refused finding re-renders the page
+    with the message at the findings (422), nothing recorded."""
+    principal.require("clinical:write")
+    posted = await request.form()
+    form = {k: v for k, v in posted.items() if k != "csrf_token"}
+    raw = {
+        "site": form.get("site") or None,
+        "muscle_id": form.get("muscle_id") or None,
+        "side": form.get("side") or None,
+        "trigger_point_id": form.get("trigger_point_id") or None,
+        "finding": form.get("finding"),
+        "twitch": True if form.get("twitch") == "on" else None,
+        "referral": True if form.get("referral") == "on" else None,
+        "note": form.get("note") or None,
+    }
+    data, errors = parse_form(exam_schemas.FindingIn, raw)
+    if data is not None:
+        try:
+            examination.record_finding(session, principal=principal, visit_id=visit_id, data=data)
+        except (InvalidInput, Conflict) as exc:
+            errors = {exc.field or "form": str(exc)}
+    return _palpation_back(request, session, principal, visit_id, errors, form)
+
+
+@pages.post("/visits/{visit_id}/palpation/{finding_id}/delete", response_class=HTMLResponse)
+def palpation_delete(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    visit_id: RecordId,
+    finding_id: RecordId,
+) -> Response:
+    """Remove a finding recorded in error; back to the suggestions, re-ranked without it."""
+    principal.require("clinical:write")
+    errors: dict[str, str] = {}
+    try:
+        examination.remove_finding(
+            session, principal=principal, visit_id=visit_id, finding_id=finding_id
+        )
+    except Conflict as exc:
+        errors = {"form": str(exc)}
+    return _palpation_back(request, session, principal, visit_id, errors, {})
+
+
+def _palpation_back(
+    request: Request, session, principal, visit_id: int, errors: dict[str, str], form: dict
+) -> Response:
+    if not errors:
+        return RedirectResponse(f"/visits/{visit_id}#{ANCHORS['palpation']}", status_code=303)
+    session.rollback()
+    visit = records.get_record(session, Visit, visit_id, "visit")
+    needling = service.needling_for_visit(session, visit_id=visit_id)
+    # every message of the finding's form is shown at the findings, naming its field
+    shown = {"palpation": "; ".join(f"{k}: {v}" if k != "form" else v for k, v in errors.items())}
+    return _render(
+        request,
+        "treatment/visit.html",
+        _visit_context(
+            session, principal, visit, needling, shown, {**form, "_action": "palpation"}
+        ),
         422,
     )
 

@@ -12,7 +12,7 @@ Every rule lives here once; the API, the pages and the CLI all meet the same err
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -26,6 +26,7 @@ from triggerpoint.atlas.schema import Muscle
 from triggerpoint.audit.service import record
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, SafetyBlock
+from triggerpoint.examination.service import palpation_for_visit
 from triggerpoint.notes.service import sign_visit_note
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
 from triggerpoint.records.service import (
@@ -265,16 +266,16 @@ def needling_suggestions(
     ranked candidates not already planned (`inference.service.suggest_unplanned`), each
     with why this patient must not have it (`restricted_here`; empty: allowed).
     """
-    from triggerpoint.inference.service import suggest_unplanned
-
     drawings = visit_pain_drawings(
         session, principal=principal, patient_id=needling.patient_id, visit_id=needling.visit_id
     )
     if needling.status != "open" or not drawings:
-        return {"suggestions": [], "painful_count": 0, "restricted": {}}
+        return dict(NO_SUGGESTIONS)
     latest = drawings[-1]
-    shown = suggest_unplanned(
-        {"pain": [m.region_id for m in latest.marks], "complete": latest.complete},
+    shown, examine_next = _ranked(
+        session,
+        visit_id=needling.visit_id,
+        latest=latest,
         planned={(t.muscle_id, t.side, t.trigger_point_id) for t in needling.targets},
     )
     restricted = {
@@ -286,7 +287,33 @@ def needling_suggestions(
             )
         )
     }
-    return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
+    return {
+        "suggestions": shown,
+        "painful_count": len(latest.marks),
+        "restricted": restricted,
+        "examine_next": examine_next,
+    }
+
+
+# Nothing to suggest (no drawing, or the session is signed); the page reads no examine-next.
+NO_SUGGESTIONS: dict[str, Any] = {"suggestions": [], "painful_count": 0, "restricted": {}}
+
+
+def _ranked(
+    session: Session, *, visit_id: int, latest: Any, planned: Collection[tuple[str, str, str]]
+) -> tuple[list[Any], list[Any]]:
+    """The unplanned suggestions for the visit's latest drawing plus its palpation findings
+    (`examination.service.palpation_for_visit`: recording a finding re-ranks them), and the
+    engine's "examine next" (top 3 trigger points worth palpating, with their reasons)."""
+    from triggerpoint.inference.service import suggest, suggest_unplanned
+
+    drawing = {
+        "pain": [m.region_id for m in latest.marks],
+        "complete": latest.complete,
+        "palpation": palpation_for_visit(session, visit_id=visit_id),
+    }
+    shown = suggest_unplanned(drawing, planned=planned)
+    return shown, list(suggest(drawing, top=8).examine_next[:3])
 
 
 def visit_suggestions(
@@ -297,19 +324,15 @@ def visit_suggestions(
     Before the session, restrictions come from the patient's latest screening."""
     if needling is not None:
         if needling.status != "open":
-            return {"suggestions": [], "painful_count": 0, "restricted": {}}
+            return dict(NO_SUGGESTIONS)
         return needling_suggestions(session, principal=principal, needling=needling)
-    from triggerpoint.inference.service import suggest_unplanned
-
     drawings = visit_pain_drawings(
         session, principal=principal, patient_id=visit.patient_id, visit_id=visit.id
     )
     if not drawings:
-        return {"suggestions": [], "painful_count": 0, "restricted": {}}
+        return dict(NO_SUGGESTIONS)
     latest = drawings[-1]
-    shown = suggest_unplanned(
-        {"pain": [m.region_id for m in latest.marks], "complete": latest.complete}, planned=()
-    )
+    shown, examine_next = _ranked(session, visit_id=visit.id, latest=latest, planned=())
     screening = latest_screening(session, patient_id=visit.patient_id)
     patient = session.get(Patient, visit.patient_id)
     safety = PatientSafety.of(
@@ -325,7 +348,12 @@ def visit_suggestions(
             )
         )
     }
-    return {"suggestions": shown, "painful_count": len(latest.marks), "restricted": restricted}
+    return {
+        "suggestions": shown,
+        "painful_count": len(latest.marks),
+        "restricted": restricted,
+        "examine_next": examine_next,
+    }
 
 
 def get_needling(session: Session, *, principal: Principal, needling_id: int) -> NeedlingSession:

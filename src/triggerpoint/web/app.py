@@ -181,6 +181,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.bodychart.router import api as bodychart_api
     from triggerpoint.dashboard import listeners as dashboard_listeners
     from triggerpoint.dashboard.pages import pages as dashboard_pages
+    from triggerpoint.examination.router import api as examination_api
     from triggerpoint.inference.router import api as inference_api
     from triggerpoint.inference.router import pages as inference_pages
     from triggerpoint.interop.router import api as interop_api
@@ -237,6 +238,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         treatment_pages,
         notes_api,
         notes_pages,
+        examination_api,
         outcomes_api,
         outcomes_pages,
         reports_pages,

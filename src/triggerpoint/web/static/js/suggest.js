@@ -1,5 +1,7 @@
 // /suggest: paint a pain drawing (click, tap, drag, keyboard), ask POST /api/suggest after a
 // short debounce, list ranked candidates, and overlay a candidate's referral map on hover/select.
+// Palpation findings recorded under each candidate travel in the same drawing (`palpation`), so
+// every finding re-ranks the candidates, the muscles and "examine next" live; nothing is stored.
 (function () {
   "use strict";
   const pain = new Set();
@@ -23,6 +25,24 @@
   let inflight = null;
   let selected = null; // uid of the candidate whose map stays on
   let byUid = new Map();
+  // Palpation findings by trigger point uid ("upper_trapezius.tp1.right"), in recording order:
+  // {muscle_id, side, trigger_point_id, finding, twitch, referral, name}
+  const findings = new Map();
+  const findingsList = document.getElementById("findings-list");
+  const findingsEmpty = document.getElementById("findings-empty");
+  const clearFindings = document.getElementById("clear-findings");
+  const palpHeading = document.getElementById("palp-h");
+  const examineBox = document.getElementById("examine-box");
+  const examineList = document.getElementById("examine-next");
+  const musclesBox = document.getElementById("muscles-box");
+  const musclesList = document.getElementById("muscles");
+  const FINDINGS = [
+    ["familiar", "Familiar", "pressure reproduces the familiar pain"],
+    ["tender", "Tender", "tender, but not the familiar pain"],
+    ["none", "None", "no tender spot or taut band"],
+  ];
+  const SIGNS = [["twitch", "Twitch", "local twitch response seen"],
+    ["referral", "Referral", "pain referred on compression"]];
 
   function brush() {
     const b = document.querySelector("input[name=brush]:checked");
@@ -54,7 +74,10 @@
   async function ask() {
     if (inflight) inflight.abort();
     inflight = new AbortController();
-    const body = { pain: [...pain], pain_free: [...painFree], complete: complete.checked };
+    const body = { pain: [...pain], pain_free: [...painFree], complete: complete.checked,
+      palpation: [...findings.values()].map((f) => ({ muscle_id: f.muscle_id, side: f.side,
+        trigger_point_id: f.trigger_point_id, finding: f.finding, twitch: f.twitch,
+        referral: f.referral })) };
     status.textContent = "Updating…";
     try {
       const resp = await fetch("/api/suggest?top=10", {
@@ -86,33 +109,143 @@
     s.className = cls; s.textContent = text; return s;
   }
 
+  function tpLabel(c) { return c.trigger_point + " (" + c.side + ")"; }
+  function button(cls, text, key) {
+    const b = document.createElement("button");
+    b.type = "button"; b.className = cls; b.textContent = text;
+    if (key) b.dataset.focusKey = key; // focus comes back to it after the list is rebuilt
+    return b;
+  }
+
+  // Under each candidate: familiar / tender / none (pressed = recorded; press again to remove),
+  // then the optional twitch and referral toggles, which qualify a recorded finding.
+  function palpationButtons(c) {
+    const f = findings.get(c.uid);
+    const group = document.createElement("div");
+    group.className = "palpate"; group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Palpation finding for " + tpLabel(c));
+    FINDINGS.forEach(([value, text, meaning]) => {
+      const b = button("find find-" + value, text, c.uid + "|" + value);
+      b.dataset.finding = value; b.title = text + ": " + meaning;
+      b.setAttribute("aria-label", text + ": " + tpLabel(c));
+      b.setAttribute("aria-pressed", f && f.finding === value ? "true" : "false");
+      group.append(b);
+    });
+    SIGNS.forEach(([sign, text, meaning]) => {
+      const b = button("sign", text, c.uid + "|" + sign);
+      b.dataset.sign = sign; b.title = text + ": " + meaning;
+      b.setAttribute("aria-label", text + " (" + meaning + "): " + tpLabel(c));
+      b.setAttribute("aria-pressed", f && f[sign] === true ? "true" : "false");
+      b.disabled = !f; // a sign qualifies a finding: record familiar, tender or none first
+      group.append(b);
+    });
+    return group;
+  }
+
   function candidateButton(c) {
     const b = document.createElement("button");
     b.type = "button"; b.className = "candidate"; b.dataset.uid = c.uid;
+    b.dataset.focusKey = c.uid;
     b.setAttribute("aria-pressed", selected === c.uid ? "true" : "false");
     const chance = span("chance", "");
     chance.append(span("prob", pct(c.probability)), span("prob-unit", " chance active"));
+    if (c.p_latent !== undefined) chance.append(span("latent", pct(c.p_latent) + " latent"));
     b.append(chance, span("name", c.muscle + " (" + c.side + ")"));
     b.append(span("detail tp-name", c.trigger_point));
+    if (c.palpation) b.append(span("palpated", "Palpated: " + c.palpation));
+    if (c.state) b.append(span("detail state", c.state));
     const bar = span("bar", ""); bar.style.width = Math.max(1, 100 * c.probability) + "%"; b.append(bar);
     b.append(span("detail", "Explains: " + c.explains.map((r) => r.name + " (" + r.zone + ")").join(", ")));
     if (c.against.length) b.append(span("detail against", "Against (pain-free essential zone): " + c.against.map((r) => r.name).join(", ")));
     b.append(span("detail", "Where: " + c.location));
     b.append(span("detail" + (c.thorax ? " warn" : ""), "Needling: " + c.needling));
     const li = document.createElement("li");
-    li.append(b);
+    li.dataset.uid = c.uid;
+    li.append(b, palpationButtons(c));
     return li;
   }
 
+  // The findings as the server understood them (its `palpation` echo names each site in full);
+  // before the first answer, or without one, the names the candidates gave.
+  function renderFindings(echo) {
+    findingsList.replaceChildren();
+    const shown = echo || [...findings.values()];
+    shown.forEach((f) => {
+      const uid = f.muscle_id + "." + f.trigger_point_id + "." + f.side;
+      const name = f.trigger_point ? f.trigger_point + " (" + f.side + ")" : f.name || f.label;
+      const li = document.createElement("li");
+      const signs = SIGNS.filter(([sign]) => f[sign] !== null && f[sign] !== undefined)
+        .map(([sign, text]) => (f[sign] ? "" : "no ") + text.toLowerCase());
+      li.append(span("finding-site", name), span("finding-value", [f.finding, ...signs].join(", ")));
+      if (findings.has(uid)) {
+        const rm = button("remove-finding", "Remove", "remove|" + uid);
+        rm.dataset.uid = uid;
+        rm.setAttribute("aria-label", "Remove finding: " + name);
+        li.append(rm);
+      }
+      findingsList.append(li);
+    });
+    findingsEmpty.hidden = shown.length > 0;
+    clearFindings.hidden = findings.size === 0;
+  }
+
+  function renderExamine(items) {
+    examineList.replaceChildren();
+    (items || []).slice(0, 3).forEach((e) => {
+      const li = document.createElement("li");
+      const b = button("examine", "", "examine|" + e.uid);
+      b.dataset.uid = e.uid;
+      b.append(span("examine-site", "Palpate " + e.trigger_point + " (" + e.side + ")"),
+        span("examine-gain", e.gain_bits.toFixed(2) + " bits"),
+        span("examine-reason", e.reason));
+      li.append(b);
+      examineList.append(li);
+    });
+    examineBox.hidden = examineList.children.length === 0;
+  }
+
+  function renderMuscles(items, names) {
+    musclesList.replaceChildren();
+    (items || []).slice(0, 10).forEach((m) => {
+      const li = document.createElement("li");
+      const head = span("muscle-head", "");
+      head.append(span("muscle-name", m.muscle + " (" + m.side + ")"), span("", ": "),
+        span("prob", pct(m.p_active)), span("prob-unit", " chance at least one point is active"),
+        span("latent", " · " + pct(m.p_latent) + " latent"));
+      const points = document.createElement("ul");
+      points.className = "muscle-points";
+      const idle = m.trigger_points.filter((t) => !t.explains.length).length;
+      m.trigger_points.filter((t) => t.explains.length).forEach((t) => {
+        const p = document.createElement("li");
+        const where = t.explains.map((r) => names.get(r) || r).join(", ");
+        p.append(span("prob", pct(t.p_active)), span("", " " + t.trigger_point + ": "),
+          span("muted", "explains " + where));
+        points.append(p);
+      });
+      if (idle) {
+        const p = document.createElement("li");
+        p.append(span("muted", "(" + idle + " other point" + (idle === 1 ? "" : "s") +
+          ": no painful region in " + (idle === 1 ? "its" : "their") + " zones)"));
+        points.append(p);
+      }
+      li.append(head, points);
+      musclesList.append(li);
+    });
+    musclesBox.hidden = musclesList.children.length === 0;
+  }
+
   function render(data) {
+    const focusKey = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.focusKey : null;
     byUid = new Map(data.candidates.map((c) => [c.uid, c]));
     list.replaceChildren(); expl.replaceChildren(); unlikely.replaceChildren();
     const likely = data.candidates.filter((c) => c.probability >= 0.01);
     const rest = data.candidates.filter((c) => c.probability < 0.01);
-    status.textContent = data.message || (data.candidates.length
+    status.textContent = (data.message || (data.candidates.length
       ? likely.length + " likely trigger point(s), most probable first" +
         (rest.length ? "; " + rest.length + " more under 1%." : ".")
-      : "No candidates.");
+      : "No candidates.")) + (findings.size ? " " + findings.size + " palpation finding" +
+        (findings.size === 1 ? "" : "s") + " taken into account." : "");
     likely.forEach((c) => list.append(candidateButton(c)));
     rest.forEach((c) => unlikely.append(candidateButton(c)));
     unlikelyBox.hidden = rest.length === 0;
@@ -136,8 +269,58 @@
         " · " + data.elapsed_ms.toFixed(1) + " ms on the server." +
         (data.approximation ? " " + data.approximation : "")
       : "";
+    const names = new Map(data.drawing.painful.map((r) => [r.id, r.name]));
+    renderFindings(data.palpation && data.palpation.length === findings.size ? data.palpation : null);
+    renderExamine(data.examine_next);
+    renderMuscles(data.muscles, names);
     if (selected && !byUid.has(selected)) selected = null;
     overlay(selected ? byUid.get(selected) : null);
+    if (focusKey) { // the list was rebuilt under the keyboard: focus where it was, or nearby
+      const again = resultsBar.querySelector('[data-focus-key="' + CSS.escape(focusKey) + '"]');
+      (again || palpHeading).focus({ preventScroll: true });
+    }
+  }
+
+  // Record, change or remove (same value again) a finding, or toggle a sign; then ask again.
+  function record(uid, value, sign) {
+    const c = byUid.get(uid);
+    const f = findings.get(uid);
+    if (sign) {
+      if (!f) return;
+      f[sign] = f[sign] === true ? null : true;
+    } else if (f && f.finding === value) {
+      findings.delete(uid);
+    } else if (f) {
+      f.finding = value;
+    } else if (c) {
+      findings.set(uid, { muscle_id: c.muscle_id, side: c.side, trigger_point_id: c.trigger_point_id,
+        finding: value, twitch: null, referral: null, name: tpLabel(c) });
+    }
+    const li = resultsBar.querySelector('li[data-uid="' + CSS.escape(uid) + '"]');
+    if (li && c) li.replaceChild(palpationButtons(c), li.querySelector(".palpate"));
+    const focusKey = sign ? uid + "|" + sign : uid + "|" + value;
+    const again = resultsBar.querySelector('[data-focus-key="' + CSS.escape(focusKey) + '"]');
+    if (again) again.focus({ preventScroll: true });
+    renderFindings(null);
+    ask();
+  }
+
+  // "Examine next": go to that trigger point's row, show its map and put focus on its buttons.
+  function jumpTo(uid) {
+    const li = resultsBar.querySelector('li[data-uid="' + CSS.escape(uid) + '"]');
+    if (!li) return;
+    if (!resultsBar.classList.contains("expanded") && getComputedStyle(toggle).display !== "none") {
+      toggle.click();
+    }
+    if (unlikely.contains(li)) unlikelyBox.open = true;
+    selected = uid;
+    resultsBar.querySelectorAll(".candidate").forEach((b) =>
+      b.setAttribute("aria-pressed", b.dataset.uid === selected ? "true" : "false"));
+    overlay(byUid.get(uid));
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("jumped");
+    setTimeout(() => li.classList.remove("jumped"), 1500);
+    li.querySelector(".palpate .find").focus({ preventScroll: true });
   }
 
   // The overlay is written as classes (for CSS) and data attributes (data-overlay = zone,
@@ -163,11 +346,20 @@
     const b = e.target.closest && e.target.closest(".candidate");
     return b ? byUid.get(b.dataset.uid) : null;
   }
+  function rowFrom(e) { // the candidate whose row (its button or its palpation buttons) is under e
+    const li = e.target.closest && e.target.closest("li[data-uid]");
+    return li ? byUid.get(li.dataset.uid) : null;
+  }
   [list, unlikely].forEach((ol) => {
-    ol.addEventListener("pointerover", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
-    ol.addEventListener("focusin", (e) => { const c = candidateFrom(e); if (c) overlay(c); });
+    ol.addEventListener("pointerover", (e) => { const c = rowFrom(e); if (c) overlay(c); });
+    ol.addEventListener("focusin", (e) => { const c = rowFrom(e); if (c) overlay(c); });
     ol.addEventListener("pointerleave", () => overlay(selected ? byUid.get(selected) : null));
     ol.addEventListener("click", (e) => {
+      const p = e.target.closest && e.target.closest(".palpate button");
+      if (p) {
+        record(p.closest("li[data-uid]").dataset.uid, p.dataset.finding, p.dataset.sign);
+        return;
+      }
       const c = candidateFrom(e);
       if (!c) return;
       selected = selected === c.uid ? null : c.uid;
@@ -175,6 +367,32 @@
         b.setAttribute("aria-pressed", b.dataset.uid === selected ? "true" : "false"));
       overlay(selected ? c : null);
     });
+  });
+  examineList.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest(".examine");
+    if (b) jumpTo(b.dataset.uid);
+  });
+  findingsList.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest(".remove-finding");
+    if (!b) return;
+    findings.delete(b.dataset.uid);
+    const c = byUid.get(b.dataset.uid);
+    const li = resultsBar.querySelector('li[data-uid="' + CSS.escape(b.dataset.uid) + '"]');
+    if (li && c) li.replaceChild(palpationButtons(c), li.querySelector(".palpate"));
+    renderFindings(null);
+    const next = findingsList.querySelector(".remove-finding");
+    (next || palpHeading).focus(); // never leave focus on a button that is gone
+    ask();
+  });
+  clearFindings.addEventListener("click", () => {
+    findings.clear();
+    resultsBar.querySelectorAll(".palpate").forEach((g) => {
+      const c = byUid.get(g.closest("li[data-uid]").dataset.uid);
+      if (c) g.replaceWith(palpationButtons(c));
+    });
+    renderFindings(null);
+    palpHeading.focus();
+    ask();
   });
   // On a narrow screen the results are a bar pinned to the bottom: collapsed it shows the top
   // candidates in one line each, expanded the whole list with its details.
