@@ -120,6 +120,7 @@ def posterior(
     prior: np.ndarray | None = None,
     extra_link: np.ndarray | None = None,
     extra_leak: np.ndarray | None = None,
+    log_z_only: bool = False,
 ) -> Posterior:
     """Posterior marginals of every cause given positive and negative finding indices.
 
@@ -128,6 +129,9 @@ def posterior(
     nothing). `extra_link` (causes x v) and `extra_leak` (v,) add v virtual positive findings
     (muscle-level palpation findings are noisy-OR positives over the muscle's points); they
     enter log_z like painful regions, and `Posterior.virtual` lists those with a parent.
+
+    `log_z_only`: only `log_z` (and `label_log_z`) is wanted, as by a clamped rerun: the
+    sweep skips its backward pass and the marginals are NaN where not computed.
 
     `algorithm` forces one per-component algorithm ("enumeration", "sweep", "truncated") for
     tests and benchmarks; "auto" picks the cheapest exact one within `exact_budget`.
@@ -192,6 +196,7 @@ def posterior(
             approx_budget=4 * exact_budget if max_cost is None else left,
             max_active=max_active,
             algorithm=algorithm,
+            log_z_only=log_z_only,
         )
         spent += comp.cost
         log_z += comp.log_z
@@ -613,7 +618,9 @@ def _sweep(
             q = (flat * y.reshape(-1, 2**n)).sum(axis=0).reshape((2,) * n)
             for ax, i in enumerate(st.opens):
                 qi = q.sum(axis=tuple(x for x in range(n) if x != ax)) if n > 1 else q
-                dlog_da[i] = (qi[0] / a[i] - qi[1] / (1.0 - a[i])) / (qi[0] + qi[1])
+                q0, q1 = qi.tolist()  # Python floats: cheaper than numpy scalars here
+                ai = float(a[i])
+                dlog_da[i] = (q0 / ai - q1 / (1.0 - ai)) / (q0 + q1)
             w = (flat @ st.init.reshape(-1)).reshape(w.shape[: w.ndim - n])
         beta = w
     return _Comp(log_scale, marg, dlog_da, 0.0, "sweep", cost)

@@ -21,13 +21,36 @@ from collections.abc import Callable
 import numpy as np
 
 from triggerpoint.inference.evidence import ABSENT, LATENT, Evidence, sides_of
-from triggerpoint.inference.exact import Posterior
+from triggerpoint.inference.exact import BatchOverBudget, Posterior
 from triggerpoint.inference.network import Network
 
 # Rerun of the same posterior on a subset of its positive columns (indices into the
 # positives followed by the virtual ones), with other virtual leaks and with priors that
 # already include the negative findings (post.prior_neg, some clamped to 0): returns log_z.
 Rerun = Callable[[np.ndarray, np.ndarray | None, np.ndarray], float]
+# The same for many variants in one pass (exact.log_z_batch): priors (B x causes), virtual
+# leaks (B x v, or None), columns -> log Z per row. Raises BatchOverBudget when a component
+# has no exact algorithm within the budget (the runs then go one by one).
+RerunBatch = Callable[[np.ndarray, np.ndarray | None, np.ndarray], np.ndarray]
+
+
+def _batched(
+    post: Posterior,
+    rerun_batch: RerunBatch | None,
+    priors: np.ndarray,
+    leaks: np.ndarray | None,
+    labels: np.ndarray,
+) -> np.ndarray | None:
+    """log(Z_b / Z) over the components `labels` for each variant, in one pass; None when
+    there is no batch (or it is over budget): the caller then reruns one by one."""
+    if rerun_batch is None or not priors.size:
+        return None
+    labels = np.unique(labels)
+    cols = np.flatnonzero(np.isin(post.column_label, labels))
+    try:
+        return rerun_batch(priors, leaks, cols) - float(post.label_log_z[labels].sum())
+    except BatchOverBudget:
+        return None
 
 
 def _components_of(
@@ -44,12 +67,35 @@ def _components_of(
 
 
 def latent_marginals(
-    net: Network, ev: Evidence, post: Posterior, rerun: Rerun | None
+    net: Network,
+    ev: Evidence,
+    post: Posterior,
+    rerun: Rerun | None,
+    rerun_batch: RerunBatch | None = None,
 ) -> np.ndarray:
     """P(latent | E) for every cause."""
     p_lat = (1.0 - post.marginal) * ev.latent_share
     if not ev.groups or rerun is None or ev.prior is None or ev.extra_leak is None:
         return p_lat
+    virtual = set(post.virtual.tolist())
+    runs = [(c, k, j) for c, grp in enumerate(ev.groups) if c in virtual
+            for k, j in enumerate(grp.causes.tolist())]  # fmt: skip
+    if runs and rerun_batch is not None:
+        priors = np.tile(post.prior_neg, (len(runs), 1))
+        leaks = np.tile(ev.extra_leak, (len(runs), 1))
+        labels = []
+        for b, (c, k, j) in enumerate(runs):
+            grp = ev.groups[c]
+            priors[b, j] = 0.0
+            leaks[b, c] = 1.0 - (1.0 - leaks[b, c]) * grp.q[LATENT, k] / grp.q0[k]
+            cols, _ = _components_of(net, ev, post, np.array([j]))
+            labels.extend(post.column_label[cols].tolist())
+        deltas = _batched(post, rerun_batch, priors, leaks, np.array(labels, dtype=np.int64))
+        if deltas is not None:
+            for (_, _, j), dz in zip(runs, deltas.tolist(), strict=True):
+                split = float(ev.latent_share[j])
+                p_lat[j] = split * (1.0 - post.prior_neg[j]) * np.exp(dz)
+            return np.clip(p_lat, 0.0, 1.0)
     for c, grp in enumerate(ev.groups):
         if c not in set(post.virtual.tolist()):
             continue
@@ -103,6 +149,7 @@ def muscle_posteriors(
     *,
     involved: np.ndarray,
     top: int,
+    rerun_batch: RerunBatch | None = None,
 ) -> list[tuple[tuple[str, str], np.ndarray, float, float]]:
     """The `top` muscle-sides with a point in `involved` (bool per cause), by P(at least one
     point active | E): (muscle id, side), cause indices, P(any active), P(none active, some
@@ -162,12 +209,29 @@ def muscle_posteriors(
     # The muscles that need clamped runs, best upper bound first, only while they can still
     # enter: once `top` exact values exceed a muscle's upper bound, it and all after it cannot.
     pending.sort(key=lambda t: -t[0])
+    # Every clamped run that may be needed, in one pass: a variant costs little in a batch,
+    # so those the loop below would skip are cheaper to include than to order.
+    runs = list(dict.fromkeys((lab, tuple(m.tolist())) for *_, sh in pending for lab, m in sh))
+    priors = np.tile(post.prior_neg, (len(runs), 1))
+    for b, (_, clamp_set) in enumerate(runs):
+        priors[b, list(clamp_set)] = 0.0
+    leaks = None if ev.extra_leak is None else np.tile(ev.extra_leak, (len(runs), 1))
+    labs = np.array([lab for lab, _ in runs], dtype=np.int64)
+    deltas = _batched(post, rerun_batch, priors, leaks, labs)
+    batched: dict[tuple[int, tuple[int, ...]], float] = {}
+    if deltas is not None:
+        for (lab, clamp_set), dz in zip(runs, deltas.tolist(), strict=True):
+            clamp = float(np.prod(1.0 - post.prior_neg[list(clamp_set)]))
+            batched[(lab, clamp_set)] = clamp * float(np.exp(dz))
     for hi, _, key, g, none, shared in pending:
         known = sorted((t[2] for t in out), reverse=True)
         if len(known) >= top and hi < known[top - 1] * (1 - 1e-12):
             break
         for lab, members in shared:
-            none *= clamped(lab, members)
+            hit = batched.get((lab, tuple(members.tolist())))
+            none *= clamped(lab, members) if hit is None else hit
         out.append(_entry(ev, key, g, none))
-    out.sort(key=lambda t: (-t[2], t[0]))
+    # Mirror-image muscles tie exactly up to rounding: compare to 12 significant digits (as
+    # the candidate ranking does), then by muscle and side, so the order never flips.
+    out.sort(key=lambda t: (-float(f"{t[2]:.12g}"), t[0]))
     return out[:top]

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from triggerpoint.bodychart.catalog import Catalog, UnknownRegionError, load_catalog
 from triggerpoint.errors import InvalidInput
 from triggerpoint.inference.evidence import Evidence, build_evidence
-from triggerpoint.inference.exact import EXACT_METHODS, Posterior, posterior
+from triggerpoint.inference.exact import EXACT_METHODS, Posterior, log_z_batch, posterior
 from triggerpoint.inference.examine import (
     information_gain,
     likelihoods,
@@ -33,7 +33,12 @@ from triggerpoint.inference.explain import (
     zone_hits,
 )
 from triggerpoint.inference.findings import Finding, label, point_label, resolve_findings
-from triggerpoint.inference.muscles import Rerun, latent_marginals, muscle_posteriors
+from triggerpoint.inference.muscles import (
+    Rerun,
+    RerunBatch,
+    latent_marginals,
+    muscle_posteriors,
+)
 from triggerpoint.inference.network import AtlasLike, Network, network_for
 from triggerpoint.inference.params import Links, Params, configured_params
 from triggerpoint.inference.schemas import (
@@ -169,7 +174,26 @@ def suggest(
         extra_leak=ev.extra_leak,
     )
     rerun: Rerun | None = None
+    rerun_batch: RerunBatch | None = None
     if post.method in EXACT_METHODS:
+
+        def rerun_batch(
+            priors: np.ndarray, leaks: np.ndarray | None, cols: np.ndarray
+        ) -> np.ndarray:
+            n_pos = post.positives.size
+            virtual = post.virtual[cols[cols >= n_pos] - n_pos]
+            extra = virtual.size > 0 and ev.extra_link is not None and leaks is not None
+            return log_z_batch(
+                net,
+                post.positives[cols[cols < n_pos]],
+                (),  # the priors passed in have absorbed the negative findings already
+                priors=priors,
+                extra_link=(
+                    ev.extra_link[:, virtual] if extra and ev.extra_link is not None else None
+                ),
+                extra_leaks=leaks[:, virtual] if extra and leaks is not None else None,
+                exact_budget=params.exact_budget,
+            )
 
         def rerun(prior: np.ndarray, leak: np.ndarray | None, cols: np.ndarray) -> float:
             n_pos = post.positives.size
@@ -187,12 +211,13 @@ def suggest(
                     else None
                 ),
                 extra_leak=leak[virtual] if virtual.size and leak is not None else None,
+                log_z_only=True,  # a clamped run needs log Z only: no backward sweep
             ).log_z
 
-    p_latent = latent_marginals(net, ev, post, rerun)
+    p_latent = latent_marginals(net, ev, post, rerun, rerun_batch)
     result = _result(
         net, catalog, post, d, pain, pain_free, top=max(0, top), extra=_Extra(
-            atlas, params, ev, p_latent, rerun
+            atlas, params, ev, p_latent, rerun, rerun_batch
         ),
     )  # fmt: skip
     result.cost = float(sum(c.cost for c in post.components))
@@ -234,6 +259,7 @@ class _Extra:
     ev: Evidence
     p_latent: np.ndarray
     rerun: Rerun | None
+    rerun_batch: RerunBatch | None = None
 
 
 def suggest_unplanned(
@@ -507,7 +533,7 @@ def _muscles(
     involved = shown if ev.covered is None else shown | ev.covered
     out = []
     for (mid, side), g, p_any, p_lat in muscle_posteriors(
-        net, ev, post, extra.rerun, involved=involved, top=top
+        net, ev, post, extra.rerun, involved=involved, top=top, rerun_batch=extra.rerun_batch
     ):
         points = []
         for j in g.tolist():
