@@ -68,7 +68,7 @@ def test_palpating_a_suggestion_lists_it_and_re_ranks(clinician_page, site, widt
     form = page.locator(f'#suggestions .palpate-form[data-site="{best}"]')
     form.locator("button[value=none]").click()
     page.wait_for_url(re.compile(rf".*/visits/{vid}#suggest$"))
-    assert "no tender spot found" in page.inner_text("#findings")
+    assert "no tender spot or taut band" in page.inner_text("#findings")
     after = _order(page)
     assert best in after and _active(page, best) < was, (was, _active(page, best))
     assert page.inner_text("#examine-next") != next_before  # the palpated one is not offered

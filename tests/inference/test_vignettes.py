@@ -221,6 +221,26 @@ def test_evaluation_ranks_muscles_and_respects_the_answer_side(tmp_path):
     assert [m.p_active for m in right.top] == sorted((m.p_active for m in right.top), reverse=True)
 
 
+def test_complete_mode_reads_each_drawing_as_a_complete_chart(tmp_path, monkeypatch):
+    from triggerpoint.inference import service
+
+    d = _write(tmp_path / "v", [_vignette("head-right-001")])
+    seen: list[dict] = []
+    real = service.suggest
+
+    def spy(drawing, **kw):
+        seen.append(dict(drawing))
+        return real(drawing, **kw)
+
+    monkeypatch.setattr(service, "suggest", spy)
+    vignettes = ev.load_vignettes(d)
+    assert ev.evaluate(vignettes).mode == "as_written"
+    report = ev.evaluate(vignettes, mode="complete")
+    assert report.mode == "complete"
+    assert [s["complete"] for s in seen] == [False, True]
+    assert seen[1]["pain"] == ["right temple"] and seen[1]["pain_free"] == []
+
+
 def test_calibration_uses_fewer_bins_when_sparse():
     sparse = ev._calibration([(0.05, 0), (0.95, 1), (0.5, 1)])
     assert [(b.low, b.high) for b in sparse.bins] == [(0.0, 0.2), (0.4, 0.6), (0.8, 1.0)]

@@ -20,7 +20,7 @@ NOTE_MAX = 2000  # characters of the clinician's note on one finding
 FINDING_WORDS = {
     "familiar": "familiar pain reproduced",
     "tender": "tender, not the familiar pain",
-    "none": "no tender spot found",
+    "none": "no tender spot or taut band",
 }
 
 
