@@ -122,7 +122,8 @@ def test_whole_bedside_flow(clinician_page, site):
     # Suggestions from the drawing become planned targets in one click.
     first = page.locator("#suggestions li").first
     assert "trapezius" in page.inner_text("#suggestions").lower()
-    page.locator("#suggestions li", has_text="Upper trapezius").first.locator("button").click()
+    trapezius = page.locator("#suggestions li", has_text="Upper trapezius").first
+    trapezius.locator("button[aria-label^='Plan ']").click()
     assert "Upper trapezius" in page.inner_text("#targets")
     assert first is not None
     # Chart a needle, then repeat it on planned target 1 with three keystrokes.
@@ -213,7 +214,9 @@ def test_restricted_suggestions_are_marked_and_cannot_be_planned(clinician_page,
     assert "right upper limb" in page.inner_text("#session-restrictions")
     deltoid = page.locator("#suggestions li", has_text="Deltoid").first
     assert "restricted for this patient" in deltoid.inner_text()
-    assert deltoid.locator("button").count() == 0
+    assert deltoid.locator("button[aria-label^='Plan ']").count() == 0
+    # Palpating it is still offered: the restriction is on needling, not on examining.
+    assert deltoid.locator("button[name='finding']").count() == 3
     # Charting it anyway is refused, naming the restriction; nothing is saved.
     page.fill("#muscle", "Deltoid")
     page.select_option("#side", "right")
