@@ -20,6 +20,10 @@ The steps, each exact (docs/inference.md has the derivations):
    core causes are enumerated and the neglected prior mass P(more than K active), computed by
    a Poisson-binomial recursion, bounds every posterior rigorously. The result names the
    method and the bound.
+6. The exact solvers keep their state (enumeration: the configuration weights; sweep: the
+   forward and backward messages), so a "clamped run" (some priors set to 0, some leaks
+   changed: a muscle's P(none of its points active), a latent probability) is answered by
+   `clamped_ratio` from it, replaying only the steps between the first and last change.
 
 `max_cost` caps the work of one call, summed over its components (costs in the units each
 component reports): a component is solved exactly only within what is left of it, and the
@@ -29,17 +33,20 @@ left). The enumeration runs in blocks, so its memory stays bounded whatever K an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, combinations, islice
 from math import comb, log
+from typing import Any
 
 import numpy as np
 
 from triggerpoint.inference.network import Network
 
 EXACT_METHODS = ("exact", "exact-components")
+# An index into a sweep state: ints and slices, one per axis (numpy's stubs cannot say it).
+_Index = tuple[Any, ...]
 # Time models (microseconds: fixed, per step or per unit of cost), measured on the atlas, to
 # choose between the two exact algorithms of a component.
 _SWEEP_US = (50.0, 20.0, 0.01)
@@ -79,6 +86,47 @@ class Posterior:
     # set of causes touches: log Z is the sum over components).
     column_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     label_log_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # What each exactly solved component kept, and per summed-out cause its column and its
+    # factor on that column's leak term: clamped_ratio answers a clamped run from them.
+    parts: dict[int, _Part] = field(default_factory=dict)
+    single: dict[int, tuple[int, float]] = field(default_factory=dict)
+
+
+@dataclass
+class _Part:
+    """One component as `_solve` saw it (cause and column indices are the posterior's)."""
+
+    rows: np.ndarray  # its core causes
+    cols: np.ndarray  # its positive columns
+    pi: np.ndarray  # the core causes' priors
+    a: np.ndarray  # the columns' effective a (1 - leak, times the summed-out causes' terms)
+    solo: np.ndarray  # bool per column: a single core parent (folded into its prior)
+    parent: np.ndarray  # per solo column, its parent (index into rows)
+    b: np.ndarray  # per solo column, 1 - link to its parent
+    norm: np.ndarray  # per core cause, the folding's normaliser
+    folded: np.ndarray  # per core cause, the prior after folding
+    keep: np.ndarray  # bool per core cause: in the core solve (touches a non-solo column)
+    kept: _Kept | None  # the core solve's state (None: no core solve, or not exact)
+    row_of: dict[int, int] = field(default_factory=dict)  # cause -> index into rows
+    col_of: dict[int, int] = field(default_factory=dict)  # column -> index into cols
+
+
+@dataclass
+class _Kept:
+    """What an exact solver of a component keeps for none_active: the configuration table
+    and weights (enumeration), or the sweep's steps with its forward and backward messages."""
+
+    kind: str  # "enumeration" | "sweep"
+    conf: np.ndarray | None = None  # (2^m, m) 0/1: which core causes are active
+    w: np.ndarray | None = None  # (2^m,) configuration weights, summing to z
+    z: float = 1.0
+    e: np.ndarray | None = None  # (2^m, k) P(no core cause fires finding i | configuration)
+    steps: list[_Step] = field(default_factory=list)
+    before: list[np.ndarray] = field(default_factory=list)  # state entering step t (opened)
+    after: list[np.ndarray] = field(default_factory=list)  # state leaving step t (closed)
+    scale: list[float] = field(default_factory=list)  # rescaling at step t (1 if none)
+    beta: list[np.ndarray] = field(default_factory=list)  # backward message after step t
+    at: dict[int, int] = field(default_factory=dict)  # core cause (local) -> its step
 
 
 @dataclass
@@ -89,6 +137,8 @@ class _Comp:
     rel_tail: float  # neglected mass / computed mass (0 when exact)
     algorithm: str
     cost: float
+    kept: _Kept | None = None  # exact solvers' state, for clamped_ratio
+    part: _Part | None = None  # set by _solve
 
 
 def absorb_negatives(
@@ -183,6 +233,7 @@ def posterior(
     dlog_da = np.zeros(pos.size)
     rel_tail = np.zeros(pos.size)
     label_log_z = np.zeros(pos.size)
+    parts: dict[int, _Part] = {}
     for label in np.unique(labels):
         cols = np.flatnonzero(labels == label)
         rows = core[adj[core][:, cols].any(axis=1)]
@@ -201,6 +252,12 @@ def posterior(
         spent += comp.cost
         log_z += comp.log_z
         label_log_z[label] = comp.log_z
+        if comp.part is not None:
+            part = comp.part
+            part.rows, part.cols = rows, cols
+            part.row_of = {c: n for n, c in enumerate(rows.tolist())}
+            part.col_of = {c: n for n, c in enumerate(cols.tolist())}
+            parts[int(label)] = part
         dlog_da[cols] = comp.dlog_da
         rel_tail[cols] = comp.rel_tail
         lo, hi = _widen(comp.marg, comp.rel_tail)
@@ -243,7 +300,115 @@ def posterior(
         virtual,
         labels,
         label_log_z,
-    )
+        parts,
+        dict(zip(single.tolist(), zip(single_col.tolist(), m_single.tolist(), strict=True),
+                 strict=True)),
+    )  # fmt: skip
+
+
+def clamped_ratio(
+    post: Posterior, label: int, clamp: Sequence[int], factors: Mapping[int, float]
+) -> float | None:
+    """Z'/Z of component `label`, where Z' has the priors of the causes `clamp` set to 0 and
+    the effective a (1 - leak) of the columns in `factors` multiplied by their factor: the
+    clamped run a muscle's P(none active) or a latent probability needs, exactly, from what
+    the solver kept, without another run. None when it did not keep enough (a component
+    solved by the bounded approximation, a cause or column outside the component): the
+    caller then reruns.
+
+    A summed-out cause is clamped by dividing its column's a by its factor; a column with a
+    single core parent changes that parent's folded prior and normaliser. The core solve:
+    enumeration reweighs its configurations; the sweep replays its forward pass from the
+    first changed step to the last (on the original's scale) and weighs the state it leaves
+    by the backward message there, against the original state. All sums are of
+    non-negative terms."""
+    part = post.parts.get(int(label))
+    if part is None:
+        return None
+    row_of, col_of = part.row_of, part.col_of
+    pi = part.pi.copy()
+    a = part.a.copy()
+    for cause in clamp:
+        if cause in row_of:
+            pi[row_of[cause]] = 0.0
+        elif cause in post.single and post.single[cause][0] in col_of:
+            col, m_s = post.single[cause]
+            a[col_of[col]] /= m_s
+        else:
+            return None
+    for col, factor in factors.items():
+        if col not in col_of:
+            return None
+        a[col_of[col]] *= factor
+    if part.rows.size == 0:  # one column, every cause summed out
+        return float((1.0 - a[0]) / (1.0 - part.a[0]))
+    solo = part.solo
+    w0, w1 = np.ones(pi.size), np.ones(pi.size)
+    np.multiply.at(w0, part.parent, 1.0 - a[solo])
+    np.multiply.at(w1, part.parent, 1.0 - a[solo] * part.b)
+    norm = pi * w1 + (1.0 - pi) * w0
+    ratio = float(np.prod(norm / part.norm))
+    folded = pi * w1 / norm
+    rest = ~solo
+    if not rest.any():
+        return ratio
+    kept = part.kept
+    if kept is None:
+        return None
+    p_new, p_old = folded[part.keep], part.folded[part.keep]
+    a_new, a_old = a[rest], part.a[rest]
+    rows = np.flatnonzero(p_new != p_old)
+    cols = np.flatnonzero(a_new != a_old)
+    if kept.kind == "enumeration":
+        assert kept.conf is not None and kept.w is not None and kept.e is not None
+        w = kept.w
+        for r in rows.tolist():
+            on, off = p_new[r] / p_old[r], (1.0 - p_new[r]) / (1.0 - p_old[r])
+            w = w * np.where(kept.conf[:, r] > 0, on, off)
+        if cols.size:
+            e = kept.e[:, cols]
+            w = w * np.prod((1.0 - a_new[cols] * e) / (1.0 - a_old[cols] * e), axis=1)
+        return ratio * float(w.sum() / kept.z)
+    opens_at = {i: t for t, st in enumerate(kept.steps) for i in st.opens}
+    changed = [kept.at[r] for r in rows.tolist()] + [opens_at[i] for i in cols.tolist()]
+    if not changed:
+        return ratio
+    t1, t2 = min(changed), max(changed)
+    alpha = kept.after[t1 - 1] if t1 > 0 else np.ones(())
+    new_a = set(cols.tolist())
+    for t in range(t1, t2 + 1):
+        st = kept.steps[t]
+        if st.opens:
+            init = st.init
+            if new_a.intersection(st.opens):
+                init = None
+                for i in st.opens:
+                    v = np.array([a_new[i], 1.0 - a_new[i]])
+                    init = v if init is None else np.multiply.outer(init, v)
+            assert init is not None
+            alpha = np.multiply.outer(alpha, init)
+        p = float(p_new[st.cause])
+        nxt = alpha * (1.0 - p)
+        if p > 0.0:
+            nxt += p * _on(st, alpha)
+        if st.close is not None:
+            nxt = nxt[st.close] / kept.scale[t]
+        alpha = nxt
+    beta = kept.beta[t2]
+    return ratio * float(np.vdot(beta, alpha)) / float(np.vdot(beta, kept.after[t2]))
+
+
+def _on(st: _Step, alpha: np.ndarray) -> np.ndarray:
+    """The state after the step's cause is active (its kernels applied)."""
+    if st.dense is not None:
+        return (st.dense @ alpha.reshape(-1)).reshape(alpha.shape)
+    on = alpha.copy()
+    for lo, hi, b in st.kernels:
+        v0 = on[lo]
+        v1 = on[hi]
+        v1 += (1.0 - b) * v0
+        v0 *= b
+    return on
 
 
 def _widen(point: np.ndarray, rel_tail: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
@@ -281,7 +446,11 @@ def _solve(
     d log Z / d a_i of its positives (NaN when not computed)."""
     m, k = log_b.shape
     if m == 0:  # one positive whose causes were all summed out: P = 1 - a_eff
-        return _Comp(float(np.log1p(-a[0])), np.zeros(0), -1.0 / (1.0 - a), 0.0, "closed-form", 1)
+        none = np.zeros(0)
+        lone = _Part(none, none, none, a, np.zeros(a.size, dtype=bool), none.astype(np.int64),
+                     none, none, none, none.astype(bool), None)  # fmt: skip
+        return _Comp(float(np.log1p(-a[0])), none, -1.0 / (1.0 - a), 0.0, "closed-form", 1,
+                     part=lone)  # fmt: skip
     # A finding with a single core parent only reweights that parent: fold it into the
     # parent's prior (exact), so it never occupies a bit of the sweep state.
     adj = log_b < 0
@@ -293,7 +462,7 @@ def _solve(
     np.multiply.at(w0, parent, 1.0 - a_s)
     np.multiply.at(w1, parent, 1.0 - a_s * b)
     norm = pi * w1 + (1.0 - pi) * w0
-    pi = pi * w1 / norm
+    pi0, pi = pi, pi * w1 / norm
     rest = ~solo
     keep = adj[:, rest].any(axis=1)
     marg, dlog_da = pi.copy(), np.zeros(k)
@@ -313,7 +482,10 @@ def _solve(
     q = marg[parent]
     dlog_da[solo] = -((1.0 - q) / (1.0 - a_s) + q * b / (1.0 - a_s * b))
     log_z = comp.log_z + float(np.log(norm).sum())
-    return _Comp(log_z, marg, dlog_da, comp.rel_tail, comp.algorithm, comp.cost)
+    part: _Part | None = None
+    if not log_z_only and (comp.kept is not None or not rest.any()):
+        part = _Part(pi0, pi0, pi0, a, solo, parent, b, norm, pi, np.asarray(keep), comp.kept)
+    return _Comp(log_z, marg, dlog_da, comp.rel_tail, comp.algorithm, comp.cost, comp.kept, part)
 
 
 def _solve_core(
@@ -340,11 +512,33 @@ def _solve_core(
     return _truncated(pi, log_b, a, max_active, approx_budget)
 
 
+# Structure-keyed caches: a call's clamped runs (and later drawings) meet the same
+# components again, and the choice of algorithm, the greedy order and the sweep's plan depend
+# on the structure alone (which causes refer to which findings, with which links), never on
+# the priors or leaks. Bounded: cleared when full.
+_CACHE_MAX = 512
+_CHOICES: dict[tuple[object, ...], tuple[str, np.ndarray, float, float]] = {}
+_SKELETONS: dict[tuple[object, ...], list[_Skel]] = {}
+
+
 def _choose(
     log_b: np.ndarray, rank: np.ndarray, budget: float, algorithm: str
 ) -> tuple[str, np.ndarray, float, float]:
     """(algorithm, sweep order, sweep cost, enumeration cost) of a core component: its
     structure alone decides (not the priors), so clamped variants can share the choice."""
+    key = (log_b.shape, (log_b < 0).tobytes(), rank.tobytes(), budget, algorithm)
+    hit = _CHOICES.get(key)
+    if hit is None:
+        if len(_CHOICES) >= _CACHE_MAX:
+            _CHOICES.clear()
+        hit = _CHOICES[key] = _choose_uncached(log_b, rank, budget, algorithm)
+        hit[1].setflags(write=False)  # shared between calls
+    return hit
+
+
+def _choose_uncached(
+    log_b: np.ndarray, rank: np.ndarray, budget: float, algorithm: str
+) -> tuple[str, np.ndarray, float, float]:
     m, k = log_b.shape
     order = np.argsort(rank, kind="stable")
     sweep_cost = _sweep_cost(log_b[order] < 0)
@@ -389,6 +583,7 @@ def _enumerate(
         0.0,
         "enumeration",
         cost,
+        _Kept("enumeration", conf=conf, w=w, z=float(z), e=e),
     )
 
 
@@ -453,15 +648,38 @@ class _Step:
     p: float
     opens: list[int]  # findings opened here (appended as the last axes)
     init: np.ndarray | None  # outer product of their initial states [a, 1 - a]
-    kernels: list[tuple[tuple[object, ...], tuple[object, ...], float]]  # (bit 0, bit 1, b)
-    close: tuple[object, ...] | None  # index fixing the closing findings' bits to 1
+    kernels: list[tuple[_Index, _Index, float]]  # (bit 0, bit 1, b)
+    close: _Index | None  # index fixing the closing findings' bits to 1
     width: int  # open findings during the step
     dense: np.ndarray | None = None  # small states: all the kernels as one matrix (see _dense)
 
 
-def _plan(adj: np.ndarray, b_all: np.ndarray, pi: np.ndarray, a: np.ndarray, order: np.ndarray):
-    """The sweep's steps: where each finding opens and closes, and its axis at each step.
-    Plain lists inside the loop: numpy scalars would cost more than the arithmetic."""
+@dataclass
+class _Skel:
+    """The structural part of a sweep step (everything but the prior and the leaks)."""
+
+    cause: int
+    opens: list[int]
+    kernels: list[tuple[_Index, _Index, float]]
+    close: _Index | None
+    width: int
+    dense: np.ndarray | None
+
+
+def _skeleton(log_b: np.ndarray, order: np.ndarray) -> list[_Skel]:
+    """The sweep's steps without priors and leaks, cached by structure (see _CHOICES)."""
+    key = (log_b.shape, log_b.tobytes(), order.tobytes())
+    hit = _SKELETONS.get(key)
+    if hit is None:
+        if len(_SKELETONS) >= _CACHE_MAX:
+            _SKELETONS.clear()
+        hit = _SKELETONS[key] = _skeleton_uncached(log_b < 0, np.exp(log_b), order)
+    return hit
+
+
+def _skeleton_uncached(adj: np.ndarray, b_all: np.ndarray, order: np.ndarray) -> list[_Skel]:
+    """Where each finding opens and closes, and its axis at each step. Plain lists inside
+    the loop: numpy scalars would cost more than the arithmetic."""
     m = adj.shape[0]
     at = np.empty(m, dtype=np.int64)
     at[order] = np.arange(m)
@@ -474,30 +692,41 @@ def _plan(adj: np.ndarray, b_all: np.ndarray, pi: np.ndarray, a: np.ndarray, ord
     nbrs: list[list[tuple[int, float]]] = [[] for _ in range(m)]
     for r, c, b in zip(rows.tolist(), cols.tolist(), b_all[rows, cols].tolist(), strict=True):
         nbrs[r].append((c, b))
-    a_list, p_list = a.tolist(), pi.tolist()
     axes: list[int] = []
-    steps: list[_Step] = []
+    steps: list[_Skel] = []
     for t, j in enumerate(order.tolist()):
         opens = opens_at[t]
         if opens:
             axes = axes + opens
         dense = None
-        kernels: list[tuple[tuple[object, ...], tuple[object, ...], float]] = []
+        kernels: list[tuple[_Index, _Index, float]] = []
         if len(axes) <= _DENSE_WIDTH:
             dense = _dense(len(axes), tuple(sorted((axes.index(i), b) for i, b in nbrs[j])))
         else:
             kernels = [(*_bit_index(axes.index(i)), b) for i, b in nbrs[j]]
-        init = None
-        for i in opens:
-            v = np.array([a_list[i], 1.0 - a_list[i]])
-            init = v if init is None else np.multiply.outer(init, v)
         close = None
         if any(last[x] == t for x in axes):
             close = tuple(1 if last[x] == t else _ALL for x in axes)
-            steps.append(_Step(j, p_list[j], opens, init, kernels, close, len(axes), dense))
+            steps.append(_Skel(j, opens, kernels, close, len(axes), dense))
             axes = [x for x in axes if last[x] != t]
         else:
-            steps.append(_Step(j, p_list[j], opens, init, kernels, close, len(axes), dense))
+            steps.append(_Skel(j, opens, kernels, close, len(axes), dense))
+    return steps
+
+
+def _plan(log_b: np.ndarray, pi: np.ndarray, a: np.ndarray, order: np.ndarray) -> list[_Step]:
+    """The sweep's steps: the cached skeleton with this run's priors and opening states."""
+    a_list, p_list = a.tolist(), pi.tolist()
+    steps: list[_Step] = []
+    for sk in _skeleton(log_b, order):
+        init = None
+        for i in sk.opens:
+            v = np.array([a_list[i], 1.0 - a_list[i]])
+            init = v if init is None else np.multiply.outer(init, v)
+        steps.append(
+            _Step(sk.cause, p_list[sk.cause], sk.opens, init, sk.kernels, sk.close, sk.width,
+                  sk.dense)
+        )  # fmt: skip
     return steps
 
 
@@ -538,7 +767,7 @@ _EYE2 = np.eye(2)
 
 
 @cache
-def _bit_index(ax: int) -> tuple[tuple[object, ...], tuple[object, ...]]:
+def _bit_index(ax: int) -> tuple[_Index, _Index]:
     """Index tuples selecting bit 0 and bit 1 of axis `ax` (as views, whatever the rank)."""
     return (_ALL,) * ax + (0, ...), (_ALL,) * ax + (1, ...)
 
@@ -560,10 +789,11 @@ def _sweep(
     the total mass, so states are rescaled only there.
     """
     m, k = log_b.shape
-    steps = _plan(log_b < 0, np.exp(log_b), pi, a, order)
+    steps = _plan(log_b, pi, a, order)
     alpha = np.ones(())
     log_scale = 0.0
     saved: list[tuple[np.ndarray, np.ndarray]] = []
+    kept = _Kept("sweep", steps=steps)
     for st in steps:
         if st.init is not None:
             alpha = np.multiply.outer(alpha, st.init)
@@ -580,11 +810,15 @@ def _sweep(
             saved.append((alpha, on))
         nxt = alpha * (1.0 - st.p)
         nxt += st.p * on
+        s = 1.0
         if st.close is not None:
             nxt = nxt[st.close]
             s = float(nxt.sum())
             nxt = nxt / s
             log_scale += log(s)
+        if not log_z_only:
+            kept.after.append(nxt)
+            kept.scale.append(s)
         alpha = nxt
     if log_z_only:
         return _Comp(log_scale, np.full(m, np.nan), np.full(k, np.nan), 0.0, "sweep", cost)
@@ -592,16 +826,20 @@ def _sweep(
     marg = np.zeros(m)
     dlog_da = np.zeros(k)
     beta = np.ones(())
+    kept.before = [y for y, _ in saved]
+    kept.at = {st.cause: t for t, st in enumerate(steps)}
+    betas: list[np.ndarray] = []
     for st, (y, on_y) in zip(reversed(steps), reversed(saved), strict=True):
+        betas.append(beta)
         p = st.p
         if st.close is not None:
             e = np.zeros(y.shape)
             e[st.close] = beta / beta.max()
         else:
             e = beta
-        on = float(np.vdot(e, on_y)) * p
-        off = float(np.vdot(e, y)) * (1.0 - p)
-        marg[st.cause] = on / (on + off)
+        w_on = float(np.vdot(e, on_y)) * p
+        w_off = float(np.vdot(e, y)) * (1.0 - p)
+        marg[st.cause] = w_on / (w_on + w_off)
         if st.dense is not None:
             w = (st.dense.T @ e.reshape(-1)).reshape(e.shape)
         else:
@@ -623,7 +861,8 @@ def _sweep(
                 dlog_da[i] = (q0 / ai - q1 / (1.0 - ai)) / (q0 + q1)
             w = (flat @ st.init.reshape(-1)).reshape(w.shape[: w.ndim - n])
         beta = w
-    return _Comp(log_scale, marg, dlog_da, 0.0, "sweep", cost)
+    kept.beta = betas[::-1]
+    return _Comp(log_scale, marg, dlog_da, 0.0, "sweep", cost, kept)
 
 
 def tail_probability(pi: np.ndarray, k: int) -> float:
@@ -832,7 +1071,7 @@ def _sweep_batch(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, order: np.nda
     """log Z by the forward sweep (no backward pass), for each batch row: the state carries
     a leading batch axis; plan, kernels and dense matrices are those of `_sweep`."""
     n_batch = pi.shape[0]
-    steps = _plan(log_b < 0, np.exp(log_b), pi[0], a[0], order)
+    steps = _skeleton(log_b, order)
     alpha = np.ones(n_batch)
     log_scale = np.zeros(n_batch)
     for st in steps:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from triggerpoint.inference.evidence import ABSENT, LATENT, Evidence, sides_of
-from triggerpoint.inference.exact import BatchOverBudget, Posterior
+from triggerpoint.inference.exact import BatchOverBudget, Posterior, clamped_ratio
 from triggerpoint.inference.network import Network
 
 # Rerun of the same posterior on a subset of its positive columns (indices into the
@@ -78,8 +78,23 @@ def latent_marginals(
     if not ev.groups or rerun is None or ev.prior is None or ev.extra_leak is None:
         return p_lat
     virtual = set(post.virtual.tolist())
-    runs = [(c, k, j) for c, grp in enumerate(ev.groups) if c in virtual
-            for k, j in enumerate(grp.causes.tolist())]  # fmt: skip
+    runs = []
+    n_pos = post.positives.size
+    column = {int(c): n_pos + n for n, c in enumerate(post.virtual.tolist())}
+    for c, grp in enumerate(ev.groups):
+        if c not in virtual:
+            continue
+        col = column[c]
+        lab = int(post.column_label[col])
+        for k, j in enumerate(grp.causes.tolist()):
+            # A latent j is not active (clamped) and feeds the virtual finding its latent
+            # silence: the column's a scales by q_latent / q0 (see the batch below).
+            clamp = (j,) if post.touched[j] else ()
+            ratio = clamped_ratio(post, lab, clamp, {col: float(grp.q[LATENT, k] / grp.q0[k])})
+            if ratio is None:
+                runs.append((c, k, j))
+            else:
+                p_lat[j] = float(ev.latent_share[j]) * (1.0 - post.prior_neg[j]) * ratio
     if runs and rerun_batch is not None:
         priors = np.tile(post.prior_neg, (len(runs), 1))
         leaks = np.tile(ev.extra_leak, (len(runs), 1))
@@ -96,18 +111,16 @@ def latent_marginals(
                 split = float(ev.latent_share[j])
                 p_lat[j] = split * (1.0 - post.prior_neg[j]) * np.exp(dz)
             return np.clip(p_lat, 0.0, 1.0)
-    for c, grp in enumerate(ev.groups):
-        if c not in set(post.virtual.tolist()):
-            continue
-        for k, j in enumerate(grp.causes.tolist()):
-            prior = post.prior_neg.copy()
-            prior[j] = 0.0
-            leak = ev.extra_leak.copy()
-            leak[c] = 1.0 - (1.0 - leak[c]) * grp.q[LATENT, k] / grp.q0[k]
-            cols, base = _components_of(net, ev, post, np.array([j]))
-            delta = rerun(prior, leak, cols) - base
-            split = float(ev.latent_share[j])  # latent share of the not-active mass, per cause
-            p_lat[j] = split * (1.0 - post.prior_neg[j]) * np.exp(delta)
+    for c, k, j in runs:
+        grp = ev.groups[c]
+        prior = post.prior_neg.copy()
+        prior[j] = 0.0
+        leak = ev.extra_leak.copy()
+        leak[c] = 1.0 - (1.0 - leak[c]) * grp.q[LATENT, k] / grp.q0[k]
+        cols, base = _components_of(net, ev, post, np.array([j]))
+        delta = rerun(prior, leak, cols) - base
+        split = float(ev.latent_share[j])  # latent share of the not-active mass, per cause
+        p_lat[j] = split * (1.0 - post.prior_neg[j]) * np.exp(delta)
     return np.clip(p_lat, 0.0, 1.0)
 
 
@@ -149,7 +162,6 @@ def muscle_posteriors(
     *,
     involved: np.ndarray,
     top: int,
-    rerun_batch: RerunBatch | None = None,
 ) -> list[tuple[tuple[str, str], np.ndarray, float, float]]:
     """The `top` muscle-sides with a point in `involved` (bool per cause), by P(at least one
     point active | E): (muscle id, side), cause indices, P(any active), P(none active, some
@@ -209,27 +221,19 @@ def muscle_posteriors(
     # The muscles that need clamped runs, best upper bound first, only while they can still
     # enter: once `top` exact values exceed a muscle's upper bound, it and all after it cannot.
     pending.sort(key=lambda t: -t[0])
-    # Every clamped run that may be needed, in one pass: a variant costs little in a batch,
-    # so those the loop below would skip are cheaper to include than to order.
-    runs = list(dict.fromkeys((lab, tuple(m.tolist())) for *_, sh in pending for lab, m in sh))
-    priors = np.tile(post.prior_neg, (len(runs), 1))
-    for b, (_, clamp_set) in enumerate(runs):
-        priors[b, list(clamp_set)] = 0.0
-    leaks = None if ev.extra_leak is None else np.tile(ev.extra_leak, (len(runs), 1))
-    labs = np.array([lab for lab, _ in runs], dtype=np.int64)
-    deltas = _batched(post, rerun_batch, priors, leaks, labs)
-    batched: dict[tuple[int, tuple[int, ...]], float] = {}
-    if deltas is not None:
-        for (lab, clamp_set), dz in zip(runs, deltas.tolist(), strict=True):
-            clamp = float(np.prod(1.0 - post.prior_neg[list(clamp_set)]))
-            batched[(lab, clamp_set)] = clamp * float(np.exp(dz))
+    # P(none of a block active) straight from what the exact solver kept (clamped_ratio):
+    # cheap, so computed only for the muscles that can still enter (the loop stops at the
+    # first that cannot). A block it cannot answer goes to a clamped run.
     for hi, _, key, g, none, shared in pending:
         known = sorted((t[2] for t in out), reverse=True)
         if len(known) >= top and hi < known[top - 1] * (1 - 1e-12):
             break
         for lab, members in shared:
-            hit = batched.get((lab, tuple(members.tolist())))
-            none *= clamped(lab, members) if hit is None else hit
+            ratio = clamped_ratio(post, lab, members.tolist(), {})
+            if ratio is None:
+                none *= clamped(lab, members)
+            else:
+                none *= float(np.prod(1.0 - post.prior_neg[members])) * ratio
         out.append(_entry(ev, key, g, none))
     # Mirror-image muscles tie exactly up to rounding: compare to 12 significant digits (as
     # the candidate ranking does), then by muscle and side, so the order never flips.
