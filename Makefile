@@ -21,9 +21,15 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash tools/system-deps.sh
 
+## The web app and, beside it, the job queue's worker (questionnaire emails, reminders,
+## expiry): the worker runs in the background and is stopped when `serve` stops (Ctrl+C),
+## gracefully (SIGINT: the jobs it is running finish first).
 run: $(STAMP) system-deps
 	$(BIN)/triggerpoint setup
 	$(BIN)/triggerpoint demo seed --if-empty --patients 40
+	@$(BIN)/triggerpoint worker & worker=$$!; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(BIN)/triggerpoint serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) system-deps

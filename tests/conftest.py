@@ -39,6 +39,9 @@ from triggerpoint.dashboard import listeners
 from triggerpoint.db import get_engine, make_engine, open_session
 from triggerpoint.migrate import upgrade
 
+# Jobs queued by API tests stay in memory: no ./data/jobs.sqlite3 left behind.
+os.environ.setdefault("TRIGGERPOINT_QUEUE_URL", "memory:")
+
 __all__ = ["PASSWORD", "Person", "as_person", "logged_in", "new_patient"]
 
 # The vignette evaluation table at the end of `make test` (controller and xdist workers).

@@ -284,6 +284,10 @@ ID_FIELDS: dict[tuple[str, str], dict[str, str]] = {
     ("ScreeningIn", "episode_id"): {"route": "POST /api/patients/{patient_id}/screenings"},
     ("OpenSessionIn", "visit_id"): {"route": "POST /api/needling-sessions"},
     ("MeasurementIn", "visit_id"): {"route": "POST /api/patients/{patient_id}/measurements"},
+    ("RequestIn", "visit_id"): {"route": "POST /api/patients/{patient_id}/questionnaire-requests"},
+    ("RequestIn", "episode_id"): {
+        "route": "POST /api/patients/{patient_id}/questionnaire-requests"
+    },
     ("PatientIn", "external_id"): {
         "route": "POST /api/patients",
         "not a record": "the patient's id in another system; unique within the clinic only",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +77,13 @@ class Settings(BaseSettings):
     rate_limit_fhir: str = Field(
         default="10/minute", description="Per-user limit on FHIR export and import"
     )
+    rate_limit_portal: str = Field(
+        default="60/minute", description="Per-address limit on the patient's link pages (/r/)"
+    )
+    rate_limit_portal_miss: str = Field(
+        default="10/minute",
+        description="Unknown patient links per address before the address is refused",
+    )
     inference_params: Path | None = Field(
         default=None, description="YAML file overriding the inference defaults"
     )
@@ -110,7 +118,77 @@ class Settings(BaseSettings):
         "and forms read times in it; storage is always UTC",
     )
 
-    @field_validator("rate_limit_suggest", "rate_limit_pdf", "rate_limit_fhir")
+    # Delivery of questionnaire requests (portal/messages.py) and the job queue (portal/jobs.py).
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for the patients' questionnaire emails; unset: no email is "
+        "sent (the message waits in the outbox and the worker logs why)",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port (587 submission)")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), ssl (implicit TLS, port 465) or none (a relay on "
+        "localhost only: the message and the link would cross the network in clear)",
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login, if the server asks")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_timeout_seconds: float = Field(
+        default=30, gt=0, le=600, description="How long one SMTP conversation may take"
+    )
+    mail_from: str = Field(
+        default="triggerpoint@localhost",
+        description="The From address of the questionnaire emails (the clinic's own address)",
+    )
+    sms_sender: str = Field(
+        default="triggerpoint.portal.messages:LoggingSms",
+        description="module:Class of the SMS adapter (a `SmsSender`); the default only logs "
+        "that a message would have been sent, with no provider assumed",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address patients reach the app at: their questionnaire links are "
+        "<public_base_url>/r/<token> (behind a proxy: the public https:// address)",
+    )
+    instrument_texts_dir: Path | None = Field(
+        default=None,
+        description="Folder of licensed questionnaire wording (<instrument>.<lang>.yaml, e.g. "
+        "ndi.es.yaml), read before the wording we ship (NPRS only)",
+    )
+    queue_url: str | None = Field(
+        default=None,
+        description="Where the job queue keeps its tasks: sqlite:///path (default: "
+        "<data_dir>/jobs.sqlite3, one machine), or for workers on several machines "
+        "postgresql://user:pass@host/db (tables huey_*) or redis://host:6379/0",
+    )
+    request_days: int = Field(
+        default=7, ge=1, le=90, description="Default lifetime of a questionnaire link, in days"
+    )
+    reminder_days_before_expiry: int = Field(
+        default=2,
+        ge=0,
+        le=30,
+        description="Remind the patient once when this many days are left of an unanswered "
+        "request (0: no reminders)",
+    )
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_url(cls, v: str | None) -> str | None:
+        schemes = ("sqlite:///", "postgresql://", "postgresql+psycopg://", "redis://", "rediss://")
+        if v is not None and not v.startswith((*schemes, "memory:")):
+            raise ValueError(
+                f"not a queue URL: {v!r} (sqlite:///path/jobs.sqlite3, "
+                "postgresql://user:pass@host/db or redis://host:6379/0)"
+            )
+        return v
+
+    @field_validator(
+        "rate_limit_suggest",
+        "rate_limit_pdf",
+        "rate_limit_fhir",
+        "rate_limit_portal",
+        "rate_limit_portal_miss",
+    )
     @classmethod
     def _rate_limit(cls, v: str) -> str:
         from limits import parse

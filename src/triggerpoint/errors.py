@@ -5,6 +5,7 @@ None when no single field is to blame) and a message:
 
 - `NotFound` (404): the thing does not exist here (another clinic's row is not found either);
 - `Conflict` (409): a stale edit (someone saved first) or a duplicate;
+- `LinkGone` (410): a patient's link that was used, cancelled or has expired;
 - `InvalidInput` (422): well-formed input that is wrong here;
 - `SafetyBlock` (409): refused for the patient's safety; the message says why and what to do;
 - `Forbidden` (403): the principal's role may not do this.
@@ -51,6 +52,19 @@ class Conflict(DomainError, RuntimeError):
     """A stale edit (someone saved first) or a duplicate."""
 
     status = 409
+
+
+class LinkGone(DomainError, LookupError):
+    """A patient's link that worked once and no longer does (410): used, cancelled or expired.
+    `reason` says which; `language` is the page's language, so the refusal is in the
+    patient's words. It carries nothing else of the record."""
+
+    status = 410
+
+    def __init__(self, reason: str, *, language: str = "en") -> None:
+        self.reason = reason
+        self.language = language
+        super().__init__(f"this link can no longer be used ({reason})")
 
 
 class InvalidInput(DomainError, ValueError):

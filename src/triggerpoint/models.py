@@ -7,6 +7,8 @@ from triggerpoint.db import Base
 from triggerpoint.examination.models import PalpationFinding
 from triggerpoint.notes.models import NoteAddendum, NoteTemplate, SoapNote
 from triggerpoint.outcomes.models import Measurement
+from triggerpoint.portal.models import QuestionnaireRequest
+from triggerpoint.portal.outbox import PortalMessage
 from triggerpoint.ratelimit import RateLimitHit
 from triggerpoint.records.models import (
     Consent,
@@ -52,6 +54,8 @@ __all__ = [
     "PalpationFinding",
     "Patient",
     "PlannedTarget",
+    "PortalMessage",
+    "QuestionnaireRequest",
     "RateLimitHit",
     "Screening",
     "ScreeningConfirmation",

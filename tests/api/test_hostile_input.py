@@ -248,6 +248,28 @@ BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], An
         },
     ),
     ("POST", "/api/visits/{visit_id}/note/sign"): lambda a: (a, {"version": 1}),
+    ("POST", "/api/patients/{patient_id}/questionnaire-requests"): lambda a: (
+        a,
+        {
+            "instruments": ["nprs"],
+            "pain_drawing": True,
+            "expires_in_days": 7,
+            "channel": "qr",
+            "visit_id": a["visit_id"],
+            "episode_id": a["episode_id"],
+            "language": "en",
+        },
+    ),
+    ("POST", "/api/fhir/QuestionnaireResponse"): lambda a: (
+        {},
+        {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "questionnaire": "urn:triggerpoint:questionnaire:nprs",
+            "identifier": {"system": "urn:triggerpoint:patient-link", "value": "x"},
+            "item": [{"linkId": "current", "answer": [{"valueInteger": 5}]}],
+        },
+    ),
     ("POST", "/api/visits/{visit_id}/palpation"): lambda a: (
         a,
         {

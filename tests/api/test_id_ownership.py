@@ -45,12 +45,22 @@ def _measurement(ids, ref):
     return f"/api/patients/{ids['patient_id']}/measurements", body
 
 
+def _qreq(field):
+    def build(ids, ref):
+        path = f"/api/patients/{ids['patient_id']}/questionnaire-requests"
+        return path, {"instruments": ["nprs"], field: ref}
+
+    return build
+
+
 # (schema, field) -> (request builder, the kind of record the id names, in `clinics`)
 RECORD_CASES = {
     ("VisitIn", "episode_id"): (_visit, "episode_id"),
     ("ScreeningIn", "episode_id"): (_screening, "episode_id"),
     ("OpenSessionIn", "visit_id"): (_open_session, "visit_id"),
     ("MeasurementIn", "visit_id"): (_measurement, "visit_id"),
+    ("RequestIn", "visit_id"): (_qreq("visit_id"), "visit_id"),
+    ("RequestIn", "episode_id"): (_qreq("episode_id"), "episode_id"),
 }
 RECORD_FIELDS = {k for k, v in ID_FIELDS.items() if "not a record" not in v}
 NOT_A_RECORD = {k for k, v in ID_FIELDS.items() if "not a record" in v}

@@ -93,6 +93,12 @@ def _needle_too_deep(page: Page) -> None:
 
 PAGES: tuple[BrowserPage, ...] = (
     BrowserPage("login", "/login", role="anonymous"),
+    # The patient's link pages: no login, the token is the credential (tests/portal, e2e).
+    BrowserPage("patient-link-unknown", "/r/{unknown_token}", role="anonymous", status=404),
+    BrowserPage("patient-link-save-get", "/r/{unknown_token}/save", role="anonymous", status=404),
+    BrowserPage(
+        "patient-link-submit-get", "/r/{unknown_token}/submit", role="anonymous", status=404
+    ),
     BrowserPage("home", "/"),
     BrowserPage("patients", "/patients"),
     BrowserPage("patient-new", "/patients/new"),
@@ -313,6 +319,7 @@ def _seed_records(api: _Api) -> dict[str, int | str]:
         {"muscle": "upper_trapezius", "side": "right", "trigger_point_id": "tp1"},
     )
     return {
+        "unknown_token": "x" * 43,
         "patient_id": pid,
         "consent_id": consent["id"],
         "signed_visit_id": signed_vid,

@@ -29,6 +29,10 @@ CONSENT = {
     "signed_at": "2026-11-01T10:00:00+00:00",
 }
 BODIES = {
+    ("POST", "/api/patients/{patient_id}/questionnaire-requests"): {"instruments": ["nprs"]},
+    ("GET", "/api/patients/{patient_id}/questionnaire-requests"): None,
+    ("POST", "/api/questionnaire-requests/{request_id}/resend"): None,
+    ("POST", "/api/questionnaire-requests/{request_id}/cancel"): None,
     ("GET", "/api/visits/{visit_id}/palpation"): None,
     ("POST", "/api/visits/{visit_id}/palpation"): {
         "site": "right upper trapezius",
@@ -99,6 +103,7 @@ BODIES = {
 # Endpoints whose data is not patient data (atlas, regions, own account, user administration
 # (tests/accounts), the API docs page).
 NOT_PATIENT_DATA = {
+    "/api/fhir/Questionnaire",  # the instruments' forms; QuestionnaireResponse needs a link token
     "/api/atlas",
     "/api/regions",
     "/api/me",
@@ -196,6 +201,17 @@ def _screening_form() -> dict[str, str]:
 
 
 PAGES: dict[tuple[str, str], Page] = {
+    # The patient's link: no login, the token is the credential (tests/portal/test_patient_page.py).
+    ("GET", "/r/{token}"): Page("login"),
+    ("GET", "/r/{token}/save"): Page("login"),
+    ("GET", "/r/{token}/submit"): Page("login"),
+    ("POST", "/r/{token}/save"): Page("login"),
+    ("POST", "/r/{token}/submit"): Page("login"),
+    ("POST", "/patients/{patient_id}/questionnaire-requests"): Page(
+        "record", form={"instruments": ["nprs"], "channel": "qr"}
+    ),
+    ("POST", "/questionnaire-requests/{request_id}/resend"): Page("record", form={}),
+    ("POST", "/questionnaire-requests/{request_id}/cancel"): Page("record", form={}),
     ("POST", "/visits/{visit_id}/palpation"): Page(
         "record", clinical=True, form={"site": "right upper trapezius", "finding": "tender"}
     ),
@@ -376,7 +392,11 @@ def owned(app_client, alice):
     eid = app_client.post(
         f"/api/patients/{pid}/episodes", json={"complaint": "Neck pain"}, headers=hdr
     ).json()["id"]
+    rid = app_client.post(
+        f"/api/patients/{pid}/questionnaire-requests", json={"instruments": ["nprs"]}, headers=hdr
+    ).json()["id"]
     return {
+        "request_id": rid,
         "patient_id": pid,
         "consent_id": cid,
         "visit_id": vid,

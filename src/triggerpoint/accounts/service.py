@@ -70,6 +70,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.clinician: frozenset({"patient:read", "patient:write", "clinical:read", "clinical:write"}),
     Role.assistant: frozenset({"patient:read", "patient:write"}),
 }
+# What a patient's own questionnaire link may do: report for that one patient, nothing else
+# (not a role a user account can have: `PERMISSIONS` lists those).
+LINK_PERMISSIONS = frozenset({"patient:report"})
+LINK_ROLE = "patient"
 
 
 class AccountError(InvalidInput):
@@ -93,7 +97,8 @@ class LoginThrottled(TooManyAttempts):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated user a request acts for."""
+    """The authenticated user a request acts for, or a patient's questionnaire link
+    (`patient_link`); a link has no user (`user_id` 0, `recorder` None)."""
 
     user_id: int
     clinic_id: int
@@ -103,17 +108,50 @@ class Principal:
     csrf_token: str | None = None  # set for cookie sessions, None for API tokens
     token_id: int | None = None  # the API token this request came with, if any
     timezone: str | None = None  # the clinic's IANA zone (None: the deployment's setting)
+    link_patient_id: int | None = None  # a patient link: the one patient it may report for
+    link_request_id: int | None = None  # a patient link: the questionnaire request it answers
 
     def can(self, permission: str) -> bool:
+        if self.link_patient_id is not None:
+            return permission in LINK_PERMISSIONS
         return permission in PERMISSIONS.get(self.role, frozenset())
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
             raise Forbidden(f"role {self.role!r} may not {permission.replace(':', ' ')}")
 
+    def require_entry(self, patient_id: int) -> None:
+        """May enter a measurement or a pain drawing for this patient: staff with
+        patient:write, or the patient's own link (patient:report, for its patient only). The
+        one rule for both ways in, so outcomes and records cannot disagree."""
+        if self.link_patient_id is None:
+            self.require("patient:write")
+        elif patient_id != self.link_patient_id or not self.can("patient:report"):
+            raise Forbidden("a patient link may report only for its own patient")
+
+    @property
+    def recorder(self) -> int | None:
+        """The user to store as having entered a row: None for a patient link."""
+        return None if self.link_patient_id is not None else self.user_id
+
     @property
     def actor(self) -> Actor:
+        if self.link_patient_id is not None:
+            return Actor(None, self.clinic_id, self.username)
         return Actor(self.user_id, self.clinic_id, self.username)
+
+
+def patient_link_principal(*, clinic_id: int, patient_id: int, request_id: int) -> Principal:
+    """Who acts when a patient submits through their link: no user, the request's clinic,
+    audited as "patient-link:<request id>", allowed only to report for that patient."""
+    return Principal(
+        0,
+        clinic_id,
+        f"patient-link:{request_id}",
+        LINK_ROLE,
+        link_patient_id=patient_id,
+        link_request_id=request_id,
+    )
 
 
 def _digest(token: str) -> str:

@@ -10,6 +10,7 @@ from triggerpoint.cli import imports as import_cli
 from triggerpoint.cli import suggest as suggest_cli
 from triggerpoint.cli import suggest_eval as suggest_eval_cli
 from triggerpoint.cli import tokens as tokens_cli
+from triggerpoint.cli import worker as worker_cli
 from triggerpoint.cli.output import DomainErrorsExit2
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("suggest")(suggest_cli.suggest)
 app.command("suggest-eval")(suggest_eval_cli.suggest_eval)
 app.add_typer(regions.app, name="regions")
 app.command("serve")(server.serve)
+app.command("worker")(worker_cli.worker)
 app.command("simulate")(physiology.simulate)
 app.command("setup")(admin.setup)
 app.add_typer(admin.user_app, name="user")

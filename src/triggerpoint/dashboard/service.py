@@ -25,6 +25,7 @@ from triggerpoint.outcomes import series as series_rule
 from triggerpoint.outcomes import thresholds
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
+from triggerpoint.portal.models import QuestionnaireRequest
 from triggerpoint.records.models import Patient
 from triggerpoint.reports import plots
 from triggerpoint.reports.service import muscle_label
@@ -271,6 +272,55 @@ def _twitch_rows(found: dict[str, tuple[Any, Any, Any]]) -> list[dict[str, Any]]
     return out
 
 
+def completion_rates(session: Session, *, clinic_id: int) -> list[dict[str, Any]]:
+    """Per instrument (and the pain drawing): questionnaire requests sent to patients and how
+    many came back submitted, with the rate's 95% Wilson interval.
+
+    Sent: every request except one the clinic cancelled before it went out (cancelled after
+    sending, it reached the patient and counts as not returned). Requests still open are not
+    returned yet, so they are counted as such and shown apart (`open`): a clinic that just
+    sent a batch sees its rate rise as answers arrive. Read from the request rows (one small
+    row per request; a clinic's requests are far fewer than its measurements), aggregated here
+    because the instrument list is a JSON column, which the two engines group differently.
+    """
+    R = QuestionnaireRequest
+    rows = session.execute(
+        select(R.instruments, R.pain_drawing, R.status, R.sent_at.is_not(None)).where(
+            R.clinic_id == clinic_id
+        )
+    ).all()
+    counts: dict[str, list[int]] = {}  # key -> [sent, submitted, open]
+    for instruments, drawing, status, was_sent in rows:
+        if status == "cancelled" and not was_sent:
+            continue
+        keys = list(dict.fromkeys(instruments or []))  # an instrument counts once per request
+        keys += ["pain_drawing"] if drawing else []
+        for key in keys:
+            acc = counts.setdefault(key, [0, 0, 0])
+            acc[0] += 1
+            acc[1] += status == "submitted"
+            acc[2] += status == "open"
+    known = definitions()
+    order = [*known, "pain_drawing"]
+    out = []
+    for key in sorted(counts, key=lambda k: (order.index(k) if k in order else len(order), k)):
+        sent, submitted, still_open = counts[key]
+        out.append(
+            {
+                "instrument": key,
+                "name": "Pain drawing"
+                if key == "pain_drawing"
+                else known.get(key, {}).get("name", key),
+                "sent": sent,
+                "submitted": submitted,
+                "open": still_open,
+                "rate": submitted / sent,
+                "ci95": list(wilson(submitted, sent)),
+            }
+        )
+    return out
+
+
 def clinic_dashboard(
     session: Session, *, principal: Principal, naive: bool = False
 ) -> dict[str, Any]:
@@ -307,6 +357,7 @@ def clinic_dashboard(
         "adverse_events": adverse_event_rates(session),
         "muscles": muscles(session, clinic_id=clinic_id),
         "twitches": twitches(session, clinic_id=clinic_id),
+        "completion": completion_rates(session, clinic_id=clinic_id),
         "unsigned": [
             {
                 "id": ns.id,

@@ -40,6 +40,7 @@ from triggerpoint.errors import Conflict, InvalidInput, NotFound, SafetyBlock
 from triggerpoint.examination.models import PalpationFinding
 from triggerpoint.examination.service import label as site_label
 from triggerpoint.inputs import InputModel
+from triggerpoint.interop import questionnaires
 from triggerpoint.notes import schemas as note_schemas
 from triggerpoint.notes.models import SoapNote
 from triggerpoint.notes.service import import_note
@@ -63,7 +64,7 @@ EXTERNAL_ID = "urn:triggerpoint:external-id"
 RECORD_ID = "urn:triggerpoint:record-id"
 VISIT_ID = "urn:triggerpoint:visit-id"
 SCREENING_Q = "urn:triggerpoint:questionnaire:dry-needling-screening"
-MEASURE_Q = "urn:triggerpoint:questionnaire:"
+MEASURE_Q = questionnaires.CANONICAL  # + instrument id: the Questionnaire's `url`
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 # Palpation findings (docs/fhir.md, "Palpation findings"): our own code systems, since the
 # atlas carries no SNOMED CT codes for its muscles and trigger points.
@@ -437,25 +438,23 @@ def _measurement(m: Measurement, subject: str, urls: tuple[str, str]) -> list[di
             "text": "too many missing items",
         }
     out = [obs]
-    if m.instrument in ITEMISED:
+    patient_reported = m.source == "patient" and m.instrument in questionnaires.PATIENT_INSTRUMENTS
+    if m.instrument in ITEMISED or patient_reported:
+        # The answers as a response to the instrument's Questionnaire (GET
+        # /api/fhir/Questionnaire/<id>); one the patient gave names them its `source`, and
+        # `authored` is when they submitted it (the measurement's time).
         obs["derivedFrom"] = [{"reference": urls[1]}]
-        items = [
-            {
-                "linkId": str(i + 1),
-                **({"answer": [{"valueInteger": int(v)}]} if v is not None else {}),
-            }
-            for i, v in enumerate(m.data.get("items", []))
-        ]
-        out.append(
-            {
-                "resourceType": "QuestionnaireResponse",
-                "questionnaire": f"{MEASURE_Q}{m.instrument}",
-                "status": "completed" if m.complete else "in-progress",
-                "subject": {"reference": subject},
-                "authored": _dt(m.measured_at),
-                "item": items,
-            }
-        )
+        qr: dict[str, Any] = {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": f"{MEASURE_Q}{m.instrument}",
+            "status": "completed" if m.complete else "in-progress",
+            "subject": {"reference": subject},
+            "authored": _dt(m.measured_at),
+            "item": questionnaires.response_items(m.instrument, m.data),
+        }
+        if patient_reported:
+            qr["source"] = {"reference": subject}
+        out.append(qr)
     return out
 
 
@@ -699,7 +698,7 @@ ELEMENTS = {
         "Condition": "clinicalStatus category code subject onsetDateTime note extension",
         "Encounter": "status class subject period identifier",
         "Consent": "status scope category patient dateTime policyRule provision extension",
-        "QuestionnaireResponse": "questionnaire status subject authored item extension",
+        "QuestionnaireResponse": "questionnaire status subject source authored item extension",
         "Flag": "status category code subject period extension",
         "Procedure": "status code subject encounter performedDateTime bodySite extension",
         "AdverseEvent": "actuality subject event date severity seriousness suspectEntity extension",
@@ -1470,8 +1469,9 @@ def _import_screenings(run: _Run) -> None:
         _subject(res, run.patient_url)
         questionnaire = _get(d, "questionnaire", path, str, required=True)
         if questionnaire != SCREENING_Q:
-            if questionnaire.startswith(MEASURE_Q) and questionnaire[len(MEASURE_Q) :] in ITEMISED:
-                continue  # an itemised outcome measure, read with its Observation
+            name = questionnaire[len(MEASURE_Q) :] if questionnaire.startswith(MEASURE_Q) else ""
+            if name in ITEMISED or name in questionnaires.PATIENT_INSTRUMENTS:
+                continue  # an outcome measure's answers, read with its Observation
             _fail(
                 f"{path}.questionnaire",
                 f"{questionnaire[:80]!r} is not a questionnaire this import reads",
@@ -1734,9 +1734,10 @@ def _import_procedures(run: _Run) -> None:
             )
 
 
-def _measure_items(run: _Run, res: _Res, instrument: str) -> tuple[list[Any], str] | None:
-    """The answers of the itemised questionnaire this Observation was derived from (by
-    `derivedFrom`, or in older bundles the same instrument and time) and its name, if any."""
+def _measure_items(run: _Run, res: _Res, instrument: str) -> tuple[dict[str, Any], str] | None:
+    """The answers (as measurement data) of the questionnaire response this Observation was
+    derived from (by `derivedFrom`, or in older bundles the same instrument and time) and its
+    name, if any. A response the patient gave (`source`) must name this bundle's Patient."""
     derived = _items(res.data, "derivedFrom", res.path)
     if len(derived) > 1:
         _fail(f"{res.path}.derivedFrom", "at most one questionnaire response")
@@ -1765,6 +1766,13 @@ def _measure_items(run: _Run, res: _Res, instrument: str) -> tuple[list[Any], st
     if qr.path in run.pairs:
         _fail(f"{res.path}.derivedFrom", f"{qr.path} already belongs to another Observation")
     run.pairs[qr.path] = res.path
+    _subject(qr, run.patient_url)
+    if "source" in qr.data:
+        _subject(qr, run.patient_url, "source")
+    if instrument not in ITEMISED:
+        return questionnaires.answers_data(
+            instrument, _items(qr.data, "item", qr.path), qr.path
+        ), qr.path
     n = definitions()[instrument]["n_items"]
     items: list[Any] = [None] * n
     for k, item in enumerate(_items(qr.data, "item", qr.path)):
@@ -1779,7 +1787,7 @@ def _measure_items(run: _Run, res: _Res, instrument: str) -> tuple[list[Any], st
             items[int(link) - 1] = _get(
                 answers[0], "valueInteger", f"{where}.answer[0]", int, required=True
             )
-    return items, qr.path
+    return {"items": items}, qr.path
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -1819,13 +1827,23 @@ def _import_measurements(run: _Run) -> None:
                 _fail(f"{path}.data", f"is not JSON ({str(exc)[:80]})")
             if not isinstance(data, dict):
                 _fail(f"{path}.data", "must be a JSON object")
-        paired = _measure_items(run, res, instrument) if instrument in ITEMISED else None
+        paired = (
+            _measure_items(run, res, instrument)
+            if instrument in ITEMISED or instrument in questionnaires.PATIENT_INSTRUMENTS
+            else None
+        )
         if paired is not None:
-            items, qr_path = paired
+            answered, qr_path = paired
             if data is None:
-                data = {"items": items}
-            elif data.get("items") != items:
-                _fail(f"{qr_path}.item", f"the answers differ from {path}'s items")
+                data = answered
+            else:
+                given = (
+                    {"items": data.get("items")}
+                    if instrument in ITEMISED
+                    else {k: v for k, v in data.items() if v is not None}
+                )
+                if given != answered:
+                    _fail(f"{qr_path}.item", f"the answers differ from {path}'s items")
         if data is None:
             _fail(f"{path}.data", "is required")
         encounter = _reference(d, "encounter", path)

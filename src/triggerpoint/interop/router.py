@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from triggerpoint.accounts.deps import ApiPrincipal, ApiSession, UnitOfWorkRoute, api_handler
-from triggerpoint.interop import fhir
+from triggerpoint.db import open_session
+from triggerpoint.interop import fhir, questionnaires
 from triggerpoint.ratelimit import rate_limit
 from triggerpoint.records.schemas import RecordId
 
@@ -46,3 +47,62 @@ def import_fhir(
     # the import is refused (api_handler), so none of them outlives the refusal.
     pid = fhir.import_bundle(session, principal=principal, bundle=bundle)
     return {"patient_id": pid}
+
+
+# Any other id is a 404 (not a 422), however long: the id names a resource, not an input.
+QuestionnaireId = Annotated[
+    str, Path(description="The instrument id: nprs, ndi, odi, quickdash, groc, pain-drawing")
+]
+
+
+@api.get(
+    "/fhir/Questionnaire",
+    summary="The outcome instruments as FHIR R4 Questionnaires (a searchset Bundle)",
+    description="One Questionnaire per patient-reported instrument, SDC style (docs/fhir.md): "
+    "structure and answer ranges; no licensed item wording. `url` (canonical, optionally "
+    "`|version`) and `name` narrow the search.",
+)
+@api_handler
+def questionnaire_search(
+    principal: ApiPrincipal,
+    url: Annotated[str | None, Query(max_length=200)] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    principal.require("clinical:read")
+    return questionnaires.questionnaire_bundle(url=url, name=name)
+
+
+@api.get(
+    "/fhir/Questionnaire/{questionnaire_id}",
+    summary="One outcome instrument as a FHIR R4 Questionnaire",
+    responses={404: {"description": "No such instrument"}},
+)
+@api_handler
+def questionnaire_read(
+    principal: ApiPrincipal, questionnaire_id: QuestionnaireId
+) -> dict[str, Any]:
+    principal.require("clinical:read")
+    return questionnaires.questionnaire(questionnaire_id)
+
+
+@api.post(
+    "/fhir/QuestionnaireResponse",
+    dependencies=[FHIR_LIMIT],
+    status_code=201,
+    summary="Submit a questionnaire request's answers as FHIR R4 QuestionnaireResponses",
+    description="For a patient app that speaks FHIR, in place of the patient's page: one "
+    "QuestionnaireResponse, or a `collection` Bundle of them (one per requested instrument; "
+    "the pain drawing answers the `pain-drawing` Questionnaire). No login: each carries the "
+    f"link's token in `identifier` (system `{questionnaires.PATIENT_LINK}`), and the "
+    "answers go through the patient page's own submission (patient-reported, timed at "
+    "submission, single use). A refusal is 422 naming the element "
+    "(`QuestionnaireResponse[1].item.4`), 404 for an unknown link, 410 for a used, cancelled "
+    "or expired one; nothing is written then. Rate-limited per client address.",
+)
+def questionnaire_response_import(body: dict[str, Any]) -> dict[str, Any]:
+    # The token is the credential (as on /r/<token>): the session starts unscoped and the
+    # portal confines it to the request's clinic once the token's digest is found.
+    with open_session(clinic_id=None) as session:
+        out = questionnaires.import_responses(session, body=body)
+        session.commit()  # no ApiSession: the link's token, not a login, scopes this one
+    return out

@@ -32,3 +32,9 @@ class Measurement(TenantMixin, Base):
     recorded_by: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
+    # Who reported it: "clinician" (typed in by staff) or "patient" (their own link, with the
+    # questionnaire request it answered).
+    source: Mapped[str] = mapped_column(String(16), default="clinician", server_default="clinician")
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("questionnaire_request.id", ondelete="SET NULL"), index=True
+    )

@@ -72,6 +72,8 @@ class MeasurementOut(BaseModel):
     complete: bool
     answered: int
     measured_at: datetime
+    source: str = Field(default="clinician", description='"clinician" or "patient" (reported)')
+    request_id: int | None = Field(default=None, description="The questionnaire request, if any")
 
 
 class MeasureSummary(BaseModel):

@@ -15,13 +15,23 @@ from triggerpoint.outcomes.instruments import InstrumentError, definitions, scor
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.outcomes.thresholds import Rule, classify, figure, rule_for
 from triggerpoint.records.models import Patient
-from triggerpoint.records.service import visit_of_patient
+from triggerpoint.records.service import Source, check_source, visit_of_patient
 
 
 def record_measurement(
-    session: Session, *, principal: Principal, patient_id: int, data: schemas.MeasurementIn
+    session: Session,
+    *,
+    principal: Principal,
+    patient_id: int,
+    data: schemas.MeasurementIn,
+    source: Source = "clinician",
+    request_id: int | None = None,
 ) -> Measurement:
-    principal.require("patient:write")
+    """Score and store one administration. `source` says who reported it: "patient" with
+    the questionnaire request it answered (`request_id`) when it came through their link;
+    a patient link may record only that (see `check_source`)."""
+    principal.require_entry(patient_id)
+    check_source(principal, source, request_id)
     if session.get(Patient, patient_id) is None:
         raise NotFound("patient", patient_id)
     if data.visit_id is not None:
@@ -41,7 +51,9 @@ def record_measurement(
         complete=result.complete,
         answered=result.answered,
         measured_at=data.measured_at,
-        recorded_by=principal.user_id,
+        recorded_by=principal.recorder,
+        source=source,
+        request_id=request_id,
     )
     session.add(m)
     session.flush()
@@ -51,7 +63,7 @@ def record_measurement(
         action="create",
         entity="measurement",
         entity_id=m.id,
-        detail={"patient_id": patient_id, "instrument": data.instrument},
+        detail={"patient_id": patient_id, "instrument": data.instrument, "source": source},
     )
     return m
 
@@ -88,6 +100,18 @@ def list_measurements(
         detail={"patient_id": patient_id},
     )
     return rows
+
+
+def patient_reported(
+    session: Session, *, principal: Principal, patient_id: int
+) -> dict[int | None, list[Measurement]]:
+    """The patient's own reports (source "patient"), by the visit they were asked before
+    (None: no visit): the timeline and the visit show them so nobody types them again."""
+    out: dict[int | None, list[Measurement]] = {}
+    for m in list_measurements(session, principal=principal, patient_id=patient_id):
+        if m.source == "patient":
+            out.setdefault(m.visit_id, []).append(m)
+    return out
 
 
 def summarise(rows: list[Measurement]) -> list[schemas.MeasureSummary]:

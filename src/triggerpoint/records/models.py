@@ -43,6 +43,7 @@ class Patient(Versioned, TenantMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(64))
+    preferred_language: Mapped[str | None] = mapped_column(String(5))  # BCP 47: "en", "es"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -118,6 +119,11 @@ class PainDrawing(TenantMixin, Base):
     complete: Mapped[bool] = mapped_column(Boolean)
     drawn_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     drawn_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "clinician" or "patient" (drawn on the patient's own link, for request `request_id`).
+    source: Mapped[str] = mapped_column(String(16), default="clinician", server_default="clinician")
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("questionnaire_request.id", ondelete="SET NULL"), index=True
+    )
     patient: Mapped[Patient] = relationship()
     visit: Mapped[Visit | None] = relationship()
     marks: Mapped[list[PainMark]] = relationship(

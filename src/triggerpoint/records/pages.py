@@ -6,7 +6,8 @@ with the user's input and a message beside each field.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +27,10 @@ from triggerpoint.ui.templating import field_label, templates
 
 pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 PAGE_SIZE = 25
+# Sections other domains add to the patient page: each gives template variables for one
+# patient, read in the page's own session. They append themselves (portal.pages), since
+# records may not import the domains built on it (that would be a cycle of packages).
+PATIENT_PAGE_EXTRAS: list[Callable[[Session, Principal, int], dict[str, Any]]] = []
 
 
 @pages.get("/patients", response_class=HTMLResponse)
@@ -137,6 +142,11 @@ def patient_page(
             "active_consent": active,
             "episodes": episodes,
             **_diagnosis_extras(patient_id),
+            **{
+                k: v
+                for f in PATIENT_PAGE_EXTRAS
+                for k, v in f(session, principal, patient_id).items()
+            },
             "loose_drawings": [(d, thumbs(d)) for d in by_visit.get(None, [])],
         },
     )

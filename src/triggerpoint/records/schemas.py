@@ -263,6 +263,8 @@ class PainDrawingOut(BaseModel):
     drawn_by: int | None
     drawn_at: datetime
     marks: list[MarkOut]
+    source: str = Field(default="clinician", description='"clinician" or "patient" (reported)')
+    request_id: int | None = Field(default=None, description="The questionnaire request, if any")
 
 
 class ConsentIn(_In):

@@ -8,7 +8,8 @@ and the audit trail: every read and write of patient data appends an event.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.bodychart.catalog import UnknownRegionError, load_catalog
-from triggerpoint.errors import Conflict, InvalidInput, NotFound
+from triggerpoint.errors import Conflict, Forbidden, InvalidInput, NotFound
 from triggerpoint.inputs import input_problem
 from triggerpoint.records import icd10, schemas
 from triggerpoint.records.icd10 import search_icd10 as search_icd10  # routes and pages ask here
@@ -406,6 +407,23 @@ def resolve_marks(marks: list[schemas.MarkIn]) -> list[tuple[str, int | None]]:
     return list(out.items())
 
 
+Source = Literal["clinician", "patient"]
+
+
+def check_source(principal: Principal, source: Source, request_id: int | None) -> None:
+    """Provenance that holds: a patient-reported row names the request it answered, and a
+    patient's link can store nothing but its own request's patient-reported rows. One rule
+    for measurements and drawings alike."""
+    if source == "patient" and request_id is None:
+        raise InvalidInput("request_id", "a patient-reported entry names its request")
+    if source == "clinician" and request_id is not None:
+        raise InvalidInput("request_id", "only a patient-reported entry answers a request")
+    if principal.link_patient_id is not None and (
+        source != "patient" or request_id != principal.link_request_id
+    ):
+        raise Forbidden("a patient link may report only for its own request")
+
+
 def create_pain_drawing(
     session: Session,
     *,
@@ -413,12 +431,21 @@ def create_pain_drawing(
     patient_id: int,
     data: schemas.PainDrawingIn,
     visit_id: int | None = None,
+    source: Source = "clinician",
+    request_id: int | None = None,
+    drawn_at: datetime | None = None,
 ) -> PainDrawing:
-    principal.require("patient:write")
+    """Store a drawing; `source`/`request_id` as for outcomes.service.record_measurement, and
+    `drawn_at` the time it was drawn (default now: a patient's is their submission time)."""
+    principal.require_entry(patient_id)
+    check_source(principal, source, request_id)
     require_record(session, Patient, patient_id, "patient")
     if visit_id is not None:
         visit_of_patient(session, patient_id=patient_id, visit_id=visit_id)
     drawing, marks = _new_drawing(principal, patient_id, data, visit_id=visit_id)
+    drawing.source, drawing.request_id = source, request_id
+    if drawn_at is not None:
+        drawing.drawn_at = drawn_at
     session.add(drawing)
     session.flush()
     _store_marks(session, principal, patient_id, drawing, marks)
@@ -439,7 +466,7 @@ def _new_drawing(
     # given beside `visit_id` would win at flush and store no visit at all.
     link: dict[str, Any] = {"visit": visit} if visit is not None else {"visit_id": visit_id}
     drawing = PainDrawing(
-        patient_id=patient_id, complete=data.complete, drawn_by=principal.user_id, **link
+        patient_id=patient_id, complete=data.complete, drawn_by=principal.recorder, **link
     )
     return drawing, marks
 

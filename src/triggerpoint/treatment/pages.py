@@ -423,6 +423,13 @@ def _visit_context(
         ),
         **service.visit_suggestions(session, principal=principal, visit=visit, needling=needling),
         "findings": examination.list_findings(session, principal=principal, visit_id=visit.id),
+        "reported_measures": [
+            m
+            for m in outcomes.patient_reported(
+                session, principal=principal, patient_id=visit.patient_id
+            ).get(visit.id, [])
+            if m.instrument != "nprs"  # the visit's NPRS step shows the patient's own NPRS
+        ],
         "finding_words": exam_schemas.FINDING_WORDS,
         "palpation_open": principal.can("clinical:write")
         and examination.can_change(session, visit_id=visit.id),

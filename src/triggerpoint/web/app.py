@@ -189,6 +189,9 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.notes.router import api as notes_api
     from triggerpoint.outcomes.pages import pages as outcomes_pages
     from triggerpoint.outcomes.router import api as outcomes_api
+    from triggerpoint.portal.pages import pages as portal_pages
+    from triggerpoint.portal.patient_pages import pages as portal_patient_pages
+    from triggerpoint.portal.router import api as portal_api
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
     from triggerpoint.reports.pages import pages as reports_pages
@@ -244,6 +247,9 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         reports_pages,
         dashboard_pages,
         interop_api,
+        portal_api,
+        portal_pages,
+        portal_patient_pages,
     ):
         app.include_router(router)
     _install_error_handlers(app)

@@ -1,0 +1,54 @@
+"""`triggerpoint worker`: the job queue's consumer (questionnaire emails, reminders, expiry)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from triggerpoint.cli.output import console
+
+
+def worker(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=64,
+            help="Worker threads in this process (run more processes, here or on other "
+            "machines, to scale out: each message is still sent once).",
+        ),
+    ] = 1,
+    periodic: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the periodic jobs (reminders every minute, expiry every five). "
+            "Any number of workers may: the claims keep each reminder to one message."
+        ),
+    ] = True,
+) -> None:
+    """Run the background jobs until stopped (Ctrl+C, or SIGTERM)."""
+    from triggerpoint.portal import jobs  # the queue is opened only by the commands using it
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    console.print(
+        f"triggerpoint worker: {workers} thread(s), queue {_shown(jobs.queue_url())} "
+        "(Ctrl+C stops it)"
+    )
+    consumer = jobs.huey.create_consumer(
+        workers=workers, worker_type="thread", periodic=periodic, max_delay=5.0
+    )
+    consumer.run()
+
+
+def _shown(url: str) -> str:
+    """The queue URL without a password (redis://:secret@host)."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
