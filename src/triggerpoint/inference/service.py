@@ -437,7 +437,7 @@ def _single_blas_thread() -> None:
     11-cause enumeration: 3.4 ms threaded at load 10 on 2 cores, 0.4 ms on one thread). A
     web server runs requests side by side, so one thread per product is what it wants too."""
     try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
     except ImportError:  # not installed: BLAS keeps its default
         return
     threadpool_limits(limits=1, user_api="blas")
