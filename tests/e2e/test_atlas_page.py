@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 def test_clicking_the_right_temple_lists_upper_trapezius_and_temporalis(page, live_server):
     page.goto(f"{live_server}/atlas")
     page.click('[data-region="right_temple"]')
-    page.wait_for_function("document.querySelectorAll('#refers-list li').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#refers-list li').length > 0")
     listed = page.inner_text("#refers-list").lower()
     assert "upper trapezius" in listed and "temporalis" in listed
     assert "right temple" in page.inner_text("#refers-region").lower()
