@@ -88,6 +88,10 @@ def test_selecting_a_candidate_overlays_its_referral_map_from_the_atlas(page, li
     page.click(TEMPLE)
     page.click(JAW)
     page.wait_for_selector('.candidate[data-uid="upper_trapezius.tp1.right"]')
+    page.wait_for_function(
+        "() => document.getElementById('drawing-summary').textContent.includes('2')"
+    )
+    page.wait_for_timeout(300)  # the second, debounced answer has replaced the list
 
     overlaid = "els => Object.fromEntries(els.map(e => [e.dataset.region, e.dataset.overlay]))"
     page.hover('.candidate[data-uid="upper_trapezius.tp1.right"]')
@@ -103,8 +107,14 @@ def test_selecting_a_candidate_overlays_its_referral_map_from_the_atlas(page, li
     other = next(u for u in _candidates(page) if not u.startswith("upper_trapezius."))
     page.hover(f'.candidate[data-uid="{other}"]')
     other_tp = atlas.trigger_point(other)
-    shown = page.eval_on_selector_all(".suggest-charts [data-overlay]", overlaid)
-    assert set(shown) == set(other_tp.essential) | set(other_tp.spillover)
+    want = set(other_tp.essential) | set(other_tp.spillover)
+    for _ in range(20):  # the list may still re-render once under the pointer (debounce)
+        shown = page.eval_on_selector_all(".suggest-charts [data-overlay]", overlaid)
+        if set(shown) == want:
+            break
+        page.hover(f'.candidate[data-uid="{other}"]')
+        page.wait_for_timeout(100)
+    assert set(shown) == want
     page.click('.candidate[data-uid="upper_trapezius.tp1.right"]')
     page.mouse.move(5, 5)
     assert page.get_attribute('.candidate[data-uid="upper_trapezius.tp1.right"]', "aria-pressed")
