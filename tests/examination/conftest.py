@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.calls import ApiCalls
 from tests.notes.conftest import Needled, plain_visit
-from tests.personas import Person
 from tests.treatment.test_needling_flow import Clinic
 
 
-@dataclass
-class Palpation:
+class Palpation(ApiCalls):
     """A person's calls to the palpation API, each asserted to answer `expect`."""
-
-    client: TestClient
-    person: Person
-
-    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        r = self.client.request(method, path, json=body, headers=self.person.headers)
-        assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
 
     def record(self, visit_id: int, body: Any, expect: int = 201) -> Any:
         return self.call("POST", f"/api/visits/{visit_id}/palpation", body, expect)

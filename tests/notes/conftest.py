@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.calls import ApiCalls
 from tests.personas import Person, new_patient
 from tests.treatment.test_needling_flow import TRAP, Clinic
 
@@ -27,17 +28,8 @@ NOTE = {
 }
 
 
-@dataclass
-class Notes:
+class Notes(ApiCalls):
     """A person's calls to the notes API, each asserted to answer `expect`."""
-
-    client: TestClient
-    person: Person
-
-    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        r = self.client.request(method, path, json=body, headers=self.person.headers)
-        assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
 
     def put(self, visit_id: int, body: Any, expect: int = 200) -> Any:
         return self.call("PUT", f"/api/visits/{visit_id}/note", body, expect)
