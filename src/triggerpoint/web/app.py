@@ -195,6 +195,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
     from triggerpoint.reports.pages import pages as reports_pages
+    from triggerpoint.research.router import api as research_api
+    from triggerpoint.research.router import pages as research_pages
     from triggerpoint.treatment.pages import pages as treatment_pages
     from triggerpoint.treatment.router import api as treatment_api
 
@@ -250,6 +252,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         portal_api,
         portal_pages,
         portal_patient_pages,
+        research_api,
+        research_pages,
     ):
         app.include_router(router)
     _install_error_handlers(app)
