@@ -590,6 +590,7 @@ def list_consents(session: Session, *, principal: Principal, patient_id: int) ->
 
 
 DRY_NEEDLING = "dry_needling"  # the consent kind needling requires (Consent.kind)
+RESEARCH = "research"  # consent to the de-identified use of the record in research (issue 17)
 
 
 def consent_in_force(consent: Consent, *, kind: str) -> bool:
