@@ -48,8 +48,13 @@ from triggerpoint.audit.service import Actor, record
 from triggerpoint.config import Settings, get_settings
 from triggerpoint.db import rowcount, unit_of_work, utcnow
 from triggerpoint.errors import SetupError
-from triggerpoint.portal import messages, service
-from triggerpoint.portal.models import Channel, QuestionnaireRequest, RequestStatus
+from triggerpoint.portal import messages, rules, service
+from triggerpoint.portal.models import (
+    Channel,
+    QuestionnaireRequest,
+    QuestionnaireRule,
+    RequestStatus,
+)
 from triggerpoint.portal.outbox import MessageKind, MessageStatus, PortalMessage
 from triggerpoint.records.models import Patient
 
@@ -149,6 +154,13 @@ def send_due_reminders() -> dict[str, int]:
     """Every minute: due reminders, messages to try again, and request messages whose
     enqueued task was lost."""
     return run_due()
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def apply_clinic_rules() -> int:
+    """Every ten minutes: each clinic's questionnaire rules (portal.rules) ask for the
+    visits coming up. Ten minutes is fine-grained enough for rules counted in days."""
+    return apply_rules_everywhere()
 
 
 @huey.periodic_task(crontab(minute="*/5"))
@@ -517,3 +529,42 @@ def expire_due(*, engine: Engine | None = None, now: datetime | None = None) -> 
                     detail={},
                 )
     return expired
+
+
+def apply_rules_everywhere(*, engine: Engine | None = None, now: datetime | None = None) -> int:
+    """Apply the rules of every clinic that has an active one, each clinic in a transaction
+    of its own (one clinic's failure stops no other), then enqueue the new requests' sending
+    after that commit. The count of requests made."""
+    now = now or utcnow()
+    with unit_of_work(clinic_id=None, engine=engine) as s:
+        clinics = list(
+            s.scalars(
+                select(QuestionnaireRule.clinic_id)
+                .where(QuestionnaireRule.active.is_(True))
+                .distinct()
+                .order_by(QuestionnaireRule.clinic_id)
+            )
+        )
+    made = 0
+    for clinic_id in clinics:
+        try:
+            with unit_of_work(clinic_id=clinic_id, engine=engine) as s:
+                rows = rules.apply_rules(s, clinic_id=clinic_id, now=now)
+                to_send = [r.id for r in rows if r.channel in DELIVERED]
+        except Exception:  # one clinic's bad data must not stop the others' rules
+            log.exception("the questionnaire rules of clinic %s failed", clinic_id)
+            continue
+        made += len(rows)
+        for request_id in to_send:
+            _enqueue_send(request_id)
+    if made:
+        log.info("questionnaire rules made %s requests", made)
+    return made
+
+
+def _enqueue_send(request_id: int) -> None:
+    """Ask a worker to send now; if the queue refuses, the minute's run_due sends it."""
+    try:
+        send_request(request_id)
+    except Exception:  # the queue is down: nothing is lost, the request row is the truth
+        log.warning("could not enqueue the send of request %s; run_due will", request_id)

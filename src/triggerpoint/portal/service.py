@@ -114,10 +114,16 @@ def _check_instruments(data: RequestIn, language: str) -> list[str]:
 
 
 def create_request(
-    session: Session, *, principal: Principal, patient_id: int, data: RequestIn
+    session: Session,
+    *,
+    principal: Principal,
+    patient_id: int,
+    data: RequestIn,
+    rule_id: int | None = None,
 ) -> tuple[QuestionnaireRequest, str]:
     """A new request and its raw token (returned once, for the link; only its digest is
-    stored). Sending is the caller's to enqueue: never done in the request."""
+    stored). Sending is the caller's to enqueue: never done in the request. `rule_id`: the
+    clinic rule making it (portal.rules), never taken from a person's input."""
     principal.require("patient:write")
     patient = records.get_record(session, Patient, patient_id, "patient")
     if data.visit_id is not None:
@@ -150,6 +156,7 @@ def create_request(
         expires_at=now + timedelta(days=days),
         channel=data.channel,
         language=language,
+        rule_id=rule_id,
     )
     session.add(row)
     session.flush()
@@ -159,7 +166,12 @@ def create_request(
         action="create",
         entity=ENTITY,
         entity_id=row.id,
-        detail={"patient_id": patient_id, "instruments": instruments, "channel": data.channel},
+        detail={
+            "patient_id": patient_id,
+            "instruments": instruments,
+            "channel": data.channel,
+            **({"rule_id": rule_id} if rule_id is not None else {}),
+        },
     )
     return row, token
 

@@ -192,6 +192,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.portal.pages import pages as portal_pages
     from triggerpoint.portal.patient_pages import pages as portal_patient_pages
     from triggerpoint.portal.router import api as portal_api
+    from triggerpoint.portal.router import rule_pages as portal_rule_pages
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
     from triggerpoint.reports.pages import pages as reports_pages
@@ -252,6 +253,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         portal_api,
         portal_pages,
         portal_patient_pages,
+        portal_rule_pages,
         research_api,
         research_pages,
     ):
