@@ -7,7 +7,7 @@ from triggerpoint.db import Base
 from triggerpoint.examination.models import PalpationFinding
 from triggerpoint.notes.models import NoteAddendum, NoteTemplate, SoapNote
 from triggerpoint.outcomes.models import Measurement
-from triggerpoint.portal.models import QuestionnaireRequest
+from triggerpoint.portal.models import QuestionnaireRequest, QuestionnaireRule
 from triggerpoint.portal.outbox import PortalMessage
 from triggerpoint.ratelimit import RateLimitHit
 from triggerpoint.records.models import (
@@ -18,6 +18,13 @@ from triggerpoint.records.models import (
     PainMark,
     Patient,
     Visit,
+)
+from triggerpoint.research.reliability.models import (
+    Examination,
+    Participant,
+    Study,
+    StudyExaminer,
+    StudyFinding,
 )
 from triggerpoint.treatment.models import (
     Addendum,
@@ -41,6 +48,7 @@ __all__ = [
     "DashboardTally",
     "Diagnosis",
     "Episode",
+    "Examination",
     "LoginAttempt",
     "LoginSession",
     "Measurement",
@@ -52,15 +60,20 @@ __all__ = [
     "PainDrawing",
     "PainMark",
     "PalpationFinding",
+    "Participant",
     "Patient",
     "PlannedTarget",
     "PortalMessage",
     "QuestionnaireRequest",
+    "QuestionnaireRule",
     "RateLimitHit",
     "Screening",
     "ScreeningConfirmation",
     "SessionTally",
     "SoapNote",
+    "Study",
+    "StudyExaminer",
+    "StudyFinding",
     "User",
     "Visit",
 ]
