@@ -152,6 +152,10 @@ def _small_targets(page: Page) -> list[str]:
     )
 
 
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _focused_heading(page: Page) -> str:
     return page.evaluate(
         "() => document.activeElement && document.activeElement.classList.contains('q-heading')"
@@ -202,10 +206,26 @@ def test_patient_fills_nprs_ndi_and_a_drawing_in_spanish_at_360(browser, portal)
     page.locator('svg.bodychart [data-region="right_temple"]').tap()
     assert page.locator('input[name="region"][value="right_temple"]').is_checked()
     assert page.locator("#marked-summary").inner_text() == "Zonas marcadas: 1"
-    label = page.locator('label.check:has(input[value="right_temple"])').inner_text()
-    assert label.strip() == "sien (tu lado derecho)"
+    # the lists stay closed (the step stays short); the group's summary counts the tick
+    group = page.locator("details.region-group:has(input[value='right_temple'])")
+    assert group.get_attribute("open") is None
+    assert _words(group.locator("summary").inner_text()) == "Cabeza y cara (1)"
+    assert _words(page.locator('[data-show-view="anterior"]').inner_text()) == "Delante (1)"
     _no_sideways_scroll(page)
     screenshot(page, "portal-es-360-drawing")
+    # one picture at a time on a phone, so the step is about two screens, not six
+    height = page.locator("section.step:has(#q-drawing)").bounding_box()["height"]
+    assert height < 2.5 * PHONE["height"], f"the drawing step is {height:.0f} px"
+    assert page.locator('figure[data-view="posterior"]').is_hidden()
+    page.click('[data-show-view="posterior"]')
+    assert page.locator('figure[data-view="posterior"]').is_visible()
+    assert page.locator('figure[data-view="anterior"]').is_hidden()
+    assert page.locator('[data-show-view="posterior"]').get_attribute("aria-pressed") == "true"
+    page.click('[data-show-view="anterior"]')
+    group.locator("summary").click()  # the list opened: the region's plain-language name
+    label = page.locator('label.check:has(input[value="right_temple"])').inner_text()
+    assert label.strip() == "sien (tu lado derecho)"
+    assert page.locator('input[name="region"][value="right_temple"]').is_checked()
     _axe(page, "patient page (es), pain drawing")
     page.click("[data-next]")
     assert _focused_heading(page) == "Envía tus respuestas"
@@ -265,6 +285,17 @@ def test_english_page_refusals_and_tablet_size(browser, portal) -> None:
         page.click("[data-next]")
     _axe(page, "patient page (en), pain drawing")
     screenshot(page, "portal-en-360-drawing")
+    # the keyboard reaches every list: a summary opens with Enter, a box ticks with Space
+    summary = page.locator("details.region-group summary").first
+    summary.focus()
+    page.keyboard.press("Enter")
+    assert page.locator("details.region-group").first.get_attribute("open") is not None
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    assert page.locator("#marked-summary").inner_text() == "Places ticked: 1"
+    assert summary.inner_text().strip().endswith("(1)")
+    _axe(page, "patient page (en), pain drawing, a list open")
+    page.keyboard.press("Space")  # untick again: the errors below expect no drawing
     page.click("[data-next]")
     page.click("#send")
     page.wait_for_load_state("networkidle")
@@ -295,6 +326,8 @@ def test_english_page_refusals_and_tablet_size(browser, portal) -> None:
     for _ in range(11):
         big.click("[data-next]")
     screenshot(big, "portal-en-820-drawing")
+    assert big.locator("[data-view-switch]").is_hidden()  # wide enough for both pictures
+    assert big.locator('figure[data-view="posterior"]').is_visible()
     _axe(big, "patient page (en) at 820")
 
 

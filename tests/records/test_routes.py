@@ -29,6 +29,12 @@ PAGE_AND_DIAGNOSIS_CALLS = {
         audits=("patient", "update"),
         entity_id="{patient_id}",
     ),
+    ("GET", "/patients/{patient_id}/consents/research"): Call(),
+    ("POST", "/patients/{patient_id}/consents/research"): Call(
+        form={"signed_by": "Cons Ent", "signed_at": "2026-11-20T09:00", "agreed": "on"},
+        audits=("consent", "create"),
+        entity_id=None,
+    ),
     ("GET", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Call(),
     ("POST", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Call(
         form={"version": 1}, audits=("consent", "withdraw"), entity_id="{consent_id}"

@@ -48,6 +48,7 @@ from triggerpoint.notes.service import people as note_people
 from triggerpoint.outcomes import series
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
+from triggerpoint.records.languages import PATIENT_LANGUAGES
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
 from triggerpoint.records.service import DRY_NEEDLING, consent_in_force
 from triggerpoint.treatment.models import NeedlingSession, Screening
@@ -150,7 +151,21 @@ def _patient(p: Patient) -> dict[str, Any]:
         "gender": p.sex,
         "birthDate": p.date_of_birth.isoformat(),
         **({"telecom": telecom} if telecom else {}),
+        **(
+            {"communication": [_communication(p.preferred_language)]}
+            if p.preferred_language
+            else {}
+        ),
     }
+
+
+def _communication(code: str) -> dict[str, Any]:
+    """`Patient.communication` for the preferred language: FHIR R4 binds `language` to BCP 47
+    codes (system `urn:ietf:bcp:47`, hl7.org/fhir/R4/valueset-languages.html) and marks the
+    one to use with `preferred` (hl7.org/fhir/R4/patient.html)."""
+    english = PATIENT_LANGUAGES.get(code, (code, code))[0]
+    coding = {"system": "urn:ietf:bcp:47", "code": code, "display": english}
+    return {"language": {"coding": [coding], "text": english}, "preferred": True}
 
 
 def _vitals(p: Patient, subject: str) -> list[dict[str, Any]]:
@@ -692,7 +707,7 @@ IMPORTED = (
 ELEMENTS = {
     kind: set(names.split())
     for kind, names in {
-        "Patient": "identifier name gender birthDate telecom",
+        "Patient": "identifier name gender birthDate telecom communication",
         "Observation": "status category code subject effectiveDateTime extension encounter "
         "valueQuantity dataAbsentReason derivedFrom",
         "Condition": "clinicalStatus category code subject onsetDateTime note extension",
@@ -1105,6 +1120,7 @@ def _import_patient(run: _Run) -> None:
         "email": telecom.get("email"),
         "external_id": _identifiers(run).get(EXTERNAL_ID),
     }
+    language_path = _preferred_language(d, path, body)
     fields = {
         "given_name": f"{path}.name.given",
         "family_name": f"{path}.name.family",
@@ -1113,6 +1129,7 @@ def _import_patient(run: _Run) -> None:
         "phone": f"{path}.telecom.phone",
         "email": f"{path}.telecom.email",
         "external_id": f"{path}.identifier.external-id",
+        "preferred_language": language_path,
     }
     for obs in run.of("Observation"):
         attr = _vital(obs)
@@ -1136,6 +1153,20 @@ def _import_patient(run: _Run) -> None:
             run.session, principal=run.principal, data=schemas.PatientIn.model_validate(body)
         )
     run.patient_id = patient.id
+
+
+def _preferred_language(d: dict[str, Any], path: str, body: dict[str, Any]) -> str:
+    """`Patient.communication`'s preferred language (else its first) into `body`, as its
+    primary BCP 47 subtag ("es-ES" -> "es"); the patient schema refuses a language the
+    patient's pages lack, naming the returned path, so nothing is dropped silently."""
+    comms = _items(d, "communication", path)
+    if not comms:
+        return f"{path}.communication"
+    k = next((i for i, c in enumerate(comms) if _get(c, "preferred", path, bool)), 0)
+    where = f"{path}.communication[{k}].language"
+    code = _code(_get(comms[k], "language", where.rsplit(".", 1)[0], dict, required=True), where)
+    body["preferred_language"] = code.split("-")[0]
+    return where
 
 
 def _import_episodes(run: _Run) -> None:

@@ -33,6 +33,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from triggerpoint.config import get_settings
+from triggerpoint.records.languages import PATIENT_LANGUAGES
 
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
@@ -49,6 +50,21 @@ def languages() -> tuple[str, ...]:
         p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po") if p.is_file()
     )
     return tuple(sorted(found, key=lambda lang: lang != DEFAULT_LANGUAGE))
+
+
+def check_languages(found: tuple[str, ...] | None = None) -> None:
+    """Refuse to load when the catalogues and the records' list of languages disagree.
+
+    A patient's `preferred_language` is validated against `records.languages` (records may
+    not import this module), so a catalogue missing from that list could never be chosen,
+    and a listed language without a catalogue would be offered and then fail."""
+    have = set(languages() if found is None else found)
+    listed = set(PATIENT_LANGUAGES)
+    if have != listed:
+        raise RuntimeError(
+            "portal catalogues and records.languages.PATIENT_LANGUAGES disagree: "
+            f"catalogues {sorted(have)}, listed {sorted(listed)}"
+        )
 
 
 def supported(lang: str | None) -> str | None:
@@ -191,3 +207,6 @@ def region_words(lang: str) -> RegionWords:
         views=data.get("views", {}),
         sides=data.get("sides", {}),
     )
+
+
+check_languages()  # at import: a mismatch is a packaging error, found before any page runs

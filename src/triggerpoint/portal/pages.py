@@ -24,6 +24,7 @@ from triggerpoint.errors import InvalidInput
 from triggerpoint.outcomes import service as outcomes
 from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.portal import i18n, messages, schemas, service
+from triggerpoint.portal.deliveries import deliveries
 from triggerpoint.portal.deps import send_after_commit
 from triggerpoint.portal.models import QuestionnaireRequest
 from triggerpoint.records import pages as records_pages
@@ -49,6 +50,7 @@ def patient_section(session: Session, principal: Principal, patient_id: int) -> 
         "reported_by_visit": reported,
         "questionnaires": {
             "rows": rows,
+            "deliveries": deliveries(session, principal=principal, requests=rows),
             "instruments": _choices(),
             "channels": CHANNELS,
             "languages": i18n.languages(),

@@ -144,6 +144,13 @@ def _refused(request: Request, status: int, reason: str, lang: str | None = None
             _("The time to answer these questions has passed."),
         ),
         "too_many": (_("Too many tries"), _("Please wait a minute, then try again.")),
+        "unavailable": (
+            _("These questions cannot be shown at the moment"),
+            _(
+                "The questionnaire your clinic asked for is not available right now. Please "
+                "contact your clinic; nothing needs to be filled in until then."
+            ),
+        ),
         "cross_site": (
             _("This form did not come from this site"),
             _("Nothing was saved. Open your link again and try once more."),
@@ -267,30 +274,45 @@ async def _read_form(request: Request) -> tuple[Answers, str | None]:
 
 
 def _wording(view: PatientView, lang: str) -> dict[str, Mapping[str, Any]]:
+    """The wording of each instrument asked that has one in `lang`. One checked when the
+    request was made can be gone since (a clinic's licensed file removed or expired): that
+    instrument is left out here and named by `_unavailable`, never a 500."""
     out = {}
     for instrument in view.instruments:
         texts = i18n.instrument_texts(instrument, lang)
-        if texts is None:
-            raise LookupError(instrument)
-        out[instrument] = texts
+        if texts is not None:
+            out[instrument] = texts
     return out
 
 
+def _unavailable(view: PatientView, lang: str) -> list[str]:
+    """The instruments asked that cannot be shown in `lang` (their wording is gone)."""
+    return [i for i in view.instruments if not i18n.has_wording(i, lang)]
+
+
+def _instrument_name(instrument: str) -> str:
+    spec = definitions().get(instrument) or {}
+    return str(spec.get("name") or instrument.upper())
+
+
 def _page_language(request: Request, view: PatientView, asked: str | None) -> tuple[str, tuple]:
-    """The page's language and the languages the switch offers: those with wording for
-    every instrument asked (the request's own language always has it: it was checked)."""
-    choices = tuple(
-        lang
+    """The page's language and the languages the switch offers: those with wording for the
+    most instruments asked (all of them, unless a wording file went missing after the
+    request was made); the request's own language when it is one of them."""
+    shown = {
+        lang: sum(1 for i in view.instruments if i18n.has_wording(i, lang))
         for lang in i18n.languages()
-        if all(i18n.has_wording(i, lang) for i in view.instruments)
-    )
+    }
+    most = max(shown.values(), default=0)
+    choices = tuple(lang for lang, n in shown.items() if n == most)
     lang = i18n.negotiate(
         asked=asked,
         request_language=view.language,
         accept_language=request.headers.get("accept-language"),
     )
     if lang not in choices:
-        lang = i18n.supported(view.language) or i18n.DEFAULT_LANGUAGE
+        own = i18n.supported(view.language)
+        lang = own if own in choices else (choices[0] if choices else i18n.DEFAULT_LANGUAGE)
     return lang, choices
 
 
@@ -405,7 +427,15 @@ def _chart(view: str, lang: str) -> str:
 
 
 def _drawing_step(answers: Answers, lang: str) -> Step:
-    _ = i18n.Translator(lang).gettext
+    """The body chart and, under it, the same regions as checkboxes grouped by body part.
+
+    On a phone (360 x 740) the chart is the input: one view at a time (the script's
+    front/back switch; both without script or on a wider screen), and the lists are closed
+    `<details>`, one per body part, whose summary counts what is ticked in it. That keeps
+    the step to about two screens; the lists stay the keyboard's and screen reader's way in.
+    """
+    tr = i18n.Translator(lang)
+    _ = tr.gettext
     words = i18n.region_words(lang)
     catalog = load_catalog()
     geometry = load_geometry()["views"]
@@ -435,17 +465,17 @@ def _drawing_step(answers: Answers, lang: str) -> Step:
             {
                 "view": v,
                 "title": words.views.get(v, v),
+                "short": tr.pgettext("body chart view", short),
                 "side_note": side_notes[v],
                 "svg": _chart(v, lang),
             }
-            for v in VIEWS
+            for v, short in zip(VIEWS, ("Front", "Back"), strict=True)
         ],
         groups=[
             {
                 "title": words.groups.get(g, g),
                 "regions": rs,
                 "count": sum(1 for r in rs if r["checked"]),
-                "open": any(r["checked"] for r in rs),
             }
             for g, rs in groups.items()
             if rs
@@ -456,7 +486,12 @@ def _drawing_step(answers: Answers, lang: str) -> Step:
 
 def _steps(view: PatientView, answers: Answers, lang: str) -> list[Step]:
     wording = _wording(view, lang)
-    steps = [s for i in view.instruments for s in _question_steps(i, wording[i], answers, lang)]
+    steps = [
+        s
+        for i in view.instruments
+        if i in wording
+        for s in _question_steps(i, wording[i], answers, lang)
+    ]
     if view.pain_drawing:
         steps.append(_drawing_step(answers, lang))
     return steps
@@ -551,9 +586,13 @@ def _page(
     *,
     errors: Mapping[str, str] | None = None,
     saved: bool = False,
+    blocked: bool = False,
     status: int = 200,
 ) -> HTMLResponse:
     steps = _steps(view, answers, lang)
+    missing = _unavailable(view, lang)
+    if not steps:  # nothing at all can be shown: say so, kindly, rather than an empty form
+        return _refused(request, 503, "unavailable", lang)
     errors = errors or {}
     summary: list[dict[str, Any]] = []
     for s in steps:
@@ -579,6 +618,8 @@ def _page(
             "steps": steps,
             "errors": summary,
             "saved": saved,
+            "blocked": blocked,
+            "unavailable": [_instrument_name(i) for i in missing],
             "switch": _switch(token, choices),
         },
         status,
@@ -696,15 +737,20 @@ def _submit_sync(request: Request, token: str, answers: Answers, asked: str | No
         session.close()
     lang, choices = _page_language(request, view, asked)
     steps = _steps(view, answers, lang)
+    if not steps:
+        return _refused(request, 503, "unavailable", lang)
     data, errors = _validate(view, answers, steps, lang)
     if data is None:
         return _page(request, token, view, lang, choices, answers, errors=errors, status=422)
+    missing = _unavailable(view, lang)
     session = open_session(clinic_id=None)
     try:
         service.submit_request(session, token=token, data=data)
         finish(session, None)
     except InvalidInput as exc:
         session.rollback()
+        if tuple(exc.field.split(".")[:2]) in {("answers", m) for m in missing}:
+            return _kept_not_sent(request, token, view, lang, choices, answers)
         errors = _service_error(exc, steps, lang)
         return _page(request, token, view, lang, choices, answers, errors=errors, status=422)
     except NotFound:
@@ -720,6 +766,31 @@ def _submit_sync(request: Request, token: str, answers: Answers, asked: str | No
         lang,
         {"clinic_name": view.clinic_name, "first_name": view.first_name, "switch": []},
     )
+
+
+def _kept_not_sent(
+    request: Request,
+    token: str,
+    view: PatientView,
+    lang: str,
+    choices: tuple[str, ...],
+    answers: Answers,
+) -> Response:
+    """Answers that cannot be sent while a questionnaire asked is missing (the service
+    takes a request's submission whole): kept as the draft, and the page says so (409)."""
+    session = open_session(clinic_id=None)
+    try:
+        service.save_draft(session, token=token, draft=answers.as_draft())
+        finish(session, None)
+    except NotFound:
+        session.rollback()
+        return _refused(request, 404, "not_found")
+    except LinkGone as exc:
+        session.rollback()
+        return _refused(request, 410, exc.reason, lang)
+    finally:
+        session.close()
+    return _page(request, token, view, lang, choices, answers, blocked=True, status=409)
 
 
 @pages.get("/r/{token}/save", response_class=HTMLResponse)

@@ -19,6 +19,7 @@ from triggerpoint.accounts.service import Principal
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, NotFound
 from triggerpoint.records import icd10, schemas, service
+from triggerpoint.records.languages import PATIENT_LANGUAGES
 from triggerpoint.records.models import Consent
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.ui import localtime
@@ -31,6 +32,7 @@ PAGE_SIZE = 25
 # patient, read in the page's own session. They append themselves (portal.pages), since
 # records may not import the domains built on it (that would be a cycle of packages).
 PATIENT_PAGE_EXTRAS: list[Callable[[Session, Principal, int], dict[str, Any]]] = []
+CONSENT_KINDS = {service.DRY_NEEDLING: "Dry needling", service.RESEARCH: "Research use"}
 
 
 @pages.get("/patients", response_class=HTMLResponse)
@@ -62,7 +64,9 @@ def patient_list(
 def patient_new(request: Request, principal: PagePrincipal) -> Response:
     principal.require("patient:write")
     return templates().TemplateResponse(
-        request, "records/patient_form.html", {"principal": principal, "form": {}, "errors": {}}
+        request,
+        "records/patient_form.html",
+        {"principal": principal, "form": {}, "errors": {}, "languages": PATIENT_LANGUAGES},
     )
 
 
@@ -82,7 +86,7 @@ async def patient_create(
     return templates().TemplateResponse(
         request,
         "records/patient_form.html",
-        {"principal": principal, "form": form, "errors": errors},
+        {"principal": principal, "form": form, "errors": errors, "languages": PATIENT_LANGUAGES},
         status_code=422,
     )
 
@@ -97,6 +101,7 @@ def patient_page(
     visits = service.list_visits(session, principal=principal, patient_id=patient_id)
     consents = service.list_consents(session, principal=principal, patient_id=patient_id)
     active = service.active_consent(session, patient_id=patient_id, kind=service.DRY_NEEDLING)
+    research = service.active_consent(session, patient_id=patient_id, kind=service.RESEARCH)
     # Pain drawings and episodes are clinical: not read (nor audited as read) for other roles.
     clinical = principal.can("clinical:read")
     drawings = (
@@ -140,6 +145,9 @@ def patient_page(
             "timeline": timeline,
             "consents": consents,
             "active_consent": active,
+            "research_consent": research,
+            "consent_kinds": CONSENT_KINDS,
+            "languages": PATIENT_LANGUAGES,
             "episodes": episodes,
             **_diagnosis_extras(patient_id),
             **{
@@ -228,7 +236,13 @@ def patient_edit(
     return templates().TemplateResponse(
         request,
         "records/patient_form.html",
-        {"principal": principal, "p": patient, "form": _patient_form(patient), "errors": {}},
+        {
+            "principal": principal,
+            "p": patient,
+            "form": _patient_form(patient),
+            "errors": {},
+            "languages": PATIENT_LANGUAGES,
+        },
     )
 
 
@@ -255,9 +269,70 @@ async def patient_update(
     return templates().TemplateResponse(
         request,
         "records/patient_form.html",
+        {
+            "principal": principal,
+            "p": patient,
+            "form": form,
+            "errors": errors,
+            "languages": PATIENT_LANGUAGES,
+        },
+        status_code=status,
+    )
+
+
+# --- research consent ------------------------------------------------------------------
+
+
+def _research_form(
+    request: Request,
+    principal: Principal,
+    patient: Any,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return templates().TemplateResponse(
+        request,
+        "records/consent_research.html",
         {"principal": principal, "p": patient, "form": form, "errors": errors},
         status_code=status,
     )
+
+
+@pages.get("/patients/{patient_id}/consents/research", response_class=HTMLResponse)
+def research_consent_form(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
+    """The research consent, apart from the needling one: signed now unless changed."""
+    principal.require("patient:write")
+    patient = service.get_patient(session, principal=principal, patient_id=patient_id)
+    return _research_form(request, principal, patient, {"signed_at": localtime.form_now()}, {})
+
+
+@pages.post("/patients/{patient_id}/consents/research", response_class=HTMLResponse)
+async def research_consent_save(
+    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+) -> Response:
+    """Record it through `record_consent` (kind research, audited). The clinician ticks that
+    the patient agreed: without the tick nothing is recorded."""
+    principal.require("patient:write")
+    patient = service.get_patient(session, principal=principal, patient_id=patient_id)
+    form = _form_text(await request.form())
+    data, errors = parse_form(
+        schemas.ConsentIn,
+        {
+            "kind": service.RESEARCH,
+            "signed_by": form.get("signed_by", ""),
+            "signer_relation": form.get("signer_relation") or "self",
+            "signed_at": localtime.from_form(form.get("signed_at", "")),
+        },
+    )
+    if form.get("agreed") != "on":
+        errors["agreed"] = "tick this once the patient has agreed"
+    if data is not None and not errors:
+        service.record_consent(session, principal=principal, patient_id=patient_id, data=data)
+        return RedirectResponse(f"/patients/{patient_id}#research-consent", status_code=303)
+    return _research_form(request, principal, patient, form, errors, 422)
 
 
 # --- consent withdrawal ----------------------------------------------------------------
@@ -289,7 +364,13 @@ def consent_withdraw_confirm(
     return templates().TemplateResponse(
         request,
         "records/consent_withdraw.html",
-        {"principal": principal, "p": patient, "consent": consent, "error": None},
+        {
+            "principal": principal,
+            "p": patient,
+            "consent": consent,
+            "error": None,
+            "research": consent.kind == service.RESEARCH,
+        },
     )
 
 
@@ -313,7 +394,8 @@ async def consent_withdraw(
             service.withdraw_consent(
                 session, principal=principal, consent_id=consent_id, version=version
             )
-            return RedirectResponse(f"/patients/{patient_id}#consent-status", status_code=303)
+            anchor = "research-consent" if consent.kind == service.RESEARCH else "consent-status"
+            return RedirectResponse(f"/patients/{patient_id}#{anchor}", status_code=303)
         except Conflict as exc:
             session.rollback()
             error = str(exc)
@@ -321,7 +403,13 @@ async def consent_withdraw(
     return templates().TemplateResponse(
         request,
         "records/consent_withdraw.html",
-        {"principal": principal, "p": patient, "consent": consent, "error": error},
+        {
+            "principal": principal,
+            "p": patient,
+            "consent": consent,
+            "error": error,
+            "research": consent.kind == service.RESEARCH,
+        },
         status_code=409 if version is not None else 422,
     )
 

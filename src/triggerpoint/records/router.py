@@ -208,7 +208,11 @@ def list_consents(
     return out
 
 
-@api.post("/patients/{patient_id}/consents", status_code=201, summary="Record dry-needling consent")
+@api.post(
+    "/patients/{patient_id}/consents",
+    status_code=201,
+    summary="Record a consent: dry needling (default) or research",
+)
 @api_handler
 def record_consent(
     principal: ApiPrincipal, session: ApiSession, patient_id: RecordId, data: schemas.ConsentIn

@@ -24,6 +24,7 @@ from triggerpoint.db import utcnow
 from triggerpoint.inputs import InputModel
 from triggerpoint.records import icd10  # the codes a diagnosis may carry (knowledge)
 from triggerpoint.records.icd10 import ICD10CM
+from triggerpoint.records.languages import PATIENT_LANGUAGES, language_problem
 from triggerpoint.safety.rates import RISKS  # the risks a consent discloses (knowledge)
 
 Sex = Literal["female", "male", "other", "unknown"]
@@ -50,6 +51,15 @@ class PatientIn(_In):
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+() .-]{5,40}$")
     email: EmailStr | None = None
     external_id: str | None = Field(default=None, max_length=64)
+    preferred_language: str | None = Field(
+        default=None,
+        max_length=35,
+        description=(
+            "BCP 47 code of the language of the patient's questionnaire pages and messages: "
+            f"one of {', '.join(PATIENT_LANGUAGES)}; null: not set (English, or the browser's)"
+        ),
+        examples=["es"],
+    )
     own_date_rule = frozenset({"date_of_birth"})  # within the last 125 years, not in the future
 
     @field_validator("external_id")
@@ -57,6 +67,17 @@ class PatientIn(_In):
     def _blank_is_none(cls, v: str | None) -> str | None:
         # A blank id is no id: storing "" would make the second blank one a duplicate.
         return v or None
+
+    @field_validator("preferred_language")
+    @classmethod
+    def _offered_language(cls, v: str | None) -> str | None:
+        # A blank choice on the form is "not set"; "ES" is "es" (BCP 47 is case-insensitive).
+        v = (v or "").strip().lower()
+        if not v:
+            return None
+        if problem := language_problem(v):
+            raise ValueError(problem)
+        return v
 
     @field_validator("date_of_birth")
     @classmethod
@@ -89,6 +110,7 @@ class PatientOut(BaseModel):
     phone: str | None
     email: str | None
     external_id: str | None
+    preferred_language: str | None = None
     version: int
 
 
@@ -267,19 +289,49 @@ class PainDrawingOut(BaseModel):
     request_id: int | None = Field(default=None, description="The questionnaire request, if any")
 
 
+# The kinds of consent a patient gives (records.service.DRY_NEEDLING and RESEARCH): each is
+# recorded, counted and withdrawn on its own, so withdrawing one leaves the other in force.
+ConsentKind = Literal["dry_needling", "research"]
+KEY_RISKS = ("pneumothorax", "post_needling_soreness", "bruising")  # every needling consent
+
+
 class ConsentIn(_In):
-    risks_disclosed: list[str] = Field(min_length=1)
+    """A signed consent. Dry needling discloses the needling risks by name; research is
+    consent to the de-identified use of the record in research, and discloses none."""
+
+    kind: ConsentKind = Field(
+        default="dry_needling",
+        description=(
+            "dry_needling (the default): consent to the treatment, risks disclosed; "
+            "research: consent to the de-identified use of the record in research"
+        ),
+    )
+    risks_disclosed: list[str] = Field(
+        default_factory=list,
+        validate_default=True,
+        max_length=50,
+        description="The needling risks explained (dry_needling); empty for research",
+    )
     signed_by: str = Field(min_length=2, max_length=200)
     signer_relation: Literal["self", "parent", "guardian", "attorney"] = "self"
     signed_at: datetime
 
     @field_validator("risks_disclosed")
     @classmethod
-    def _known_risks(cls, v: list[str]) -> list[str]:
+    def _known_risks(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("kind")
+        if kind is None:
+            return v  # the kind itself was refused: that is the error to report
+        if kind == "research":
+            if v:
+                raise ValueError("a research consent discloses no needling risks: leave it empty")
+            return []
+        if not v:
+            raise ValueError(f"must disclose at least: {', '.join(sorted(KEY_RISKS))}")
         unknown = sorted(set(v) - set(RISKS))
         if unknown:
             raise ValueError(f"unknown risks {unknown}; known: {', '.join(RISKS)}")
-        missing = sorted({"pneumothorax", "post_needling_soreness", "bruising"} - set(v))
+        missing = sorted(set(KEY_RISKS) - set(v))
         if missing:
             raise ValueError(f"must disclose at least: {', '.join(missing)}")
         return sorted(set(v))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -547,7 +547,7 @@ def record_consent(
         action="create",
         entity="consent",
         entity_id=consent.id,
-        detail={"patient_id": patient_id},
+        detail={"patient_id": patient_id, "kind": consent.kind},
     )
     return consent
 
@@ -589,8 +589,10 @@ def list_consents(session: Session, *, principal: Principal, patient_id: int) ->
     return rows
 
 
-DRY_NEEDLING = "dry_needling"  # the consent kind needling requires (Consent.kind)
-RESEARCH = "research"  # consent to the de-identified use of the record in research (issue 17)
+# Final: each is also the literal of `schemas.ConsentKind`, so `ConsentIn(kind=RESEARCH)`
+# type-checks.
+DRY_NEEDLING: Final = "dry_needling"  # the consent kind needling requires (Consent.kind)
+RESEARCH: Final = "research"  # consent to the de-identified use of the record in research
 
 
 def consent_in_force(consent: Consent, *, kind: str) -> bool:

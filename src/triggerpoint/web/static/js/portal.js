@@ -26,6 +26,16 @@
       if (!span) { span = document.createElement("span"); span.className = "count"; d.querySelector("summary").append(" ", span); }
       span.textContent = c ? "(" + c + ")" : "";
     });
+    // the front/back switch counts what is ticked on each picture
+    form.querySelectorAll("[data-show-view]").forEach((b) => {
+      const fig = charts.querySelector('figure[data-view="' + b.dataset.showView + '"]');
+      let c = 0;
+      form.querySelectorAll('input[name="region"]:checked').forEach((x) => {
+        if (fig && fig.querySelector('[data-region="' + CSS.escape(x.value) + '"]')) c += 1;
+      });
+      const span = b.querySelector("[data-view-count]");
+      if (span) span.textContent = c ? "(" + c + ")" : "";
+    });
     if (summary) {
       summary.hidden = false;
       summary.textContent = n ? summary.dataset.some.replace("{n}", String(n)) : summary.dataset.none;
@@ -39,9 +49,7 @@
       if (!b) return;
       b.checked = !b.checked;
       if (b.checked && noPain) noPain.checked = false;
-      const group = b.closest("details");
-      if (group && b.checked) group.open = true;
-      paint();
+      paint(); // the group's summary counts it; the list stays closed, the step short
     });
     form.addEventListener("change", (e) => {
       if (e.target.name === "region" && e.target.checked && noPain) noPain.checked = false;
@@ -50,6 +58,22 @@
       }
       paint();
     });
+    // one picture at a time on a phone: the switch shows the front or the back
+    const viewSwitch = form.querySelector("[data-view-switch]");
+    if (viewSwitch) {
+      const showView = (v) => {
+        charts.querySelectorAll("figure[data-view]").forEach((f) => { f.hidden = f.dataset.view !== v; });
+        viewSwitch.querySelectorAll("[data-show-view]").forEach((b) => {
+          b.setAttribute("aria-pressed", String(b.dataset.showView === v));
+        });
+      };
+      viewSwitch.hidden = false;
+      viewSwitch.addEventListener("click", (e) => {
+        const b = e.target.closest("[data-show-view]");
+        if (b) showView(b.dataset.showView);
+      });
+      showView("anterior");
+    }
     paint();
   }
 
