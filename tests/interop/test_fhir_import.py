@@ -421,3 +421,47 @@ def test_the_cli_import_refuses_the_same_way_and_writes_nothing(
     result = cli("import", "fhir", str(tmp_path / "good.json"), "--user", user)
     assert result.exit_code == 2 and "already imported" in " ".join(result.output.split())
     assert kit.patients(app_client, importer.headers) == 1
+
+
+def test_a_research_consent_round_trips_as_research_and_never_covers_needling(
+    app_client, world, full_patient, importer
+):
+    """A research consent travels with its own policy and scope, comes back as a research
+    consent, and a needling session cannot rest on it: it is not a consent to be needled."""
+    c = Clinic(app_client, world.clinician_a)
+    c.post(
+        f"/api/patients/{full_patient}/consents",
+        {"kind": "research", "signed_by": "Pat Ient", "signed_at": "2026-11-19T09:00:00+00:00"},
+        201,
+    )
+    bundle = kit.export(app_client, world.clinician_a, full_patient)
+    by_rule = {r["policyRule"]["coding"][0]["code"]: r for r in kit.of(bundle, "Consent")}
+    assert set(by_rule) == {"dry-needling", "research"}
+    assert by_rule["research"]["scope"]["coding"][0]["code"] == "research"
+    assert by_rule["research"]["status"] == "active"
+    assert by_rule["dry-needling"]["scope"]["coding"][0]["code"] == "treatment"
+
+    needling_only_on_research = json.loads(json.dumps(bundle))
+    needling_only_on_research["entry"] = [
+        e
+        for e in needling_only_on_research["entry"]
+        if e["resource"].get("policyRule", {}).get("coding", [{}])[0].get("code") != "dry-needling"
+    ]
+    resp = _refused(app_client, importer, needling_only_on_research, "Procedure[0]")
+    assert "dry-needling consent" in resp.text
+
+    resp = _import(app_client, importer, bundle)
+    assert resp.status_code == 201, resp.text
+    pid = resp.json()["patient_id"]
+    from triggerpoint.records.models import Consent
+
+    kinds = sorted(row.kind for row in _rows(importer, Consent, pid))
+    assert kinds == ["dry_needling", "research"]
+
+
+def test_an_unknown_consent_policy_is_refused_by_name(app_client, world, full_patient, importer):
+    bundle = kit.export(app_client, world.clinician_a, full_patient)
+    (consent,) = kit.of(bundle, "Consent")
+    consent["policyRule"]["coding"][0]["code"] = "marketing"
+    resp = _refused(app_client, importer, bundle, "Consent[0].policyRule")
+    assert "dry-needling, research" in resp.text

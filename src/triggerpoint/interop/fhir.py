@@ -50,7 +50,7 @@ from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.languages import PATIENT_LANGUAGES
 from triggerpoint.records.models import Consent, Episode, Patient, Visit
-from triggerpoint.records.service import DRY_NEEDLING, consent_in_force
+from triggerpoint.records.service import DRY_NEEDLING, RESEARCH, consent_in_force
 from triggerpoint.treatment.models import NeedlingSession, Screening
 from triggerpoint.treatment.service import billing
 
@@ -382,19 +382,25 @@ def _adverse(ae, subject: str) -> dict[str, Any]:
     }
 
 
+# A consent's kind as FHIR: our policyRule code, and the consentscope it falls under.
+CONSENT_KINDS = {DRY_NEEDLING: ("dry-needling", "treatment"), RESEARCH: ("research", "research")}
+CONSENT_CODES = {code: kind for kind, (code, _scope) in CONSENT_KINDS.items()}
+
+
 def _consent(c: Consent, subject: str) -> dict[str, Any]:
+    code, scope = CONSENT_KINDS[c.kind]
     period = {"start": _dt(c.signed_at)}
     if c.withdrawn_at is not None:
         period["end"] = _dt(c.withdrawn_at)
     return {
         "resourceType": "Consent",
-        # active: in force for dry needling by the records rule (the policyRule below)
-        "status": "active" if consent_in_force(c, kind=DRY_NEEDLING) else "inactive",
+        # active: in force for its own kind by the records rule (the policyRule below)
+        "status": "active" if consent_in_force(c, kind=c.kind) else "inactive",
         "scope": {
             "coding": [
                 {
                     "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "treatment",
+                    "code": scope,
                 }
             ]
         },
@@ -403,7 +409,7 @@ def _consent(c: Consent, subject: str) -> dict[str, Any]:
         ],
         "patient": {"reference": subject},
         "dateTime": _dt(c.signed_at),
-        "policyRule": {"coding": [{"system": f"{LOCAL}/consent", "code": "dry-needling"}]},
+        "policyRule": {"coding": [{"system": f"{LOCAL}/consent", "code": code}]},
         "provision": {
             "period": period,
             "code": [
@@ -933,6 +939,7 @@ class _Run:
     patient_url: str = ""
     patient_id: int = 0
     visits: dict[str, int] = field(default_factory=dict)
+    # the dry-needling consents imported: (signed, withdrawn, in force, id)
     consents: list[tuple[datetime, datetime | None, bool, int]] = field(default_factory=list)
     screenings: dict[str, Screening] = field(default_factory=dict)
     adverse: dict[str, list[tuple[Any, datetime | None]]] = field(default_factory=dict)
@@ -1448,8 +1455,9 @@ def _import_consents(run: _Run) -> None:
         if status not in ("active", "inactive"):
             _fail(f"{path}.status", "must be active or inactive")
         policy = d.get("policyRule")
-        if policy is not None and _code(policy, f"{path}.policyRule") != "dry-needling":
-            _fail(f"{path}.policyRule", "only dry-needling consent is imported")
+        code = "dry-needling" if policy is None else _code(policy, f"{path}.policyRule")
+        if code not in CONSENT_CODES:
+            _fail(f"{path}.policyRule", f"must be one of {', '.join(CONSENT_CODES)}")
         x = _extensions(d, path, {"signed-by", "signer-relation"})
         provision = _get(d, "provision", path, dict) or {}
         risks = [
@@ -1472,6 +1480,7 @@ def _import_consents(run: _Run) -> None:
         with _naming(path, fields):
             data = schemas.ConsentIn.model_validate(
                 {
+                    "kind": CONSENT_CODES[code],
                     "risks_disclosed": risks,
                     "signed_by": _one(x, "signed-by", path, str, required=True),
                     "signer_relation": _one(x, "signer-relation", path, str) or "self",
@@ -1488,7 +1497,8 @@ def _import_consents(run: _Run) -> None:
                     consent_id=consent.id,
                     version=consent.version,
                 )
-        run.consents.append((signed_at, withdrawn, status == "active", consent.id))
+        if consent.kind == DRY_NEEDLING:  # what a needling session in the bundle may rest on
+            run.consents.append((signed_at, withdrawn, status == "active", consent.id))
 
 
 def _import_screenings(run: _Run) -> None:
