@@ -1,0 +1,299 @@
+"""Benchmark: the research pages on the synthetic registry, SQLite and PostgreSQL.
+
+Pain maps (issue 17, `research.painmap`):
+
+1. Generate the registry (`demo.registry.generate`, the 1M-session scale target) and add what
+   it leaves out for the pain maps: a research consent for 85% of patients, a complete pain
+   drawing at every visit (the regions of a trigger point's referral, shrinking over the
+   course) and, for 30% of patients, a repeat drawing two days before their first visit
+   (the test-retest pairs). Rows are written with Core bulk inserts.
+2. Time the pain-map analyses as the page runs them (`service.analyse`, every part, in a
+   session, audit event committed) and with the page's figures drawn: p50/p95. Target: the
+   page p95 < 2 s.
+3. Anchor, in the same run on the same database: the same numbers computed naively in Python
+   from the raw rows (`painmap.reference.naive`); the bench checks both agree and reports
+   the ratio.
+
+Prints a table and a final JSON line. `--quick` uses 20,000 sessions and fewer repetitions;
+`--sqlite-only` skips PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from sqlalchemy import Engine, func, insert, select
+
+from triggerpoint.accounts.service import Principal, create_user
+from triggerpoint.atlas.loader import load_atlas
+from triggerpoint.audit.service import Actor
+from triggerpoint.db import Base, make_engine, open_session
+from triggerpoint.demo.registry import generate
+from triggerpoint.migrate import upgrade
+from triggerpoint.records.models import Consent, Patient, Visit
+from triggerpoint.research.painmap import service
+from triggerpoint.research.painmap.reference import naive
+from triggerpoint.research.painmap.router import _figures
+from triggerpoint.research.painmap.schemas import CohortFilter
+
+RESEARCH_SHARE, RETEST_SHARE = 0.85, 0.30
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _next_id(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        t = Base.metadata.tables[table]
+        return int(conn.scalar(select(func.coalesce(func.max(t.c.id), 0))) or 0) + 1
+
+
+def add_pain_data(engine: Engine, clinic_id: int, seed: int = 17) -> dict[str, int]:
+    """Research consents and pain drawings for the registry's patients (Core, in batches)."""
+    rng = np.random.default_rng(seed)
+    referral = [sorted(set(tp.essential) | set(tp.spillover)) for tp in load_atlas().trigger_points]
+    referral = [r for r in referral if r]
+    with open_session(clinic_id=clinic_id, engine=engine) as s:
+        patients = [
+            (pid, at)
+            for pid, at in s.execute(
+                select(Patient.id, Patient.created_at).where(Patient.clinic_id == clinic_id)
+            )
+        ]
+        visits: dict[int, list[tuple[int, Any]]] = {}
+        for vid, pid, at in s.execute(
+            select(Visit.id, Visit.patient_id, Visit.visit_at)
+            .where(Visit.clinic_id == clinic_id)
+            .order_by(Visit.patient_id, Visit.visit_at)
+        ):
+            visits.setdefault(pid, []).append((vid, at))
+        already = s.scalar(select(func.count(Consent.id)).where(Consent.kind == "research")) or 0
+    ids = {t: _next_id(engine, t) for t in ("consent", "pain_drawing", "pain_mark")}
+    rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ids}
+    counts = dict.fromkeys(ids, 0)
+    tenant = {"clinic_id": clinic_id}
+
+    def add(table: str, **values: Any) -> int:
+        i = ids[table]
+        ids[table] += 1
+        rows[table].append({"id": i, **tenant, **values})
+        return i
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            for t, batch in rows.items():
+                if batch:
+                    conn.execute(insert(Base.metadata.tables[t]), batch)
+                    counts[t] += len(batch)
+                    batch.clear()
+
+    def drawing(pid: int, vid: int | None, at: Any, regions: list[str]) -> None:
+        did = add(
+            "pain_drawing",
+            patient_id=pid,
+            visit_id=vid,
+            complete=True,
+            drawn_at=at,
+            drawn_by=None,
+            source="clinician" if vid else "patient",
+        )
+        for r in regions:
+            add("pain_mark", drawing_id=did, region_id=r, intensity=None)
+
+    for n, (pid, created) in enumerate(patients):
+        if not already and rng.random() < RESEARCH_SHARE:
+            add(
+                "consent",
+                version=1,
+                patient_id=pid,
+                kind="research",
+                risks_disclosed=[],
+                signed_by="Registry patient",
+                signer_relation="self",
+                signed_at=created,
+                status="active",
+            )
+        own = referral[int(rng.integers(len(referral)))]
+        course = visits.get(pid, [])
+        for v, (vid, at) in enumerate(course):
+            keep = max(1, round(len(own) * (1 - 0.15 * v)))
+            drawing(pid, vid, at, own[:keep])
+        if course and rng.random() < RETEST_SHARE:
+            noisy = [r for r in own if rng.random() > 0.15] or own[:1]
+            drawing(pid, None, course[0][1] - timedelta(days=2), noisy)
+        if n % 2000 == 1999:
+            flush()
+    flush()
+    return counts
+
+
+def build(engine: Engine, sessions: int) -> tuple[float, dict[str, int], Principal]:
+    upgrade(engine)
+    started = time.perf_counter()
+    result = generate(engine, sessions=sessions)
+    counts = {**result.rows, **add_pain_data(engine, result.clinic_id)}
+    seconds = time.perf_counter() - started
+    with open_session(clinic_id=None, engine=engine) as s:
+        user, _ = create_user(
+            s,
+            clinic_id=result.clinic_id,
+            username="bench.research",
+            full_name="Bench",
+            role="clinician",
+            actor=Actor.system("bench"),
+            password="timing runs only 1",
+        )
+        s.commit()
+        principal = Principal(user.id, result.clinic_id, user.username, "clinician")
+    return seconds, counts, principal
+
+
+def analyze(engine: Engine) -> None:
+    """Planner statistics after the bulk load, as autovacuum would gather them."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def time_painmap(
+    engine: Engine, principal: Principal, cohort: CohortFilter, n: int, *, figures: bool
+) -> tuple[list[float], dict[str, Any]]:
+    times, data = [], {}
+    for _ in range(n):
+        t = time.perf_counter()
+        with open_session(clinic_id=principal.clinic_id, engine=engine) as s:
+            data = service.analyse(s, principal=principal, cohort=cohort)
+            if figures:
+                _figures(data)
+            s.commit()
+        times.append(time.perf_counter() - t)
+    return times, data
+
+
+def time_naive(
+    engine: Engine, principal: Principal, cohort: CohortFilter, n: int
+) -> tuple[list[float], dict[str, Any]]:
+    times, ref = [], {}
+    for _ in range(n):
+        t = time.perf_counter()
+        with open_session(clinic_id=principal.clinic_id, engine=engine) as s:
+            ref = naive(s, clinic_id=principal.clinic_id, cohort=cohort, muscle=None)
+        times.append(time.perf_counter() - t)
+    return times, ref
+
+
+def agree(data: dict[str, Any], ref: dict[str, Any]) -> bool:
+    heat = data["heat_map"]
+    same_heat = {r.region_id: r.patients for r in heat.regions} == ref["heat"]
+    ours = sorted(data["values"]["extent"])
+    same_extent = len(ours) == len(ref["extent"]) and all(
+        abs(a - c) <= 0.051 and abs(b - d) <= 0.051
+        for (a, b), (c, d) in zip(ours, ref["extent"], strict=True)
+    )
+    return same_heat and same_extent and data["agreement"].pairs == len(ref["retest"])
+
+
+def run_engine(label: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    engine = make_engine(url)
+    seconds, counts, principal = build(engine, args.sessions)
+    analyze(engine)
+    cohort = CohortFilter()
+    time_painmap(engine, principal, cohort, 1, figures=True)  # warm-up
+    sql, data = time_painmap(engine, principal, cohort, args.n, figures=False)
+    page, _ = time_painmap(engine, principal, cohort, args.n, figures=True)
+    filtered, _ = time_painmap(
+        engine, principal, CohortFilter(complaint="neck", view="first"), args.n, figures=True
+    )
+    slow, ref = time_naive(engine, principal, cohort, args.naive_n)
+    engine.dispose()
+    if not agree(data, ref):
+        raise SystemExit(f"{label}: the aggregate SQL and the naive reference disagree")
+    return {
+        "generate_s": seconds,
+        "drawings": counts["pain_drawing"],
+        "marks": counts["pain_mark"],
+        "patients": data["heat_map"].patients,
+        "sql_p95_s": pct(sql, 0.95),
+        "page_p50_s": statistics.median(page),
+        "page_p95_s": pct(page, 0.95),
+        "filtered_p95_s": pct(filtered, 0.95),
+        "naive_p95_s": pct(slow, 0.95),
+        "speedup": pct(slow, 0.95) / pct(sql, 0.95),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sessions", type=int, default=None)
+    parser.add_argument("--sqlite-only", action="store_true")
+    args = parser.parse_args()
+    args.sessions = args.sessions or (20_000 if args.quick else 1_000_000)
+    args.n, args.naive_n = (8, 2) if args.quick else (30, 3)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = run_engine("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args)
+    if not args.sqlite_only:
+        try:
+            from tests.pg import start_postgres
+
+            server = start_postgres()
+        except Exception as exc:  # the table still reports SQLite
+            print(f"PostgreSQL not measured: {exc}")
+        else:
+            try:
+                results["postgresql"] = run_engine(
+                    "postgresql", server.create_database("bench_research"), args
+                )
+            finally:
+                server.stop()
+    print(f"\n{'engine':<11} {'measure':<48} {'value':>12}")
+    for name, r in results.items():
+        lines = [
+            (f"generate {args.sessions:,} sessions + pain data", f"{r['generate_s']:.1f} s"),
+            ("  drawings / marks", f"{r['drawings']:,} / {r['marks']:,}"),
+            ("  patients in the cohort (research consent)", f"{r['patients']:,}"),
+            (f"painmap SQL p95 (n={args.n})", f"{r['sql_p95_s'] * 1000:.0f} ms"),
+            ("painmap page work p50 (SQL + figures)", f"{r['page_p50_s'] * 1000:.0f} ms"),
+            ("painmap page work p95 (target < 2 s)", f"{r['page_p95_s'] * 1000:.0f} ms"),
+            ("filtered page p95 (complaint, baseline)", f"{r['filtered_p95_s'] * 1000:.0f} ms"),
+            (f"naive Python from raw rows p95 (n={args.naive_n})", f"{r['naive_p95_s']:.2f} s"),
+            ("ratio (naive p95 / SQL p95)", f"{r['speedup']:.1f}x"),
+        ]
+        for measure, value in lines:
+            print(f"{name:<11} {measure:<48} {value:>12}")
+    print(
+        json.dumps(
+            {
+                "bench": "research.painmap",
+                "sessions": args.sessions,
+                "drawings": {k: r["drawings"] for k, r in results.items()},
+                "sql_p95_s": {k: round(r["sql_p95_s"], 4) for k, r in results.items()},
+                "page_p95_s": {k: round(r["page_p95_s"], 4) for k, r in results.items()},
+                "filtered_p95_s": {k: round(r["filtered_p95_s"], 4) for k, r in results.items()},
+                "naive_p95_s": {k: round(r["naive_p95_s"], 3) for k, r in results.items()},
+                "ratio_vs_naive": {k: round(r["speedup"], 1) for k, r in results.items()},
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
