@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -49,6 +50,7 @@ class Clinic:
     api: httpx.Client
     smtp: SmtpServer
     patient_id: int
+    visit_id: int
     worker_log: Path
 
 
@@ -105,7 +107,11 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
             json={"complaint": COMPLAINT, "diagnoses": [{"code": "M79.12"}]},
         )
         assert r.status_code == 201, r.text
-        yield Clinic(base, api, smtp, pid, folder / "worker.log")
+        # the next visit, in two days: the request is asked before it
+        when = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0)
+        r = api.post(f"/api/patients/{pid}/visits", json={"visit_at": when.isoformat()})
+        assert r.status_code == 201, r.text
+        yield Clinic(base, api, smtp, pid, r.json()["id"], folder / "worker.log")
     finally:
         api.close()
         for proc in (worker, server):
@@ -139,6 +145,8 @@ def _create_request_in_browser(page: Page, clinic: Clinic) -> None:
     form.locator('input[name="instruments"][value="nprs"]').check()
     form.locator('input[name="instruments"][value="ndi"]').check()
     form.locator('input[name="pain_drawing"]').check()
+    # the visit still to come is offered, and chosen by default
+    assert form.locator("#request-visit").input_value() == str(clinic.visit_id)
     form.locator("#request-channel").select_option("email")
     form.locator("#request-language").select_option("es")
     screenshot(page, "report-e2e-1366-request-form")
@@ -203,9 +211,11 @@ def test_clinician_asks_email_arrives_patient_answers_record_shows_it(browser, c
 
     # into the record, as the patient's report (the clinician's own page and API)
     desk.goto(f"{clinic.url}/patients/{clinic.patient_id}")
-    reported = desk.locator('[data-source="patient"]')
-    assert reported.count() >= 3, desk.locator("main").inner_text()[:2000]  # NPRS, NDI, drawing
-    assert "reported by the patient" in reported.first.inner_text()
+    visit = desk.locator(f'#timeline li[data-visit="{clinic.visit_id}"]')
+    reported = visit.locator('[data-source="patient"]')
+    assert reported.count() == 3, desk.locator("main").inner_text()[:2000]  # NPRS, NDI, drawing
+    for badge in reported.all():
+        assert badge.inner_text() == "reported by the patient, 2 days before the visit"
     assert desk.locator("#request-list tr[data-status='submitted']").count() == 1
     screenshot(desk, "report-e2e-1366-record")
     ms = clinic.api.get(f"/api/patients/{clinic.patient_id}/measurements").json()
@@ -213,6 +223,7 @@ def test_clinician_asks_email_arrives_patient_answers_record_shows_it(browser, c
     assert mine["nprs"]["data"] == {"current": 7} and mine["nprs"]["source"] == "patient"
     assert mine["ndi"]["data"] == {"items": [i % 4 for i in range(10)]}
     assert mine["ndi"]["source"] == "patient" and mine["ndi"]["request_id"] is not None
+    assert mine["nprs"]["visit_id"] == clinic.visit_id and mine["nprs"]["timing"] == "pre"
     drawings = clinic.api.get(f"/api/patients/{clinic.patient_id}/pain-drawings").json()
     [drawing] = [d for d in drawings if d["source"] == "patient"]
     assert {m["region_id"] for m in drawing["marks"]} == {

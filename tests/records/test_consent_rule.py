@@ -85,7 +85,9 @@ def _paths(app_client, alice, pid: int, vid: int) -> dict[str, bool]:
     fhir_active = [
         e["resource"]
         for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "Consent" and e["resource"]["status"] == "active"
+        if e["resource"]["resourceType"] == "Consent"
+        and e["resource"]["status"] == "active"
+        and e["resource"]["policyRule"]["coding"][0]["code"] == "dry-needling"
     ]
     with open_session(clinic_id=alice.clinic_id) as s:
         service = active_consent(s, patient_id=pid, kind=DRY_NEEDLING) is not None

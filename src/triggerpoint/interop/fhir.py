@@ -388,7 +388,8 @@ CONSENT_CODES = {code: kind for kind, (code, _scope) in CONSENT_KINDS.items()}
 
 
 def _consent(c: Consent, subject: str) -> dict[str, Any]:
-    code, scope = CONSENT_KINDS[c.kind]
+    # a kind of an older or other system is still exported, as itself (import refuses it)
+    code, scope = CONSENT_KINDS.get(c.kind) or (c.kind.replace("_", "-"), "treatment")
     period = {"start": _dt(c.signed_at)}
     if c.withdrawn_at is not None:
         period["end"] = _dt(c.withdrawn_at)

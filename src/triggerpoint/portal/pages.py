@@ -51,11 +51,20 @@ def patient_section(session: Session, principal: Principal, patient_id: int) -> 
         "questionnaires": {
             "rows": rows,
             "deliveries": deliveries(session, principal=principal, requests=rows),
-            "instruments": _choices(),
-            "channels": CHANNELS,
-            "languages": i18n.languages(),
-            "days": get_settings().request_days,
+            **_form_choices(session, principal, patient_id),
         },
+    }
+
+
+def _form_choices(session: Session, principal: Principal, patient_id: int) -> dict[str, Any]:
+    """What the request form offers: instruments, channels, languages, the default lifetime,
+    and the visits still to come that the request can be asked before (the soonest first)."""
+    return {
+        "instruments": _choices(),
+        "channels": CHANNELS,
+        "languages": i18n.languages(),
+        "days": get_settings().request_days,
+        "visits": service.upcoming_visits(session, principal=principal, patient_id=patient_id),
     }
 
 
@@ -93,6 +102,7 @@ async def request_create(
         "channel": form.get("channel") or "none",
         "expires_in_days": form.get("expires_in_days") or None,
         "language": form.get("language") or None,
+        "visit_id": form.get("visit_id") or None,
     }
     data, errors = parse_form(schemas.RequestIn, raw)
     if data is not None:
@@ -114,12 +124,7 @@ async def request_create(
             "patient_id": patient_id,
             "errors": errors,
             "form": raw,
-            "q": {
-                "instruments": _choices(),
-                "channels": CHANNELS,
-                "languages": i18n.languages(),
-                "days": get_settings().request_days,
-            },
+            "q": _form_choices(session, principal, patient_id),
         },
         status_code=422,
     )

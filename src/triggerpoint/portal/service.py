@@ -49,7 +49,7 @@ from triggerpoint.portal import i18n
 from triggerpoint.portal.models import QuestionnaireRequest, RequestStatus
 from triggerpoint.portal.schemas import PatientView, RequestIn, SubmissionIn
 from triggerpoint.records import service as records
-from triggerpoint.records.models import Patient
+from triggerpoint.records.models import Patient, Visit
 from triggerpoint.records.schemas import MarkIn, PainDrawingIn
 
 ENTITY = "questionnaire_request"
@@ -197,6 +197,24 @@ def list_requests(
         detail={"patient_id": patient_id},
     )
     return rows
+
+
+def upcoming_visits(
+    session: Session, *, principal: Principal, patient_id: int, now: datetime | None = None
+) -> list[Visit]:
+    """The patient's visits still to come, soonest first: what a request can be asked
+    before (its answers are then "before needling" at that visit). Read on the patient page,
+    which has audited the patient's visits already."""
+    principal.require("patient:read")
+    at = now or utcnow()
+    return list(
+        session.scalars(
+            select(Visit)
+            .where(Visit.patient_id == patient_id, Visit.visit_at > at)
+            .order_by(Visit.visit_at, Visit.id)
+            .limit(20)
+        )
+    )
 
 
 def get_request(session: Session, *, principal: Principal, request_id: int) -> QuestionnaireRequest:
