@@ -7,6 +7,7 @@ import typer
 from triggerpoint.cli import admin, atlas, demo, physiology, records, regions, server
 from triggerpoint.cli import export as export_cli
 from triggerpoint.cli import imports as import_cli
+from triggerpoint.cli import research as research_cli
 from triggerpoint.cli import suggest as suggest_cli
 from triggerpoint.cli import suggest_eval as suggest_eval_cli
 from triggerpoint.cli import tokens as tokens_cli
@@ -45,6 +46,7 @@ app.add_typer(records.app, name="patients")
 app.add_typer(demo.app, name="demo")
 app.add_typer(export_cli.app, name="export")
 app.add_typer(import_cli.app, name="import")
+app.add_typer(research_cli.app, name="research")
 app.command("backup")(admin.backup)
 app.command("restore")(admin.restore)
 

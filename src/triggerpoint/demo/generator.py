@@ -7,6 +7,12 @@ needling session aimed at those trigger points, and the outcomes (NPRS, pressure
 threshold) follow the mechanistic model's virtual patients (`model.virtual.course`), so the
 demo shows responders, non-responders and flare-ups for a reason. Adverse events occur at the
 rates Brady et al. 2014 published. Deterministic for a seed.
+
+Each needle entry records the twitch count the model simulated for that trigger point at that
+visit, so the research twitch analysis (issue 17) can recover the model's own effect. Most
+patients (RESEARCH_CONSENT, drawn from a stream of its own so the clinical records are the
+same for a seed) also give a research consent, recorded through `records.service` as the
+demo clinician; RESEARCH_WITHDRAWN of them withdraw it (at seeding time, as the service does).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triggerpoint.accounts.models import Clinic
-from triggerpoint.accounts.service import create_clinic, create_user
+from triggerpoint.accounts.service import Principal, create_clinic, create_user
 from triggerpoint.atlas.loader import Atlas, SidedTriggerPoint, load_atlas
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.outcomes.models import Measurement
@@ -34,7 +40,8 @@ from triggerpoint.records.models import (
     Patient,
     Visit,
 )
-from triggerpoint.records.service import search_key
+from triggerpoint.records.schemas import ConsentIn
+from triggerpoint.records.service import RESEARCH, record_consent, search_key, withdraw_consent
 from triggerpoint.safety.entry import PatientSafety, check_entry, thorax_limit_for
 from triggerpoint.safety.rates import published
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
@@ -135,6 +142,8 @@ RISKS = [
     "infection",
 ]
 CODE_BY_GROUP = {"head": "M79.11", "neck": "M79.12"}
+RESEARCH_CONSENT = 0.85  # share of demo patients who consent to research use (issue 17)
+RESEARCH_WITHDRAWN = 0.08  # share of those who later withdraw it
 
 
 @dataclass
@@ -262,6 +271,48 @@ def _story(
         rows += [visit, drawing]
     visit_rows = [r for r in rows if isinstance(r, Visit)]
     return _Story(rows, episode, consent, visit_rows, tps, outcome, offset)
+
+
+@dataclass(frozen=True)
+class _DemoStaff(Principal):
+    """The demo clinician entering the demo's consents, audited as the system's 'demo seed'."""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(None, self.clinic_id, "demo seed")
+
+
+def _research_consent(
+    session: Session, rng: np.random.Generator, story: _Story, staff: Principal | None
+) -> None:
+    """Most patients give a research consent at their first visit, recorded and (for some,
+    after their last visit) withdrawn through `records.service`, as the consent page does.
+    The draws come first, so the stream is the same with or without a demo login."""
+    consents, withdraws = rng.random() < RESEARCH_CONSENT, rng.random() < RESEARCH_WITHDRAWN
+    if not consents or staff is None:
+        return
+    patient = story.episode.patient
+    # The service acts for one clinic, as a request's session does (the seed's session is
+    # the system's): confine the session to the demo clinic for the two calls.
+    before = session.info.get("clinic_id")
+    session.info["clinic_id"] = staff.clinic_id
+    try:
+        consent = record_consent(
+            session,
+            principal=staff,
+            patient_id=patient.id,
+            data=ConsentIn(
+                kind=RESEARCH,
+                signed_by=f"{patient.given_name} {patient.family_name}",
+                signed_at=story.visits[0].visit_at,
+            ),
+        )
+        if withdraws:
+            withdraw_consent(
+                session, principal=staff, consent_id=consent.id, version=consent.version
+            )
+    finally:
+        session.info["clinic_id"] = before
 
 
 LAST_VISIT_DAYS = (1, 400)  # how long ago a patient's last visit was
@@ -579,6 +630,55 @@ def demo_target(session: Session) -> Clinic | None:
     return None if has_patients is not None else clinics[0]
 
 
+def _demo_staff(session: Session, clinic_id: int) -> Principal | None:
+    """Who enters the demo's research consents: the demo login (None if the clinic has
+    none, a demo seeded before it had one: its patients then get no research consent)."""
+    from triggerpoint.accounts.models import User
+
+    user_id = session.scalar(
+        select(User.id).where(User.username == DEMO_LOGIN, User.clinic_id == clinic_id)
+    )
+    return None if user_id is None else _DemoStaff(user_id, clinic_id, DEMO_LOGIN, "clinician")
+
+
+def populate(
+    session: Session,
+    *,
+    clinic_id: int,
+    patients: int,
+    seed: int,
+    clinician_id: int | None,
+    staff: Principal | None,
+    progress: Callable[[int], None] | None = None,
+    atlas: Atlas | None = None,
+    batch: int = 500,
+) -> None:
+    """Add `patients` synthetic patients with their care to one clinic (the demo clinic, or
+    a test's): `staff` records their research consents through the consent service (none
+    without staff), `clinician_id` is who the clinical rows name."""
+    atlas = atlas or load_atlas()
+    rng = np.random.default_rng(seed)
+    consent_rng = np.random.default_rng((seed, 17))  # its own stream: the records are unchanged
+    existing = session.query(Patient).filter(Patient.clinic_id == clinic_id).count()
+    regions = sorted(atlas.catalog.regions)
+    now = datetime.now(UTC)
+    for start in range(0, patients, batch):
+        n = min(batch, patients - start)
+        for i in range(n):
+            p = _patient(rng, clinic_id, existing + start + i + 1, now.date())
+            first = start + i == 0  # the demo's first patient is always still in care
+            story = _story(rng, p, atlas, regions, now, clinician_id, recent=first)
+            session.add(p)
+            session.add_all(story.rows)
+            session.flush()
+            _research_consent(session, consent_rng, story, staff)
+            _care(session, rng, story, clinician_id)
+        session.flush()
+        session.expunge_all()
+        if progress:
+            progress(n)
+
+
 def seed(
     session: Session,
     *,
@@ -589,8 +689,6 @@ def seed(
     batch: int = 500,
 ) -> SeedResult:
     """Create (or extend) the demo clinic with `patients` synthetic patients."""
-    atlas = atlas or load_atlas()
-    rng = np.random.default_rng(seed)
     system = Actor.system("demo seed")
     clinic = demo_target(session)
     username = password = None
@@ -613,23 +711,17 @@ def seed(
         clinician_id = user.id
     else:
         clinician_id = None
-    existing = session.query(Patient).filter(Patient.clinic_id == clinic.id).count()
-    regions = sorted(atlas.catalog.regions)
-    now = datetime.now(UTC)
-    for start in range(0, patients, batch):
-        n = min(batch, patients - start)
-        for i in range(n):
-            p = _patient(rng, clinic.id, existing + start + i + 1, now.date())
-            first = start + i == 0  # the demo's first patient is always still in care
-            story = _story(rng, p, atlas, regions, now, clinician_id, recent=first)
-            session.add(p)
-            session.add_all(story.rows)
-            session.flush()
-            _care(session, rng, story, clinician_id)
-        session.flush()
-        session.expunge_all()
-        if progress:
-            progress(n)
+    populate(
+        session,
+        clinic_id=clinic.id,
+        patients=patients,
+        seed=seed,
+        clinician_id=clinician_id,
+        staff=_demo_staff(session, clinic.id),
+        progress=progress,
+        atlas=atlas,
+        batch=batch,
+    )
     record(
         session,
         actor=system,

@@ -9,6 +9,12 @@ them, and they would triple the row count.
 
 Everything lands in one clinic ("Registry clinic") in batches of whole patients, each batch in
 its own transaction, so an interrupted run leaves only complete patients behind.
+
+Research consent (issue 17): RESEARCH_CONSENT of the patients also sign a research consent at
+their first visit, and RESEARCH_WITHDRAWN of those withdraw it later. Like every registry row
+it is written directly (no `records.service.record_consent`, no audit event per patient), in
+the columns that service writes; the draws come from a generator of their own, so the rest of
+the registry is the same for a seed as before.
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ from triggerpoint.dashboard import tallies
 from triggerpoint.db import Base, open_session
 from triggerpoint.demo.generator import needle_entry
 from triggerpoint.physiology.virtual import course
+from triggerpoint.records.service import RESEARCH
 from triggerpoint.safety.entry import PatientSafety
 from triggerpoint.safety.rates import published
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
 
 REGISTRY_CLINIC = "Registry clinic"
 VISITS_PER_PATIENT = 5
+RESEARCH_CONSENT = 0.85  # share of patients with a research consent (seeded)
+RESEARCH_WITHDRAWN = 0.08  # share of those who withdrew it afterwards
 TABLES = (
     "patient",
     "episode",
@@ -109,6 +118,7 @@ def _patients(
     atlas: Atlas,
     screening: dict[str, Any],
     now: datetime,
+    consent_rng: np.random.Generator | None = None,
 ) -> None:
     """Draw n patients with VISITS_PER_PATIENT needling visits each, vectorised."""
     tps = atlas.trigger_points
@@ -124,6 +134,9 @@ def _patients(
     ae_draw = rng.random((n, VISITS_PER_PATIENT, len(kinds))) < probs
     ages = rng.integers(18, 85, size=n)
     tenant = {"clinic_id": clinic_id}
+    crng = consent_rng or np.random.default_rng(0)
+    research = crng.random(n) < RESEARCH_CONSENT
+    withdrawn = research & (crng.random(n) < RESEARCH_WITHDRAWN)
     for i in range(n):
         # Dated backwards from a course that ended at least 30 days ago: nothing in the
         # registry lies after the moment it was generated.
@@ -162,7 +175,10 @@ def _patients(
             signer_relation="self",
             signed_at=start,
             status="active",
+            withdrawn_at=None,  # every consent row carries the same columns (executemany)
         )
+        if research[i]:
+            _research_consent(batch, tenant, pid, start, days[i], withdrawn=bool(withdrawn[i]))
         sid = batch.add(
             "screening", **tenant, patient_id=pid, episode_id=eid, screened_at=start, **screening
         )
@@ -189,6 +205,31 @@ def _patients(
                     action_taken="Reassured.",
                     reported_at=at,
                 )
+
+
+def _research_consent(
+    batch: _Batch,
+    tenant: dict[str, int],
+    pid: int,
+    start: datetime,
+    days: np.ndarray,
+    *,
+    withdrawn: bool,
+) -> None:
+    """A research consent signed at the first visit; a withdrawn one after the last visit."""
+    batch.add(
+        "consent",
+        **tenant,
+        version=2 if withdrawn else 1,
+        patient_id=pid,
+        kind=RESEARCH,
+        risks_disclosed=[],
+        signed_by="Registry patient",
+        signer_relation="self",
+        signed_at=start,
+        status="withdrawn" if withdrawn else "active",
+        withdrawn_at=start + timedelta(days=float(days.max()), hours=1) if withdrawn else None,
+    )
 
 
 def _visit(
@@ -316,11 +357,21 @@ def generate(
     }
     ids = _next_ids(engine)
     first = dict(ids)
+    consent_rng = np.random.default_rng((seed, 17))  # its own stream: the rest is unchanged
     patients = -(-sessions // VISITS_PER_PATIENT)
     now = datetime.now(UTC)
     for n in _chunks(patients, batch_patients):
         batch = _Batch(ids)
-        _patients(batch, rng, clinic_id=clinic_id, n=n, atlas=atlas, screening=screening, now=now)
+        _patients(
+            batch,
+            rng,
+            clinic_id=clinic_id,
+            n=n,
+            atlas=atlas,
+            screening=screening,
+            now=now,
+            consent_rng=consent_rng,
+        )
         _write(engine, batch)
         ids = batch.ids
         if progress:
