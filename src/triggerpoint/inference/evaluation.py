@@ -361,30 +361,23 @@ class EvalReport(BaseModel):
     rows: list[Row]
 
 
-def _ranked_muscles(result: Any) -> tuple[list[RankedMuscle], bool]:
-    muscles = getattr(result, "muscles", None)
-    if muscles or (muscles is not None and not result.candidates):  # [] while unpopulated
-        return [
-            RankedMuscle(muscle_id=m.muscle_id, side=m.side, p_active=float(m.p_active))
-            for m in muscles
-        ], True
-    out: dict[tuple[str, str], RankedMuscle] = {}
-    for c in result.candidates:
-        key = (c.muscle_id, c.side)
-        if key not in out:
-            out[key] = RankedMuscle(muscle_id=c.muscle_id, side=c.side, p_active=c.probability)
-    return list(out.values()), False
+def _ranked_muscles(result: Any) -> list[RankedMuscle]:
+    """The result's muscle list (P(at least one point active)), best first."""
+    return [
+        RankedMuscle(muscle_id=m.muscle_id, side=m.side, p_active=float(m.p_active))
+        for m in result.muscles
+    ]
 
 
 def _is_answer(v: Vignette, m: RankedMuscle) -> bool:
     return m.muscle_id in v.answer.muscles and v.answer.side in (None, m.side)
 
 
-def _drawing(v: Vignette, with_palpation: bool, *, complete: bool = False) -> dict[str, Any]:
+def _drawing(v: Vignette, *, complete: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = v.drawing.model_dump()
     if complete:  # the patient was offered the whole chart and marked only these regions
         d["complete"], d["pain_free"] = True, []
-    if with_palpation and v.palpation:
+    if v.palpation:
         d["palpation"] = [p.model_dump(exclude_none=True) for p in v.palpation]
     return d
 
@@ -401,17 +394,14 @@ def evaluate(
     `mode="complete"` reads every drawing as a complete chart: the sources describe all of the
     patient's pain, so this is how the same patients would look on a clinic's complete chart,
     and it is the mode the `completeness` parameter acts on."""
-    from triggerpoint.inference.schemas import Drawing
     from triggerpoint.inference.service import suggest
 
-    with_palpation = "palpation" in Drawing.model_fields
     rows: list[Row] = []
     pairs: list[tuple[Split, float, int]] = []
-    from_muscles = True
     for v in vignettes:
-        drawing = _drawing(v, with_palpation, complete=mode == "complete")
+        drawing = _drawing(v, complete=mode == "complete")
         result = suggest(drawing, atlas=atlas, params=params, top=RANK_ALL)
-        ranked, from_muscles = _ranked_muscles(result)
+        ranked = _ranked_muscles(result)
         rank = next((n for n, m in enumerate(ranked, 1) if _is_answer(v, m)), None)
         rows.append(
             Row(
@@ -432,8 +422,8 @@ def evaluate(
     groups["all"] = rows
     tags = sorted({t for r in rows for t in r.tags})
     return EvalReport(
-        ranking="muscles" if from_muscles else "candidates",
-        palpation_used=with_palpation,
+        ranking="muscles",
+        palpation_used=True,
         mode=mode,
         splits={k: _accuracy(g) for k, g in groups.items() if g},
         tags={t: _accuracy([r for r in rows if t in r.tags]) for t in tags},

@@ -240,7 +240,7 @@ def posterior(
         left = float("inf") if max_cost is None else max(max_cost - spent, 0.0)
         comp = _solve(
             pi[rows],
-            np.log1p(-link_pos[np.ix_(rows, cols)]),
+            np.log1p(-link_pos[rows][:, cols]),
             a_eff[cols],
             rank=net.sweep_rank[rows],
             budget=min(exact_budget, left),
@@ -470,7 +470,7 @@ def _solve(
     if rest.any():
         comp = _solve_core(
             pi[keep],
-            log_b[np.ix_(keep, rest)],
+            log_b[keep][:, rest],
             a[rest],
             rank[keep],
             (budget, approx_budget),
@@ -560,12 +560,34 @@ def _choose_uncached(
     return algorithm, order, sweep_cost, enum_cost
 
 
+def _configuration_table(m: int) -> np.ndarray:
+    """The (2^m, m) 0/1 table of all configurations of m causes (row r: the bits of r),
+    read-only. Up to _TABLE_CACHED causes it is built once per m (under 1 MB for all of
+    them together): most components are that small, and its numpy calls are a good part
+    of their enumeration. Larger tables (up to tens of MB) are built per call."""
+    if m <= _TABLE_CACHED:
+        return _cached_table(m)
+    conf = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.float64)
+    conf.setflags(write=False)
+    return conf
+
+
+_TABLE_CACHED = 12
+
+
+@cache
+def _cached_table(m: int) -> np.ndarray:
+    conf = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.float64)
+    conf.setflags(write=False)
+    return conf
+
+
 def _enumerate(
     pi: np.ndarray, log_b: np.ndarray, a: np.ndarray, cost: float, *, log_z_only: bool = False
 ) -> _Comp:
     """All 2^m configurations of the core causes at once."""
     m = pi.size
-    conf = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.float64)
+    conf = _configuration_table(m)
     log_w = conf @ (np.log(pi) - np.log1p(-pi)) + np.log1p(-pi).sum()
     e = np.exp(conf @ log_b)  # P(no core cause fires finding i | config)
     f = 1.0 - a * e
@@ -640,27 +662,27 @@ def _greedy_order(adj: np.ndarray, *, close_first: bool = False) -> np.ndarray:
     return np.array(order, dtype=np.int64)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Step:
     """One cause of the sweep, with everything its loop body needs precomputed."""
 
     cause: int
     p: float
-    opens: list[int]  # findings opened here (appended as the last axes)
+    opens: tuple[int, ...]  # findings opened here (appended as the last axes)
     init: np.ndarray | None  # outer product of their initial states [a, 1 - a]
-    kernels: list[tuple[_Index, _Index, float]]  # (bit 0, bit 1, b)
+    kernels: tuple[tuple[_Index, _Index, float], ...]  # (bit 0, bit 1, b)
     close: _Index | None  # index fixing the closing findings' bits to 1
     width: int  # open findings during the step
     dense: np.ndarray | None = None  # small states: all the kernels as one matrix (see _dense)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Skel:
     """The structural part of a sweep step (everything but the prior and the leaks)."""
 
     cause: int
-    opens: list[int]
-    kernels: list[tuple[_Index, _Index, float]]
+    opens: tuple[int, ...]
+    kernels: tuple[tuple[_Index, _Index, float], ...]
     close: _Index | None
     width: int
     dense: np.ndarray | None
@@ -679,7 +701,11 @@ def _skeleton(log_b: np.ndarray, order: np.ndarray) -> list[_Skel]:
 
 def _skeleton_uncached(adj: np.ndarray, b_all: np.ndarray, order: np.ndarray) -> list[_Skel]:
     """Where each finding opens and closes, and its axis at each step. Plain lists inside
-    the loop: numpy scalars would cost more than the arithmetic."""
+    the loop: numpy scalars would cost more than the arithmetic. The findings closing at
+    each step are listed up front, and each open finding's axis kept in a dict, so a step
+    costs no scan of the open findings beyond building its close index. Steps hold tuples,
+    not lists: the skeletons live in a cache, and tuples of numbers drop out of the cyclic
+    garbage collector's scans, whose pauses otherwise grow with the cache."""
     m = adj.shape[0]
     at = np.empty(m, dtype=np.int64)
     at[order] = np.arange(m)
@@ -688,41 +714,50 @@ def _skeleton_uncached(adj: np.ndarray, b_all: np.ndarray, order: np.ndarray) ->
     opens_at: list[list[int]] = [[] for _ in range(m)]
     for i in sorted(range(len(first)), key=first.__getitem__):
         opens_at[first[i]].append(i)
+    closes_at: list[list[int]] = [[] for _ in range(m)]
+    for i, t in enumerate(last):
+        closes_at[t].append(i)
     rows, cols = np.nonzero(adj)
     nbrs: list[list[tuple[int, float]]] = [[] for _ in range(m)]
     for r, c, b in zip(rows.tolist(), cols.tolist(), b_all[rows, cols].tolist(), strict=True):
         nbrs[r].append((c, b))
     axes: list[int] = []
+    axis: dict[int, int] = {}  # open finding -> its axis in the state
     steps: list[_Skel] = []
     for t, j in enumerate(order.tolist()):
-        opens = opens_at[t]
-        if opens:
-            axes = axes + opens
+        opens = tuple(opens_at[t])
+        for i in opens:
+            axis[i] = len(axes)
+            axes.append(i)
         dense = None
-        kernels: list[tuple[_Index, _Index, float]] = []
+        kernels: tuple[tuple[_Index, _Index, float], ...] = ()
         if len(axes) <= _DENSE_WIDTH:
-            dense = _dense(len(axes), tuple(sorted((axes.index(i), b) for i, b in nbrs[j])))
+            dense = _dense(len(axes), tuple(sorted((axis[i], b) for i, b in nbrs[j])))
         else:
-            kernels = [(*_bit_index(axes.index(i)), b) for i, b in nbrs[j]]
+            kernels = tuple((*_bit_index(axis[i]), b) for i, b in nbrs[j])
         close = None
-        if any(last[x] == t for x in axes):
-            close = tuple(1 if last[x] == t else _ALL for x in axes)
-            steps.append(_Skel(j, opens, kernels, close, len(axes), dense))
-            axes = [x for x in axes if last[x] != t]
-        else:
-            steps.append(_Skel(j, opens, kernels, close, len(axes), dense))
+        shut = closes_at[t]
+        if shut:
+            closing = set(shut)
+            close = tuple(1 if x in closing else _ALL for x in axes)
+        steps.append(_Skel(j, opens, kernels, close, len(axes), dense))
+        if shut:
+            axes = [x for x in axes if x not in closing]
+            axis = {x: n for n, x in enumerate(axes)}
     return steps
 
 
 def _plan(log_b: np.ndarray, pi: np.ndarray, a: np.ndarray, order: np.ndarray) -> list[_Step]:
     """The sweep's steps: the cached skeleton with this run's priors and opening states."""
-    a_list, p_list = a.tolist(), pi.tolist()
+    p_list = pi.tolist()
+    # Every finding's opening state [a_i, 1 - a_i] as rows of one array: a step opening one
+    # finding (the common case) takes its row (a view, never written) without a numpy call.
+    rows = list(np.stack([a, 1.0 - a], axis=1))
     steps: list[_Step] = []
     for sk in _skeleton(log_b, order):
         init = None
         for i in sk.opens:
-            v = np.array([a_list[i], 1.0 - a_list[i]])
-            init = v if init is None else np.multiply.outer(init, v)
+            init = rows[i] if init is None else np.multiply.outer(init, rows[i])
         steps.append(
             _Step(sk.cause, p_list[sk.cause], sk.opens, init, sk.kernels, sk.close, sk.width,
                   sk.dense)
@@ -1008,7 +1043,7 @@ def log_z_batch(
         rows = core[adj[core][:, cols].any(axis=1)]
         out += _solve_batch(
             pi[:, rows],
-            np.log1p(-link_pos[np.ix_(rows, cols)]),
+            np.log1p(-link_pos[rows][:, cols]),
             a_eff[:, cols],
             net.sweep_rank[rows],
             exact_budget,
@@ -1039,7 +1074,7 @@ def _solve_batch(
     if not rest.any():
         return log_z
     keep = adj[:, rest].any(axis=1)
-    log_b, pi, a = log_b[np.ix_(keep, rest)], pi[:, keep], a[:, rest]
+    log_b, pi, a = log_b[keep][:, rest], pi[:, keep], a[:, rest]
     algorithm, order, _, _ = _choose(log_b, rank[keep], budget, "auto")
     if algorithm == "enumeration":
         return log_z + _enumerate_batch(pi, log_b, a)
@@ -1056,7 +1091,7 @@ _LOG_ZERO = -1e300
 def _enumerate_batch(pi: np.ndarray, log_b: np.ndarray, a: np.ndarray) -> np.ndarray:
     """log Z by enumerating the 2^m configurations, for each batch row."""
     m = pi.shape[1]
-    conf = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1).astype(np.float64)
+    conf = _configuration_table(m)
     with np.errstate(divide="ignore"):
         log_on = np.where(pi > 0, np.log(pi), _LOG_ZERO)
     log_off = np.log1p(-pi)

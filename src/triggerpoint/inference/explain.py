@@ -80,7 +80,7 @@ def best_sets(
     pos = post.positives
     pi = post.prior_neg[touched]
     a = 1.0 - net.leak[pos]
-    log_b = net.log_nolink[np.ix_(touched, pos)]
+    log_b = net.log_nolink[:, pos][touched]
     base = float(np.log1p(-pi).sum()) - post.log_z
     log_odds = np.log(pi) - np.log1p(-pi)
     single = log_odds + np.log1p(-a * np.exp(log_b)).sum(axis=1) + base
@@ -159,7 +159,7 @@ def explained_regions(net: Network, members: tuple[int, ...], positives: np.ndar
     """Painful region indices that lie in a zone of at least one member."""
     if not members or positives.size == 0:
         return positives[:0]
-    return positives[(net.link[np.ix_(np.asarray(members), positives)] > 0).any(axis=0)]
+    return positives[(net.link[np.asarray(members)][:, positives] > 0).any(axis=0)]
 
 
 def zone_hits(net: Network, cause: int, regions: np.ndarray) -> list[tuple[int, Zone]]:
@@ -173,6 +173,28 @@ def zone_hits(net: Network, cause: int, regions: np.ndarray) -> list[tuple[int, 
     hits = [(c, r) for c, r in zip(codes, regions.tolist(), strict=True) if c > 0]
     hits.sort(key=lambda t: t[0])  # essential (1) first, then spillover (2), then local (3)
     return [(r, ZONE_NAMES[c]) for c, r in hits]
+
+
+def zone_hits_many(
+    net: Network, causes: list[int], regions: np.ndarray
+) -> list[list[tuple[int, Zone]]]:
+    """`zone_hits` for several causes, from one lookup of their rows (same lists, in the
+    same order): a result asks it for a dozen or more causes at once."""
+    regions = np.asarray(regions)
+    if not causes:
+        return []
+    idx = np.asarray(causes, dtype=np.int64)
+    region_list = regions.tolist()
+    if net.zone is None:
+        linked = (net.link[idx][:, regions] > 0).tolist()
+        return [[(r, "essential") for r, x in zip(region_list, row, strict=True) if x]
+                for row in linked]  # fmt: skip
+    out = []
+    for codes in net.zone[idx][:, regions].tolist():
+        hits = [(c, r) for c, r in zip(codes, region_list, strict=True) if c > 0]
+        hits.sort(key=lambda t: t[0])  # essential (1), spillover (2), local (3); stable
+        out.append([(r, ZONE_NAMES[c]) for c, r in hits])
+    return out
 
 
 def needling_summary(tp: object) -> str:

@@ -58,9 +58,9 @@ def _components_of(
 ) -> tuple[np.ndarray, float]:
     """The positive columns of the components these causes touch, and those components'
     summed log_z in the free run: clamping the causes changes nothing else."""
-    hit = (net.link[np.ix_(causes, post.positives)] > 0).any(axis=0)
+    hit = (net.link[causes][:, post.positives] > 0).any(axis=0)
     if post.virtual.size and ev.extra_link is not None:
-        hit = np.concatenate([hit, (ev.extra_link[np.ix_(causes, post.virtual)] > 0).any(axis=0)])
+        hit = np.concatenate([hit, (ev.extra_link[causes][:, post.virtual] > 0).any(axis=0)])
     labels = np.unique(post.column_label[hit])
     cols = np.flatnonzero(np.isin(post.column_label, labels))
     return cols, float(post.label_log_z[labels].sum())
@@ -168,32 +168,53 @@ def muscle_posteriors(
     latent). Exact when `rerun` is given (an exact posterior); otherwise P(any active) takes
     the points as independent (stated in the result's approximation note)."""
     sides = sides_of(net)
-    keys = list(dict.fromkeys((net.trigger_points[j].muscle_id, net.trigger_points[j].side)
-                              for j in np.flatnonzero(involved).tolist()))  # fmt: skip
-    if not keys or top <= 0:
+    gids = sides.group_of[involved]
+    if not gids.size or top <= 0:
         return []
+    # The involved muscle-sides in order of their first involved cause (as a scan finds them).
+    _, first = np.unique(gids, return_index=True)
+    gids = gids[np.sort(first)]
     marg = post.marginal
-    groups = [sides.groups[k] for k in keys]
-    lower = np.array([marg[g].max() for g in groups])
-    upper = np.array([min(1.0, float(marg[g].sum())) for g in groups])
+    by_group = marg[sides.by_group]
+    lower = np.maximum.reduceat(by_group, sides.starts)[gids]
+    upper = np.minimum(np.add.reduceat(by_group, sides.starts)[gids], 1.0)
     kth = np.sort(lower)[::-1][min(top, len(lower)) - 1]
+    # Only the muscle-sides whose upper bound can reach the top `top` go on (in one call: a
+    # drawing involves a hundred or more of them).
+    reach = ~(upper < kth * (1 - 1e-12))
+    gids, upper = gids[reach], upper[reach]
+    keys = [sides.keys[g] for g in gids.tolist()]
+    groups = [sides.groups[k] for k in keys]
     touched = post.touched
     cause_label = _cause_labels(net, ev, post) if rerun is not None else None
 
     def blocks(g: np.ndarray) -> tuple[float, list[tuple[int, np.ndarray]]]:
         """P(no untouched or lone point of g active), and the blocks of >= 2 points of g
         sharing a component (those need a clamped run). Components are independent given
-        the evidence, and untouched points are independent of it."""
-        tj = g[touched[g]]
-        none = float(np.prod(1.0 - marg[g[~touched[g]]]))
-        labels = cause_label[tj] if cause_label is not None else np.arange(tj.size)
+        the evidence, and untouched points are independent of it. Plain Python over the
+        group's few points (products in the same order as numpy's): a dozen numpy calls
+        per muscle cost more than the arithmetic."""
+        points = g.tolist()
+        p_g, t_g = marg[g].tolist(), touched[g].tolist()
+        none = 1.0
+        for p, t in zip(p_g, t_g, strict=True):
+            if not t:
+                none *= 1.0 - p
+        by_label: dict[int, list[int]] = {}
+        labels = cause_label[g].tolist() if cause_label is not None else range(len(points))
+        for n, (t, lab) in enumerate(zip(t_g, labels, strict=False)):
+            if t:
+                by_label.setdefault(lab if cause_label is not None else n, []).append(n)
         shared = []
-        for lab in np.unique(labels):
-            members = tj[labels == lab]
-            if members.size == 1 or rerun is None:
-                none *= float(np.prod(1.0 - marg[members]))
+        for lab in sorted(by_label):
+            at = by_label[lab]
+            if len(at) == 1 or rerun is None:
+                block = 1.0
+                for n in at:
+                    block *= 1.0 - p_g[n]
+                none *= block
             else:
-                shared.append((int(lab), members))
+                shared.append((int(lab), g[at]))
         return none, shared
 
     def clamped(lab: int, members: np.ndarray) -> float:
@@ -207,9 +228,7 @@ def muscle_posteriors(
 
     out: list[tuple[tuple[str, str], np.ndarray, float, float]] = []
     pending = []
-    for key, g, hi in zip(keys, groups, upper, strict=True):
-        if hi < kth * (1 - 1e-12):
-            continue  # cannot reach the top `top`
+    for key, g in zip(keys, groups, strict=True):
         none, shared = blocks(g)
         if not shared:
             out.append(_entry(ev, key, g, none))

@@ -170,13 +170,27 @@ class Params(BaseModel):
         return self
 
     def cache_key(self) -> str:
-        return self.model_dump_json()
+        """The parameters as JSON: the key of the per-parameters caches (networks, complete
+        mode). Remembered per instance, since the model is frozen: a call asks for it twice
+        and the dump costs more than the lookup. An edited copy (`model_copy(update=...)`,
+        a new file) is a new instance and gets its own key."""
+        hit = _KEYS.get(id(self))
+        if hit is None or hit[0] is not self:
+            if len(_KEYS) >= _KEYS_MAX:
+                _KEYS.clear()
+            hit = _KEYS[id(self)] = (self, self.model_dump_json())
+        return hit[1]
 
     def prior_for(self, muscle_id: str) -> float:
         return min(self.prior * self.prior_multiplier.get(muscle_id, 1.0), 0.5)
 
     def leak_for(self, region_id: str, key: str) -> float:
         return self.leak_by_region.get(region_id, self.leak_by_region.get(key, self.leak))
+
+
+# Params instance id -> (the instance, its key); the instance is held so its id is not reused.
+_KEYS: dict[int, tuple[Params, str]] = {}
+_KEYS_MAX = 64
 
 
 def _field(loc: tuple[object, ...]) -> str:
