@@ -4,12 +4,14 @@ One row per measurement with the patient's attributes and the needling at that v
 `deidentify`, direct identifiers go (name, phone, email, external id, database ids), the date
 of birth becomes a five-year age band (90 and over pooled), and every date of a patient moves
 by one random offset of 1-365 days (same offset for all of that patient's rows, so intervals
-within a patient are kept; a fresh offset per export, so exports cannot be lined up).
+within a patient are kept; a fresh key per export, so exports cannot be lined up): `Pseudonyms`.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import secrets
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -60,19 +62,36 @@ def age_band(born: date, on: date) -> str:
     return f"{lo}-{lo + 4}"
 
 
-class _Pseudonyms:
-    """Per-export random research ids and date offsets, one of each per patient."""
+class Pseudonyms:
+    """Per-export research ids and date offsets, one of each per patient.
 
-    def __init__(self) -> None:
-        self.ids: dict[int, str] = {}
-        self.shift: dict[int, timedelta] = {}
+    The one home of the date shift for every de-identified export (this CSV and the research
+    exports in `research/exports`). Both values come from HMAC-SHA256 of the patient's database
+    id under a 256-bit key drawn fresh for each export and never stored: the same patient gets
+    the same id and offset in every table and file of one export (so intervals and joins hold),
+    while without the key, which dies with the export, neither can be traced back to the
+    patient or lined up with another export. The offset is 1-365 days, forward or back.
+    """
+
+    def __init__(self, key: bytes | None = None, *, id_hex: int = 12) -> None:
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._id_hex = id_hex
+
+    def _digest(self, patient_id: int) -> bytes:
+        return hmac.new(self._key, b"patient:%d" % patient_id, hashlib.sha256).digest()
+
+    def research_id(self, patient_id: int) -> str:
+        return (
+            "R" + self._digest(patient_id)[16 : 16 + (self._id_hex + 1) // 2].hex()[: self._id_hex]
+        )
+
+    def shift_days(self, patient_id: int) -> int:
+        """Whole days, in -365..-1 or 1..365."""
+        word = int.from_bytes(self._digest(patient_id)[:4], "big")
+        return (1 if word & 1 else -1) * (1 + (word >> 1) % 365)
 
     def of(self, patient_id: int) -> tuple[str, timedelta]:
-        if patient_id not in self.ids:
-            self.ids[patient_id] = "R" + secrets.token_hex(6)
-            sign = 1 if secrets.randbelow(2) else -1
-            self.shift[patient_id] = timedelta(days=sign * (1 + secrets.randbelow(365)))
-        return self.ids[patient_id], self.shift[patient_id]
+        return self.research_id(patient_id), timedelta(days=self.shift_days(patient_id))
 
 
 def _session_facts(session: Session, clinic_id: int | None) -> dict[int, tuple[int, int, str]]:
@@ -113,7 +132,7 @@ def export_csv(
     writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
     writer.writeheader()
     facts = _session_facts(session, clinic_id)
-    pseudo = _Pseudonyms()
+    pseudo = Pseudonyms()
     visit_no: dict[int, dict[int, int]] = {}
     n = 0
     for m, p, visit_at in _rows(session, clinic_id):
