@@ -73,9 +73,16 @@ def test_appending_in_a_second_transaction_extends_the_chain(fresh_db):
         record(s, actor=Actor.system(), action="create", entity="patient", entity_id=99)
         s.commit()
     result = check(fresh_db)
-    # 1 marker + 3 + the checkpoint event + 4 + 1; the checkpoint (at 4 events) still matches
-    assert result.ok and result.events == 10, result.problems
+    # clinic 1: 1 marker + 3 + the checkpoint event + 4; the checkpoint (at 4) still matches.
+    # The system event starts the system chain: its own marker + 1.
+    assert result.ok and result.events == 11, result.problems
+    assert [(c.chain, c.events, c.ok) for c in result.chains] == [(0, 2, True), (1, 9, True)]
     assert result.checkpoints == 1 and not result.warnings
     with open_session(clinic_id=None, engine=fresh_db) as s:
         keyed = s.scalars(select(AuditEvent).where(AuditEvent.action == KEYED)).all()
-    assert len(keyed) == 1  # later transactions chain on; only a new chain gets a marker
+        seqs = s.execute(
+            select(AuditEvent.seq).where(AuditEvent.chain == 1).order_by(AuditEvent.id)
+        ).scalars()
+        assert list(seqs) == list(range(1, 10))  # numbered on across transactions
+    # later transactions chain on; only a new chain gets a marker, one per chain
+    assert sorted(k.chain for k in keyed) == [0, 1]

@@ -17,11 +17,12 @@ def _flat(text: str) -> str:
     return " ".join(text.split())  # the console wraps long lines
 
 
-def test_checkpoint_appends_one_json_line_each_time(cli, cli_db, audit_files):
+def test_checkpoint_appends_one_json_line_per_chain_each_time(cli, cli_db, audit_files):
     append(cli_db, 4)
     first = cli("audit", "checkpoint", "--json")
     assert first.exit_code == 0, first.output
-    out = json.loads(first.stdout)
+    (out,) = json.loads(first.stdout)  # one chain so far: clinic 1's
+    assert out["chain"] == 1 and out["v"] == 2
     assert (
         out["events"] == 5 and out["head_id"] == 5 and out["file"] == str(audit_files.checkpoints)
     )
@@ -33,6 +34,22 @@ def test_checkpoint_appends_one_json_line_each_time(cli, cli_db, audit_files):
     assert json.loads(lines[0]) == {k: v for k, v in out.items() if k != "file"}
     assert lines[1] in second.stdout  # printed whole, on one line, for the clinic to copy
     assert json.loads(lines[1])["events"] == 6  # the first checkpoint is itself audited
+
+
+def test_checkpoint_and_verify_cover_each_clinics_chain(cli, cli_db, audit_files):
+    append(cli_db, 2)  # clinic 1
+    append(cli_db, 3, clinic_id=2)
+    out = json.loads(cli("audit", "checkpoint", "--json").stdout)
+    assert [(ln["chain"], ln["events"]) for ln in out] == [(1, 3), (2, 4)]
+    result = cli("audit", "verify", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [(c["chain"], c["events"], c["checkpoints"], c["ok"]) for c in data["chains"]] == [
+        (1, 4, 1, True),
+        (2, 5, 1, True),
+    ]
+    table = cli("audit", "verify")
+    assert "Audit chains" in table.stdout and "clinic 2" in table.stdout
 
 
 def test_verify_intact_exits_0(cli, cli_db):

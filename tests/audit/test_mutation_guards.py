@@ -356,12 +356,13 @@ def _old_chain(engine, n: int, actions=("read",), entities=("patient",)) -> None
         rows.append({c: getattr(ev, c) for c in EVENT_COLUMNS})
     with engine.begin() as conn:
         conn.execute(insert(AuditEvent.__table__), rows)
-        conn.execute(insert(AuditHead.__table__).values(id=1, last_hash=prev, count=n))
+        conn.execute(insert(AuditHead.__table__).values(last_hash=prev, count=n))  # id 1
 
 
-def _head(engine) -> tuple[str, int]:
+def _head(engine, chain: int | None = 1) -> tuple[str, int]:
     with open_session(clinic_id=None, engine=engine) as s:
-        head = s.get(AuditHead, 1)
+        where = AuditHead.chain.is_(None) if chain is None else AuditHead.chain == chain
+        head = s.scalars(select(AuditHead).where(where)).one()
         return head.last_hash, head.count
 
 
@@ -383,17 +384,23 @@ def test_an_audited_action_is_stored_with_who_in_which_clinic_did_what_to_what(
         )
         setup = record(s, actor=Actor.system("cli"), action="create", entity="clinic")
         s.commit()
-    marker, first, second = _events(chain_db)
+    events = _events(chain_db)
+    # each to its own chain: the clinic's, and the system's, each opened by its marker
+    by_chain = {c: [e for e in events if e.chain == c] for c in (0, 1)}
+    (marker1, first), (marker0, second) = by_chain[1], by_chain[0]
     assert _fields(first) == (1, 7, "alice", "update", "patient", "42", {"field": "name"})
     assert _fields(second) == (None, None, "cli", "create", "clinic", None, {})
     assert (edit.hash, setup.hash) == (first.hash, second.hash)  # what record returned
-    assert (marker.prev_hash, first.prev_hash, second.prev_hash) == (
-        GENESIS,
-        marker.hash,
-        first.hash,
-    )
+    assert [(e.chain, e.seq) for e in (marker1, first, marker0, second)] == [
+        (1, 1),
+        (1, 2),
+        (0, 1),
+        (0, 2),
+    ]
+    assert (marker1.prev_hash, first.prev_hash) == (GENESIS, marker1.hash)
+    assert (marker0.prev_hash, second.prev_hash) == (GENESIS, marker0.hash)
     assert first.at <= second.at <= datetime.now(UTC) < first.at + timedelta(minutes=5)
-    assert _head(chain_db) == (second.hash, 3)
+    assert _head(chain_db, 1) == (first.hash, 2) and _head(chain_db, 0) == (second.hash, 2)
 
 
 def test_a_new_chain_starts_with_a_chain_keyed_event_of_the_system(chain_db, audit_files):
@@ -430,33 +437,35 @@ def test_a_checkpoint_line_records_the_head_under_a_mac_anyone_with_the_key_can_
     _write_key(audit_files.key, SECRET.hex())
     path = tmp_path / "usb" / "stick" / "checkpoints.jsonl"  # a directory not made yet
     with open_session(clinic_id=None, engine=chain_db) as s:
-        empty, written_to = take_checkpoint(s, path)
+        (empty,), written_to = take_checkpoint(s, path)  # no chain yet: the system's, empty
     assert written_to == path
     assert empty["events"] == 0 and empty["head_id"] is None and empty["head"] == GENESIS
-    append(chain_db, 1)
-    line = checkpoint(chain_db, path)
-    events = _events(chain_db)  # marker, the first checkpoint's event, the read
-    assert line["events"] == 3 and line["head_id"] == events[2].id
-    assert line["head"] == events[2].hash
+    assert empty["chain"] == 0
+    append(chain_db, 2)
+    append(chain_db, 1, start=2)
+    line = checkpoint(chain_db, path, chain=0)
+    events = [e for e in _events(chain_db) if e.chain == 0]  # marker, the first checkpoint's
+    assert line["events"] == 2 and line["head_id"] == events[1].id
+    assert line["head"] == events[1].hash
     key_id = _key_from_secret(path, SECRET).id
-    assert {k: line[k] for k in ("v", "scheme", "key_id")} == {
-        "v": 1,
+    assert {k: line[k] for k in ("v", "chain", "scheme", "key_id")} == {
+        "v": 2,
+        "chain": 0,
         "scheme": "hmac-sha256",
         "key_id": key_id,
     }
-    assert set(line) == {*CHECKPOINT_FIELDS, "mac"}
+    assert set(line) == {*CHECKPOINT_FIELDS, "chain", "mac"}
     at = datetime.fromisoformat(line["at"])
     assert at.utcoffset() == timedelta(0) and len(line["at"]) == len(
         "2025-03-01T09:00:00.000000+00:00"
     )
     assert abs(datetime.now(UTC) - at) < timedelta(minutes=5)
-    body = json.dumps({k: line[k] for k in CHECKPOINT_FIELDS}, sort_keys=True)
+    body = json.dumps({k: line[k] for k in (*CHECKPOINT_FIELDS, "chain")}, sort_keys=True)
     mac = hmac.new(SECRET, b"triggerpoint audit checkpoint\n" + body.encode(), hashlib.sha256)
     assert line["mac"] == mac.hexdigest()
-    assert path.read_text().splitlines() == [
-        json.dumps(empty, sort_keys=True),
-        json.dumps(line, sort_keys=True),
-    ]
+    first, second, clinic = path.read_text().splitlines()
+    assert (first, second) == (json.dumps(empty, sort_keys=True), json.dumps(line, sort_keys=True))
+    assert json.loads(clinic)["chain"] == 1 and json.loads(clinic)["events"] == 4
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 & ~umask
@@ -726,7 +735,7 @@ def test_events_missing_before_a_checkpoints_head_are_counted(chain_db, audit_fi
 
 
 def test_a_checkpoint_of_no_events_must_record_the_genesis_head(chain_db, audit_files):
-    line = checkpoint(chain_db)
+    line = checkpoint(chain_db, chain=0)  # no chain yet: the system chain's, empty
     assert check(chain_db).ok
     audit_files.checkpoints.write_text(json.dumps({**line, "head": "a" * 64}) + "\n")
     problems = check(chain_db).problems
@@ -874,9 +883,11 @@ def test_one_keyed_event_alone_is_not_called_a_chain_rehashed_with_another_key(
 
     wrong = other_key()
     with open_session(clinic_id=None, engine=chain_db) as s:
+        s.delete(s.get(AuditEvent, 5))  # the chain_split seal after it
         marker = s.get(AuditEvent, 4)
         marker.hash = event_hash(marker, wrong)
-        s.get(AuditHead, 1).last_hash = marker.hash
+        head = s.get(AuditHead, 1)  # the old chain's head
+        head.last_hash, head.count = marker.hash, 4
         s.commit()
     assert check(chain_db).problems == [
         "event 4: contents do not match its MAC (edited, or made with another key)"
@@ -900,16 +911,20 @@ def test_two_keyed_events_that_link_but_do_not_verify_are_called_rehashed(chain_
 
 def test_an_old_event_deleted_below_the_seal_is_counted_by_the_seal(chain_db, audit_files):
     _old_chain(chain_db, 3)
-    append(chain_db, 1)  # seals the 3 old events with a new key
-    last_hash, _ = _head(chain_db)
+    append(chain_db, 1)  # seals the 3 old events with a new key, and closes their chain
+    last_hash, _ = _head(chain_db, None)
     _tamper(chain_db, "DELETE FROM audit_event WHERE id = 2")
     result = check(chain_db)
     assert result.problems == [
         "event 4 (chain_keyed) records 3 older events before it, the chain has 2 there (events "
         "inserted or deleted before it)",
         "event 3: chain broken: the event it follows is gone (deleted or edited after event 1)",
+        "event 5 (chain_split) records 4 legacy events before it, the chain has 3 there (events "
+        "inserted or deleted before it)",
         f"head expects 5 events ending in {last_hash[:12]}…, found 4 (newest events deleted?)",
     ]
+    legacy, clinic = result.chains
+    assert (legacy.ok, legacy.first_broken_event, clinic.ok) == (False, 3, True)
     assert result.legacy_events == 2
 
 
@@ -968,7 +983,8 @@ def test_an_old_event_named_like_the_seal_does_not_start_the_keyed_chain(chain_d
     )
     append(chain_db, 1)
     result = check(chain_db)
-    assert result.ok and result.legacy_events == 3 and result.events == 5, result.problems
+    # the old chain: 3, its chain_keyed seal and its chain_split; clinic 1: marker and read
+    assert result.ok and result.legacy_events == 3 and result.events == 7, result.problems
 
 
 def test_a_user_event_named_like_a_checkpoint_is_not_taken_for_one(chain_db, audit_files):
@@ -1050,6 +1066,7 @@ def test_the_verify_result_has_the_documented_json_fields():
         "key_id": "k",
         "key_file": "f",
         "checkpoint_files": ["c"],
+        "chains": [],
     }
 
 
@@ -1059,7 +1076,8 @@ def test_an_old_chain_sealed_on_first_use_says_so_in_the_log(chain_db, audit_fil
         append(chain_db, 1)
     sealed = [r for r in caplog.records if "AUDIT KEY" not in r.getMessage()]
     assert [(r.levelno, r.getMessage()) for r in sealed] == [
-        (logging.WARNING, "audit chain of 3 plain SHA-256 events sealed with the new key")
+        (logging.WARNING, "audit chain of 3 plain SHA-256 events sealed with the new key"),
+        (logging.WARNING, "the old global audit chain (3 events) is closed: one chain per clinic"),
     ]
     marker = _events(chain_db)[3]
     assert marker.action == "chain_keyed" and marker.detail["legacy_events"] == 3
@@ -1075,11 +1093,12 @@ def test_a_seal_rolled_back_is_written_by_the_next_transaction(chain_db, audit_f
             s.commit()
     assert count(chain_db) == 3 and audit_files.key.exists()
     append(chain_db, 1)  # the key now exists, but nothing has sealed the old events yet
-    markers = [e for e in _events(chain_db) if e.action == "chain_keyed"]
+    markers = [e for e in _events(chain_db) if e.action == "chain_keyed" and e.chain is None]
     assert [m.detail["legacy_events"] for m in markers] == [3]
     assert check(chain_db).ok
     append(chain_db, 1)  # and once sealed, never again
-    assert [e.action for e in _events(chain_db)].count("chain_keyed") == 1
+    assert [e.action for e in _events(chain_db)].count("chain_keyed") == 2  # old chain, clinic 1
+    assert [e.action for e in _events(chain_db)].count("chain_split") == 1
 
 
 def test_writing_to_a_chain_made_with_another_key_logs_an_error_once(chain_db, audit_files, caplog):
@@ -1124,17 +1143,22 @@ def test_setup_seals_an_old_chain_with_a_marker_after_its_newest_event(chain_db,
     _old_chain(chain_db, 2)
     with open_session(clinic_id=None, engine=chain_db) as s:
         key = prepare_key(s)
-    old_newest, marker = _events(chain_db)[1:]
+    old_newest, marker, split = _events(chain_db)[1:]
+    assert split.prev_hash == marker.hash and split.detail == {
+        "scheme": "hmac-sha256",
+        "key_id": key.id,
+        "events": 3,
+    }
     assert marker.prev_hash == old_newest.hash and marker.detail == {
         "scheme": "hmac-sha256",
         "key_id": key.id,
         "legacy_events": 2,
     }
     assert abs(marker.at - datetime.now(UTC)) < timedelta(minutes=5)
-    assert _head(chain_db) == (marker.hash, 3)
+    assert _head(chain_db, None) == (split.hash, 4)
     with open_session(clinic_id=None, engine=chain_db) as s:
         assert not prepare_key(s).created
-    assert count(chain_db) == 3
+    assert count(chain_db) == 4
 
 
 def test_a_key_created_for_one_database_does_not_seal_another_databases_old_chain(
@@ -1145,7 +1169,7 @@ def test_a_key_created_for_one_database_does_not_seal_another_databases_old_chai
     _old_chain(second, 3)
     append(first, 1)  # creates the key (one key file for both here) and seals first's chain
     append(second, 1)  # the key was not created for second: its old chain stays unsealed
-    assert [e.action for e in _events(second)].count("chain_keyed") == 0
+    assert [e.action for e in _events(second) if e.chain is None].count("chain_keyed") == 0
     assert check(second).problems[0].startswith("the chain's 3 plain SHA-256 events are not")
     assert check(first).ok
 
@@ -1160,7 +1184,8 @@ def test_an_old_chain_sealed_once_is_not_sealed_again_after_a_rewrite(chain_db, 
     rehash(chain_db, legacy_hash)  # passed off as a chain from before keys
     append(chain_db, 1)  # the app writes on, but does not seal the forgery
     assert [e.action for e in _events(chain_db)].count("chain_keyed") == 0
-    assert check(chain_db).problems[0].startswith("the chain's 4 plain SHA-256 events are not")
+    # the old chain's 2 events and its chain_split seal, now all plain SHA-256
+    assert check(chain_db).problems[0].startswith("the chain's 3 plain SHA-256 events are not")
 
 
 def test_a_deleted_head_row_is_made_again_as_the_one_head(chain_db, audit_files):
@@ -1170,5 +1195,5 @@ def test_a_deleted_head_row_is_made_again_as_the_one_head(chain_db, audit_files)
     append(chain_db, 1)  # a new chain, with a new head row
     with open_session(clinic_id=None, engine=chain_db) as s:
         heads = s.scalars(select(AuditHead)).all()
-        assert [(h.id, h.count) for h in heads] == [(1, 2)]
+        assert [(h.chain, h.count) for h in heads] == [(1, 2)]
     assert check(chain_db).ok

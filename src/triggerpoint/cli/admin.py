@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from triggerpoint.accounts.models import User
+    from triggerpoint.audit.service import VerifyResult
 
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
@@ -309,7 +310,8 @@ def audit_verify(
     ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Verify the audit chain's MACs and compare it with every checkpoint.
+    """Verify every audit chain (one per clinic, the system's, the legacy one) and compare
+    each with its checkpoints; prints a table with one row per chain.
 
     Exit 0: intact. Exit 2: tampering or a changed key (each problem is named). Exit 3: the
     chain verifies, with a warning (e.g. the configured checkpoint file is missing).
@@ -330,27 +332,53 @@ def audit_verify(
     if json:
         print_json(result.as_dict())
     else:
-        cps = f", {result.checkpoints} checkpoint(s) compared" if result.checkpoints else ""
-        if result.ok:
-            console.print(f"[green]OK[/]: {result.events} audit events, chain intact{cps}.")
-        else:
-            console.print(
-                f"[bold red]TAMPERED[/]: {len(result.problems)} problem(s) in "
-                f"{result.events} events{cps}:"
-            )
-            for p in result.problems[:50]:
-                console.print(f"  - {p}", highlight=False)
-        for w in result.warnings:
-            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
+        _print_verify(result)
     if not result.ok:
         raise typer.Exit(EXIT_AUDIT_FAILED)
     if result.warnings:
         raise typer.Exit(EXIT_AUDIT_WARNING)
 
 
+def _print_verify(result: VerifyResult) -> None:
+    """A table with one row per chain, the verdict, then each chain's problems under its name."""
+    from rich.table import Table
+
+    table = Table("chain", "of", "events", "checkpoints", "status", title="Audit chains")
+    for c in result.chains:
+        status = (
+            "[green]ok[/]"
+            if c.ok
+            else f"[bold red]TAMPERED[/] (first: event {c.first_broken_event})"
+        )
+        if not c.ok and c.first_broken_event is None:
+            status = "[bold red]TAMPERED[/]"
+        chain = "legacy" if c.chain is None else str(c.chain)
+        table.add_row(chain, c.label, str(c.events), str(c.checkpoints), status)
+    if result.chains:
+        console.print(table)
+    cps = f", {result.checkpoints} checkpoint(s) compared" if result.checkpoints else ""
+    if result.ok:
+        console.print(f"[green]OK[/]: {result.events} audit events, chain intact{cps}.")
+    else:
+        console.print(
+            f"[bold red]TAMPERED[/]: {len(result.problems)} problem(s) in "
+            f"{result.events} events{cps}:"
+        )
+        in_chains = {p for c in result.chains for p in c.problems}
+        for p in [p for p in result.problems if p not in in_chains][:50]:
+            console.print(f"  - {p}", highlight=False)  # the checkpoint files themselves
+        for c in result.chains:
+            if c.problems:
+                console.print(f"{c.label}:", highlight=False)
+            for p in c.problems[:50]:
+                console.print(f"  - {p}", highlight=False)
+    for w in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
+
+
 @audit_app.command("checkpoint")
 def audit_checkpoint(json: JsonFlag = False) -> None:
-    """Append the chain's head (event count, newest MAC, time) to the checkpoint file.
+    """Append each chain's head (chain, event count, newest MAC, time) to the checkpoint file.
 
     Keep a copy of each checkpoint somewhere else as well: `audit verify --checkpoint COPY`
     then detects newest events deleted with the head rewound even if this machine's file is
@@ -362,7 +390,7 @@ def audit_checkpoint(json: JsonFlag = False) -> None:
 
     try:
         with open_session(clinic_id=None) as session:
-            line, path = take_checkpoint(session)
+            lines, path = take_checkpoint(session)
     except AuditKeyError as exc:
         fail(str(exc), field="TRIGGERPOINT_AUDIT_KEY_FILE")
     except OSError as exc:
@@ -371,16 +399,24 @@ def audit_checkpoint(json: JsonFlag = False) -> None:
             field="TRIGGERPOINT_AUDIT_CHECKPOINT_FILE",
         )
     if json:
-        print_json({**line, "file": str(path)})
+        print_json([{**line, "file": str(path)} for line in lines])
         return
-    newest = f", newest event id {line['head_id']}" if line["head_id"] else ""
+    for line in lines:
+        chain = "legacy chain" if line["chain"] is None else f"chain {line['chain']}"
+        newest = f", newest event id {line['head_id']}" if line["head_id"] else ""
+        console.print(
+            f"Checkpoint of {chain}: {line['events']} audit events{newest}, MAC "
+            f"{line['head'][:16]}…, at {line['at']}.",
+            highlight=False,
+        )
     console.print(
-        f"Checkpoint: {line['events']} audit events{newest}, MAC {line['head'][:16]}…, "
-        f"at {line['at']}. Appended to {path}.\n"
-        "Keep a copy elsewhere too (paste this line into an e-mail or a file off this machine):",
+        f"Appended {len(lines)} line(s) to {path}.\n"
+        "Keep a copy elsewhere too (paste these lines into an e-mail or a file off this "
+        "machine):",
         highlight=False,
     )
-    sys.stdout.write(jsonlib.dumps(line, sort_keys=True) + "\n")
+    for line in lines:
+        sys.stdout.write(jsonlib.dumps(line, sort_keys=True) + "\n")
 
 
 def backup(file: Annotated[Path, typer.Argument(help="Backup file to write.")]) -> None:
