@@ -288,6 +288,13 @@ ID_FIELDS: dict[tuple[str, str], dict[str, str]] = {
     ("RequestIn", "episode_id"): {
         "route": "POST /api/patients/{patient_id}/questionnaire-requests"
     },
+    # a study participant's patient: needs a study of the caller's clinic and a research
+    # consent, so its cases (another clinic's patient, no consent) live with the study tests
+    ("ParticipantIn", "patient_id"): {
+        "route": "POST /api/research/studies/{study_id}/participants",
+        "tested in": "tests/research/reliability/test_study_api.py::"
+        "test_a_patient_of_another_clinic_is_422_naming_patient_id",
+    },
     ("PatientIn", "external_id"): {
         "route": "POST /api/patients",
         "not a record": "the patient's id in another system; unique within the clinic only",

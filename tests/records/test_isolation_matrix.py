@@ -28,6 +28,12 @@ CONSENT = {
     "signed_by": "Iso Lation",
     "signed_at": "2026-11-01T10:00:00+00:00",
 }
+STUDY = {
+    "title": "Matrix study",
+    "sites": [{"muscle": "upper_trapezius", "side": "right"}],
+    "criteria": ["taut_band"],
+    "examiners": ["{alice_id}", "{dave_id}"],
+}
 BODIES = {
     ("POST", "/api/patients/{patient_id}/questionnaire-requests"): {"instruments": ["nprs"]},
     ("GET", "/api/patients/{patient_id}/questionnaire-requests"): None,
@@ -99,6 +105,24 @@ BODIES = {
     ("GET", "/api/patients/{patient_id}/measurements"): None,
     ("GET", "/api/patients/{patient_id}/outcomes"): None,
     ("GET", "/api/patients/{patient_id}/fhir"): None,
+    # the research registry (a reliability study of clinic A, examined by alice and dave)
+    ("POST", "/api/research/studies"): STUDY,
+    ("GET", "/api/research/studies"): None,
+    ("GET", "/api/research/studies/{study_id}"): None,
+    ("PUT", "/api/research/studies/{study_id}"): STUDY,  # drafts only: 409 once open
+    ("POST", "/api/research/studies/{study_id}/participants"): {"code": "P99"},
+    ("GET", "/api/research/studies/{study_id}/participants/{participant_id}/findings"): None,
+    ("PUT", "/api/research/studies/{study_id}/participants/{participant_id}/findings"): [
+        {"muscle": "upper_trapezius", "side": "right", "criterion": "taut_band", "present": True}
+    ],
+    ("POST", "/api/research/studies/{study_id}/participants/{participant_id}/submit"): None,
+    ("GET", "/api/research/studies/{study_id}/report"): None,
+    ("GET", "/api/research/studies/{study_id}/report.csv"): None,
+    ("GET", "/api/research/studies/{study_id}/report.pdf"): None,
+    ("POST", "/api/research/studies/{study_id}/open"): None,
+    ("POST", "/api/research/studies/{study_id}/close"): None,
+    ("GET", "/api/research/painmap"): None,
+    ("GET", "/api/research/ltr"): None,
 }
 # Endpoints whose data is not patient data (atlas, regions, own account, user administration
 # (tests/accounts), the API docs page).
@@ -147,6 +171,7 @@ CLINICAL = {
     ("GET", "/api/patients/{patient_id}/measurements"),
     ("GET", "/api/patients/{patient_id}/outcomes"),
     ("GET", "/api/patients/{patient_id}/fhir"),
+    *((m, p) for m, p in BODIES if p.startswith("/api/research/")),
 }
 REFUSED = {401, 403, 404}  # an allowed caller may still get 409 or 422 on the request's merits
 
@@ -324,6 +349,44 @@ PAGES: dict[tuple[str, str], Page] = {
     # The consent form is the front desk's too: risks disclosed, who signed, when.
     ("GET", "/patients/{patient_id}/reports/consent"): Page("record"),
     ("GET", "/patients/{patient_id}/reports/consent.pdf"): Page("record", pdf=True),
+    ("GET", "/patients/{patient_id}/consents/research"): Page("record"),
+    ("POST", "/patients/{patient_id}/consents/research"): Page(
+        "record", form={"signed_by": "Iso Lation", "signed_at": "2026-11-20T09:00", "agreed": "on"}
+    ),
+    # clinic rules that ask patients before visits: a clinical protocol (complaint, diagnosis)
+    ("GET", "/clinic/questionnaire-rules"): Page("clinic", clinical=True),
+    ("POST", "/clinic/questionnaire-rules"): Page("clinic", clinical=True, form={}),  # 422
+    **{
+        ("POST", f"/clinic/questionnaire-rules/{{rule_id}}/{action}"): Page(
+            "clinic",
+            clinical=True,
+            ids={"rule_id": "2147483647"},
+            form={"version": "1", "active": "false"},
+            target_missing=True,
+        )
+        for action in ("active", "delete")
+    },
+    # the research registry
+    ("GET", "/research"): Page("clinic", clinical=True),
+    ("GET", "/research/ltr"): Page("clinic", clinical=True),
+    ("GET", "/research/ltr/forest.{fmt}"): Page("clinic", clinical=True, ids={"fmt": "svg"}),
+    ("GET", "/research/painmap"): Page("clinic", clinical=True),
+    ("GET", "/research/painmap/{figure}.{fmt}"): Page(
+        "clinic", clinical=True, ids={"figure": "heatmap", "fmt": "svg"}
+    ),
+    ("GET", "/research/studies"): Page("clinic", clinical=True),
+    ("POST", "/research/studies"): Page("clinic", clinical=True, form={}),  # 422
+    ("GET", "/research/studies/{study_id}"): Page("record", clinical=True),
+    ("GET", "/research/studies/{study_id}/report"): Page("record", clinical=True),
+    ("GET", "/research/studies/{study_id}/examine/{participant_id}"): Page("record", clinical=True),
+    ("POST", "/research/studies/{study_id}/examine/{participant_id}"): Page(
+        "record", clinical=True, form={}
+    ),
+    ("POST", "/research/studies/{study_id}/participants"): Page(
+        "record", clinical=True, form={"code": "P98"}
+    ),
+    ("POST", "/research/studies/{study_id}/open"): Page("record", clinical=True, form={}),
+    ("POST", "/research/studies/{study_id}/close"): Page("record", clinical=True, form={}),
 }
 
 
@@ -364,7 +427,7 @@ def _generous_rate_limits(db_url):
 
 
 @pytest.fixture
-def owned(app_client, alice):
+def owned(app_client, alice, dave):
     """One of everything, owned by clinic A, ready for a needling session."""
     from triggerpoint.safety.screening import rulebook
 
@@ -395,7 +458,19 @@ def owned(app_client, alice):
     rid = app_client.post(
         f"/api/patients/{pid}/questionnaire-requests", json={"instruments": ["nprs"]}, headers=hdr
     ).json()["id"]
+    ids = {"alice_id": alice.user_id, "dave_id": dave.user_id}
+    study = app_client.post("/api/research/studies", json=_fill(STUDY, ids), headers=hdr)
+    assert study.status_code == 201, study.text
+    study_id = study.json()["id"]
+    assert app_client.post(f"/api/research/studies/{study_id}/open", headers=hdr).is_success
+    participant = app_client.post(
+        f"/api/research/studies/{study_id}/participants", json={"code": "P01"}, headers=hdr
+    )
+    assert participant.status_code == 201, participant.text
     return {
+        **ids,
+        "study_id": study_id,
+        "participant_id": participant.json()["id"],
         "request_id": rid,
         "patient_id": pid,
         "consent_id": cid,
@@ -411,6 +486,8 @@ def _fill(value, ids):
     """Ids into a body's placeholders ("{visit_id}" -> the owned visit's id)."""
     if isinstance(value, dict):
         return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
     if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
         return ids[value[1:-1]]
     return value

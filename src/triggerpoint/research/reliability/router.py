@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, status
@@ -26,7 +25,6 @@ from triggerpoint.ui.templating import templates
 api = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/research", tags=["research"])
 pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store"}
-CSS = Path(__file__).resolve().parent / "reliability.css"
 StudyId = schemas.Id
 ParticipantId = schemas.Id
 FindingList = Annotated[
@@ -197,12 +195,6 @@ def _page(request: Request, name: str, ctx: dict[str, Any], code: int = 200) -> 
     return templates().TemplateResponse(
         request, f"research/{name}", ctx, status_code=code, headers=NO_STORE
     )
-
-
-@pages.get("/research/reliability.css", include_in_schema=False)
-def stylesheet() -> Response:
-    """The study pages' styles (the CSP allows same-origin stylesheets only)."""
-    return Response(CSS.read_text("utf-8"), media_type="text/css")
 
 
 def _list_ctx(

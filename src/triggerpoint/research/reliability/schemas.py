@@ -80,7 +80,7 @@ class ParticipantIn(InputModel):
             min_length=1,
             max_length=20,
             title="Participant code",
-            description='A coded label such as "P01": letters, digits, - and _; never a name',
+            description='A coded label such as "P01": letters, digits, hyphens and underscores; never a name',
         ),
     ]
     patient_id: Id | None = None
@@ -89,7 +89,7 @@ class ParticipantIn(InputModel):
     @classmethod
     def _coded(cls, v: str) -> str:
         if not CODE.match(v):
-            raise ValueError("must be a code such as P01 (letters, digits, - and _ only)")
+            raise ValueError("must be a code such as P01 (letters, digits, hyphens and underscores only)")
         return v
 
 
