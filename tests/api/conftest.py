@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 import triggerpoint.models  # noqa: F401 - every table, for row_counts
 from tests.conftest import as_person
+from tests.personas import new_person
 from tests.treatment.test_needling_flow import TRAP, Clinic
 from triggerpoint.config import get_settings
 from triggerpoint.db import Base, open_session
@@ -54,7 +55,32 @@ def records_of(client, person) -> dict[str, int]:
     )
     other = c.patient()
     other_episode = c.post(f"/api/patients/{other}/episodes", {"complaint": "Low back"}, 201)
+    second = new_person(person.clinic_id, "clinician", prefix="examiner")
+    study = c.post(
+        "/api/research/studies",
+        {
+            "title": "Hostile study",
+            "sites": [{"muscle": "upper_trapezius", "side": "right"}],
+            "criteria": ["taut_band"],
+            "examiners": [person.user_id, second.user_id],
+        },
+        201,
+    ).json()
+    c.post(f"/api/research/studies/{study['id']}/open", None, 200)
+    participant = c.post(
+        f"/api/research/studies/{study['id']}/participants", {"code": "P01"}, 201
+    ).json()
+    rule = c.post(
+        "/api/clinic/questionnaire-rules",
+        {"name": "Neck, before visits", "instruments": ["nprs"], "keywords": ["neck"]},
+        201,
+    ).json()
     return {
+        "examiner_id": person.user_id,
+        "second_examiner_id": second.user_id,
+        "study_id": study["id"],
+        "participant_id": participant["id"],
+        "rule_id": rule["id"],
         "patient_id": pid,
         "episode_id": episode["id"],
         "visit_id": vid,

@@ -282,6 +282,30 @@ BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], An
     ),
     ("POST", "/api/visits/{visit_id}/note/addenda"): lambda a: (a, {"text": "late"}),
     ("POST", "/api/note-templates"): lambda a: ({}, {"name": "Hostile", "subjective": "x"}),
+    ("POST", "/api/research/studies"): lambda a: ({}, _study(a)),
+    ("PUT", "/api/research/studies/{study_id}"): lambda a: (a, _study(a)),  # open: 409
+    ("POST", "/api/research/studies/{study_id}/participants"): lambda a: (a, {"code": "H01"}),
+    ("PUT", "/api/research/studies/{study_id}/participants/{participant_id}/findings"): lambda a: (
+        a,
+        [{"muscle": "upper_trapezius", "side": "right", "criterion": "taut_band", "present": True}],
+    ),
+    ("POST", "/api/clinic/questionnaire-rules"): lambda a: (
+        {},
+        {
+            "name": "Hostile rule",
+            "instruments": ["nprs"],
+            "pain_drawing": True,
+            "keywords": ["neck"],
+            "icd10_prefixes": ["M54.2"],
+            "days_before": 2,
+            "expires_in_days": 5,
+            "channel": "email",
+        },
+    ),
+    ("PATCH", "/api/clinic/questionnaire-rules/{rule_id}"): lambda a: (
+        a,
+        {"version": 1, "active": False, "days_before": 3},
+    ),
     # The clinician may not change the clinic's settings: a 403 whatever the body (no clinic
     # is renamed by the fuzzing).
     ("PUT", "/api/clinic"): lambda a: ({}, {"name": "Hostile clinic", "timezone": "UTC"}),
@@ -292,6 +316,15 @@ BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], An
     ),
 }
 FHIR_IMPORT = ("POST", "/api/fhir/import")
+
+
+def _study(a: dict[str, int]) -> dict[str, Any]:
+    return {
+        "title": "Hostile study",
+        "sites": [{"muscle": "upper_trapezius", "side": "right"}],
+        "criteria": ["taut_band", "twitch"],
+        "examiners": [a["examiner_id"], a["second_examiner_id"]],
+    }
 
 
 def _json_endpoints(app) -> dict[tuple[str, str], dict[str, Any]]:

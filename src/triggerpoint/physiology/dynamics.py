@@ -4,9 +4,12 @@ Simons' integrated hypothesis as a causal chain: perpetuating load and a dysfunc
 endplate raise endplate activity -> sustained contraction of the taut band -> compressed
 circulation -> energy crisis (which feeds back on the endplate) -> release of sensitising
 substances and acid -> nociceptor sensitisation -> local and referred pain; contraction also
-shortens the muscle and limits range of motion. A needle that elicits local twitch responses
-knocks down endplate activity and releases contraction; circulation washes out the chemistry
-over the following days, with a transient post-needling soreness.
+shortens the muscle and limits range of motion. A well-placed needle knocks down endplate
+activity and releases contraction; circulation washes out the chemistry over the following
+days, with a transient post-needling soreness. Local twitch responses add an immediate,
+short-lived relief (half-life ~8 h) and nothing lasting, as the clinical evidence suggests
+(Fernandez-de-las-Penas et al. 2021, Acupunct Med, doi 10.1177/09645284211056346): more
+relief right after needling, no difference by the next visit.
 
 Each variable relaxes toward a target that depends on the others, integrated with the exact
 exponential step `x <- target + (x - target) * exp(-k dt)`. With targets that are finite and
@@ -31,6 +34,7 @@ STATE_VARIABLES = {
     "ph": "pH units: local tissue pH",
     "sensitisation": "0-1: peripheral nociceptor sensitisation",
     "soreness": "NRS points: post-needling soreness (a transient)",
+    "relief": "NRS points: immediate post-needling relief that grows with twitches (a transient)",
     "local_pain": "NRS 0-10: spontaneous pain felt at the trigger point",
     "pressure_pain": "NRS 0-10: pain on firm compression of the trigger point",
     "referred_pain": "NRS 0-10: spontaneous referred pain in the referral zone",
@@ -58,6 +62,7 @@ class State:
     sensitisation: np.ndarray
     soreness: np.ndarray
     rom: np.ndarray
+    relief: np.ndarray  # NRS points taken off spontaneous pain, fading within a day or two
 
     @classmethod
     def healthy(cls, n: int, p: ModelParams = DEFAULTS) -> State:
@@ -72,6 +77,7 @@ class State:
             0 * one,
             0 * one,
             one.copy(),
+            0 * one,
         )
 
 
@@ -79,17 +85,28 @@ def ph_of(acid: np.ndarray) -> np.ndarray:
     return 7.4 - np.log10(np.maximum(acid, 1e-12))
 
 
+def _spontaneous(s: State, p: ModelParams) -> np.ndarray:
+    """Spontaneous pain (0-10) the sensitisation alone would give, before any transient."""
+    full = max(p.pain_full, p.spont_threshold + 0.05)
+    return 10 * np.clip((s.sensitisation - p.spont_threshold) / (full - p.spont_threshold), 0, 1)
+
+
 def pains(s: State, p: ModelParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(spontaneous local, on compression, referred) pain on a 0-10 scale.
 
     Active: sensitisation above the spontaneous threshold, so pain is felt without pressure
-    and refers; latent: tender on compression only (it may refer when pressed).
+    and refers; latent: tender on compression only (it may refer when pressed). The
+    post-needling relief lowers spontaneous and referred pain, not pressure pain (the
+    meta-analysis found no twitch effect on pressure pain threshold); soreness adds to local.
     """
     full = max(p.pain_full, p.spont_threshold + 0.05)
-    spont = 10 * np.clip((s.sensitisation - p.spont_threshold) / (full - p.spont_threshold), 0, 1)
-    press = 10 * np.clip((s.sensitisation - p.press_threshold) / (full - p.press_threshold), 0, 1)
-    local = np.minimum(10, spont + s.soreness)
-    return local, press, np.minimum(10, p.referral_gain * spont)
+    felt = np.maximum(_spontaneous(s, p) - s.relief, 0)
+    press_full = max(full, p.press_threshold + 0.05)  # a threshold at 10/10 would divide by 0
+    press = 10 * np.clip(
+        (s.sensitisation - p.press_threshold) / (press_full - p.press_threshold), 0, 1
+    )
+    local = np.minimum(10, felt + s.soreness)
+    return local, press, np.minimum(10, p.referral_gain * felt)
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,7 @@ class _Decay:
     sensitise: float
     soreness: float
     rom: float
+    relief: float
 
     @classmethod
     def of(cls, p: ModelParams, dt: float) -> _Decay:
@@ -115,6 +133,7 @@ class _Decay:
             e(-p.k_sensitise * dt),
             e(-p.soreness_decay * dt),
             e(-p.k_rom * dt),
+            e(-p.relief_decay * dt),
         )
 
 
@@ -146,14 +165,22 @@ def step(
     chem = np.maximum(sens - 1, 0) + np.maximum(acid - 1, 0)
     n = _toward(s.sensitisation, chem / (chem + p.chem_half), d.sensitise)
     rom = _toward(s.rom, 1 - p.shortening * c, d.rom)
-    return State(a, c, q, e, sens, acid, n, s.soreness * d.soreness, rom)
+    return State(a, c, q, e, sens, acid, n, s.soreness * d.soreness, rom, s.relief * d.relief)
 
 
 def apply_needling(
     s: State, hit: np.ndarray, twitches: np.ndarray, accuracy: np.ndarray, p: ModelParams
 ) -> State:
-    """Needling now where `hit` is true: twitches x accuracy set the size of the effect."""
-    effect = np.where(hit, accuracy * (1 - np.exp(-twitches / p.twitch_scale)), 0.0)
+    """Needling now where `hit` is true.
+
+    The lasting effect (endplate knock-down, released contraction) grows with accuracy only;
+    twitches add immediate relief, saturating, which fades over a day or two. That split
+    follows the trials: twitches made a difference right after needling, not at follow-up
+    (Fernandez-de-las-Penas et al. 2021); whether they are needed is debated (Perreault,
+    Dunning & Butts 2017, doi 10.1016/j.jbmt.2017.03.008).
+    """
+    effect = np.where(hit, accuracy, 0.0)
+    relief = np.where(hit, p.relief_max * (1 - np.exp(-twitches / p.twitch_scale)), 0.0)
     return State(
         s.endplate_activity * (1 - p.needle_knockdown * effect),
         s.contraction * (1 - p.release_fraction * effect),
@@ -164,6 +191,7 @@ def apply_needling(
         s.sensitisation,
         s.soreness + np.where(hit, p.soreness_per_needle * (0.5 + 0.5 * accuracy), 0.0),
         s.rom,
+        s.relief + relief,
     )
 
 
@@ -233,6 +261,7 @@ def _store(out: dict, i: int, s: State, p: ModelParams, record: bool, steps: int
         "ph": ph_of(s.acid),
         "sensitisation": s.sensitisation,
         "soreness": s.soreness,
+        "relief": s.relief,
         "local_pain": local,
         "pressure_pain": press,
         "referred_pain": referred,
@@ -246,7 +275,10 @@ def _store(out: dict, i: int, s: State, p: ModelParams, record: bool, steps: int
 
 
 def classify_state(s: State, p: ModelParams = DEFAULTS) -> np.ndarray:
-    """'active' (spontaneously painful), 'latent' (painful only on compression) or 'normal'."""
-    local, press, _ = pains(s, p)
-    spont = local - s.soreness
+    """'active' (spontaneously painful), 'latent' (painful only on compression) or 'normal'.
+
+    From the sensitisation, so a transient (soreness, post-needling relief) never changes it.
+    """
+    _local, press, _ = pains(s, p)
+    spont = _spontaneous(s, p)
     return np.where(spont > 0.5, "active", np.where(press > 0.5, "latent", "normal"))

@@ -121,21 +121,35 @@ class ModelParams(BaseModel):
     k_rom: float = Field(
         2.0, ge=0.1, le=24.0, description="Rate (1/day) at which range follows muscle length"
     )
-    # Needling
+    # Needling. The lasting effect depends on placement only; the twitch count sets an
+    # immediate, short-lived relief (Fernandez-de-las-Penas et al. 2021, Acupunct Med,
+    # doi 10.1177/09645284211056346: twitches helped immediately, not at follow-up).
     needle_knockdown: float = Field(
-        0.9,
+        0.55,
         ge=0.0,
         le=1.0,
-        description="Largest fraction of endplate activity removed by a well-placed needle with many twitches",
-    )
-    twitch_scale: float = Field(
-        2.0, ge=0.3, le=10.0, description="Twitches for ~63% of the maximal effect"
+        description="Fraction of endplate activity removed by a perfectly placed needle, whatever the twitch count (chosen)",
     )
     release_fraction: float = Field(
-        0.6,
+        0.38,
         ge=0.0,
         le=1.0,
-        description="Fraction of sustained contraction released at once by an effective needling",
+        description="Fraction of sustained contraction released at once by a perfectly placed needle, whatever the twitch count (chosen)",
+    )
+    relief_max: float = Field(
+        2.0,
+        ge=0.0,
+        le=6.0,
+        description="Largest immediate post-needling relief (NRS points) with many twitches; chosen so twitch vs no twitch is ~1.4 points (meta-analysis MD -2.03, 95% CI -3.77 to -0.29)",
+    )
+    twitch_scale: float = Field(
+        2.0, ge=0.3, le=10.0, description="Twitches for ~63% of the maximal immediate relief"
+    )
+    relief_decay: float = Field(
+        2.0,
+        ge=0.5,
+        le=10.0,
+        description="Decay rate (1/day) of the immediate relief: time constant 12 h (chosen), gone by a weekly follow-up",
     )
     soreness_per_needle: float = Field(
         2.5, ge=0.0, le=6.0, description="Post-needling soreness (NRS points) right after needling"

@@ -75,8 +75,10 @@ class Course:
     """What a course of needling visits looked like, per virtual trigger point and visit.
 
     Arrays are (n, visits). `pre_*` is the state at the start of a visit, before needling;
-    `post_*` is `post_after_days` later, still within the visit (so it mostly shows
-    post-needling soreness: immediate changes in pain are small in this model).
+    `post_*` is `post_after_days` later, still within the visit: it shows the immediate
+    relief that grows with the twitch count (pain here excludes soreness, charted as
+    `post_soreness`); the lasting effect, which depends on accuracy only, shows at the next
+    visit's `pre_*`.
     """
 
     pre_pain: np.ndarray

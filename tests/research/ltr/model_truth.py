@@ -44,6 +44,7 @@ class Truth:
     immediate: float  # NPRS points per twitch, immediate change
     follow_up: float  # NPRS points per twitch, change to the next visit
     by_visit: list[float]  # follow-up slope at visits 1..4
+    immediate_by_visit: list[float]  # immediate slope at visits 1..4
 
 
 def _pain(s: State, p: ModelParams) -> np.ndarray:
@@ -118,4 +119,4 @@ def registry_truth(
         immediate.append(slope(after - before[:, None]))
         follow_up.append(slope(nxt - before[:, None]))
         s = apply_needling(s, np.ones(n, bool), twitches[:, v], accuracy[:, v], p)  # factual
-    return Truth(float(np.mean(immediate)), float(np.mean(follow_up)), follow_up)
+    return Truth(float(np.mean(immediate)), float(np.mean(follow_up)), follow_up, immediate)

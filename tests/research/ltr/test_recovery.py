@@ -32,6 +32,8 @@ def test_more_twitches_more_relief_right_after_needling_none_a_week_later(truth)
     assert -0.25 < truth.immediate < -0.08
     assert truth.follow_up == pytest.approx(0.0, abs=1e-4)
     assert all(abs(v) < 1e-4 for v in truth.by_visit)
+    # Largest at the first visit, where there is most pain to relieve.
+    assert truth.immediate_by_visit[0] < truth.immediate_by_visit[-1] < 0
 
 
 def test_the_fit_recovers_the_simulated_twitch_effect(fresh_db, truth):

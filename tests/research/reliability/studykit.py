@@ -60,7 +60,7 @@ def make_study(
 def grid(values: dict[tuple[str, str, str], bool | None]) -> schemas.FindingsIn:
     return schemas.FindingsIn(
         findings=[
-            schemas.FindingIn(muscle=m, side=side, criterion=c, present=v)  # type: ignore[arg-type]
+            schemas.StudyFindingIn(muscle=m, side=side, criterion=c, present=v)  # type: ignore[arg-type]
             for (m, side, c), v in values.items()
         ]
     )

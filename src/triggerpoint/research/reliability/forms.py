@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from triggerpoint.atlas.loader import load_atlas
-from triggerpoint.research.reliability.schemas import FindingIn, StudyOut
+from triggerpoint.research.reliability.schemas import StudyFindingIn, StudyOut
 from triggerpoint.ui.forms import field_errors
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,14 +69,14 @@ def field_name(muscle: str, side: str, criterion: str) -> str:
     return f"f.{muscle}.{side}.{criterion}"
 
 
-def findings_form(form: Mapping[str, Any], study: StudyOut) -> list[FindingIn]:
+def findings_form(form: Mapping[str, Any], study: StudyOut) -> list[StudyFindingIn]:
     """Every cell of the grid the form carried; a cell left blank is "not assessed"."""
     items = []
     for site in study.sites:
         for criterion in study.criteria:
             value = str(form.get(field_name(site.muscle, site.side, criterion), "na"))
             items.append(
-                FindingIn(
+                StudyFindingIn(
                     muscle=site.muscle,
                     side=site.side,
                     criterion=criterion,

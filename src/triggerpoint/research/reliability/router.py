@@ -28,7 +28,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 StudyId = schemas.Id
 ParticipantId = schemas.Id
 FindingList = Annotated[
-    list[schemas.FindingIn],
+    list[schemas.StudyFindingIn],
     Body(
         max_length=schemas.MAX_SITES * 6,
         examples=[

@@ -89,11 +89,13 @@ class ParticipantIn(InputModel):
     @classmethod
     def _coded(cls, v: str) -> str:
         if not CODE.match(v):
-            raise ValueError("must be a code such as P01 (letters, digits, hyphens and underscores only)")
+            raise ValueError(
+                "must be a code such as P01 (letters, digits, hyphens and underscores only)"
+            )
         return v
 
 
-class FindingIn(InputModel):
+class StudyFindingIn(InputModel):
     muscle: Annotated[str, Field(min_length=1, max_length=80)]
     side: Side
     criterion: Criterion
@@ -101,7 +103,7 @@ class FindingIn(InputModel):
 
 
 class FindingsIn(InputModel):
-    findings: Annotated[list[FindingIn], Field(max_length=MAX_SITES * 6)]
+    findings: Annotated[list[StudyFindingIn], Field(max_length=MAX_SITES * 6)]
 
 
 class ExaminerOut(BaseModel):
