@@ -147,6 +147,15 @@ PAGES: tuple[BrowserPage, ...] = (
     BrowserPage("admin-clinic", "/admin/clinic", role="admin"),
     BrowserPage("admin-tokens", "/admin/tokens", role="admin"),
     BrowserPage("admin-audit", "/admin/audit", role="admin"),
+    BrowserPage("consent-research", "/patients/{patient_id}/consents/research"),
+    BrowserPage("questionnaire-rules", "/clinic/questionnaire-rules"),
+    BrowserPage("research", "/research"),
+    BrowserPage("research-painmap", "/research/painmap"),
+    BrowserPage("research-ltr", "/research/ltr"),
+    BrowserPage("studies", "/research/studies"),
+    BrowserPage("study", "/research/studies/{study_id}"),
+    BrowserPage("study-examine", "/research/studies/{study_id}/examine/{participant_id}"),
+    BrowserPage("study-report", "/research/studies/{study_id}/report"),
     BrowserPage("error-404", "/patients/{absent_patient_id}", status=404),
     BrowserPage("error-bad-id", "/patients/{malformed_id}", status=404),
     BrowserPage("error-403", "/admin/users", status=403),
@@ -228,8 +237,9 @@ def _accounts(db_url: str) -> str:
 
 
 class _Api:
-    def __init__(self, base: str, token: str) -> None:
+    def __init__(self, base: str, token: str, db_url: str = "") -> None:
         self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        self.db_url = db_url
 
     def post(self, path: str, body: object = None, expect: int = 201) -> dict:
         r = self.http.post(path, json=body, timeout=30)
@@ -250,6 +260,38 @@ ENTRY = {
     "familiar_pain": True,
     "duration_s": 30,
 }
+
+
+def _seed_study(api: _Api) -> dict[str, int | str]:
+    """A reliability study examined by the clinician and the admin, open, one participant."""
+    me = api.http.get("/api/me").json()["user_id"]
+    examiners = [me, *_other_user_ids(api, me)]
+    study = api.post(
+        "/api/research/studies",
+        {
+            "title": "Upper trapezius agreement",
+            "sites": [{"muscle": "upper_trapezius", "side": "right"}],
+            "criteria": ["taut_band", "tender_spot", "twitch"],
+            "examiners": examiners,
+        },
+    )
+    api.post(f"/api/research/studies/{study['id']}/open", None, 200)
+    participant = api.post(f"/api/research/studies/{study['id']}/participants", {"code": "P01"})
+    return {"study_id": study["id"], "participant_id": participant["id"]}
+
+
+def _other_user_ids(api: _Api, me: int) -> list[int]:
+    """The clinic's other users (the admin), read from the database the server uses."""
+    from sqlalchemy import select
+
+    from triggerpoint.accounts.models import User
+
+    engine = make_engine(api.db_url)
+    try:
+        with open_session(clinic_id=None, engine=engine) as s:
+            return [u for u in s.scalars(select(User.id).where(User.id != me))]
+    finally:
+        engine.dispose()
 
 
 def _seed_records(api: _Api) -> dict[str, int | str]:
@@ -318,7 +360,9 @@ def _seed_records(api: _Api) -> dict[str, int | str]:
         f"/api/needling-sessions/{open_sid}/targets",
         {"muscle": "upper_trapezius", "side": "right", "trigger_point_id": "tp1"},
     )
+    study = _seed_study(api)
     return {
+        **study,
         "unknown_token": "x" * 43,
         "patient_id": pid,
         "consent_id": consent["id"],
@@ -350,7 +394,7 @@ def served_site(folder: Path) -> Iterator[SeededSite]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, proc)
-        api = _Api(base, token)
+        api = _Api(base, token, db_url)
         try:
             ids = _seed_records(api)
         finally:
