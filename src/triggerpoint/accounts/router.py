@@ -791,7 +791,7 @@ def audit_page(request: Request, principal: PagePrincipal, session: PageSession)
 
 @pages.post("/admin/audit/verify")
 def audit_verify_page(principal: PagePrincipal, session: PageSession) -> Response:
-    """Verify the whole chain now (it may take a while on a big one), then show the log."""
+    """Verify this clinic's audit chain now (it may take a while on a big one), then show the log."""
     principal.require("audit:read")
     chain_status(session, refresh=True)
     return RedirectResponse("/admin/audit", status_code=status.HTTP_303_SEE_OTHER)

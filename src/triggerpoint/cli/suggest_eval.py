@@ -116,13 +116,9 @@ def print_tables(report: EvalReport, *, out: Console = console) -> None:
         out.print(table)
         brier = "-" if cal.brier is None else f"{cal.brier:.4f}"
         out.print(f"[dim]{name}: {cal.pairs} predictions, Brier score {brier}[/]")
-    how = (
-        "result.muscles (P(at least one point active))"
-        if report.ranking == "muscles"
-        else "first appearance in the candidates (p = best trigger point)"
+    out.print(
+        "[dim]Ranking: result.muscles (P(at least one point active)); palpation findings used.[/]"
     )
-    palp = "used" if report.palpation_used else "not supported by this engine, ignored"
-    out.print(f"[dim]Ranking: {how}; palpation findings {palp}.[/]")
 
 
 def _print(report: EvalReport, check: ManifestCheck) -> None:
