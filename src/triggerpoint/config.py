@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Requests one app process handles at once; beyond it the app answers 503 "
+        "with Retry-After: 1 straight away rather than queueing without limit (/healthz is "
+        "exempt). Each `serve --workers` process has its own",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default: SQLite at <data_dir>/triggerpoint.sqlite3. "

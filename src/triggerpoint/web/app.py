@@ -204,9 +204,15 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            from triggerpoint.migrate import upgrade
+            import os
 
-            upgrade()
+            from triggerpoint.migrate import MIGRATED_ENV, require_head, upgrade
+
+            # A worker of `serve --workers N`: the serve command migrated once before forking.
+            if os.environ.get(MIGRATED_ENV) == "1":
+                require_head()
+            else:
+                upgrade()
         from triggerpoint.audit.keys import signing_key
 
         signing_key()  # refuse to start with a key file others can read (or create it)

@@ -5,11 +5,15 @@
   in (the body is then held, at most the limit, and handed to the app whole). The limit is
   `TRIGGERPOINT_MAX_BODY_BYTES` (2 MiB); FHIR import takes whole records and has its own,
   `TRIGGERPOINT_MAX_IMPORT_BODY_BYTES` (20 MiB).
+* `InFlightLimitMiddleware` sheds load: beyond `TRIGGERPOINT_MAX_IN_FLIGHT` requests at once in
+  this process (64) it answers 503 with `Retry-After: 1` at once, so a burst gets a quick "try
+  again" instead of a queue that grows without limit and answers nobody in time. `/healthz`
+  is exempt, so a busy process is not taken for a dead one.
 * `validation_refusal` renders a 422 as FastAPI does, except that the echoed input is made
   writable first: a refused NaN or an unpaired surrogate is echoed back in the error, and
   JSON (``allow_nan=False``) and UTF-8 cannot write them, which turned the 422 into a 500.
 
-Plain ASGI (see web/security.py for why not BaseHTTPMiddleware). `install(app)` adds both.
+Plain ASGI (see web/security.py for why not BaseHTTPMiddleware). `install(app)` adds them all.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MiB = 1024 * 1024
+EXEMPT_FROM_SHEDDING = frozenset({"/healthz"})
 FHIR_IMPORT_PATH = "/api/fhir/import"  # interop/router.py: POST /api + /fhir/import
 ECHO_DEPTH = 12  # how deep a refused input is echoed back ("..." below)
 
@@ -99,6 +104,37 @@ class BodyLimitMiddleware:
         await self.app(scope, _replay([whole], receive), send)
 
 
+class InFlightLimitMiddleware:
+    """At most `limit` HTTP requests of this process at once; the next gets 503 right away.
+
+    The count lives in the event loop's thread (ASGI calls run there, handlers' threads do
+    not touch it), so a plain integer is exact. A request counts until the app has returned,
+    its response body included."""
+
+    def __init__(self, app: ASGIApp, *, limit: int | None = None) -> None:
+        from triggerpoint.config import get_settings
+
+        self.app = app
+        self.limit = get_settings().max_in_flight if limit is None else limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_FROM_SHEDDING:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            await _refuse(scope, send, 503, BUSY, headers=[(b"retry-after", b"1")])
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+BUSY = "the server is busy with other requests: nothing was done, try again in a second"
+
+
 def _replay(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
@@ -121,19 +157,34 @@ def _accepts_html(scope: Scope) -> bool:
 def _page(status: int, message: str) -> str:
     """A page for a browser, written before the app (and its templates) is reached: the form
     was too big to read, so say so in words and offer the way back."""
-    title = "The form was too large to send" if status == 413 else "The request was not understood"
+    title = {
+        413: "The form was too large to send",
+        503: "The server is busy",
+    }.get(status, "The request was not understood")
+    advice = (
+        "Nothing was saved. Wait a moment and send it again. "
+        if status == 503
+        else "Nothing was saved. Go back, shorten what you typed or attach a smaller file, "
+        "and send it again. "
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title} · triggerpoint</title>"
         '<link rel="stylesheet" href="/static/css/app.css"></head><body><main id="main">'
         f"<h1>{title}</h1><p>{html.escape(message[:1].upper() + message[1:])}.</p>"
-        "<p>Nothing was saved. Go back, shorten what you typed or attach a smaller file, "
-        'and send it again. <a href="/">Home</a></p></main></body></html>'
+        f'<p>{advice}<a href="/">Home</a></p></main></body></html>'
     )
 
 
-async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+async def _refuse(
+    scope: Scope,
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     if scope["path"].startswith("/api/"):
         body, kind = json.dumps({"detail": message}).encode(), b"application/json"
     elif _accepts_html(scope):
@@ -149,6 +200,7 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
                 (b"connection", b"close"),
+                *(headers or []),
             ],
         }
     )
@@ -182,6 +234,8 @@ async def validation_refusal(request: Request, exc: RequestValidationError) -> J
 
 
 def install(app: FastAPI) -> None:
-    """The body limit on every request and a 422 that can always be written."""
+    """Load shedding (503), the body limit on every request (413) and a 422 that can always
+    be written. Shedding wraps the body limit, so a refused request's body is never read."""
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(InFlightLimitMiddleware)
     app.add_exception_handler(RequestValidationError, validation_refusal)  # type: ignore[arg-type]  # Starlette types handlers as taking any Exception
