@@ -10,6 +10,7 @@ import pytest
 
 from triggerpoint.outcomes.instruments import InstrumentError, Score, definitions, score
 from triggerpoint.outcomes.thresholds import (
+    EPS,
     Rule,
     classify,
     classify_measure,
@@ -341,3 +342,22 @@ def test_a_range_of_motion_or_a_global_rating_left_blank_is_refused_naming_it(in
     with pytest.raises(InstrumentError) as err:
         score(instrument, {})
     assert err.value.field == field
+
+
+# --- the float tolerance at the boundary (third mutation run) ------------------------------
+
+
+def test_a_range_of_motion_change_short_of_the_mdc_only_by_float_rounding_reaches_it():
+    # ROM is the one measure scored in free degrees, so a change can miss the MDC by a hair.
+    # The tolerance exists so that stored floats (6.0 - 4.7 = 1.2999…98) still reach a
+    # threshold; it is inclusive: a miss of exactly the tolerance counts, a miss of twice it
+    # does not. Ankle dorsiflexion: MDC 4.7° by the weight-bearing lunge test (Powden, Hoch
+    # and Hoch 2015, in data/rom_thresholds.yaml).
+    mdc = _move("ankle", "dorsiflexion").threshold.degrees
+    assert score("rom", {"degrees": mdc - EPS}).value == mdc - EPS  # a valid measurement
+    rule = rule_for("rom", "ankle dorsiflexion right")
+    assert classify(rule, 0.0, mdc - EPS) == "responder"
+    assert classify(rule, 0.0, mdc - 2 * EPS) == "non-responder"
+    # the same tolerance on a loss: a fall of the MDC less the tolerance is worsened
+    assert classify(rule, mdc, EPS) == "worsened"
+    assert classify(rule, mdc, 2 * EPS) == "non-responder"
