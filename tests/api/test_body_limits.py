@@ -4,12 +4,11 @@ body is capped too (measurement.data: 64 KiB, a 422 naming `data`)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.aio import run_async
 from tests.api.conftest import hdr, row_counts
 from triggerpoint.web.limits import (
     FHIR_IMPORT_PATH,
@@ -155,10 +154,7 @@ def _run(middleware, *, path="/api/x", headers=(), chunks=(b"",)):
         sent.append(message)
 
     scope = {"type": "http", "path": path, "method": "POST", "headers": list(headers)}
-    # On a thread of its own: a browser test earlier in this worker may have left
-    # Playwright's event loop running on the main thread, where asyncio.run() refuses.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, middleware(app)(scope, receive, send)).result()
+    run_async(middleware(app)(scope, receive, send))
     status = sent[0]["status"]
     return status, b"".join(m.get("body", b"") for m in sent[1:]), seen
 

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from tests.aio import run_async
 from triggerpoint.config import Settings, get_settings
 from triggerpoint.web.limits import InFlightLimitMiddleware
 
@@ -91,7 +92,7 @@ def test_past_the_limit_503_retry_after_at_once_and_healthz_still_answers(limit_
             again.release.set()
             assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_a_failed_request_gives_its_slot_back(limit_two):
@@ -103,7 +104,7 @@ def test_a_failed_request_gives_its_slot_back(limit_two):
                 assert (await c.get("/api/test-crash")).status_code == 500
             assert (await c.get("/api/test-held")).status_code == 200
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_the_app_sheds_before_it_reads_the_body():
