@@ -39,9 +39,19 @@ def search_key(*parts: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-def get_record(session: Session, model: type, entity_id: int, name: str) -> Any:
-    """The row, or NotFound naming it (another clinic's row is filtered out: also not found)."""
-    obj = session.get(model, entity_id)
+def get_record(
+    session: Session, model: type, entity_id: int, name: str, *, lock: bool = False
+) -> Any:
+    """The row, or NotFound naming it (another clinic's row is filtered out: also not found).
+
+    `lock` reads it afresh with FOR UPDATE (PostgreSQL; SQLite's write transaction already
+    excludes other writers), so a check-then-write on the row, or on its children, cannot
+    interleave with another transaction doing the same.
+    """
+    if lock:
+        obj = session.get(model, entity_id, with_for_update=True, populate_existing=True)
+    else:
+        obj = session.get(model, entity_id)
     if obj is None:
         raise NotFound(name, entity_id)
     return obj

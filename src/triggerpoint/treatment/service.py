@@ -371,7 +371,9 @@ def get_needling(session: Session, *, principal: Principal, needling_id: int) ->
 
 def _open(session: Session, principal: Principal, needling_id: int) -> NeedlingSession:
     principal.require("clinical:write")
-    needling = get_record(session, NeedlingSession, needling_id, "needling session")
+    # Locked: two needles charted at once get distinct numbers, and a needle charted while
+    # another clinician signs waits and is then refused, never added to the signed record.
+    needling = get_record(session, NeedlingSession, needling_id, "needling session", lock=True)
     if needling.status != "open":
         raise Conflict(
             f"needling session {needling_id} is signed and cannot change; add an addendum instead"
@@ -521,7 +523,7 @@ def _new_entry(
     limit = checked.limit
     entry = NeedleEntry(
         needling_id=needling.id,
-        seq=len(needling.entries) + 1,
+        seq=(max((e.seq for e in needling.entries), default=0)) + 1,
         muscle_id=muscle.id,
         side=data.side,
         trigger_point_id=tp_id,
