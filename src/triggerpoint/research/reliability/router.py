@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from triggerpoint.accounts.deps import (
     ApiPrincipal,
@@ -158,6 +160,20 @@ def report(principal: ApiPrincipal, session: ApiSession, study_id: StudyId) -> s
     return service.report(session, principal=principal, study_id=study_id)
 
 
+def _report_file(
+    session: Session,
+    principal: Principal,
+    study_id: int,
+    render: Callable[[schemas.ReportOut], bytes | str],
+    media_type: str,
+    disposition: str,
+) -> Response:
+    """The study's report rendered as a file: never cached, named after the study."""
+    data = service.report(session, principal=principal, study_id=study_id)
+    headers = {**NO_STORE, "Content-Disposition": disposition.format(study_id=study_id)}
+    return Response(render(data), media_type=media_type, headers=headers)
+
+
 @api.get(
     "/studies/{study_id}/report.csv",
     response_class=PlainTextResponse,
@@ -165,11 +181,13 @@ def report(principal: ApiPrincipal, session: ApiSession, study_id: StudyId) -> s
 )
 @api_handler
 def report_csv(principal: ApiPrincipal, session: ApiSession, study_id: StudyId) -> Response:
-    data = service.report(session, principal=principal, study_id=study_id)
-    return Response(
-        service.report_csv(data),
-        media_type="text/csv; charset=utf-8",
-        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="study-{study_id}.csv"'},
+    return _report_file(
+        session,
+        principal,
+        study_id,
+        service.report_csv,
+        "text/csv; charset=utf-8",
+        'attachment; filename="study-{study_id}.csv"',
     )
 
 
@@ -180,11 +198,13 @@ def report_csv(principal: ApiPrincipal, session: ApiSession, study_id: StudyId) 
 )
 @api_handler
 def report_pdf(principal: ApiPrincipal, session: ApiSession, study_id: StudyId) -> Response:
-    data = service.report(session, principal=principal, study_id=study_id)
-    return Response(
-        pdf.report_pdf(data),
-        media_type="application/pdf",
-        headers={**NO_STORE, "Content-Disposition": f'inline; filename="study-{study_id}.pdf"'},
+    return _report_file(
+        session,
+        principal,
+        study_id,
+        pdf.report_pdf,
+        "application/pdf",
+        'inline; filename="study-{study_id}.pdf"',
     )
 
 
