@@ -441,3 +441,32 @@ def test_one_request_per_rule_and_visit_even_when_runs_race(alice, db, texts, mo
             service.create_request(
                 s, principal=alice.principal, patient_id=row.patient_id, data=data, rule_id=rid
             )
+
+
+def test_a_rule_made_link_ends_an_hour_into_its_visit_or_with_its_days(alice, db, texts):
+    """A link asked for "before the visit" does not outlive it: answers given days later
+    would pass for that visit's pre-treatment measures."""
+    now = utcnow().replace(microsecond=0)
+    make_rule(alice, days_before=3, expires_in_days=7)
+    soon = now + timedelta(days=2)
+    _, near = booked(alice, soon)
+    apply(alice, now)
+    [row] = requests_for(alice, visit_id=near)
+    assert row.expires_at == soon + rules.AFTER_VISIT_START  # the visit comes before 7 days
+    short = make_rule(alice, name="Short link", days_before=3, expires_in_days=1)
+    apply(alice, now)
+    [row] = requests_for(alice, visit_id=near, rule_id=short)
+    assert row.expires_at == row.created_at + timedelta(days=1)  # its own day runs out first
+
+
+def test_a_clinicians_request_keeps_its_days_even_with_a_visit(alice, db, texts):
+    now = utcnow()
+    pid, vid = booked(alice, now + timedelta(days=1))
+    with unit_of_work(clinic_id=alice.clinic_id) as s:
+        row, _ = service.create_request(
+            s,
+            principal=alice.principal,
+            patient_id=pid,
+            data=RequestIn(visit_id=vid, instruments=["nprs"]),
+        )
+        assert row.expires_at == row.created_at + timedelta(days=get_settings().request_days)

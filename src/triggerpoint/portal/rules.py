@@ -14,7 +14,8 @@ protocol, not account management ("users:manage"). Assistants get 403.
 
 One request per (rule, visit), ever: a request the clinic cancelled is not made again, and
 changing a rule does not re-ask for visits it already asked for. A unique index on
-(rule_id, visit_id) keeps that true when two runs race.
+(rule_id, visit_id) keeps that true when two runs race. A rule's link expires an hour after
+the visit starts (AFTER_VISIT_START), if its days have not run out before.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ ENTITY = "questionnaire_rule"
 MIN_DAYS_BEFORE, MAX_DAYS_BEFORE, DAYS_BEFORE = 1, 14, 2
 MAX_KEYWORDS, MAX_PREFIXES = 20, 12
 RULE_ROLE = "rule"
+# A rule asks "before the visit", so its link ends an hour after the appointment starts (the
+# waiting room still counts; answers given days later would be mistaken for that visit's
+# pre-treatment measures), or earlier when the rule's own days run out first.
+AFTER_VISIT_START = timedelta(hours=1)
 # What a rule's principal may do: ask a patient for questionnaires (create_request needs
 # patient:write, its look-ups patient:read), nothing clinical and no user's rights.
 RULE_PERMISSIONS = frozenset({"patient:read", "patient:write"})
@@ -420,6 +425,7 @@ def _ask(session: Session, rule: QuestionnaireRule, visit: Visit) -> Questionnai
                 patient_id=visit.patient_id,
                 data=data,
                 rule_id=rule.id,
+                expires_by=visit.visit_at + AFTER_VISIT_START,
             )
     except (InvalidInput, NotFound, ValidationError) as exc:
         log.info("rule %s made no request for visit %s: %s", rule.id, visit.id, exc)

@@ -120,10 +120,12 @@ def create_request(
     patient_id: int,
     data: RequestIn,
     rule_id: int | None = None,
+    expires_by: datetime | None = None,
 ) -> tuple[QuestionnaireRequest, str]:
     """A new request and its raw token (returned once, for the link; only its digest is
     stored). Sending is the caller's to enqueue: never done in the request. `rule_id`: the
-    clinic rule making it (portal.rules), never taken from a person's input."""
+    clinic rule making it (portal.rules), never taken from a person's input; `expires_by`:
+    a latest expiry that caps the days (a rule's link ends with the visit it is before)."""
     principal.require("patient:write")
     patient = records.get_record(session, Patient, patient_id, "patient")
     if data.visit_id is not None:
@@ -153,7 +155,7 @@ def create_request(
         status=RequestStatus.open,
         created_at=now,
         created_by=principal.recorder,
-        expires_at=now + timedelta(days=days),
+        expires_at=min(now + timedelta(days=days), expires_by or now + timedelta(days=days)),
         channel=data.channel,
         language=language,
         rule_id=rule_id,
