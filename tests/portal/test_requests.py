@@ -216,3 +216,17 @@ def test_another_patients_or_clinics_visit_and_episode_are_refused(app_client, a
     assert app_client.get(_path(mine), headers=alice.headers).json() == []
     ok = app_client.post(_path(mine), json={**BODY, field: ref(mine, alice)}, headers=alice.headers)
     assert ok.status_code == 201
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_link_sent_by_message_is_not_shown_on_the_page(app_client, alice, channel):
+    """The worker's message carries a fresh link, so one shown here would soon stop working."""
+    pid = new_patient(app_client, alice, email="rosa@example.org", phone="+34 600 000 000")
+    client, csrf = logged_in(app_client, alice)
+    r = client.post(
+        f"/patients/{pid}/questionnaire-requests",
+        data={"csrf_token": csrf, "instruments": ["nprs"], "channel": channel},
+    )
+    assert r.status_code == 201, r.text
+    assert 'id="request-delivery"' in r.text
+    assert 'id="patient-link"' not in r.text and "/r/" not in r.text and "<svg" not in r.text

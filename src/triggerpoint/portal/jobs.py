@@ -50,6 +50,7 @@ from triggerpoint.db import rowcount, unit_of_work, utcnow
 from triggerpoint.errors import SetupError
 from triggerpoint.portal import messages, rules, service
 from triggerpoint.portal.models import (
+    DELIVERED,
     Channel,
     QuestionnaireRequest,
     QuestionnaireRule,
@@ -61,7 +62,6 @@ from triggerpoint.records.models import Patient
 log = logging.getLogger(__name__)
 ENTITY = "questionnaire_request"
 WORKER = "worker"
-DELIVERED = (Channel.email, Channel.sms)  # QR and "none": the clinician hands the link over
 # A worker holding a message longer than this has died: another may send it. Longer than
 # the longest SMTP conversation the settings allow (smtp_timeout_seconds <= 600 s).
 LEASE = timedelta(minutes=15)

@@ -32,6 +32,9 @@ class Channel(StrEnum):
     none = "none"
 
 
+DELIVERED = (Channel.email, Channel.sms)  # QR and "none": the clinician hands the link over
+
+
 class QuestionnaireRequest(Versioned, TenantMixin, Base):
     __tablename__ = "questionnaire_request"
     __table_args__ = (Index("ix_questionnaire_request_patient", "patient_id", "created_at"),)

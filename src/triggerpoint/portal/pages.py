@@ -26,7 +26,7 @@ from triggerpoint.outcomes.instruments import definitions
 from triggerpoint.portal import i18n, messages, schemas, service
 from triggerpoint.portal.deliveries import deliveries
 from triggerpoint.portal.deps import send_after_commit
-from triggerpoint.portal.models import QuestionnaireRequest
+from triggerpoint.portal.models import DELIVERED, QuestionnaireRequest
 from triggerpoint.records import pages as records_pages
 from triggerpoint.records.schemas import RecordId
 from triggerpoint.ui.forms import parse_form
@@ -75,20 +75,18 @@ if patient_section not in records_pages.PATIENT_PAGE_EXTRAS:
 def _link_page(
     request: Request, principal: Principal, row: QuestionnaireRequest, token: str
 ) -> Response:
-    url = service.patient_url(token)
-    return templates().TemplateResponse(
-        request,
-        "portal/created.html",
-        {
-            "principal": principal,
-            "row": row,
+    """The request just made. A link sent by email or SMS is not shown: the worker's message
+    carries a fresh one, and the one on screen would stop working once it is sent."""
+    ctx: dict[str, Any] = {"principal": principal, "row": row, "names": dict(_choices())}
+    ctx["delivered"] = row.channel in DELIVERED
+    if not ctx["delivered"]:
+        url = service.patient_url(token)
+        ctx |= {
             "url": url,
             "qr_svg": messages.qr_svg(url, title="Questionnaire link"),
             "qr_png": base64.b64encode(messages.qr_png(url)).decode("ascii"),
-            "names": dict(_choices()),
-        },
-        status_code=201,
-    )
+        }
+    return templates().TemplateResponse(request, "portal/created.html", ctx, status_code=201)
 
 
 @pages.post("/patients/{patient_id}/questionnaire-requests", response_class=HTMLResponse)
