@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,41 @@ def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> Non
     raise RuntimeError("test server did not start")
 
 
+@contextmanager
+def served(
+    folder: Path,
+    env: dict[str, str],
+    *,
+    command: Sequence[str] | None = None,
+    timeout: float = 180,
+) -> Iterator[str]:
+    """`triggerpoint serve` on a free port as its own process, logging to folder/server.log:
+    yields its base URL once /healthz answers (a loaded machine starts the app slowly, hence
+    the generous timeout), and stops it afterwards. `command` replaces the program that is
+    run before `serve --port N` (a launcher that patches something first)."""
+    port = _free_port()
+    program = list(command or [sys.executable, "-m", "triggerpoint.cli.main"])
+    log = (folder / "server.log").open("w")  # a file, not a pipe nobody reads
+    proc = subprocess.Popen(
+        [*program, "serve", "--port", str(port)],
+        env=os.environ | env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, proc, timeout=timeout)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        print(f"server log: {folder / 'server.log'}")
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Iterator[Site]:
     """A migrated SQLite database with one clinician, served by a real server process."""
@@ -88,24 +124,8 @@ def site(tmp_path_factory) -> Iterator[Site]:
         user.must_change_password = False
         s.commit()
     engine.dispose()
-    port = _free_port()
-    env = os.environ | {"TRIGGERPOINT_DATABASE_URL": url}
-    log = (folder / "server.log").open("w")  # a file, not a pipe nobody reads
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "triggerpoint.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, proc)
+    with served(folder, {"TRIGGERPOINT_DATABASE_URL": url}) as base:
         yield Site(base, "dr.browser", PASSWORD)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-        print(f"server log: {folder / 'server.log'}")
 
 
 @pytest.fixture(scope="session")

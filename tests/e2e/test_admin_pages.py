@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.conftest import _free_port, _wait_until_up, screenshot
+from tests.e2e.conftest import screenshot, served
 
 pytestmark = pytest.mark.browser
 ADMIN_PASSWORD = "quiet harbour lamps 42"
@@ -46,19 +46,8 @@ def install(tmp_path_factory) -> Iterator[Install]:
     )
     printed = re.search(r"one-time password (\S+)", setup.stdout)
     assert printed, setup.stdout
-    port = _free_port()
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc)
+    with served(folder, env) as url:
         yield Install(url, printed.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _login(page, url: str, username: str, password: str) -> None:

@@ -11,9 +11,6 @@ first name. Screenshots: test-results/portal-*.png (360x740 and 820x1180).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +22,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.conftest import _free_port, _wait_until_up, screenshot
+from tests.e2e.conftest import screenshot, served
 from tests.e2e.pages import _accounts
-from triggerpoint.config import Settings
 
 pytestmark = pytest.mark.browser
 
@@ -42,14 +38,6 @@ AXE_OPTIONS = {
 BLOCKING = {"serious", "critical"}
 FAMILY = "Fernández-Secreto"
 NOTE = "Nota-secreta: dolor tras el accidente"
-# Until the setting exists, the server is started with the tests' wording directory first
-# (as `instrument_texts_dir` would put it), in its own process.
-LAUNCH = (
-    "import sys; from pathlib import Path; from triggerpoint.portal import i18n, service; "
-    "d = Path(sys.argv.pop(1)); i18n._text_dirs = lambda: [d, i18n.TEXTS_DIR]; "
-    "service._texts_dirs = lambda: [d, i18n.TEXTS_DIR]; "
-    "from triggerpoint.cli.main import app; sys.argv[0] = 'triggerpoint'; app()"
-)
 
 
 @dataclass
@@ -72,47 +60,37 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     folder = tmp_path_factory.mktemp("portal")
     db_url = f"sqlite:///{folder}/portal.sqlite3"
     token = _accounts(db_url)
-    port = _free_port()
-    env = os.environ | {
-        "TRIGGERPOINT_DATABASE_URL": db_url,
-        "TRIGGERPOINT_INSTRUMENT_TEXTS_DIR": str(TEXTS),
-    }
-    if "instrument_texts_dir" in Settings.model_fields:
-        cmd = [sys.executable, "-m", "triggerpoint.cli.main", "serve", "--port", str(port)]
-    else:
-        cmd = [sys.executable, "-c", LAUNCH, str(TEXTS), "serve", "--port", str(port)]
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    try:
-        _wait_until_up(base, proc)
-        r = api.post(
-            "/api/patients",
-            json={
-                "given_name": "Lucía",
-                "family_name": FAMILY,
-                "date_of_birth": "1979-03-02",
-                "sex": "female",
-            },
-        )
-        assert r.status_code == 201, r.text
-        pid = r.json()["id"]
-        r = api.post(
-            f"/api/patients/{pid}/episodes",
-            json={"complaint": "Cervicalgia secreta", "diagnoses": [{"code": "M54.2"}]},
-        )
-        assert r.status_code == 201, r.text
-        when = (datetime.now(UTC) - timedelta(days=5)).isoformat()
-        vid = api.post(f"/api/patients/{pid}/visits", json={"visit_at": when}).json()["id"]
-        assert api.put(f"/api/visits/{vid}/note", json={"subjective": NOTE}).status_code < 300
-        yield Portal(base, api, pid)
-    finally:
-        api.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-        print(f"server log: {folder / 'server.log'}")
+    env = {"TRIGGERPOINT_DATABASE_URL": db_url, "TRIGGERPOINT_INSTRUMENT_TEXTS_DIR": str(TEXTS)}
+    with served(folder, env) as base:
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        try:
+            yield Portal(base, api, _patient_with_a_note(api))
+        finally:
+            api.close()
+
+
+def _patient_with_a_note(api: httpx.Client) -> int:
+    """A patient with an episode and a past visit whose note must never reach the patient."""
+    r = api.post(
+        "/api/patients",
+        json={
+            "given_name": "Lucía",
+            "family_name": FAMILY,
+            "date_of_birth": "1979-03-02",
+            "sex": "female",
+        },
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    r = api.post(
+        f"/api/patients/{pid}/episodes",
+        json={"complaint": "Cervicalgia secreta", "diagnoses": [{"code": "M54.2"}]},
+    )
+    assert r.status_code == 201, r.text
+    when = (datetime.now(UTC) - timedelta(days=5)).isoformat()
+    vid = api.post(f"/api/patients/{pid}/visits", json={"visit_at": when}).json()["id"]
+    assert api.put(f"/api/visits/{vid}/note", json={"subjective": NOTE}).status_code < 300
+    return pid
 
 
 def _phone(browser: Browser, *, size: dict[str, int] = PHONE, js: bool = True) -> Page:

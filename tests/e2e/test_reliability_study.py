@@ -9,15 +9,12 @@ test-results/) for people to look at.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD, _free_port, _wait_until_up, screenshot
+from tests.e2e.conftest import PASSWORD, screenshot, served
 from triggerpoint.accounts.service import create_clinic, create_user
 from triggerpoint.audit.service import Actor
 from triggerpoint.db import make_engine, open_session
@@ -55,22 +52,8 @@ def study_site(tmp_path_factory) -> Iterator[str]:
             user.must_change_password = False
         s.commit()
     engine.dispose()
-    port = _free_port()
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "triggerpoint.cli.main", "serve", "--port", str(port)],
-        env=os.environ | {"TRIGGERPOINT_DATABASE_URL": url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, proc)
+    with served(folder, {"TRIGGERPOINT_DATABASE_URL": url}) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _context(browser, size: str):

@@ -6,9 +6,6 @@ filter must round-trip through the URL, and the figure links must answer PNG and
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import PASSWORD, Site, _free_port, _wait_until_up
+from tests.e2e.conftest import PASSWORD, Site, served
 from triggerpoint.accounts.service import create_user
 from triggerpoint.audit.service import Actor
 from triggerpoint.db import make_engine, open_session
@@ -79,23 +76,8 @@ def research_site(tmp_path_factory) -> Iterator[Site]:
         s.commit()
     _repeat_drawings(engine)
     engine.dispose()
-    port = _free_port()
-    env = os.environ | {"TRIGGERPOINT_DATABASE_URL": url}
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "triggerpoint.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, proc, timeout=180)  # a loaded machine starts the app slowly
+    with served(folder, {"TRIGGERPOINT_DATABASE_URL": url}) as base:
         yield Site(base, "dr.research", PASSWORD)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _logged_in(browser, site: Site, size: str):
