@@ -242,4 +242,107 @@ def test_two_app_processes_on_one_postgresql_lose_no_update(pg_server):
     engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kill_url(request, tmp_path, monkeypatch):
+    """A migrated database with one clinician; the audit key (in data_dir) is this test's, here,
+    in `serve` and in the audit command."""
+    from triggerpoint.config import get_settings
+
+    monkeypatch.setenv("TRIGGERPOINT_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/kill.sqlite3"
+    else:
+        url = request.getfixturevalue("pg_server").create_database("tp_kill_workers")
+    yield url
+    get_settings.cache_clear()
+
+
+def test_kill_9_of_serve_with_two_workers_loses_no_acknowledged_write(kill_url, tmp_path):
+    """kill -9 of the master and both workers at once, mid-write: every write acknowledged
+    before the kill is stored, and after a restart every audit chain verifies."""
+    from tests.web.test_workers import _children
+    from tests.web.test_workers import _serve as _serve_workers
+
+    token = _prepare(kill_url)
+    assert _audit_cli(kill_url, "checkpoint").returncode == 0
+    port = _port()
+    server = _serve_workers(kill_url, port, tmp_path)
+    workers = _children(server.pid)
+    assert len(workers) >= 2, workers
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            ext = f"K{n}-{i}"
+            try:
+                # a connection per request: the writes spread over both workers
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/api/patients",
+                    json={**_BODY, "external_id": ext},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=5,
+                )
+            except httpx.HTTPError:
+                return  # the server died mid-request: this write was never acknowledged
+            if r.status_code == 201:
+                with lock:
+                    acked.append(ext)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until enough writes mean something, not a fixed sleep
+        with lock:
+            if len(acked) >= 40:
+                break
+        time.sleep(0.05)
+    os.killpg(server.pid, signal.SIGKILL)  # master and workers (serve's own process group)
+    server.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), f"worker {pid} survived"
+
+    engine = make_engine(kill_url)
+    with open_session(clinic_id=None, engine=engine) as s:
+        stored = set(s.scalars(select(Patient.external_id)).all())
+    engine.dispose()
+    missing = set(acked) - stored
+    print(f"\nkill -9, 2 workers: {len(acked)} writes acknowledged, {len(missing)} missing")
+    assert len(acked) >= 40, "too few writes to mean anything"
+    assert not missing
+
+    server = _serve_workers(kill_url, port, tmp_path)  # restart: it chains on after the crash
+    try:
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/patients",
+            json={**_BODY, "external_id": "after-restart"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    audit = _audit_cli(kill_url, "verify", "--json")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    report = json.loads(audit.stdout)
+    assert report["ok"] and report["problems"] == [], report
+    assert report["events"] > len(acked)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
