@@ -696,6 +696,9 @@ def main() -> int:
     run = Run(Path(tempfile.mkdtemp(prefix="tp-load-")), console, not args.no_postgres)
     try:
         measure(run, args.quick, seconds)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted:[/] servers stopped, temporary files removed")
+        return 130
     finally:
         run.close()
     t, rows = table(run.results)
