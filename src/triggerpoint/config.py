@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         "<data_dir>/jobs.sqlite3, one machine), or for workers on several machines "
         "postgresql://user:pass@host/db (tables huey_*) or redis://host:6379/0",
     )
+    export_dir: Path | None = Field(
+        default=None,
+        description="Folder of research export bundles (one zip per background export job). "
+        "Default: exports/ beside the SQLite database, or in data_dir for PostgreSQL",
+    )
     request_days: int = Field(
         default=7, ge=1, le=90, description="Default lifetime of a questionnaire link, in days"
     )

@@ -129,9 +129,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# Execution option of a connection that only reads, for a long time (a research export job):
+# on SQLite it begins deferred, so under WAL it reads one snapshot without holding the write
+# lock, and the app's writers (and the job's progress) go on meanwhile.
+SNAPSHOT_READER = "triggerpoint_snapshot_reader"
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     # Take the write lock at BEGIN: avoids deadlock-prone lock upgrades between writers.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    deferred = conn.get_execution_options().get(SNAPSHOT_READER, False)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:

@@ -19,6 +19,7 @@ from triggerpoint.records.models import (
     Patient,
     Visit,
 )
+from triggerpoint.research.exports.models import ResearchExportJob
 from triggerpoint.research.reliability.models import (
     Examination,
     Participant,
@@ -67,6 +68,7 @@ __all__ = [
     "QuestionnaireRequest",
     "QuestionnaireRule",
     "RateLimitHit",
+    "ResearchExportJob",
     "Screening",
     "ScreeningConfirmation",
     "SessionTally",

@@ -285,6 +285,7 @@ BASES: dict[tuple[str, str], Callable[[dict[str, int]], tuple[dict[str, int], An
     ("POST", "/api/research/studies"): lambda a: ({}, _study(a)),
     ("PUT", "/api/research/studies/{study_id}"): lambda a: (a, _study(a)),  # open: 409
     ("POST", "/api/research/studies/{study_id}/participants"): lambda a: (a, {"code": "H01"}),
+    ("POST", "/api/research/exports"): lambda a: ({}, {"format": "parquet"}),
     ("PUT", "/api/research/studies/{study_id}/participants/{participant_id}/findings"): lambda a: (
         a,
         [{"muscle": "upper_trapezius", "side": "right", "criterion": "taut_band", "present": True}],

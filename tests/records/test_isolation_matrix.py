@@ -123,6 +123,10 @@ BODIES = {
     ("POST", "/api/research/studies/{study_id}/close"): None,
     ("GET", "/api/research/painmap"): None,
     ("GET", "/api/research/ltr"): None,
+    ("POST", "/api/research/exports"): {"format": "odm"},
+    ("GET", "/api/research/exports"): None,
+    ("GET", "/api/research/exports/{job_id}"): None,
+    ("GET", "/api/research/exports/{job_id}/download"): None,
 }
 # Endpoints whose data is not patient data (atlas, regions, own account, user administration
 # (tests/accounts), the API docs page).
@@ -375,6 +379,9 @@ PAGES: dict[tuple[str, str], Page] = {
         "clinic", clinical=True, ids={"figure": "heatmap", "fmt": "svg"}
     ),
     ("GET", "/research/studies"): Page("clinic", clinical=True),
+    ("GET", "/research/exports"): Page("clinic", clinical=True),
+    ("POST", "/research/exports"): Page("clinic", clinical=True, form={}),  # 422: no format
+    ("GET", "/research/exports/{job_id}/download"): Page("record", clinical=True),
     ("POST", "/research/studies"): Page("clinic", clinical=True, form={}),  # 422
     ("GET", "/research/studies/{study_id}"): Page("record", clinical=True),
     ("GET", "/research/studies/{study_id}/report"): Page("record", clinical=True),
@@ -427,8 +434,10 @@ def _generous_rate_limits(db_url):
 
 
 @pytest.fixture
-def owned(app_client, alice, dave):
+def owned(app_client, alice, dave, tmp_path, monkeypatch, request):
     """One of everything, owned by clinic A, ready for a needling session."""
+    from triggerpoint.config import get_settings
+    from triggerpoint.research.exports import jobs
     from triggerpoint.safety.screening import rulebook
 
     hdr = alice.headers
@@ -458,7 +467,13 @@ def owned(app_client, alice, dave):
     rid = app_client.post(
         f"/api/patients/{pid}/questionnaire-requests", json={"instruments": ["nprs"]}, headers=hdr
     ).json()["id"]
-    ids = {"alice_id": alice.user_id, "dave_id": dave.user_id}
+    monkeypatch.setenv("TRIGGERPOINT_EXPORT_DIR", str(tmp_path / "exports"))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # no export_dir of this test's left behind
+    job = app_client.post("/api/research/exports", json={"format": "odm"}, headers=hdr)
+    assert job.status_code == 202, job.text
+    assert jobs.execute(job.json()["id"])  # done, so its download answers
+    ids = {"alice_id": alice.user_id, "dave_id": dave.user_id, "job_id": job.json()["id"]}
     study = app_client.post("/api/research/studies", json=_fill(STUDY, ids), headers=hdr)
     assert study.status_code == 201, study.text
     study_id = study.json()["id"]

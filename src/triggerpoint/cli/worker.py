@@ -1,4 +1,5 @@
-"""`triggerpoint worker`: the job queue's consumer (questionnaire emails, reminders, expiry)."""
+"""`triggerpoint worker`: the job queue's consumer (questionnaire emails, reminders, expiry,
+research export jobs)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def worker(
 ) -> None:
     """Run the background jobs until stopped (Ctrl+C, or SIGTERM)."""
     from triggerpoint.portal import jobs  # the queue is opened only by the commands using it
+    from triggerpoint.research.exports import jobs as _export_jobs  # noqa: F401 - its tasks
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"

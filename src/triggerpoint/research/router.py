@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from triggerpoint.accounts.deps import PagePrincipal, UnitOfWorkRoute
+from triggerpoint.research.exports.router import api as exports_api
+from triggerpoint.research.exports.router import pages as exports_pages
 from triggerpoint.research.ltr.router import api as ltr_api
 from triggerpoint.research.ltr.router import pages as ltr_pages
 from triggerpoint.research.painmap.router import api as painmap_api
@@ -18,7 +20,7 @@ api = APIRouter()
 pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store"}
 
-for part in (reliability_api, painmap_api, ltr_api):
+for part in (reliability_api, painmap_api, ltr_api, exports_api):
     api.include_router(part)
 
 
@@ -29,5 +31,5 @@ def research_index(request: Request, principal: PagePrincipal) -> Response:
     return templates().TemplateResponse(request, "research/index.html", {}, headers=NO_STORE)
 
 
-for part in (reliability_pages, painmap_pages, ltr_pages):
+for part in (reliability_pages, painmap_pages, ltr_pages, exports_pages):
     pages.include_router(part)

@@ -25,7 +25,7 @@ from typing import IO, Any
 from sqlalchemy.orm import Session
 
 from triggerpoint.research.exports.deidentify import Deidentifier
-from triggerpoint.research.exports.schemas import TABLES, Column, Table
+from triggerpoint.research.exports.schemas import TABLES, Column, Progress, Table
 from triggerpoint.research.exports.source import Scope, patient_ids, table_batches
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -201,9 +201,16 @@ def _subjects(
 
 
 def write(
-    session: Session, *, path: Path, scope: Scope, deid: Deidentifier, created: datetime
+    session: Session,
+    *,
+    path: Path,
+    scope: Scope,
+    deid: Deidentifier,
+    created: datetime,
+    progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Write the ODM file; rows per table (item groups) written."""
+    """Write the ODM file; rows per table (item groups) written; `progress` after each
+    chunk of patients (the unit the file is written in)."""
     counts = dict.fromkeys((t.name for t in TABLES), 0)
     ids = patient_ids(session, scope=scope)
     study = metadata(
@@ -232,6 +239,9 @@ def write(
                         counts[t.name] += 1
             for subject in _subjects(rows, [deid.id_of(p) for p in chunk]):
                 _dump(out, subject)
+            if progress is not None:
+                chunks = math.ceil(len(ids) / CHUNK_PATIENTS)
+                progress(start // CHUNK_PATIENTS + 1, chunks, sum(counts.values()))
         out.write("</ClinicalData>\n</ODM>\n")
     return counts
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from triggerpoint.research.exports.deidentify import Deidentifier
-from triggerpoint.research.exports.schemas import TABLES
+from triggerpoint.research.exports.schemas import TABLES, Progress
 from triggerpoint.research.exports.source import ARROW, Scope, arrow_schema, table_batches
 
 DICTIONARY_COLUMNS = ("table", "column", "type", "description", "unit")
@@ -36,9 +36,15 @@ def dictionary_rows() -> list[dict[str, str]]:
 
 
 def write(
-    session: Session, *, directory: Path, scope: Scope, deid: Deidentifier
+    session: Session,
+    *,
+    directory: Path,
+    scope: Scope,
+    deid: Deidentifier,
+    progress: Progress | None = None,
 ) -> tuple[list[Path], dict[str, int]]:
-    """Every table as <name>.parquet, then data_dictionary.parquet and .csv."""
+    """Every table as <name>.parquet, then data_dictionary.parquet and .csv; `progress`
+    after each table."""
     files: list[Path] = []
     rows: dict[str, int] = {}
     for table in TABLES:
@@ -51,6 +57,8 @@ def write(
                 n += batch.num_rows
         rows[table.name] = n
         files.append(path)
+        if progress is not None:
+            progress(len(files), len(TABLES), sum(rows.values()))
     entries = dictionary_rows()
     dictionary = pa.Table.from_pylist(
         entries, schema=pa.schema([(k, pa.string()) for k in DICTIONARY_COLUMNS])

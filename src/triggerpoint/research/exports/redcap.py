@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from triggerpoint.research.exports.deidentify import Deidentifier
-from triggerpoint.research.exports.schemas import PATIENTS, TABLES, Column, Table
+from triggerpoint.research.exports.schemas import PATIENTS, TABLES, Column, Progress, Table
 from triggerpoint.research.exports.source import Scope, table_batches
 
 DICTIONARY_HEADER = (
@@ -104,9 +104,15 @@ def value(v: Any) -> str:
 
 
 def write(
-    session: Session, *, directory: Path, scope: Scope, deid: Deidentifier
+    session: Session,
+    *,
+    directory: Path,
+    scope: Scope,
+    deid: Deidentifier,
+    progress: Progress | None = None,
 ) -> tuple[list[Path], dict[str, int]]:
-    """data_dictionary.csv and records.csv; rows per table (instrument) written."""
+    """data_dictionary.csv and records.csv; rows per table (instrument) written;
+    `progress` after each table."""
     header_rows = dictionary_rows()
     dict_path, records_path = directory / "data_dictionary.csv", directory / "records.csv"
     with dict_path.open("w", newline="", encoding="utf-8") as out:
@@ -119,8 +125,10 @@ def write(
     with records_path.open("w", newline="", encoding="utf-8") as out:
         w = csv.DictWriter(out, fieldnames=columns, restval="")
         w.writeheader()
-        for table in TABLES:
+        for n, table in enumerate(TABLES, 1):
             rows[table.name] = _write_table(session, w, table, scope=scope, deid=deid)
+            if progress is not None:
+                progress(n, len(TABLES), sum(rows.values()))
     return [dict_path, records_path], rows
 
 

@@ -10,10 +10,19 @@ Free text (complaints, notes, reasons, descriptions, measurement context) is lef
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as _Field
+
 Kind = Literal["int", "float", "str", "bool", "date", "datetime"]
+# progress(parts_done, parts_total, rows_done): each writer calls it as its parts are
+# written (a table for Parquet and REDCap, a chunk of patients for ODM), so a background
+# job can show how far a long export got.
+Progress = Callable[[int, int, int], None]
 
 SEX = (("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Unknown"))
 TECHNIQUE = (("pistoning", "Pistoning"), ("static", "Static"), ("electrical", "Electrical"))
@@ -263,3 +272,40 @@ class ExportSummary:
             "patients_excluded_no_consent": self.patients_excluded_no_consent,
             "clinic_id": self.clinic_id,
         }
+
+
+# --- background export jobs (API shapes) --------------------------------------------------
+
+ExportFormat = Literal["redcap", "odm", "parquet"]
+
+
+class ExportJobIn(BaseModel):
+    """A request for a background export of this clinic's consented patients."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: ExportFormat = _Field(description="redcap, odm or parquet")
+
+
+class ExportProgress(BaseModel):
+    """How far a job got. Parts: the tables (Parquet, REDCap) or chunks of 500 patients
+    (ODM) written, and last the zip; `parts_total` is 0 until the export has begun."""
+
+    parts_done: int
+    parts_total: int
+    rows_done: int
+    fraction: float = _Field(description="0.0 to 1.0")
+
+
+class ExportJobOut(BaseModel):
+    id: int
+    format: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress: ExportProgress
+    error: str | None
+    requested_by_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result_size: int | None = _Field(description="Bytes of the zip bundle, once done")
+    result_sha256: str | None
+    download: str | None = _Field(description="Where to fetch the bundle, once done")
