@@ -24,14 +24,7 @@ def _research(s, clinic_id: int) -> dict[str, int]:
 
 def test_demo_patients_consent_through_the_consent_service(alice):
     with open_session(clinic_id=None) as s:
-        populate(
-            s,
-            clinic_id=alice.clinic_id,
-            patients=40,
-            seed=3,
-            clinician_id=alice.user_id,
-            staff=alice.principal,
-        )
+        populate(s, staff=alice.principal, patients=40, seed=3)
         s.commit()  # audit events are written at commit (rolled back with the test)
         counts = _research(s, alice.clinic_id)
         patients = s.scalars(select(Patient.id).where(Patient.clinic_id == alice.clinic_id)).all()
@@ -61,14 +54,12 @@ def test_demo_patients_consent_through_the_consent_service(alice):
 
 
 def test_the_consent_draws_leave_the_clinical_records_alone(alice):
-    """The consents come from a stream of their own: with no one to record them (no staff)
-    the patients and their care are the same for a seed."""
+    """The consents come from a stream of their own: with none recorded the patients and
+    their care are the same for a seed."""
     names = []
-    for staff in (alice.principal, None):
+    for research in (True, False):
         with open_session(clinic_id=None) as s:
-            populate(
-                s, clinic_id=alice.clinic_id, patients=5, seed=9, clinician_id=None, staff=staff
-            )
+            populate(s, staff=alice.principal, patients=5, seed=9, research_consents=research)
             names.append(
                 s.execute(
                     select(Patient.given_name, Patient.family_name, Patient.date_of_birth)

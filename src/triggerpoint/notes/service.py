@@ -177,11 +177,17 @@ def _refuse_if_signed(note: SoapNote) -> None:
 
 
 def save_note(
-    session: Session, *, principal: Principal, visit_id: int, data: schemas.NoteIn
+    session: Session,
+    *,
+    principal: Principal,
+    visit_id: int,
+    data: schemas.NoteIn,
+    at: datetime | None = None,
 ) -> SoapNote:
     """Create the visit's note, or replace an unsigned one's content (send the version read).
 
-    A template named in `data.template` fills the sections left empty (`apply_template`)."""
+    A template named in `data.template` fills the sections left empty (`apply_template`).
+    `at` dates a new note (the demo generator's past visits; not user input); else now."""
     principal.require("clinical:write")
     visit = _visit(session, visit_id)
     content = data.model_dump(include=set(CONTENT))
@@ -196,6 +202,7 @@ def save_note(
             patient_id=visit.patient_id,
             content=content,
             author_id=principal.user_id,
+            at=at,
         )
         session.add(note)
         session.flush()
@@ -240,9 +247,8 @@ def note_row(
     at: datetime | None = None,
     signed_at: datetime | None = None,
 ) -> SoapNote:
-    """A new note's row from validated content (`NoteContent`). Used by `save_note` and by
-    the demo, which writes its historical visits in bulk, with their own times, signed by
-    their author with the visit's needling session (`signed_at`)."""
+    """A new note's row from validated content (`NoteContent`), for `save_note` and
+    `import_note`: `at` dates it, `signed_at` signs it by its author."""
     extra: dict[str, Any] = {} if clinic_id is None else {"clinic_id": clinic_id}
     if at is not None:
         extra |= {"created_at": at, "updated_at": at}

@@ -113,11 +113,14 @@ def latest_screening(session: Session, *, patient_id: int) -> Screening | None:
     )
 
 
-def confirm_screening(session: Session, *, principal: Principal, visit_id: int) -> Screening:
+def confirm_screening(
+    session: Session, *, principal: Principal, visit_id: int, confirmed_at: datetime | None = None
+) -> Screening:
     """The clinician confirms at this visit that nothing in the screening has changed.
 
     A visit keeps one confirmation, of the latest screening: confirming again after a newer
-    screening moves it there (before, the old row stayed and the session could never open)."""
+    screening moves it there (before, the old row stayed and the session could never open).
+    `confirmed_at` is for the demo generator's past visits (not user input); else now."""
     principal.require("clinical:write")
     visit = get_record(session, Visit, visit_id, "visit")
     screening = latest_screening(session, patient_id=visit.patient_id)
@@ -127,15 +130,19 @@ def confirm_screening(session: Session, *, principal: Principal, visit_id: int) 
         select(ScreeningConfirmation).where(ScreeningConfirmation.visit_id == visit_id)
     )
     if confirmation is None or confirmation.screening_id != screening.id:
+        at = confirmed_at or utcnow()
         if confirmation is None:
             session.add(
                 ScreeningConfirmation(
-                    visit_id=visit_id, screening_id=screening.id, confirmed_by=principal.user_id
+                    visit_id=visit_id,
+                    screening_id=screening.id,
+                    confirmed_by=principal.user_id,
+                    confirmed_at=at,
                 )
             )
         else:
             confirmation.screening_id, confirmation.confirmed_by = screening.id, principal.user_id
-            confirmation.confirmed_at = utcnow()
+            confirmation.confirmed_at = at
         session.flush()
         record(
             session,
@@ -186,7 +193,11 @@ def screening_for_visit(session: Session, *, visit: Visit) -> VisitScreening:
 # --- sessions -------------------------------------------------------------------------
 
 
-def open_needling(session: Session, *, principal: Principal, visit_id: int) -> NeedlingSession:
+def open_needling(
+    session: Session, *, principal: Principal, visit_id: int, opened_at: datetime | None = None
+) -> NeedlingSession:
+    """Open the visit's session once every gate holds. `opened_at` is for the demo
+    generator's past visits (not user input); everyone else opens it now."""
     principal.require("clinical:write")
     visit = get_record(session, Visit, visit_id, "visit")
     screening = latest_screening(session, patient_id=visit.patient_id)
@@ -215,6 +226,7 @@ def open_needling(session: Session, *, principal: Principal, visit_id: int) -> N
         screening_id=screening.id,
         consent_id=consent.id,
         opened_by=principal.user_id,
+        **({"opened_at": opened_at} if opened_at is not None else {}),
     )
     session.add(needling)
     session.flush()
@@ -589,9 +601,15 @@ def record_count(
 
 
 def report_adverse_event(
-    session: Session, *, principal: Principal, needling_id: int, data: schemas.AdverseEventIn
+    session: Session,
+    *,
+    principal: Principal,
+    needling_id: int,
+    data: schemas.AdverseEventIn,
+    reported_at: datetime | None = None,
 ) -> AdverseEvent:
-    """Adverse events can be reported on open and signed sessions: many appear later."""
+    """Adverse events can be reported on open and signed sessions: many appear later.
+    `reported_at` is for the demo generator's past visits (not user input); else now."""
     principal.require("clinical:write")
     needling = get_record(session, NeedlingSession, needling_id, "needling session")
     ae = AdverseEvent(
@@ -599,6 +617,7 @@ def report_adverse_event(
         patient_id=needling.patient_id,
         reported_by=principal.user_id,
         **data.model_dump(),
+        **({"reported_at": reported_at} if reported_at is not None else {}),
     )
     session.add(ae)
     session.flush()
@@ -639,15 +658,23 @@ def _require_accounted(needling: NeedlingSession) -> None:
 
 
 def sign(
-    session: Session, *, principal: Principal, needling_id: int, data: schemas.SignIn
+    session: Session,
+    *,
+    principal: Principal,
+    needling_id: int,
+    data: schemas.SignIn,
+    signed_at: datetime | None = None,
 ) -> NeedlingSession:
+    """Sign the session (and the visit's note with it) once every needle is accounted for.
+    `signed_at` is for the demo generator's past visits (not user input); else now."""
     needling = _open(session, principal, needling_id)
     if needling.version != data.version:
         raise Conflict(
             f"needling session {needling_id} changed since you loaded it (version {needling.version}); reload and check before signing"
         )
     _require_accounted(needling)
-    needling.status, needling.signed_by, needling.signed_at = "signed", principal.user_id, utcnow()
+    needling.status, needling.signed_by = "signed", principal.user_id
+    needling.signed_at = signed_at or utcnow()
     session.flush()
     # the visit's SOAP note is signed with the session, in this transaction, at its time
     sign_visit_note(session, principal=principal, visit_id=needling.visit_id, at=needling.signed_at)

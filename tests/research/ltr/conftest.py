@@ -26,14 +26,7 @@ class Treated:
 def treat(person: Person, *, patients: int, seed: int) -> Treated:
     """`patients` demo patients in `person`'s clinic, `person` recording the consents."""
     with open_session(clinic_id=None) as s:
-        populate(
-            s,
-            clinic_id=person.clinic_id,
-            patients=patients,
-            seed=seed,
-            clinician_id=person.user_id,
-            staff=person.principal,
-        )
+        populate(s, staff=person.principal, patients=patients, seed=seed)
         counts = dict(
             s.execute(
                 select(Consent.status, func.count())
