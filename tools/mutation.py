@@ -137,7 +137,16 @@ def _summary(name: str, module: dict) -> dict:
 
 
 def _screen_one(mutants: Path, mutant: str, tests: list[str], limit: float) -> int:
-    env = dict(os.environ, MUTANT_UNDER_TEST=mutant, PYTHONDONTWRITEBYTECODE="1")
+    # The venv's editable install points at the repo's src: without mutants/src first on
+    # the path the tests would import the unmutated code and every mutant would "survive".
+    env = dict(
+        os.environ,
+        MUTANT_UNDER_TEST=mutant,
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(mutants / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    )
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
     cmd += ["-k", "not postgresql", *tests]
     try:
