@@ -12,11 +12,22 @@ tests of the selected folder that reach the mutated function.
     python tools/mutation.py                 # every module
     python tools/mutation.py safety audit    # some of them
     python tools/mutation.py --report        # re-read the last verdicts, run nothing
+    python tools/mutation.py --only '*x_sign__*' treatment   # some functions of a module
+    python tools/mutation.py --screen treatment [--screen-tests FILE ...]
+
+`--screen` is the quick pass: it reuses the mutants a previous run generated in
+build/mutation/<name>/mutants and, for every mutant that run did not see killed, runs the
+given test files (default: the module's test folder) with that mutant switched on through
+MUTANT_UNDER_TEST, `-x`, SQLite only, a fixed wall limit and no forking from a warm
+process; so a mutant of a cached function is examined fresh. Its verdicts (killed,
+survived, timeout) are written to build/mutation/<name>/screen.json and override mutmut's
+for the report; a screen that runs only some tests gives a floor on the kills.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import fnmatch
 import json
 import os
@@ -29,7 +40,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "mutation"
-KILLED = {1, 3, 36, 24, -24, 152, 255}  # test failure, pytest internal error, timeouts
+KILLED = {1, 3}  # a test failed (or pytest hit an internal error)
+# A timeout is not proof that a test would fail: on a loaded machine healthy mutants time
+# out too, so timeouts are counted apart and left out of the score (`--screen` settles them).
+TIMEOUT = {36, 24, -24, 152, 255}
 SURVIVED = {0}
 STATUS = {None: "not run", 34: "skipped", 35: "suspect", 37: "typecheck"}
 
@@ -93,22 +107,70 @@ def _verdicts(name: str, module: dict) -> dict[str, int | None]:
     return found
 
 
+def _screened(name: str) -> dict[str, int]:
+    path = BUILD / name / "screen.json"
+    return json.loads(path.read_text("utf-8")) if path.exists() else {}
+
+
 def _summary(name: str, module: dict) -> dict:
     verdicts = _verdicts(name, module)
+    screened = {m: c for m, c in _screened(name).items() if m in verdicts}
+    verdicts.update(screened)
     killed = sorted(m for m, c in verdicts.items() if c in KILLED)
+    timeouts = sorted(m for m, c in verdicts.items() if c in TIMEOUT)
     survived = sorted(m for m, c in verdicts.items() if c in SURVIVED)
-    other = sorted(m for m, c in verdicts.items() if c not in KILLED | SURVIVED)
-    total = len(killed) + len(survived) + len(other)
+    other = sorted(m for m, c in verdicts.items() if c not in KILLED | TIMEOUT | SURVIVED)
+    total = len(verdicts)
     score = 100.0 * len(killed) / total if total else 0.0
     return {
         "module": name,
         "mutants": total,
         "killed": len(killed),
+        "timeouts": len(timeouts),
         "survived": len(survived),
+        "screened": len(screened),
         "not_killed_other": {m: verdicts[m] for m in other},
         "score": round(score, 1),
         "survivors": survived,
+        "timed_out": timeouts,
     }
+
+
+def _screen_one(mutants: Path, mutant: str, tests: list[str], limit: float) -> int:
+    # The venv's editable install points at the repo's src: without mutants/src first on
+    # the path the tests would import the unmutated code and every mutant would "survive".
+    env = dict(
+        os.environ,
+        MUTANT_UNDER_TEST=mutant,
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(mutants / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    )
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
+    cmd += ["-k", "not postgresql", *tests]
+    try:
+        run = subprocess.run(cmd, cwd=mutants, env=env, capture_output=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return 36
+    return 1 if run.returncode not in (0, 5) else run.returncode
+
+
+def _screen(name: str, module: dict, tests: list[str], jobs: int, limit: float) -> None:
+    """Settle every mutant mutmut did not see killed by running `tests` on it directly."""
+    mutants = BUILD / name / "mutants"
+    if not mutants.exists():
+        raise SystemExit(f"{mutants} is missing: run `tools/mutation.py {name}` first")
+    todo = [m for m, c in _verdicts(name, module).items() if c not in KILLED]
+    print(f"== {name}: screening {len(todo)} mutants against {' '.join(tests)}", flush=True)
+    started = time.monotonic()
+    found = _screened(name)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_screen_one, mutants, m, tests, limit): m for m in todo}
+        for future in concurrent.futures.as_completed(futures):
+            found[futures[future]] = future.result()
+    (BUILD / name / "screen.json").write_text(json.dumps(found, indent=1, sort_keys=True), "utf-8")
+    print(f"   screened in {time.monotonic() - started:.0f}s", flush=True)
 
 
 def main() -> int:
@@ -118,6 +180,20 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="module names (default: all)")
     parser.add_argument("--report", action="store_true", help="only report the last run")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
+    parser.add_argument("--screen", action="store_true", help="screen the last run's mutants")
+    parser.add_argument(
+        "--screen-tests", nargs="+", default=None, metavar="FILE", help="tests for --screen"
+    )
+    parser.add_argument(
+        "--screen-limit", type=float, default=120.0, help="wall seconds per screened mutant"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="mutate only the module's functions matching GLOB (repeatable), e.g. '*x_sign__*'",
+    )
     args = parser.parse_args()
     shared, modules = _config()
     names = args.modules or list(modules)
@@ -128,7 +204,16 @@ def main() -> int:
     results = []
     for name in names:
         module = modules[name]
-        if not args.report:
+        if args.only:
+            picked = [
+                g for g in module["functions"] if any(fnmatch.fnmatch(g, o) for o in args.only)
+            ]
+            module = dict(module, functions=picked or args.only)
+        if args.screen:
+            _screen(
+                name, module, args.screen_tests or module["tests"], args.jobs, args.screen_limit
+            )
+        elif not args.report:
             work = _prepare(name, module, shared)
             print(f"== {name}: mutating {', '.join(module['functions'])}", flush=True)
             started = time.monotonic()
@@ -147,19 +232,26 @@ def main() -> int:
                 print(run.stdout[-3000:])
         results.append(_summary(name, module))
     print()
-    print(f"{'module':<12}{'mutants':>9}{'killed':>8}{'survived':>10}{'other':>7}{'score':>8}")
+    print(
+        f"{'module':<12}{'mutants':>9}{'killed':>8}{'timeout':>9}{'survived':>10}"
+        f"{'other':>7}{'score':>8}{'screened':>10}"
+    )
     for r in results:
         print(
-            f"{r['module']:<12}{r['mutants']:>9}{r['killed']:>8}{r['survived']:>10}"
-            f"{len(r['not_killed_other']):>7}{r['score']:>7.1f}%"
+            f"{r['module']:<12}{r['mutants']:>9}{r['killed']:>8}{r['timeouts']:>9}"
+            f"{r['survived']:>10}{len(r['not_killed_other']):>7}{r['score']:>7.1f}%"
+            f"{r['screened']:>10}"
         )
+    print("score: killed / mutants; timeouts are not counted as killed")
     for r in results:
-        if r["survivors"] or r["not_killed_other"]:
+        if r["survivors"] or r["timed_out"] or r["not_killed_other"]:
             print(
                 f"\n-- {r['module']}: not killed (`mutmut show NAME` in build/mutation/{r['module']})"
             )
             for m in r["survivors"]:
                 print(f"   survived  {m}")
+            for m in r["timed_out"]:
+                print(f"   timeout   {m}")
             untested: dict[str, int] = {}
             for m, code in r["not_killed_other"].items():
                 if code == 33:  # no test of the folder reaches the function
