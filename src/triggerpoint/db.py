@@ -1,6 +1,6 @@
 """Database engine, sessions, tenancy and the declarative base.
 
-Two rules are enforced here, in one place, rather than endpoint by endpoint:
+Three rules are enforced here, in one place, rather than endpoint by endpoint:
 
 * **Durability.** SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy
   timeout, so a commit that returned is on disk even if the process is killed.
