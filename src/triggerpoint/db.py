@@ -253,7 +253,7 @@ def _release_after(queue: WriteQueue, engine: Engine) -> None:
             queue.release(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]  # per-engine dialect
-    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]  # per-engine dialect
 
     def on_close(dbapi_connection: Any, _record: Any, *_: Any) -> None:
         queue.release(dbapi_connection)  # a connection closed or invalidated mid-transaction
