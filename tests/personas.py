@@ -185,7 +185,10 @@ def rolled_back(engine: Engine) -> Iterator[Connection]:
     connection.url = engine.url  # type: ignore[attr-defined]
     outer = connection.begin()
     joined = sessionmaker(
-        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        bind=connection,
+        class_=triggerpoint.db.AppSession,  # its commit runs the writes a read deferred
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
     )
     original = triggerpoint.db._factory
     ours = engine.url.render_as_string(hide_password=False)

@@ -1,6 +1,6 @@
 """Database engine, sessions, tenancy and the declarative base.
 
-Two rules are enforced here, in one place, rather than endpoint by endpoint:
+Three rules are enforced here, in one place, rather than endpoint by endpoint:
 
 * **Durability.** SQLite runs in WAL mode with `synchronous=FULL`, foreign keys on and a busy
   timeout, so a commit that returned is on disk even if the process is killed.
@@ -8,11 +8,19 @@ Two rules are enforced here, in one place, rather than endpoint by endpoint:
   Every ORM SELECT, UPDATE and DELETE then gets `clinic_id = :clinic` added for every
   tenant-owned table, and every flush and ORM bulk INSERT refuses tenant rows of another
   clinic. A route cannot forget the filter.
+* **Fair writes on SQLite.** Writers of one database file queue in arrival order on a
+  process-wide `WriteQueue` instead of racing through the busy timeout (which stays as the
+  fallback against other processes). Read-only sessions (`read_only=True`: GET/HEAD
+  requests) begin DEFERRED with `PRAGMA query_only`, never wait for a writer, and hand the
+  writes a read must make (its audit events, a session's sliding expiry) to `defer_write`:
+  they run in one short write transaction right after the read commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -130,30 +138,168 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 # Execution option of a connection that only reads, for a long time (a research export job):
-# on SQLite it begins deferred, so under WAL it reads one snapshot without holding the write
-# lock, and the app's writers (and the job's progress) go on meanwhile.
+# on SQLite it begins deferred like any read-only work, so under WAL it reads one snapshot
+# without holding the write lock, and the app's writers (and the job's progress) go on.
 SNAPSHOT_READER = "triggerpoint_snapshot_reader"
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN: avoids deadlock-prone lock upgrades between writers.
-    deferred = conn.get_execution_options().get(SNAPSHOT_READER, False)
-    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+WRITE_WAIT_SECONDS = 10.0  # as long as the busy timeout: then the writer gives up
+READ_ONLY = "tp_read_only"  # execution option (and session.info key) of read-only work
+_DEFERRED = "deferred_writes"
+_QUERY_ONLY = "tp_query_only"  # connection-record key: PRAGMA query_only is on
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A write inside a read-only unit of work: a bug in the code, not bad user input.
+    Writes a read must make go through `defer_write`."""
+
+
+class WriteTimeout(RuntimeError):
+    """A writer waited longer than WRITE_WAIT_SECONDS for its turn."""
+
+
+class WriteQueue:
+    """A FIFO lock: writers are served in the order they asked (tickets), so no writer
+    starves behind luckier ones, as they do when they all poll through SQLite's busy timeout.
+
+    Why not a threading.Lock: it makes no ordering promise, and a write transaction may end
+    in another thread than it began in (an async endpoint's commit runs in the threadpool),
+    so release names the owner (the DBAPI connection), not the thread.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: deque[object] = deque()  # tickets, oldest first
+        self._holder: object | None = None
+
+    def waiting(self) -> int:
+        """How many writers wait for their turn (tests use it to order their threads)."""
+        with self._cond:
+            return len(self._waiting)
+
+    def acquire(self, owner: object, timeout: float = WRITE_WAIT_SECONDS) -> None:
+        with self._cond:
+            ticket = object()
+            self._waiting.append(ticket)
+            try:
+                ok = self._cond.wait_for(
+                    lambda: self._holder is None and self._waiting[0] is ticket, timeout
+                )
+            finally:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()  # whoever is first now may go
+            if not ok:
+                raise WriteTimeout(f"waited over {timeout:g} s for the database write lock")
+            self._holder = owner
+
+    def release(self, owner: object) -> bool:
+        """Hand the lock to the next in line; False (nothing done) if `owner` holds none."""
+        with self._cond:
+            if self._holder is not owner:
+                return False
+            self._holder = None
+            self._cond.notify_all()
+            return True
+
+
+_queues: dict[str, WriteQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def write_queue(database: str) -> WriteQueue:
+    """The one queue of a database file in this process (every engine on it shares it)."""
+    key = str(Path(database).resolve())
+    with _queues_lock:
+        return _queues.setdefault(key, WriteQueue())
+
+
+def _sqlite_begin(queue: WriteQueue | None) -> Callable[[Any], None]:
+    def begin(conn: Any) -> None:
+        info = conn.info  # the pooled DBAPI connection's own dict
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY) or options.get(SNAPSHOT_READER):
+            if not info.get(_QUERY_ONLY):
+                conn.exec_driver_sql("PRAGMA query_only=ON")
+                info[_QUERY_ONLY] = True
+            conn.exec_driver_sql("BEGIN")  # DEFERRED: a reader never takes the write lock
+            return
+        if info.get(_QUERY_ONLY):
+            conn.exec_driver_sql("PRAGMA query_only=OFF")
+            info[_QUERY_ONLY] = False
+        dbapi = conn.connection.dbapi_connection
+        if queue is not None:
+            queue.acquire(dbapi)
+        try:
+            # Take SQLite's lock at BEGIN: no deadlock-prone upgrades; other processes wait
+            # on the busy timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if queue is not None:
+                queue.release(dbapi)
+            raise
+
+    return begin
+
+
+def _release_after(queue: WriteQueue, engine: Engine) -> None:
+    """Free the queue once the transaction's COMMIT or ROLLBACK has run (not before: the next
+    writer's BEGIN IMMEDIATE would then meet SQLite's lock and sleep in the busy handler)."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            queue.release(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            queue.release(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]  # per-engine dialect
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]  # per-engine dialect
+
+    def on_close(dbapi_connection: Any, _record: Any, *_: Any) -> None:
+        queue.release(dbapi_connection)  # a connection closed or invalidated mid-transaction
+
+    event.listen(engine, "close", on_close)
+    event.listen(engine, "invalidate", on_close)
+    event.listen(engine, "checkin", on_close)
+
+
+def _readonly_error(context: Any) -> BaseException | None:
+    """The database's refusal of a write in a read-only session, as the bug it is."""
+    err = context.original_exception
+    refused = "readonly database" in str(err) or getattr(err, "sqlstate", None) == "25006"
+    conn = context.connection
+    if refused and conn is not None and conn.get_execution_options().get(READ_ONLY):
+        return ReadOnlyViolation(f"write in a read-only unit of work: {context.statement}")
+    return None
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        on_disk = bool(parsed.database) and parsed.database != ":memory:"
+        if on_disk:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
         )
+        queue = write_queue(str(parsed.database)) if on_disk else None
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin(queue))
+        event.listen(engine, "handle_error", _readonly_error)
+        if queue is not None:
+            _release_after(queue, engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "handle_error", _readonly_error)
+    return engine
 
 
 @cache
@@ -161,22 +307,83 @@ def get_engine() -> Engine:
     return make_engine()
 
 
+class AppSession(Session):
+    """A Session whose commit also runs the writes a read-only unit of work deferred.
+
+    Why not an `after_commit` listener: an error raised there leaves the session stuck in
+    its committed transaction, and the deferred write would need a second pooled connection
+    while the read's is still checked out. Here the read's transaction is over and its
+    connection back in the pool before the deferred write starts, and a failure is an
+    ordinary error from `commit()`: the request that read fails with it."""
+
+    def commit(self) -> None:
+        super().commit()
+        writes: list[Callable[[Session], None]] = self.info.pop(_DEFERRED, [])
+        if writes:
+            _run_deferred(self, writes)
+
+
+def _run_deferred(read: Session, writes: list[Callable[[Session], None]]) -> None:
+    with unit_of_work(clinic_id=read.info.get("clinic_id"), engine=read.info["engine"]) as w:
+        for write in writes:
+            write(w)
+
+
 @cache
-def _factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def _factory(engine: Engine) -> sessionmaker[AppSession]:
+    return sessionmaker(bind=engine, class_=AppSession, expire_on_commit=False)
 
 
-def open_session(*, clinic_id: int | None, engine: Engine | None = None) -> Session:
-    """A session acting for one clinic (None: the system, e.g. setup, admin CLI, audit)."""
-    session = _factory(engine or get_engine())()
+@cache
+def _read_only_engine(engine: Engine) -> Engine:
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True  # BEGIN READ ONLY: a write there is refused
+    return engine.execution_options(**options)
+
+
+def open_session(
+    *, clinic_id: int | None, engine: Engine | None = None, read_only: bool = False
+) -> Session:
+    """A session acting for one clinic (None: the system, e.g. setup, admin CLI, audit).
+
+    `read_only`: the session only reads (a GET). On SQLite it begins DEFERRED and never
+    queues for the write lock; on both engines a write in it raises ReadOnlyViolation. The
+    writes a read must make go through `defer_write`."""
+    base = engine or get_engine()
+    session = _factory(_read_only_engine(base) if read_only else base)()
     session.info["clinic_id"] = clinic_id
+    session.info["engine"] = base
+    session.info[READ_ONLY] = read_only
     return session
 
 
+def is_read_only(session: Session) -> bool:
+    return bool(session.info.get(READ_ONLY))
+
+
+def defer_write(session: Session, write: Callable[[Session], None]) -> None:
+    """Run `write(s)` in a session that may write: at once (in `session`) when it may, else
+    in one short transaction, for all of them, right after the read-only `session` commits.
+    If that transaction fails, the read's `commit()` raises: a read never succeeds without
+    its writes (its audit). A rolled-back read drops them (nothing happened)."""
+    if not is_read_only(session):
+        write(session)
+        return
+    session.info.setdefault(_DEFERRED, []).append(write)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_deferred(session: Session, _previous_transaction: object) -> None:
+    session.info.pop(_DEFERRED, None)
+
+
 @contextmanager
-def unit_of_work(*, clinic_id: int | None, engine: Engine | None = None) -> Iterator[Session]:
+def unit_of_work(
+    *, clinic_id: int | None, engine: Engine | None = None, read_only: bool = False
+) -> Iterator[Session]:
     """One transaction: commit when the block ends, roll back on any error."""
-    session = open_session(clinic_id=clinic_id, engine=engine)
+    session = open_session(clinic_id=clinic_id, engine=engine, read_only=read_only)
     try:
         yield session
         session.commit()
@@ -221,6 +428,9 @@ def _confine_bulk_insert(state: ORMExecuteState, clinic_id: int) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _confine_writes(session: Session, _ctx: Any, _instances: Any) -> None:
+    if is_read_only(session) and (session.new or session.dirty or session.deleted):
+        changed = next(iter([*session.new, *session.dirty, *session.deleted]))
+        raise ReadOnlyViolation(f"{type(changed).__name__} changed in a read-only session")
     clinic_id = session.info.get("clinic_id")
     if clinic_id is None:
         return

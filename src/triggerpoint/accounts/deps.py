@@ -26,6 +26,9 @@ from triggerpoint.ui import localtime
 
 SESSION_COOKIE = "tp_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Requests whose database work is read-only: their sessions never queue for SQLite's write
+# lock, and the writes they must make (audit of the read, session slide) are deferred.
+READ_METHODS = frozenset({"GET", "HEAD"})
 # What a user with a printed (one-time) password may still reach: the form to change it,
 # and the way out.
 WHILE_PASSWORD_PENDING = frozenset({"/account/password", "/logout"})
@@ -58,6 +61,12 @@ def principal_from_credentials(request: Request, session: Session) -> Principal 
     return None
 
 
+def is_read_request(request: Request) -> bool:
+    """Whether the request's database work is read-only: a GET or HEAD must not change
+    anything but what `defer_write` writes for it (its audit, the sliding expiry)."""
+    return request.method in READ_METHODS
+
+
 def resolve_principal(request: Request) -> Principal | None:
     """The principal for this request (or None), looked up once per request; times on the
     pages it renders are then shown in the principal's clinic's zone (set on every call: a
@@ -65,9 +74,11 @@ def resolve_principal(request: Request) -> Principal | None:
     if "principal" in request.state._state:
         principal: Principal | None = request.state.principal
     else:
-        with open_session(clinic_id=None) as session:
+        # Read-only for every method: the lookup only reads, and a write request's own work
+        # runs in its page session, so it queues once for the write lock, not twice.
+        with open_session(clinic_id=None, read_only=True) as session:
             principal = principal_from_credentials(request, session)
-            session.commit()  # the lookup records the session's last use
+            session.commit()  # writes the sliding expiry, when due (`defer_write`)
         request.state.principal = principal
     localtime.use_zone(principal.timezone if principal else None)
     return principal
@@ -138,7 +149,7 @@ def finish(session: Session, result: object) -> None:
 def api_session(request: Request) -> Iterator[Session]:
     """One session and one transaction for the whole API request: who is asking, then the
     work. The session starts unscoped to look up the token, then is confined to its clinic."""
-    session = open_session(clinic_id=None)
+    session = open_session(clinic_id=None, read_only=is_read_request(request))
     try:
         authenticate(request, session)
         yield session
@@ -173,8 +184,8 @@ async def page_principal(request: Request) -> Principal:
     return principal
 
 
-def _scoped(principal: Principal) -> Iterator[Session]:
-    session = open_session(clinic_id=principal.clinic_id)
+def _scoped(principal: Principal, *, read_only: bool) -> Iterator[Session]:
+    session = open_session(clinic_id=principal.clinic_id, read_only=read_only)
     try:
         yield session
     except BaseException:
@@ -184,8 +195,10 @@ def _scoped(principal: Principal) -> Iterator[Session]:
         session.close()
 
 
-def page_session(principal: Annotated[Principal, Depends(page_principal)]) -> Iterator[Session]:
-    yield from _scoped(principal)
+def page_session(
+    request: Request, principal: Annotated[Principal, Depends(page_principal)]
+) -> Iterator[Session]:
+    yield from _scoped(principal, read_only=is_read_request(request))
 
 
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
@@ -244,7 +257,7 @@ def _injected(annotation: object) -> str | None:
 def _run_handler(
     handler: Callable[..., T], request: Request, roles: dict[str, str], kwargs: dict[str, Any]
 ) -> T:
-    session = open_session(clinic_id=None)
+    session = open_session(clinic_id=None, read_only=is_read_request(request))
     try:
         provided = {"principal": authenticate(request, session), "session": session}
         result = handler(**kwargs, **{name: provided[role] for name, role in roles.items()})

@@ -23,7 +23,7 @@ from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from triggerpoint.accounts import throttle
@@ -39,7 +39,7 @@ from triggerpoint.accounts.models import (
 from triggerpoint.audit.models import AuditEvent
 from triggerpoint.audit.service import Actor, record
 from triggerpoint.config import get_settings
-from triggerpoint.db import Base, rowcount, utcnow
+from triggerpoint.db import Base, defer_write, rowcount, utcnow
 from triggerpoint.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts
 
 _hasher = PasswordHasher()
@@ -437,10 +437,20 @@ def _principal(user: User, csrf: str | None) -> Principal:
     )
 
 
-def principal_from_session(session: Session, *, token: str) -> Principal | None:
-    """The user behind a session cookie, sliding its expiry; None if unknown or expired."""
+SLIDE_EVERY = timedelta(seconds=60)  # a session's expiry is written at most this often
+
+
+def principal_from_session(
+    session: Session, *, token: str, now: datetime | None = None
+) -> Principal | None:
+    """The user behind a session cookie, sliding its expiry; None if unknown or expired.
+
+    The slide is written at most once per SLIDE_EVERY (the last slide is the expiry minus
+    the session lifetime), so most requests of a busy session write nothing for it; on a
+    read-only session it is deferred to the short write after the read (`defer_write`).
+    """
     row = session.scalar(select(LoginSession).where(LoginSession.token_hash == _digest(token)))
-    now = utcnow()
+    now = now or utcnow()
     if row is None or row.expires_at <= now:
         return None
     user = session.scalar(
@@ -448,8 +458,21 @@ def principal_from_session(session: Session, *, token: str) -> Principal | None:
     )
     if user is None or not user.active:
         return None
-    row.expires_at = now + timedelta(hours=get_settings().session_hours)
+    lifetime = timedelta(hours=get_settings().session_hours)
+    if now - (row.expires_at - lifetime) >= SLIDE_EVERY:
+        _slide(session, row.id, now + lifetime)
     return _principal(user, row.csrf_token)
+
+
+def _slide(session: Session, session_id: int, expires: datetime) -> None:
+    def write(w: Session) -> None:
+        w.execute(
+            update(LoginSession)
+            .where(LoginSession.id == session_id, LoginSession.expires_at < expires)
+            .values(expires_at=expires)
+        )
+
+    defer_write(session, write)
 
 
 def _token_lifetime(expires_days: int | None) -> timedelta:

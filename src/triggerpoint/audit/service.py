@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session
 
 from triggerpoint.audit.keys import AuditKey, checkpoint_path, key_path, load_key, signing_key
 from triggerpoint.audit.models import AuditEvent, AuditHead
-from triggerpoint.db import utcnow
+from triggerpoint.db import defer_write, is_read_only, utcnow
 
 log = logging.getLogger("triggerpoint.audit")
 
@@ -383,6 +383,11 @@ def _chain(conn: Connection, key: AuditKey, events: list[AuditEvent]) -> None:
 def _write_pending(session: Session) -> None:
     pending: list[AuditEvent] = session.info.pop(_PENDING, [])
     if not pending:
+        return
+    if is_read_only(session):
+        # A read's events: chained in the short write right after the read commits (and
+        # if that fails, so does the read's commit: no read goes unaudited).
+        defer_write(session, lambda w: w.info.setdefault(_PENDING, []).extend(pending))
         return
     # Core statements on the session's connection: append-only rows and one counter per
     # chain need none of the unit of work's bookkeeping, and this runs on every request.

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from triggerpoint.accounts.deps import LoginRequired, PasswordChangeRequired, resolve_principal
 from triggerpoint.bodychart.catalog import load_catalog
-from triggerpoint.db import IsolationError
+from triggerpoint.db import IsolationError, WriteTimeout
 from triggerpoint.errors import Conflict, DomainError, InvalidInput, NotFound, SafetyBlock
 from triggerpoint.ui.errors import (
     error_page,
@@ -99,6 +99,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IsolationError)
     def _isolation(request: Request, exc: IsolationError) -> Response:
         return _json_or_page(request, 404, "not found")
+
+    @app.exception_handler(WriteTimeout)
+    def _write_timeout(request: Request, exc: WriteTimeout) -> Response:
+        """A writer that waited its whole turn for the database: busy, not broken."""
+        response = _json_or_page(request, 503, "the database is busy; try again")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
