@@ -2,7 +2,8 @@
 
 Each cell charts the forbidden entry (refused: 409 or 422, nothing written) and an allowed one
 (accepted) for a patient screened with that answer. The paths: the JSON API, the bedside form,
-and the demo generators (which build rows in bulk but meet the same `safety.entry` check).
+and the demo generators (the demo clinic charts through `treatment.service`, as the form; the
+bulk registry builds rows but meets the same `safety.entry` check).
 FHIR import and the CLI import are crossed with the same cases in tests/interop.
 """
 
@@ -253,7 +254,8 @@ def _safety(answers: dict[str, str | None], bmi: float | None = 22.9) -> Patient
 
 @pytest.mark.parametrize("case", SITE_CASES, ids=lambda c: c.name)
 def test_demo_generators(case):
-    """The demo clinic and the registry both build needles with `needle_entry`."""
+    """The bulk registry builds needles with `needle_entry` (the demo clinic goes through
+    `treatment.service.add_entry`, in tests/demo/test_demo_rules.py): it meets the same check."""
     atlas = load_atlas()
     patient = _safety(case.answers)
     muscle, side, tp = case.forbidden
