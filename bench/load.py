@@ -481,9 +481,22 @@ def run_setting(setting: Setting, db: Database, seconds: float, run: Run) -> Non
                 run.fail(f"{setting.name}, {n} clients", exc)
                 continue
             _print_result(res)
+            if res.errors:
+                _print_server_errors(db.data_dir / f"serve-w{setting.workers}.log")
             run.results.append(res)
     finally:
         stop(proc)
+
+
+def _print_server_errors(log: Path, limit: int = 3) -> None:
+    """The server's own account of a failed request (its tracebacks), before the run's temp
+    dir is removed: an error counted in the table is useless without its cause."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    shown = [b for b in text.split("Traceback (most recent call last):")[1:]][:limit]
+    for block in shown:
+        print("  server traceback:\n    " + "\n    ".join(block.strip().splitlines()[-12:]))
+    if not shown:
+        print(f"  (no traceback in {log.name}: {_tail(log)[-400:]!r})")
 
 
 def run_anchors(tmp: Path, db: Database | None, seconds: float) -> list[Result]:
@@ -650,6 +663,11 @@ def targets(results: list[Result]) -> dict[str, object]:
             "verdict": _verdict(
                 None if not gain or p2_95 is None else gain >= 1.8 and p2_95 < 0.150
             ),
+        },
+        "no_server_errors": {
+            "errors_non_503": sum(r.errors for r in results),
+            "target": "no request fails anywhere (a 500 is a defect, whatever the load)",
+            "verdict": _verdict(None if not results else all(r.errors == 0 for r in results)),
         },
         "clients_64": {
             "settings": len(at64),
