@@ -152,6 +152,7 @@ PAGES: tuple[BrowserPage, ...] = (
     BrowserPage("research", "/research"),
     BrowserPage("research-painmap", "/research/painmap"),
     BrowserPage("research-ltr", "/research/ltr"),
+    BrowserPage("research-exports", "/research/exports"),
     BrowserPage("studies", "/research/studies"),
     BrowserPage("study", "/research/studies/{study_id}"),
     BrowserPage("study-examine", "/research/studies/{study_id}/examine/{participant_id}"),

@@ -2,7 +2,7 @@
 exports with the form; a worker (here, the job function in this process, on the server's
 database) runs one, another fails on a full disk, the third stays queued. The page shows
 each state, the progress and the download link, does not scroll sideways on a tablet, and
-is screenshotted at 820x1180 and 1366x900 to /work/shots/."""
+is screenshotted at 820x1180 and 1366x900 (test-results/, as every browser test)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import PASSWORD, Site, served
+from tests.e2e.conftest import PASSWORD, Site, screenshot, served
 from triggerpoint.accounts.service import create_user
 from triggerpoint.audit.service import Actor
 from triggerpoint.config import get_settings
@@ -26,7 +26,6 @@ from triggerpoint.research.exports.models import ResearchExportJob
 from triggerpoint.research.exports.schemas import TABLES
 
 pytestmark = pytest.mark.browser
-SHOTS = Path("/work/shots")
 SIZES = {"tablet": (820, 1180), "laptop": (1366, 900)}
 
 
@@ -100,14 +99,13 @@ def test_exports_page_requests_shows_progress_and_downloads(browser, export_site
         assert got.status == 200 and got.headers["cache-control"] == "no-store"
         names = zipfile.ZipFile(io.BytesIO(got.body())).namelist()
         assert "patients.parquet" in names
-        SHOTS.mkdir(parents=True, exist_ok=True)
         for size, (width, height) in SIZES.items():
             page.set_viewport_size({"width": width, "height": height})
             page.reload()
             page.wait_for_load_state("networkidle")
             scroll = page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width, f"{size}: scrolls sideways ({scroll}px)"
-            page.screenshot(path=str(SHOTS / f"research-exports-{size}.png"), full_page=True)
+            screenshot(page, f"research-exports-{size}")
         assert not errors, errors
     finally:
         ctx.close()

@@ -16,6 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from triggerpoint.db import Base, TenantMixin, utcnow
 
 FORMATS = ("redcap", "odm", "parquet")
+# What a researcher reads for each format (the page; the API keeps the ids).
+FORMAT_LABELS = {
+    "redcap": "REDCap (data dictionary and records, CSV)",
+    "odm": "CDISC ODM 1.3.2 (XML)",
+    "parquet": "Parquet (one file per table, for DuckDB, pandas or R)",
+}
 STATUSES = ("queued", "running", "done", "failed")
 
 

@@ -25,7 +25,7 @@ from triggerpoint.accounts.deps import (
 from triggerpoint.accounts.service import Principal
 from triggerpoint.errors import InvalidInput
 from triggerpoint.research.exports import service
-from triggerpoint.research.exports.models import FORMATS, ResearchExportJob
+from triggerpoint.research.exports.models import FORMAT_LABELS, ResearchExportJob
 from triggerpoint.research.exports.schemas import ExportJobIn, ExportJobOut, ExportProgress
 from triggerpoint.ui.templating import templates
 
@@ -115,7 +115,7 @@ def _page(
     jobs = [_out(j) for j in service.export_jobs(session, principal=principal)]
     ctx = {
         "jobs": jobs,
-        "formats": FORMATS,
+        "formats": FORMAT_LABELS,
         "busy": any(j.status in ("queued", "running") for j in jobs),  # refresh while so
         "error": error,
     }
