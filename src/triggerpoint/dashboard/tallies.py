@@ -324,7 +324,23 @@ def _touched(session: Session) -> _Touched:
 
 
 def before_flush(session: Session) -> None:
-    """A needling session about to be deleted takes its summary row (and totals) with it."""
+    """Lock the rows this flush will recompute, before it inserts anything; and a needling
+    session about to be deleted takes its summary row (and totals) with it.
+
+    The lock comes first because inserting a measurement takes a KEY SHARE lock on its
+    patient (the foreign key): two transactions that both insert for one patient and only
+    then lock it FOR UPDATE would each wait for the other's KEY SHARE (PostgreSQL's
+    "deadlock detected", seen as a 500 under load by bench/load.py)."""
+    t = _touched(session)
+    # A new measurement's clinic may be filled in later in this flush: its patient is enough.
+    patients = {
+        p
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, Measurement)
+        for p in _values(obj, "patient_id")
+    }
+    if patients or t.sessions or t.visits:
+        _lock(session.connection(), t, patients)
     doomed = [o.id for o in session.deleted if isinstance(o, NeedlingSession) and o.id]
     if not doomed:
         return
@@ -338,19 +354,15 @@ def before_flush(session: Session) -> None:
     apply_deltas(conn, deltas)
 
 
-def after_flush(session: Session) -> None:
-    """Recompute every key this flush touched, then move the clinic totals by the difference."""
-    t = _touched(session)
-    if not (t.series or t.sessions or t.visits):
-        return
-    conn = session.connection()
+def _lock(conn: Connection, t: _Touched, patients: Iterable[int] = ()) -> None:
+    """Lock the touched patients, then the touched needling sessions, each ascending: one
+    order for every writer, so writers of the same rows queue instead of deadlocking.
+    Adds the sessions of touched visits to `t.sessions`."""
     if t.visits:
         t.sessions.update(conn.scalars(select(NS.c.id).where(NS.c.visit_id.in_(t.visits))))
-    patients = sorted({k[1] for k in t.series})
-    if patients:  # lock order: patients, then sessions, each ascending (no deadlock between us)
-        conn.execute(
-            select(PT.c.id).where(PT.c.id.in_(patients)).order_by(PT.c.id).with_for_update()
-        )
+    ids = sorted({*patients, *(k[1] for k in t.series)})
+    if ids:
+        conn.execute(select(PT.c.id).where(PT.c.id.in_(ids)).order_by(PT.c.id).with_for_update())
     if t.sessions:
         conn.execute(
             select(NS.c.id)
@@ -358,6 +370,15 @@ def after_flush(session: Session) -> None:
             .order_by(NS.c.id)
             .with_for_update()
         )
+
+
+def after_flush(session: Session) -> None:
+    """Recompute every key this flush touched, then move the clinic totals by the difference."""
+    t = _touched(session)
+    if not (t.series or t.sessions or t.visits):
+        return
+    conn = session.connection()
+    _lock(conn, t)  # held since before_flush, except rows only the flush gave an id
     deltas: Deltas = {}
     for key in sorted(t.series):
         refresh_series(conn, key, deltas)
