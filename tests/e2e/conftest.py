@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from triggerpoint.accounts.service import create_clinic, create_user
 from triggerpoint.audit.service import Actor
@@ -112,16 +113,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
     upgrade(engine)
     with open_session(clinic_id=None, engine=engine) as s:
         clinic = create_clinic(s, name="Browser test clinic", actor=Actor.system("e2e"))
-        user, _ = create_user(
-            s,
-            clinic_id=clinic.id,
-            username="dr.browser",
-            full_name="Dr Browser",
-            role="clinician",
-            actor=Actor.system("e2e"),
-            password=PASSWORD,
-        )
-        user.must_change_password = False
+        browser_clinician(s, clinic_id=clinic.id, username="dr.browser", full_name="Dr Browser")
         s.commit()
     engine.dispose()
     with served(folder, {"TRIGGERPOINT_DATABASE_URL": url}) as base:
@@ -177,6 +169,20 @@ def clinician_page(page, site: Site):
     page.wait_for_load_state("networkidle")
     assert "/login" not in page.url, page.content()[:500]
     return page
+
+
+def browser_clinician(s: Session, *, clinic_id: int, username: str, full_name: str) -> None:
+    """A clinician who signs in with PASSWORD at once (no forced change): the browser user."""
+    user, _ = create_user(
+        s,
+        clinic_id=clinic_id,
+        username=username,
+        full_name=full_name,
+        role="clinician",
+        actor=Actor.system("e2e"),
+        password=PASSWORD,
+    )
+    user.must_change_password = False
 
 
 def screenshot(page, name: str) -> Path:

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import PASSWORD, Site, screenshot, served
-from triggerpoint.accounts.service import create_user
-from triggerpoint.audit.service import Actor
+from tests.e2e.conftest import PASSWORD, Site, browser_clinician, screenshot, served
 from triggerpoint.config import get_settings
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.demo.generator import seed
@@ -37,16 +35,9 @@ def export_site(tmp_path_factory) -> Iterator[tuple[Site, str, Path]]:
     upgrade(engine)
     with open_session(clinic_id=None, engine=engine) as s:
         result = seed(s, patients=20)
-        user, _ = create_user(
-            s,
-            clinic_id=result.clinic_id,
-            username="dr.exports",
-            full_name="Dr Exports",
-            role="clinician",
-            actor=Actor.system("e2e"),
-            password=PASSWORD,
+        browser_clinician(
+            s, clinic_id=result.clinic_id, username="dr.exports", full_name="Dr Exports"
         )
-        user.must_change_password = False
         s.commit()
     engine.dispose()
     bundles = folder / "bundles"

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import PASSWORD, Site, served
-from triggerpoint.accounts.service import create_user
-from triggerpoint.audit.service import Actor
+from tests.e2e.conftest import PASSWORD, Site, browser_clinician, served
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.demo.generator import seed
 from triggerpoint.migrate import upgrade
@@ -63,16 +61,9 @@ def research_site(tmp_path_factory) -> Iterator[Site]:
     upgrade(engine)
     with open_session(clinic_id=None, engine=engine) as s:
         result = seed(s, patients=60)
-        user, _ = create_user(
-            s,
-            clinic_id=result.clinic_id,
-            username="dr.research",
-            full_name="Dr Research",
-            role="clinician",
-            actor=Actor.system("e2e"),
-            password=PASSWORD,
+        browser_clinician(
+            s, clinic_id=result.clinic_id, username="dr.research", full_name="Dr Research"
         )
-        user.must_change_password = False
         s.commit()
     _repeat_drawings(engine)
     engine.dispose()
