@@ -243,17 +243,11 @@ def note_row(
     patient_id: int,
     content: dict[str, Any],
     author_id: int | None,
-    clinic_id: int | None = None,
     at: datetime | None = None,
-    signed_at: datetime | None = None,
 ) -> SoapNote:
     """A new note's row from validated content (`NoteContent`), for `save_note` and
-    `import_note`: `at` dates it, `signed_at` signs it by its author."""
-    extra: dict[str, Any] = {} if clinic_id is None else {"clinic_id": clinic_id}
-    if at is not None:
-        extra |= {"created_at": at, "updated_at": at}
-    if signed_at is not None:
-        extra |= {"status": "signed", "signed_by": author_id, "signed_at": signed_at}
+    `import_note`: `at` dates it (past visits of the demo or an import; else now)."""
+    extra: dict[str, Any] = {} if at is None else {"created_at": at, "updated_at": at}
     return SoapNote(
         visit_id=visit_id,
         patient_id=patient_id,
