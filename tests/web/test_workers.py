@@ -67,7 +67,7 @@ def _children(pid: int) -> list[int]:
         return [int(p) for p in f.read().split()]
 
 
-def _serve(url: str, port: int, tmp_path: Path) -> subprocess.Popen:
+def _serve(url: str, port: int, tmp_path: Path, *, workers: int = 2) -> subprocess.Popen:
     env = {
         **os.environ,
         "TRIGGERPOINT_DATABASE_URL": url,
@@ -76,7 +76,7 @@ def _serve(url: str, port: int, tmp_path: Path) -> subprocess.Popen:
     }
     env.pop("TRIGGERPOINT_SCHEMA_MIGRATED", None)
     proc = subprocess.Popen(
-        [str(TRIGGERPOINT), "serve", "--workers", "2", "--port", str(port)],
+        [str(TRIGGERPOINT), "serve", "--workers", str(workers), "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
