@@ -74,9 +74,7 @@ def test_pages_and_form_posts_run_no_sql_on_the_event_loop(
     app_client, alice, statements_on_the_loop
 ):
     client, csrf = logged_in(app_client, alice)
-    statements_on_the_loop.clear()  # the login page is another matter (accounts' own pages)
     patient_id = new_patient(app_client, alice)
-    statements_on_the_loop.clear()  # that was the API (api_handler: a worker thread)
     assert client.get("/patients").status_code == 200
     assert client.get(f"/patients/{patient_id}").status_code == 200
     resp = client.post(
