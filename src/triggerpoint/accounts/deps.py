@@ -18,6 +18,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from triggerpoint.accounts import service
 from triggerpoint.accounts.service import Principal
@@ -175,13 +176,25 @@ async def _credentials_present(request: Request) -> None:
 
 
 async def page_principal(request: Request) -> Principal:
-    principal = resolve_principal(request)
+    if "principal" not in request.state._state:
+        # The lookup reads the database (and may write the sliding expiry): in a worker
+        # thread, never on the event loop, where a wait would stall every request.
+        await run_in_threadpool(resolve_principal, request)
+    principal = resolve_principal(request)  # looked up above: sets the zone in this context
     if principal is None:
         raise LoginRequired(quote(str(request.url.path)))
     await _page_csrf(request, principal)
     if principal.must_change_password and request.url.path not in WHILE_PASSWORD_PENDING:
         raise PasswordChangeRequired()
     return principal
+
+
+async def page_form(request: Request) -> FormData:
+    """The posted form, read on the event loop (it awaits the body) so that the handler can
+    be a plain `def`: FastAPI then runs it, and its database work, in a worker thread. A
+    coroutine handler that used its session would block the event loop while it waits for
+    the database (tests/accounts/test_no_db_on_loop.py checks that none does)."""
+    return await request.form()
 
 
 def _scoped(principal: Principal, *, read_only: bool) -> Iterator[Session]:
@@ -205,6 +218,7 @@ ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 ApiSession = Annotated[Session, Depends(api_session)]
 PagePrincipal = Annotated[Principal, Depends(page_principal)]
 PageSession = Annotated[Session, Depends(page_session)]
+PageForm = Annotated[FormData, Depends(page_form)]
 
 
 def api_handler(handler: Callable[..., T]) -> Callable[..., Awaitable[T]]:

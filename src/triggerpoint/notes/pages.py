@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.accounts.deps import PageForm, PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.accounts.service import Principal
 from triggerpoint.errors import Conflict, InvalidInput, NotFound
 from triggerpoint.notes import schemas, service
@@ -113,17 +113,18 @@ def _act(
 
 
 @pages.post("/visits/{visit_id}/note", response_class=HTMLResponse)
-async def note_save(
+def note_save(
     request: Request,
     principal: PagePrincipal,
     session: PageSession,
     visit_id: RecordId,
+    form_data: PageForm,
     next: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Save (optionally applying a template), save and sign, or add an addendum; then back
     to `next` (a path of this site) or the visit."""
     principal.require("clinical:write")  # first: a refused form re-renders the note
-    form = {k: v for k, v in (await request.form()).items() if k != "csrf_token"}
+    form = {k: v for k, v in form_data.items() if k != "csrf_token"}
     visit = records.get_record(session, Visit, visit_id, "visit")
     action = str(form.get("action") or "save")
     if action not in ACTIONS:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.accounts.deps import PageForm, PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.errors import InvalidInput
 from triggerpoint.outcomes import schemas, service
 from triggerpoint.outcomes.forms import ORDER, instrument_forms, parse_measurement_form
@@ -84,10 +84,14 @@ def record_form(
 
 
 @pages.post("/patients/{patient_id}/outcomes/record", response_class=HTMLResponse)
-async def record_save(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def record_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
+    form = {k: str(v) for k, v in form_data.items() if k != "csrf_token"}
     instrument = form.get("instrument", "")
     if instrument not in ORDER:
         instrument, errors = "nprs", {"instrument": "choose an instrument"}

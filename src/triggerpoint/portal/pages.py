@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.accounts.deps import PageForm, PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.accounts.service import Principal
 from triggerpoint.config import get_settings
 from triggerpoint.errors import InvalidInput
@@ -90,10 +90,14 @@ def _link_page(
 
 
 @pages.post("/patients/{patient_id}/questionnaire-requests", response_class=HTMLResponse)
-async def request_create(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def request_create(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
-    form = await request.form()
+    form = form_data
     raw: dict[str, Any] = {
         "instruments": form.getlist("instruments"),
         "pain_drawing": form.get("pain_drawing") == "on",

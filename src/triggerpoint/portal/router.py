@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from triggerpoint.accounts.deps import (
     ApiPrincipal,
     ApiSession,
+    PageForm,
     PagePrincipal,
     PageSession,
     UnitOfWorkRoute,
@@ -194,10 +195,10 @@ def rules_page(request: Request, principal: PagePrincipal, session: PageSession)
 
 
 @rule_pages.post(RULES_PATH, response_class=HTMLResponse)
-async def rules_create(
-    request: Request, principal: PagePrincipal, session: PageSession
+def rules_create(
+    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
 ) -> Response:
-    form = await request.form()
+    form = form_data
     raw: dict[str, Any] = {
         "name": form.get("name") or "",
         "instruments": form.getlist("instruments"),
@@ -226,10 +227,14 @@ async def rules_create(
 
 
 @rule_pages.post(RULES_PATH + "/{rule_id}/active", response_class=HTMLResponse)
-async def rules_set_active(
-    request: Request, principal: PagePrincipal, session: PageSession, rule_id: RecordId
+def rules_set_active(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    rule_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
-    form = await request.form()
+    form = form_data
     data, errors = parse_form(
         rules.RulePatch, {"version": form.get("version"), "active": form.get("active") == "true"}
     )

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.accounts.deps import PageForm, PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.accounts.service import Principal
 from triggerpoint.db import utcnow
 from triggerpoint.errors import Conflict, InvalidInput, NotFound
@@ -71,10 +71,10 @@ def patient_new(request: Request, principal: PagePrincipal) -> Response:
 
 
 @pages.post("/patients/new", response_class=HTMLResponse)
-async def patient_create(
-    request: Request, principal: PagePrincipal, session: PageSession
+def patient_create(
+    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
 ) -> Response:
-    form = dict(await request.form())
+    form = dict(form_data)
     data, errors = parse_form(schemas.PatientIn, form)
     if data is not None:
         try:
@@ -181,11 +181,15 @@ def drawing_editor(
 
 
 @pages.post("/patients/{patient_id}/draw", response_class=HTMLResponse)
-async def drawing_save(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def drawing_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Save a visit with its pain drawing in one transaction (both or neither)."""
-    form = await request.form()
+    form = form_data
     marks = []
     for raw in form.getlist("mark"):
         region, _, intensity = str(raw).partition(":")
@@ -247,8 +251,12 @@ def patient_edit(
 
 
 @pages.post("/patients/{patient_id}/edit", response_class=HTMLResponse)
-async def patient_update(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def patient_update(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Save through `update_patient`: a stale version (someone saved first) is a 409 shown
     on the form with the user's input kept, never a 500."""
@@ -256,7 +264,7 @@ async def patient_update(
     patient = schemas.PatientOut.model_validate(
         service.get_patient(session, principal=principal, patient_id=patient_id)
     )
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = {k: str(v) for k, v in form_data.items()}
     data, errors = parse_form(schemas.PatientUpdate, form)
     status = 422
     if data is not None:
@@ -310,14 +318,18 @@ def research_consent_form(
 
 
 @pages.post("/patients/{patient_id}/consents/research", response_class=HTMLResponse)
-async def research_consent_save(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def research_consent_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Record it through `record_consent` (kind research, audited). The clinician ticks that
     the patient agreed: without the tick nothing is recorded."""
     principal.require("patient:write")
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
-    form = _form_text(await request.form())
+    form = _form_text(form_data)
     data, errors = parse_form(
         schemas.ConsentIn,
         {
@@ -375,19 +387,20 @@ def consent_withdraw_confirm(
 
 
 @pages.post("/patients/{patient_id}/consents/{consent_id}/withdraw", response_class=HTMLResponse)
-async def consent_withdraw(
+def consent_withdraw(
     request: Request,
     principal: PagePrincipal,
     session: PageSession,
     patient_id: RecordId,
     consent_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Withdraw through `withdraw_consent` (audited); a stale or repeated withdrawal is a 409
     on the confirm page."""
     principal.require("patient:write")
     patient = service.get_patient(session, principal=principal, patient_id=patient_id)
     consent = _patients_consent(session, principal, patient_id, consent_id)
-    version = _record_id(str((await request.form()).get("version") or ""))
+    version = _record_id(str(form_data.get("version") or ""))
     error = None if version is not None else "the form is out of date: reload the page"
     if version is not None:
         try:
@@ -424,11 +437,15 @@ def _refused(errors: dict[str, str]) -> Response:
 
 
 @pages.post("/patients/{patient_id}/visits/start")
-async def visit_start(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def visit_start(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """A visit now (through `create_visit`), then its page, where the visit is worked through."""
-    raw = str((await request.form()).get("episode_id") or "")
+    raw = str(form_data.get("episode_id") or "")
     data, errors = parse_form(schemas.VisitIn, {"visit_at": utcnow(), "episode_id": raw or None})
     if data is None:
         return _refused(errors)
@@ -527,14 +544,18 @@ def diagnoses_page(
 
 
 @pages.post("/patients/{patient_id}/diagnoses", response_class=HTMLResponse)
-async def diagnosis_add(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def diagnosis_add(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Add a diagnosis through `add_diagnosis`, then back to `next` (the patient page, or the
     visit page that included the form)."""
     principal.require("clinical:write")
     service.get_patient(session, principal=principal, patient_id=patient_id)
-    form = _form_text(await request.form())
+    form = _form_text(form_data)
     back = same_site(form.get("next"), f"/patients/{patient_id}#episodes")
     data, errors = parse_form(schemas.DiagnosisIn, {"code": form.get("code", "")})
     episode_id = _episode_id(form)
@@ -567,12 +588,16 @@ async def diagnosis_add(
 
 
 @pages.post("/patients/{patient_id}/diagnoses/remove", response_class=HTMLResponse)
-async def diagnosis_remove(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def diagnosis_remove(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     principal.require("clinical:write")
     service.get_patient(session, principal=principal, patient_id=patient_id)
-    form = _form_text(await request.form())
+    form = _form_text(form_data)
     back = same_site(form.get("next"), f"/patients/{patient_id}#episodes")
     episode_id = _episode_id(form)
     if episode_id is None:
@@ -611,13 +636,17 @@ async def diagnosis_remove(
 
 
 @pages.post("/patients/{patient_id}/episodes", response_class=HTMLResponse)
-async def episode_create(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def episode_create(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Open an episode (complaint, onset, and a first diagnosis if given) via `create_episode`."""
     principal.require("clinical:write")
     service.get_patient(session, principal=principal, patient_id=patient_id)
-    form = _form_text(await request.form())
+    form = _form_text(form_data)
     back = same_site(form.get("next"), f"/patients/{patient_id}#episodes")
     first = form.get("first_code", "").strip()
     data, errors = parse_form(

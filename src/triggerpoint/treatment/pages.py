@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import TemplateNotFound
 from pydantic import BaseModel
 
-from triggerpoint.accounts.deps import PagePrincipal, PageSession, UnitOfWorkRoute
+from triggerpoint.accounts.deps import PageForm, PagePrincipal, PageSession, UnitOfWorkRoute
 from triggerpoint.accounts.models import User
 from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
 from triggerpoint.db import utcnow
@@ -119,11 +119,15 @@ def _screening_answers(form: Any) -> dict[str, dict[str, Any]]:
 
 
 @pages.post("/patients/{patient_id}/screening", response_class=HTMLResponse)
-async def screening_save(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def screening_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     principal.require("clinical:write")  # first: a refused form re-renders the screening
-    form = await request.form()
+    form = form_data
     next_path = safe_next(form.get("next"))
     answers = _screening_answers(form)
     data, errors = parse_form(schemas.ScreeningIn, {"answers": answers})
@@ -181,10 +185,14 @@ def disclosed_risks(form: Any) -> list[str]:
 
 
 @pages.post("/patients/{patient_id}/consent", response_class=HTMLResponse)
-async def consent_save(
-    request: Request, principal: PagePrincipal, session: PageSession, patient_id: RecordId
+def consent_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    patient_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
-    form = await request.form()
+    form = form_data
     next_path = safe_next(form.get("next"))
     signed_at = str(form.get("signed_at") or "")
     risks = disclosed_risks(form)
@@ -452,17 +460,18 @@ def _visit_context(
 
 
 @pages.post("/visits/{visit_id}/needling/{action}", response_class=HTMLResponse)
-async def needling_action(
+def needling_action(
     request: Request,
     principal: PagePrincipal,
     session: PageSession,
     visit_id: RecordId,
     action: str,
+    form_data: PageForm,
 ) -> Response:
     """One endpoint per action of the visit page; each is one transaction and returns to its
     step on the page."""
     principal.require("clinical:write")  # first: a refused form re-renders the session
-    posted = await request.form()
+    posted = form_data
     form = {k: v for k, v in posted.items() if k != "csrf_token" and k != "mark"}
     visit = records.get_record(session, Visit, visit_id, "visit")
     needling = service.needling_for_visit(session, visit_id=visit_id)
@@ -490,14 +499,18 @@ async def needling_action(
 
 
 @pages.post("/visits/{visit_id}/palpation", response_class=HTMLResponse)
-async def palpation_save(
-    request: Request, principal: PagePrincipal, session: PageSession, visit_id: RecordId
+def palpation_save(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    visit_id: RecordId,
+    form_data: PageForm,
 ) -> Response:
     """Record a palpation finding from the suggestions step (the same site again updates it),
     then back to the suggestions, re-ranked with it; a refused finding re-renders the page
     with the message at the findings (422), nothing recorded."""
     principal.require("clinical:write")
-    posted = await request.form()
+    posted = form_data
     form = {k: v for k, v in posted.items() if k != "csrf_token"}
     raw = {
         "site": form.get("site") or None,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from triggerpoint.accounts.deps import (
     ApiPrincipal,
     ApiSession,
+    PageForm,
     PagePrincipal,
     PageSession,
     UnitOfWorkRoute,
@@ -131,10 +132,10 @@ def exports_page(request: Request, principal: PagePrincipal, session: PageSessio
 
 
 @pages.post("/research/exports", response_class=HTMLResponse)
-async def request_export_page(
-    request: Request, principal: PagePrincipal, session: PageSession
+def request_export_page(
+    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
 ) -> Response:
-    form = await request.form()
+    form = form_data
     try:
         job = service.request_export(session, principal=principal, fmt=str(form.get("format", "")))
     except InvalidInput as exc:

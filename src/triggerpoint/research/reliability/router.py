@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from triggerpoint.accounts.deps import (
     ApiPrincipal,
     ApiSession,
+    PageForm,
     PagePrincipal,
     PageSession,
     UnitOfWorkRoute,
@@ -239,11 +240,11 @@ def studies_page(request: Request, principal: PagePrincipal, session: PageSessio
 
 
 @pages.post("/research/studies", response_class=HTMLResponse)
-async def create_study_page(
-    request: Request, principal: PagePrincipal, session: PageSession
+def create_study_page(
+    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
 ) -> Response:
     principal.require("clinical:write")
-    form = await request.form()
+    form = form_data
     raw, shown = forms.study_form(form)
     data, errors = forms.validate(schemas.StudyIn, raw)
     if data is not None:
@@ -291,10 +292,14 @@ def close_page(principal: PagePrincipal, session: PageSession, study_id: StudyId
 
 
 @pages.post("/research/studies/{study_id}/participants", response_class=HTMLResponse)
-async def add_participant_page(
-    request: Request, principal: PagePrincipal, session: PageSession, study_id: StudyId
+def add_participant_page(
+    request: Request,
+    principal: PagePrincipal,
+    session: PageSession,
+    study_id: StudyId,
+    form_data: PageForm,
 ) -> Response:
-    form = await request.form()
+    form = form_data
     raw = {"code": str(form.get("code", "")), "patient_id": str(form.get("patient_id", "")) or None}
     data, errors = forms.validate(schemas.ParticipantIn, raw)
     if data is not None:
@@ -340,14 +345,15 @@ def examine_page(
 
 
 @pages.post("/research/studies/{study_id}/examine/{participant_id}", response_class=HTMLResponse)
-async def examine_save(
+def examine_save(
     request: Request,
     principal: PagePrincipal,
     session: PageSession,
     study_id: StudyId,
     participant_id: ParticipantId,
+    form_data: PageForm,
 ) -> Response:
-    form = await request.form()
+    form = form_data
     study = service.study_design(session, principal=principal, study_id=study_id)
     items = forms.findings_form(form, study)
     try:
