@@ -95,9 +95,8 @@ def request_create(
     principal: PagePrincipal,
     session: PageSession,
     patient_id: RecordId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
-    form = form_data
     raw: dict[str, Any] = {
         "instruments": form.getlist("instruments"),
         "pain_drawing": form.get("pain_drawing") == "on",

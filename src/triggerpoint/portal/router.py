@@ -196,9 +196,8 @@ def rules_page(request: Request, principal: PagePrincipal, session: PageSession)
 
 @rule_pages.post(RULES_PATH, response_class=HTMLResponse)
 def rules_create(
-    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
+    request: Request, principal: PagePrincipal, session: PageSession, form: PageForm
 ) -> Response:
-    form = form_data
     raw: dict[str, Any] = {
         "name": form.get("name") or "",
         "instruments": form.getlist("instruments"),
@@ -232,9 +231,8 @@ def rules_set_active(
     principal: PagePrincipal,
     session: PageSession,
     rule_id: RecordId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
-    form = form_data
     data, errors = parse_form(
         rules.RulePatch, {"version": form.get("version"), "active": form.get("active") == "true"}
     )

@@ -186,10 +186,9 @@ def drawing_save(
     principal: PagePrincipal,
     session: PageSession,
     patient_id: RecordId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
     """Save a visit with its pain drawing in one transaction (both or neither)."""
-    form = form_data
     marks = []
     for raw in form.getlist("mark"):
         region, _, intensity = str(raw).partition(":")

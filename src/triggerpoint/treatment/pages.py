@@ -124,10 +124,9 @@ def screening_save(
     principal: PagePrincipal,
     session: PageSession,
     patient_id: RecordId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
     principal.require("clinical:write")  # first: a refused form re-renders the screening
-    form = form_data
     next_path = safe_next(form.get("next"))
     answers = _screening_answers(form)
     data, errors = parse_form(schemas.ScreeningIn, {"answers": answers})
@@ -190,9 +189,8 @@ def consent_save(
     principal: PagePrincipal,
     session: PageSession,
     patient_id: RecordId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
-    form = form_data
     next_path = safe_next(form.get("next"))
     signed_at = str(form.get("signed_at") or "")
     risks = disclosed_risks(form)
@@ -466,12 +464,11 @@ def needling_action(
     session: PageSession,
     visit_id: RecordId,
     action: str,
-    form_data: PageForm,
+    posted: PageForm,
 ) -> Response:
     """One endpoint per action of the visit page; each is one transaction and returns to its
     step on the page."""
     principal.require("clinical:write")  # first: a refused form re-renders the session
-    posted = form_data
     form = {k: v for k, v in posted.items() if k != "csrf_token" and k != "mark"}
     visit = records.get_record(session, Visit, visit_id, "visit")
     needling = service.needling_for_visit(session, visit_id=visit_id)
@@ -504,13 +501,12 @@ def palpation_save(
     principal: PagePrincipal,
     session: PageSession,
     visit_id: RecordId,
-    form_data: PageForm,
+    posted: PageForm,
 ) -> Response:
     """Record a palpation finding from the suggestions step (the same site again updates it),
     then back to the suggestions, re-ranked with it; a refused finding re-renders the page
     with the message at the findings (422), nothing recorded."""
     principal.require("clinical:write")
-    posted = form_data
     form = {k: v for k, v in posted.items() if k != "csrf_token"}
     raw = {
         "site": form.get("site") or None,

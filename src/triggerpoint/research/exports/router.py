@@ -133,9 +133,8 @@ def exports_page(request: Request, principal: PagePrincipal, session: PageSessio
 
 @pages.post("/research/exports", response_class=HTMLResponse)
 def request_export_page(
-    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
+    request: Request, principal: PagePrincipal, session: PageSession, form: PageForm
 ) -> Response:
-    form = form_data
     try:
         job = service.request_export(session, principal=principal, fmt=str(form.get("format", "")))
     except InvalidInput as exc:

@@ -241,10 +241,9 @@ def studies_page(request: Request, principal: PagePrincipal, session: PageSessio
 
 @pages.post("/research/studies", response_class=HTMLResponse)
 def create_study_page(
-    request: Request, principal: PagePrincipal, session: PageSession, form_data: PageForm
+    request: Request, principal: PagePrincipal, session: PageSession, form: PageForm
 ) -> Response:
     principal.require("clinical:write")
-    form = form_data
     raw, shown = forms.study_form(form)
     data, errors = forms.validate(schemas.StudyIn, raw)
     if data is not None:
@@ -297,9 +296,8 @@ def add_participant_page(
     principal: PagePrincipal,
     session: PageSession,
     study_id: StudyId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
-    form = form_data
     raw = {"code": str(form.get("code", "")), "patient_id": str(form.get("patient_id", "")) or None}
     data, errors = forms.validate(schemas.ParticipantIn, raw)
     if data is not None:
@@ -351,9 +349,8 @@ def examine_save(
     session: PageSession,
     study_id: StudyId,
     participant_id: ParticipantId,
-    form_data: PageForm,
+    form: PageForm,
 ) -> Response:
-    form = form_data
     study = service.study_design(session, principal=principal, study_id=study_id)
     items = forms.findings_form(form, study)
     try:
