@@ -173,6 +173,28 @@ class Settings(BaseSettings):
         description="Folder of research export bundles (one zip per background export job). "
         "Default: exports/ beside the SQLite database, or in data_dir for PostgreSQL",
     )
+    export_lease_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=86_400,
+        description="How long a research export job's worker may go without reporting "
+        "progress (each table, or each chunk of 500 patients for ODM, renews it) before the "
+        "job counts as abandoned and is queued again. Longer than the slowest part takes",
+    )
+    export_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Workers that may claim one research export job; when the last one "
+        "stops mid-export the job is marked failed",
+    )
+    export_retention_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="Days a finished research export's bundle is kept; then the file is "
+        "deleted and the job shows `expired` (the row stays, for the audit trail)",
+    )
     request_days: int = Field(
         default=7, ge=1, le=90, description="Default lifetime of a questionnaire link, in days"
     )

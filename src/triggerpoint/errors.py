@@ -54,6 +54,13 @@ class Conflict(DomainError, RuntimeError):
     status = 409
 
 
+class Gone(DomainError, LookupError):
+    """Something that existed and was removed on purpose (410), e.g. an export bundle
+    deleted after its retention period: asking again will not bring it back."""
+
+    status = 410
+
+
 class LinkGone(DomainError, LookupError):
     """A patient's link that worked once and no longer does (410): used, cancelled or expired.
     `reason` says which; `language` is the page's language, so the refusal is in the

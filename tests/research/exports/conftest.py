@@ -3,13 +3,38 @@ research export tests: every identifier seeded here must never appear in an expo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 from tests.personas import new_patient, tag
 from tests.reports.conftest import ENTRY, NO, Api
+from triggerpoint.config import get_settings
+from triggerpoint.portal.jobs import huey
 
 VISITS = ("2026-10-01T10:00:00+00:00", "2026-10-08T10:00:00+00:00")
+
+
+@pytest.fixture
+def bundles(tmp_path, monkeypatch) -> Iterator[Path]:
+    """export_dir for this test (settings read again, so a test may set others too)."""
+    monkeypatch.setenv("TRIGGERPOINT_EXPORT_DIR", str(tmp_path / "bundles"))
+    get_settings.cache_clear()
+    yield tmp_path / "bundles"
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def immediate() -> Iterator[None]:
+    """The queue runs each task as it is enqueued (after the request's commit)."""
+    huey.immediate = True
+    try:
+        yield
+    finally:
+        huey.immediate = False
 
 
 @dataclass

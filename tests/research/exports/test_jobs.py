@@ -11,8 +11,6 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import get_args
 
 import duckdb
@@ -24,33 +22,12 @@ from tests.research.exports.conftest import seed
 from tests.research.exports.helpers import leaked
 from triggerpoint.accounts.models import User
 from triggerpoint.audit.models import AuditEvent
-from triggerpoint.config import get_settings
 from triggerpoint.db import open_session, unit_of_work
-from triggerpoint.portal.jobs import huey
 from triggerpoint.research.exports import jobs
 from triggerpoint.research.exports.models import FORMATS, ResearchExportJob
 from triggerpoint.research.exports.schemas import TABLES, ExportFormat
 
 URL = "/api/research/exports"
-
-
-@pytest.fixture
-def bundles(tmp_path, monkeypatch) -> Iterator[Path]:
-    """export_dir for this test."""
-    monkeypatch.setenv("TRIGGERPOINT_EXPORT_DIR", str(tmp_path / "bundles"))
-    get_settings.cache_clear()
-    yield tmp_path / "bundles"
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def immediate() -> Iterator[None]:
-    """The queue runs each task as it is enqueued (after the request's commit)."""
-    huey.immediate = True
-    try:
-        yield
-    finally:
-        huey.immediate = False
 
 
 @pytest.fixture

@@ -3,11 +3,17 @@
 Why a zip: REDCap and Parquet exports are folders, ODM one file; a bundle makes every job's
 result one download with one size and one SHA-256 to check it by. Files are stored
 deflated (Parquet is compressed already; CSV and XML shrink well).
+
+Each attempt at a job works under names of its own (`job-<id>-<attempt>.partial/` for the
+export's files, `job-<id>-<attempt>.zip` for the zip before it is renamed to its final name
+in the transaction that records the job done), so a worker whose lease ran out never writes
+over the files of the worker that took the job after it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -48,3 +54,24 @@ def write_zip(source: Path, target: Path) -> tuple[int, str]:
     finally:
         partial.unlink(missing_ok=True)  # a zip that failed half-way (a full disk)
     return target.stat().st_size, digest.hexdigest()
+
+
+def work_dir(job_id: int, attempt: int) -> Path:
+    """Where one attempt at a job writes the export's files before they are zipped."""
+    return export_dir() / f"job-{job_id}-{attempt}.partial"
+
+
+def staged_zip(job_id: int, attempt: int) -> Path:
+    """One attempt's zip, renamed to the job's final name when the job is recorded done."""
+    return export_dir() / f"job-{job_id}-{attempt}.zip"
+
+
+def discard_attempt(job_id: int, attempt: int) -> None:
+    """Delete whatever one attempt at a job left behind: its work folder, its zip, the zip's
+    partial file (a worker killed mid-write leaves them; a failure removes its own). Also
+    the work folder of the release before attempts had names (`job-<id>.partial`)."""
+    shutil.rmtree(work_dir(job_id, attempt), ignore_errors=True)
+    shutil.rmtree(export_dir() / f"job-{job_id}.partial", ignore_errors=True)
+    zipped = staged_zip(job_id, attempt)
+    zipped.unlink(missing_ok=True)
+    zipped.with_suffix(".zip.partial").unlink(missing_ok=True)

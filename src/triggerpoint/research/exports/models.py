@@ -4,13 +4,19 @@ format, how far it got, and where its zip bundle lives once done.
 Tenant-owned (`TenantMixin`), so one clinic never sees another's jobs. The row is the truth
 about a job: the queue only says "look at job N", so a lost task leaves a `queued` row that
 can be enqueued again, and a failure is written here with its message.
+
+A running job holds a lease (`lease_expires_at`), renewed by each progress write; `attempts`
+counts the workers that claimed it. The claim and every later write of a worker are
+compare-and-set on (status, attempts), so a worker whose lease ran out and whose job was
+re-queued (and perhaps claimed by another) can no longer change the row (service.py,
+"leases").
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from triggerpoint.db import Base, TenantMixin, utcnow
@@ -22,7 +28,9 @@ FORMAT_LABELS = {
     "odm": "CDISC ODM 1.3.2 (XML)",
     "parquet": "Parquet (one file per table, for DuckDB, pandas or R)",
 }
-STATUSES = ("queued", "running", "done", "failed")
+# expired: done once, its bundle since deleted by the retention sweep (the row stays, for the
+# audit trail that names it).
+STATUSES = ("queued", "running", "done", "failed", "expired")
 
 
 class ResearchExportJob(TenantMixin, Base):
@@ -46,6 +54,9 @@ class ResearchExportJob(TenantMixin, Base):
     result_file: Mapped[str | None] = mapped_column(String(200))  # name inside export_dir
     result_size: Mapped[int | None] = mapped_column(BigInteger)
     result_sha256: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    lease_expires_at: Mapped[datetime | None]  # while running: renewed by each progress write
+    expired_at: Mapped[datetime | None]  # when the retention sweep deleted the bundle
 
     @property
     def fraction(self) -> float:

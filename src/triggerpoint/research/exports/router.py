@@ -24,6 +24,7 @@ from triggerpoint.accounts.deps import (
     api_handler,
 )
 from triggerpoint.accounts.service import Principal
+from triggerpoint.config import get_settings
 from triggerpoint.errors import InvalidInput
 from triggerpoint.research.exports import service
 from triggerpoint.research.exports.models import FORMAT_LABELS, ResearchExportJob
@@ -55,6 +56,11 @@ def _out(j: ResearchExportJob) -> ExportJobOut:
         result_size=j.result_size,
         result_sha256=j.result_sha256,
         download=f"/api/research/exports/{j.id}/download" if j.status == "done" else None,
+        attempts=j.attempts,
+        max_attempts=get_settings().export_max_attempts,
+        lease_expires_at=j.lease_expires_at if j.status == "running" else None,
+        bundle_expires_at=service.bundle_expires_at(j),
+        expired_at=j.expired_at,
     )
 
 
@@ -68,6 +74,13 @@ def enqueue_after_commit(session: Session, job_id: int) -> None:
         jobs.enqueue(job_id)
 
     event.listen(session, "after_commit", enqueue, once=True)
+
+
+def enqueue_now(job_id: int) -> None:
+    """Enqueue a job that a read queued again (the recovery committed its row already)."""
+    from triggerpoint.research.exports import jobs  # the queue opens only where used
+
+    jobs.enqueue(job_id)
 
 
 @api.post(
@@ -85,23 +98,25 @@ def request_export(principal: ApiPrincipal, session: ApiSession, data: ExportJob
 @api.get("/exports", summary="This clinic's export jobs, newest first")
 @api_handler
 def list_exports(principal: ApiPrincipal, session: ApiSession) -> list[ExportJobOut]:
-    return [_out(j) for j in service.export_jobs(session, principal=principal)]
+    return [_out(j) for j in service.export_jobs(session, principal=principal, enqueue=enqueue_now)]
 
 
 @api.get("/exports/{job_id}", summary="One export job: status and progress")
 @api_handler
 def get_export(principal: ApiPrincipal, session: ApiSession, job_id: JobId) -> ExportJobOut:
-    return _out(service.export_job(session, principal=principal, job_id=job_id))
+    return _out(
+        service.export_job(session, principal=principal, job_id=job_id, enqueue=enqueue_now)
+    )
 
 
 @api.get(
     "/exports/{job_id}/download",
-    summary="The finished job's zip bundle (409 while it is not done)",
+    summary="The finished job's zip bundle (409 while it is not done, 410 once expired)",
     response_class=FileResponse,
 )
 @api_handler
 def download_export(principal: ApiPrincipal, session: ApiSession, job_id: JobId) -> FileResponse:
-    path = service.export_download(session, principal=principal, job_id=job_id)
+    path = service.export_download(session, principal=principal, job_id=job_id, enqueue=enqueue_now)
     return FileResponse(path, media_type="application/zip", filename=path.name, headers=NO_STORE)
 
 
@@ -113,7 +128,7 @@ def _page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    jobs = [_out(j) for j in service.export_jobs(session, principal=principal)]
+    jobs = [_out(j) for j in service.export_jobs(session, principal=principal, enqueue=enqueue_now)]
     ctx = {
         "jobs": jobs,
         "formats": FORMAT_LABELS,
@@ -146,5 +161,5 @@ def request_export_page(
 @pages.get("/research/exports/{job_id}/download")
 def download_export_page(principal: PagePrincipal, session: PageSession, job_id: JobId) -> Response:
     """The zip, for the page's link (cookie session)."""
-    path = service.export_download(session, principal=principal, job_id=job_id)
+    path = service.export_download(session, principal=principal, job_id=job_id, enqueue=enqueue_now)
     return FileResponse(path, media_type="application/zip", filename=path.name, headers=NO_STORE)

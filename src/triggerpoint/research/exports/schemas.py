@@ -299,7 +299,9 @@ class ExportProgress(BaseModel):
 class ExportJobOut(BaseModel):
     id: int
     format: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "done", "failed", "expired"] = _Field(
+        description="expired: done, and its bundle since deleted (export_retention_days)"
+    )
     progress: ExportProgress
     error: str | None
     requested_by_id: int | None
@@ -309,3 +311,16 @@ class ExportJobOut(BaseModel):
     result_size: int | None = _Field(description="Bytes of the zip bundle, once done")
     result_sha256: str | None
     download: str | None = _Field(description="Where to fetch the bundle, once done")
+    attempts: int = _Field(description="Workers that have claimed the job so far")
+    max_attempts: int = _Field(
+        description="Claims allowed (export_max_attempts); a worker that stops during the "
+        "last one fails the job"
+    )
+    lease_expires_at: datetime | None = _Field(
+        description="While running: when the job counts as abandoned unless its worker reports "
+        "progress first (each report renews it); it is then queued again"
+    )
+    bundle_expires_at: datetime | None = _Field(
+        description="Once done: when the bundle will be deleted (export_retention_days)"
+    )
+    expired_at: datetime | None = _Field(description="When the bundle was deleted, once expired")

@@ -8,23 +8,28 @@ clinic: `principal.clinic_id` must match, unless the principal is the operator (
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Engine, select, update
 from sqlalchemy.orm import Session
 
 from triggerpoint.accounts.service import Principal
-from triggerpoint.audit.service import record
-from triggerpoint.errors import Conflict, Forbidden, InvalidInput, NotFound
+from triggerpoint.audit.service import Actor, record
+from triggerpoint.config import get_settings
+from triggerpoint.db import open_session, rowcount, unit_of_work, utcnow
+from triggerpoint.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from triggerpoint.research.exports import odm, parquet, redcap
-from triggerpoint.research.exports.bundle import export_dir
+from triggerpoint.research.exports.bundle import discard_attempt, export_dir
 from triggerpoint.research.exports.deidentify import Deidentifier
 from triggerpoint.research.exports.models import FORMATS, ResearchExportJob
 from triggerpoint.research.exports.schemas import ExportSummary, Progress
 from triggerpoint.research.exports.source import Scope, admit_all, patients_in_clinic
 
+log = logging.getLogger(__name__)
 OPERATOR = 0  # the clinic_id of the command line's principal: may export any clinic, or all
 
 Writer = Callable[[Session, Scope, Deidentifier], tuple[list[Path], dict[str, int]]]
@@ -180,27 +185,44 @@ def request_export(session: Session, *, principal: Principal, fmt: str) -> Resea
     return job
 
 
+Enqueue = Callable[[int], None]  # asks a worker to run a job (jobs.enqueue; the router's)
+
+
 def export_jobs(
-    session: Session, *, principal: Principal, limit: int = 100
+    session: Session, *, principal: Principal, enqueue: Enqueue, limit: int = 100
 ) -> list[ResearchExportJob]:
-    """This clinic's jobs, newest first."""
+    """This clinic's jobs, newest first; a running one whose lease ran out is recovered
+    first (`recover_stalled`), so the list shows it queued again (and `enqueue`d) or failed."""
     principal.require("clinical:read")
     stmt = select(ResearchExportJob).order_by(ResearchExportJob.id.desc()).limit(limit)
-    return list(session.scalars(stmt))
+    return _recovered(session, principal, list(session.scalars(stmt)), enqueue)
 
 
-def export_job(session: Session, *, principal: Principal, job_id: int) -> ResearchExportJob:
-    """One of this clinic's jobs; another clinic's id is not found."""
+def export_job(
+    session: Session, *, principal: Principal, job_id: int, enqueue: Enqueue
+) -> ResearchExportJob:
+    """One of this clinic's jobs (recovered first if stalled, as in `export_jobs`); another
+    clinic's id is not found."""
     principal.require("clinical:read")
     job = session.get(ResearchExportJob, job_id)
     if job is None or job.clinic_id != principal.clinic_id:
         raise NotFound("research_export_job", job_id)
-    return job
+    return _recovered(session, principal, [job], enqueue)[0]
 
 
-def export_download(session: Session, *, principal: Principal, job_id: int) -> Path:
-    """The finished job's zip, audited as a download; Conflict while it is not done."""
-    job = export_job(session, principal=principal, job_id=job_id)
+def export_download(
+    session: Session, *, principal: Principal, job_id: int, enqueue: Enqueue
+) -> Path:
+    """The finished job's zip, audited as a download; Gone once the retention sweep deleted
+    it, Conflict while it is not done."""
+    job = export_job(session, principal=principal, job_id=job_id, enqueue=enqueue)
+    if job.status == "expired":
+        when = f" on {job.expired_at:%Y-%m-%d}" if job.expired_at else ""
+        raise Gone(
+            f"export job {job_id}'s bundle was deleted{when}, "
+            f"{get_settings().export_retention_days} days after the export finished "
+            "(the retention period); request a new export"
+        )
     if job.status != "done" or job.result_file is None:
         raise Conflict(f"export job {job_id} is {job.status}, not done")
     path = export_dir() / job.result_file
@@ -215,3 +237,152 @@ def export_download(session: Session, *, principal: Principal, job_id: int) -> P
         detail={"format": job.format, "sha256": job.result_sha256, "size": job.result_size},
     )
     return path
+
+
+# --- leases, attempts and retention --------------------------------------------------------
+# A worker claims a job (jobs.py: queued -> running, attempts + 1, a lease of
+# `export_lease_seconds`), and each progress write renews the lease, all compare-and-set on
+# (status, attempts): once the job is taken from it, a worker cannot write to the row. A job
+# whose lease ran out (its worker was killed, or froze longer than the lease) is recovered
+# here, by the periodic task and whenever the job list or a job's status is read.
+
+STALLED = "the worker stopped during the export, {n} attempt{s}"
+BATCH = 200  # jobs one recovery or expiry run looks at
+
+
+def lease_length() -> timedelta:
+    return timedelta(seconds=get_settings().export_lease_seconds)
+
+
+def retention() -> timedelta:
+    return timedelta(days=get_settings().export_retention_days)
+
+
+def bundle_expires_at(job: ResearchExportJob) -> datetime | None:
+    """When a done job's bundle will be deleted (finished + `export_retention_days`)."""
+    if job.status != "done" or job.finished_at is None:
+        return None
+    return job.finished_at + retention()
+
+
+def _stalled(now: datetime) -> ColumnElement[bool]:
+    """Running with a lease that ran out (or none: a job left running by a worker of the
+    release before leases)."""
+    j = ResearchExportJob
+    return (j.status == "running") & (j.lease_expires_at.is_(None) | (j.lease_expires_at < now))
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What one recovery did: jobs queued again for another attempt (to enqueue, after
+    this commit) and jobs failed after their last."""
+
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def recover_stalled(
+    *,
+    engine: Engine | None = None,
+    now: datetime | None = None,
+    clinic_id: int | None = None,
+    job_ids: Sequence[int] | None = None,
+) -> Recovery:
+    """Stalled jobs (of one clinic, or all; of `job_ids`, or any) are queued again, or after
+    `export_max_attempts` claims marked failed ("the worker stopped during the export, 3
+    attempts"). Each with a conditional UPDATE on the attempt seen and the lease, in a
+    transaction of its own: a worker that renewed its lease meanwhile keeps its job. The
+    dead attempt's files are deleted. The caller enqueues `requeued`."""
+    now = now or utcnow()
+    j = ResearchExportJob
+    cap = get_settings().export_max_attempts
+    out = Recovery()
+    done: list[tuple[int, int]] = []
+    with unit_of_work(clinic_id=clinic_id, engine=engine) as s:
+        stmt = select(j.id, j.attempts).where(_stalled(now)).order_by(j.id).limit(BATCH)
+        if job_ids is not None:
+            stmt = stmt.where(j.id.in_(job_ids))
+        for job_id, attempts in s.execute(stmt).all():
+            last = attempts >= cap
+            values: dict[str, object] = {"status": "queued", "lease_expires_at": None}
+            if last:
+                reason = STALLED.format(n=attempts, s="" if attempts == 1 else "s")
+                values = {**values, "status": "failed", "finished_at": now, "error": reason}
+            changed = s.execute(
+                update(j)
+                .where(j.id == job_id, j.attempts == attempts, _stalled(now))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(changed) == 1:
+                (out.failed if last else out.requeued).append(job_id)
+                done.append((job_id, attempts))
+    for job_id, attempts in done:
+        discard_attempt(job_id, attempts)
+    if done:
+        log.warning("stalled export jobs: queued again %s, failed %s", out.requeued, out.failed)
+    return out
+
+
+def _recovered(
+    session: Session, principal: Principal, jobs: list[ResearchExportJob], enqueue: Enqueue
+) -> list[ResearchExportJob]:
+    """`jobs` as they are once the stalled ones among them are recovered. The recovery
+    commits on its own (a page's read is read-only); the changed rows are read again in a
+    new session, since the request's snapshot (SQLite) predates that commit."""
+    running = [job.id for job in jobs if job.status == "running"]
+    if not running:
+        return jobs
+    engine = session.info.get("engine")
+    got = recover_stalled(engine=engine, clinic_id=principal.clinic_id, job_ids=running)
+    changed = got.requeued + got.failed
+    if not changed:
+        return jobs
+    for job_id in got.requeued:
+        enqueue(job_id)
+    with open_session(clinic_id=principal.clinic_id, engine=engine, read_only=True) as fresh:
+        stmt = select(ResearchExportJob).where(ResearchExportJob.id.in_(changed))
+        current = {j.id: j for j in fresh.scalars(stmt)}
+        fresh.commit()
+    return [current.get(job.id, job) for job in jobs]
+
+
+def expire_bundles(*, engine: Engine | None = None, now: datetime | None = None) -> int:
+    """Delete the bundles of done jobs finished more than `export_retention_days` ago and
+    mark each job `expired` (the row stays; audited `research-export-expire`). One job per
+    transaction, the file deleted before it commits: a file that cannot be deleted leaves
+    its job done, tried again next run; a commit that fails leaves a done job without its
+    file (download: 409), expired by the next run. The count expired."""
+    now = now or utcnow()
+    j = ResearchExportJob
+    old = (j.status == "done") & (j.finished_at < now - retention())
+    with unit_of_work(clinic_id=None, engine=engine, read_only=True) as s:
+        rows = s.execute(select(j.id).where(old).order_by(j.id).limit(BATCH)).scalars().all()
+    expired = 0
+    for job_id in rows:
+        try:
+            with unit_of_work(clinic_id=None, engine=engine) as s:
+                changed = s.execute(
+                    update(j)
+                    .where(j.id == job_id, old)
+                    .values(status="expired", expired_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if rowcount(changed) != 1:
+                    continue  # expired by another worker's run
+                job = s.get(j, job_id, populate_existing=True)
+                assert job is not None  # just changed
+                record(
+                    s,
+                    actor=Actor(None, job.clinic_id, "worker"),
+                    action="research-export-expire",
+                    entity="research_export_job",
+                    entity_id=job_id,
+                    detail={"format": job.format, "sha256": job.result_sha256},
+                )
+                if job.result_file is not None:
+                    (export_dir() / job.result_file).unlink(missing_ok=True)
+            expired += 1
+        except OSError:
+            log.exception("could not delete the bundle of research export job %s", job_id)
+    return expired
