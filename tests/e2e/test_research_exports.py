@@ -1,7 +1,8 @@
 """Browser: the research exports page on a served demo clinic. The clinician asks for three
 exports with the form; a worker (here, the job function in this process, on the server's
 database) runs one, another fails on a full disk, the third stays queued. The page shows
-each state, the progress and the download link, does not scroll sideways on a tablet, and
+each state, the progress and the download link, then the done one "expired" once the
+retention sweep has deleted its bundle (its link 410), does not scroll sideways on a tablet, and
 is screenshotted at 820x1180 and 1366x900 (test-results/, as every browser test)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from triggerpoint.config import get_settings
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.demo.generator import seed
 from triggerpoint.migrate import upgrade
-from triggerpoint.research.exports import jobs
+from triggerpoint.research.exports import jobs, service
 from triggerpoint.research.exports.models import ResearchExportJob
 from triggerpoint.research.exports.schemas import TABLES
 
@@ -85,8 +87,8 @@ def test_exports_page_requests_shows_progress_and_downloads(browser, export_site
         assert page.locator(".status-failed").count() == 1
         assert "No space left on device" in page.inner_text("table.exports")
         assert f"{len(TABLES) + 1} of {len(TABLES) + 1} parts" in page.inner_text("table.exports")
-        link = page.locator("a", has_text="Download zip")
-        got = page.request.get(f"{site.url}{link.get_attribute('href')}")
+        link_href = page.locator("a", has_text="Download zip").get_attribute("href")
+        got = page.request.get(f"{site.url}{link_href}")
         assert got.status == 200 and got.headers["cache-control"] == "no-store"
         names = zipfile.ZipFile(io.BytesIO(got.body())).namelist()
         assert "patients.parquet" in names
@@ -97,6 +99,21 @@ def test_exports_page_requests_shows_progress_and_downloads(browser, export_site
             scroll = page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width, f"{size}: scrolls sideways ({scroll}px)"
             screenshot(page, f"research-exports-{size}")
+        assert "kept until" in page.inner_text("table.exports")
+
+        # Past the retention period the worker's sweep deletes the bundle: "expired", 410.
+        engine = make_engine(url)
+        later = datetime.now(UTC) + timedelta(days=get_settings().export_retention_days, hours=1)
+        assert service.expire_bundles(engine=engine, now=later) == 1
+        engine.dispose()
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".status-expired").count() == 1
+        assert "expired: the bundle was deleted" in page.inner_text("table.exports")
+        assert page.locator("a", has_text="Download zip").count() == 0
+        gone = page.request.get(f"{site.url}{link_href}")
+        assert gone.status == 410 and "retention period" in gone.text()
+        screenshot(page, "research-exports-expired")
         assert not errors, errors
     finally:
         ctx.close()
