@@ -298,11 +298,17 @@ def recover_stalled(
     cap = get_settings().export_max_attempts
     out = Recovery()
     done: list[tuple[int, int]] = []
+    stmt = select(j.id, j.attempts).where(_stalled(now)).order_by(j.id).limit(BATCH)
+    if job_ids is not None:
+        stmt = stmt.where(j.id.in_(job_ids))
+    # Looked for in a read first: a page polling a running job every 5 s then takes no
+    # write lock while the job is alive.
+    with unit_of_work(clinic_id=clinic_id, engine=engine, read_only=True) as s:
+        seen = s.execute(stmt).all()
+    if not seen:
+        return out
     with unit_of_work(clinic_id=clinic_id, engine=engine) as s:
-        stmt = select(j.id, j.attempts).where(_stalled(now)).order_by(j.id).limit(BATCH)
-        if job_ids is not None:
-            stmt = stmt.where(j.id.in_(job_ids))
-        for job_id, attempts in s.execute(stmt).all():
+        for job_id, attempts in seen:
             last = attempts >= cap
             values: dict[str, object] = {"status": "queued", "lease_expires_at": None}
             if last:
