@@ -107,6 +107,10 @@ class _Part:
     folded: np.ndarray  # per core cause, the prior after folding
     keep: np.ndarray  # bool per core cause: in the core solve (touches a non-solo column)
     kept: _Kept | None  # the core solve's state (None: no core solve, or not exact)
+    # per core cause, the products over its solo columns of (1 - a) and (1 - a b): what a
+    # clamped run that leaves every a as it was folds with again
+    w0: np.ndarray | None = None
+    w1: np.ndarray | None = None
     row_of: dict[int, int] = field(default_factory=dict)  # cause -> index into rows
     col_of: dict[int, int] = field(default_factory=dict)  # column -> index into cols
 
@@ -128,6 +132,7 @@ class _Kept:
     scale: list[float] = field(default_factory=list)  # rescaling at step t (1 if none)
     beta: list[np.ndarray] = field(default_factory=list)  # backward message after step t
     at: dict[int, int] = field(default_factory=dict)  # core cause (local) -> its step
+    opens_at: dict[int, int] | None = None  # finding (local) -> the step opening it
 
 
 @dataclass
@@ -336,12 +341,14 @@ def clamped_ratio(
     row_of, col_of = part.row_of, part.col_of
     pi = part.pi.copy()
     a = part.a.copy()
+    a_changed = bool(factors)
     for cause in clamp:
         if cause in row_of:
             pi[row_of[cause]] = 0.0
         elif cause in post.single and post.single[cause][0] in col_of:
             col, m_s = post.single[cause]
             a[col_of[col]] /= m_s
+            a_changed = True
         else:
             return None
     for col, factor in factors.items():
@@ -351,9 +358,12 @@ def clamped_ratio(
     if part.rows.size == 0:  # one column, every cause summed out
         return float((1.0 - a[0]) / (1.0 - part.a[0]))
     solo = part.solo
-    w0, w1 = np.ones(pi.size), np.ones(pi.size)
-    np.multiply.at(w0, part.parent, 1.0 - a[solo])
-    np.multiply.at(w1, part.parent, 1.0 - a[solo] * part.b)
+    if a_changed or part.w0 is None or part.w1 is None:
+        w0, w1 = np.ones(pi.size), np.ones(pi.size)
+        np.multiply.at(w0, part.parent, 1.0 - a[solo])
+        np.multiply.at(w1, part.parent, 1.0 - a[solo] * part.b)
+    else:  # every a as the solver had it: its products, computed the same way
+        w0, w1 = part.w0, part.w1
     norm = pi * w1 + (1.0 - pi) * w0
     ratio = float(np.prod(norm / part.norm))
     folded = pi * w1 / norm
@@ -365,8 +375,8 @@ def clamped_ratio(
         return None
     p_new, p_old = folded[part.keep], part.folded[part.keep]
     a_new, a_old = a[rest], part.a[rest]
-    rows = np.flatnonzero(p_new != p_old)
-    cols = np.flatnonzero(a_new != a_old)
+    rows = (p_new != p_old).nonzero()[0]
+    cols = (a_new != a_old).nonzero()[0] if a_changed else rows[:0]
     if kept.kind == "enumeration":
         assert kept.conf is not None and kept.w is not None and kept.e is not None
         w = kept.w
@@ -377,7 +387,9 @@ def clamped_ratio(
             e = kept.e[:, cols]
             w = w * np.prod((1.0 - a_new[cols] * e) / (1.0 - a_old[cols] * e), axis=1)
         return ratio * float(w.sum() / kept.z)
-    opens_at = {i: t for t, st in enumerate(kept.steps) for i in st.opens}
+    opens_at = kept.opens_at
+    if opens_at is None:
+        opens_at = kept.opens_at = {i: t for t, st in enumerate(kept.steps) for i in st.opens}
     changed = [kept.at[r] for r in rows.tolist()] + [opens_at[i] for i in cols.tolist()]
     if not changed:
         return ratio
@@ -530,7 +542,8 @@ def _solve(
     log_z = comp.log_z + float(np.log(norm).sum())
     part: _Part | None = None
     if not log_z_only and (comp.kept is not None or not rest.any()):
-        part = _Part(pi0, pi0, pi0, a, solo, parent, b, norm, pi, np.asarray(keep), comp.kept)
+        part = _Part(pi0, pi0, pi0, a, solo, parent, b, norm, pi, np.asarray(keep), comp.kept,
+                     w0=w0, w1=w1)  # fmt: skip
     return _Comp(log_z, marg, dlog_da, comp.rel_tail, comp.algorithm, comp.cost, comp.kept, part)
 
 
@@ -682,21 +695,32 @@ def _greedy_order(adj: np.ndarray, *, close_first: bool = False) -> np.ndarray:
     Finding sets are Python int bitmasks: a step of the search is then a few integer
     operations per cause instead of a dozen numpy calls (ties go to the lowest index)."""
     m, k = adj.shape
-    masks = [sum(1 << i for i in np.flatnonzero(row).tolist()) for row in adj]
+    if k < 63:  # the bitmasks in one numpy product (int64 holds them)
+        masks = (adj @ (np.int64(1) << np.arange(k, dtype=np.int64))).tolist()
+    else:
+        masks = [sum(1 << i for i in np.flatnonzero(row).tolist()) for row in adj]
     remaining = adj.sum(axis=0).tolist()
     closes_with_one = sum(1 << i for i, r in enumerate(remaining) if r == 1)
     open_ = 0
     left = list(range(m))
     order = []
+    k1 = k + 1
     for _ in range(m):
-        best, best_j = None, -1
-        for j in left:
-            mask = masks[j]
-            during = (open_ | mask).bit_count()
-            after = during - (mask & closes_with_one).bit_count()
-            score = after * (k + 1) + during if close_first else during * (k + 1) + after
-            if best is None or score < best:
-                best, best_j = score, j
+        best, best_j = 1 << 62, -1  # above any score; the first of equal scores wins
+        if close_first:
+            for j in left:
+                mask = masks[j]
+                during = (open_ | mask).bit_count()
+                score = (during - (mask & closes_with_one).bit_count()) * k1 + during
+                if score < best:
+                    best, best_j = score, j
+        else:
+            for j in left:
+                mask = masks[j]
+                during = (open_ | mask).bit_count()
+                score = during * k1 + during - (mask & closes_with_one).bit_count()
+                if score < best:
+                    best, best_j = score, j
         j = best_j
         order.append(j)
         left.remove(j)
