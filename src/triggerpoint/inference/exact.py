@@ -107,6 +107,10 @@ class _Part:
     folded: np.ndarray  # per core cause, the prior after folding
     keep: np.ndarray  # bool per core cause: in the core solve (touches a non-solo column)
     kept: _Kept | None  # the core solve's state (None: no core solve, or not exact)
+    # per core cause, the products over its solo columns of (1 - a) and (1 - a b): what a
+    # clamped run that leaves every a as it was folds with again
+    w0: np.ndarray | None = None
+    w1: np.ndarray | None = None
     row_of: dict[int, int] = field(default_factory=dict)  # cause -> index into rows
     col_of: dict[int, int] = field(default_factory=dict)  # column -> index into cols
 
@@ -121,12 +125,14 @@ class _Kept:
     w: np.ndarray | None = None  # (2^m,) configuration weights, summing to z
     z: float = 1.0
     e: np.ndarray | None = None  # (2^m, k) P(no core cause fires finding i | configuration)
-    steps: list[_Step] = field(default_factory=list)
-    before: list[np.ndarray] = field(default_factory=list)  # state entering step t (opened)
+    steps: list[_Skel] = field(default_factory=list)  # the sweep's (cached) skeleton
+    inits: list[np.ndarray | None] = field(default_factory=list)  # opening state at step t
+    p: list[float] = field(default_factory=list)  # per core cause (local), its prior
     after: list[np.ndarray] = field(default_factory=list)  # state leaving step t (closed)
     scale: list[float] = field(default_factory=list)  # rescaling at step t (1 if none)
     beta: list[np.ndarray] = field(default_factory=list)  # backward message after step t
     at: dict[int, int] = field(default_factory=dict)  # core cause (local) -> its step
+    opens_at: dict[int, int] | None = None  # finding (local) -> the step opening it
 
 
 @dataclass
@@ -188,9 +194,9 @@ def posterior(
     `max_cost` (None: no cap) bounds the summed cost of all components, the approximation's
     included; see the module docstring.
     """
-    pos = np.unique(np.asarray(positives, dtype=np.int64))
-    neg = np.unique(np.asarray(negatives, dtype=np.int64))
-    if np.intersect1d(pos, neg).size:
+    pos = _unique(positives)
+    neg = _unique(negatives)
+    if _overlap(pos, neg):
         raise ValueError("a finding cannot be both positive and negative")
     pi = absorb_negatives(net, neg, prior)
     n_regions = net.link.shape[1]
@@ -200,13 +206,17 @@ def posterior(
         link_pos = np.hstack([link_pos, extra_link])
         leak_pos = np.concatenate([leak_pos, extra_leak])
         pos = np.concatenate([pos, n_regions + np.arange(extra_leak.size)])
-    has_parent = (link_pos > 0).any(axis=0)
-    unexplainable, pos, link_pos = pos[~has_parent], pos[has_parent], link_pos[:, has_parent]
-    leak_pos = leak_pos[has_parent]
+    linked = link_pos > 0
+    has_parent = linked.any(axis=0)
+    if has_parent.all():  # the usual case: nothing to filter out
+        unexplainable = pos[:0]
+    else:
+        unexplainable, pos, link_pos = pos[~has_parent], pos[has_parent], link_pos[:, has_parent]
+        leak_pos, linked = leak_pos[has_parent], linked[:, has_parent]
     virtual = pos[pos >= n_regions] - n_regions
     unexplainable = unexplainable[unexplainable < n_regions]
-    adj = (link_pos > 0) & (pi > 0)[:, None]
-    deg = adj.sum(axis=1)
+    adj = linked & (pi > 0)[:, None]
+    deg = np.count_nonzero(adj, axis=1)
     touched = deg > 0
     marg, lower, upper = pi.copy(), pi.copy(), pi.copy()
     reports: list[ComponentReport] = []
@@ -217,8 +227,8 @@ def posterior(
         empty.virtual = virtual
         return empty
 
-    single = np.flatnonzero(deg == 1)
-    core = np.flatnonzero(deg >= 2)
+    single = (deg == 1).nonzero()[0]
+    core = (deg >= 2).nonzero()[0]
     # Step 3: single-positive causes summed into an effective leak of their finding.
     a = 1.0 - leak_pos
     single_col = adj[single].argmax(axis=1)
@@ -226,7 +236,8 @@ def posterior(
     log_a_eff = np.log(a) + np.bincount(single_col, np.log(m_single), minlength=pos.size)
     a_eff = np.exp(log_a_eff)
 
-    labels = _components(adj[core])
+    adj_core = adj[core]
+    labels = _components(adj_core)
     singles_per_label = np.bincount(labels[single_col], minlength=pos.size)
     log_z = 0.0
     spent = 0.0
@@ -234,9 +245,11 @@ def posterior(
     rel_tail = np.zeros(pos.size)
     label_log_z = np.zeros(pos.size)
     parts: dict[int, _Part] = {}
-    for label in np.unique(labels):
-        cols = np.flatnonzero(labels == label)
-        rows = core[adj[core][:, cols].any(axis=1)]
+    # A component's label is its smallest column (see _components): the labels in order are
+    # the columns labelling themselves (what np.unique(labels) gives, without its sort).
+    for label in np.flatnonzero(labels == np.arange(labels.size)).tolist():
+        cols = (labels == label).nonzero()[0]
+        rows = core[adj_core[:, cols].any(axis=1)]
         left = float("inf") if max_cost is None else max(max_cost - spent, 0.0)
         comp = _solve(
             pi[rows],
@@ -257,7 +270,7 @@ def posterior(
             part.rows, part.cols = rows, cols
             part.row_of = {c: n for n, c in enumerate(rows.tolist())}
             part.col_of = {c: n for n, c in enumerate(cols.tolist())}
-            parts[int(label)] = part
+            parts[label] = part
         dlog_da[cols] = comp.dlog_da
         rel_tail[cols] = comp.rel_tail
         lo, hi = _widen(comp.marg, comp.rel_tail)
@@ -328,12 +341,14 @@ def clamped_ratio(
     row_of, col_of = part.row_of, part.col_of
     pi = part.pi.copy()
     a = part.a.copy()
+    a_changed = bool(factors)
     for cause in clamp:
         if cause in row_of:
             pi[row_of[cause]] = 0.0
         elif cause in post.single and post.single[cause][0] in col_of:
             col, m_s = post.single[cause]
             a[col_of[col]] /= m_s
+            a_changed = True
         else:
             return None
     for col, factor in factors.items():
@@ -343,9 +358,12 @@ def clamped_ratio(
     if part.rows.size == 0:  # one column, every cause summed out
         return float((1.0 - a[0]) / (1.0 - part.a[0]))
     solo = part.solo
-    w0, w1 = np.ones(pi.size), np.ones(pi.size)
-    np.multiply.at(w0, part.parent, 1.0 - a[solo])
-    np.multiply.at(w1, part.parent, 1.0 - a[solo] * part.b)
+    if a_changed or part.w0 is None or part.w1 is None:
+        w0, w1 = np.ones(pi.size), np.ones(pi.size)
+        np.multiply.at(w0, part.parent, 1.0 - a[solo])
+        np.multiply.at(w1, part.parent, 1.0 - a[solo] * part.b)
+    else:  # every a as the solver had it: its products, computed the same way
+        w0, w1 = part.w0, part.w1
     norm = pi * w1 + (1.0 - pi) * w0
     ratio = float(np.prod(norm / part.norm))
     folded = pi * w1 / norm
@@ -357,8 +375,8 @@ def clamped_ratio(
         return None
     p_new, p_old = folded[part.keep], part.folded[part.keep]
     a_new, a_old = a[rest], part.a[rest]
-    rows = np.flatnonzero(p_new != p_old)
-    cols = np.flatnonzero(a_new != a_old)
+    rows = (p_new != p_old).nonzero()[0]
+    cols = (a_new != a_old).nonzero()[0] if a_changed else rows[:0]
     if kept.kind == "enumeration":
         assert kept.conf is not None and kept.w is not None and kept.e is not None
         w = kept.w
@@ -369,7 +387,9 @@ def clamped_ratio(
             e = kept.e[:, cols]
             w = w * np.prod((1.0 - a_new[cols] * e) / (1.0 - a_old[cols] * e), axis=1)
         return ratio * float(w.sum() / kept.z)
-    opens_at = {i: t for t, st in enumerate(kept.steps) for i in st.opens}
+    opens_at = kept.opens_at
+    if opens_at is None:
+        opens_at = kept.opens_at = {i: t for t, st in enumerate(kept.steps) for i in st.opens}
     changed = [kept.at[r] for r in rows.tolist()] + [opens_at[i] for i in cols.tolist()]
     if not changed:
         return ratio
@@ -379,7 +399,7 @@ def clamped_ratio(
     for t in range(t1, t2 + 1):
         st = kept.steps[t]
         if st.opens:
-            init = st.init
+            init = kept.inits[t]
             if new_a.intersection(st.opens):
                 init = None
                 for i in st.opens:
@@ -398,10 +418,10 @@ def clamped_ratio(
     return ratio * float(np.vdot(beta, alpha)) / float(np.vdot(beta, kept.after[t2]))
 
 
-def _on(st: _Step, alpha: np.ndarray) -> np.ndarray:
+def _on(st: _Skel, alpha: np.ndarray) -> np.ndarray:
     """The state after the step's cause is active (its kernels applied)."""
     if st.dense is not None:
-        return (st.dense @ alpha.reshape(-1)).reshape(alpha.shape)
+        return st.dense.dot(alpha.reshape(-1)).reshape(alpha.shape)
     on = alpha.copy()
     for lo, hi, b in st.kernels:
         v0 = on[lo]
@@ -411,22 +431,60 @@ def _on(st: _Step, alpha: np.ndarray) -> np.ndarray:
     return on
 
 
+def _unique(values: np.ndarray | Sequence[int]) -> np.ndarray:
+    """np.unique of finding indices, without its sort when they are sorted and distinct
+    already (as every caller passes them): the same array, as a copy."""
+    a = np.array(values, dtype=np.int64)
+    if a.ndim == 1 and (a.size < 2 or bool((a[1:] > a[:-1]).all())):
+        return a
+    return np.unique(a)
+
+
+def _overlap(pos: np.ndarray, neg: np.ndarray) -> bool:
+    """Whether two sorted, distinct index arrays share a value (np.intersect1d(...).size > 0,
+    by one search instead of a concatenation and a sort)."""
+    if pos.size == 0 or neg.size == 0:
+        return False
+    at = np.minimum(np.searchsorted(neg, pos), neg.size - 1)
+    return bool((neg[at] == pos).any())
+
+
 def _widen(point: np.ndarray, rel_tail: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """Rigorous interval for x/(y+e) with 0 <= e_x <= e <= rel_tail * y (see docs)."""
+    if isinstance(rel_tail, float) and rel_tail == 0.0:  # exact: x / 1 is x, x + 0 is x + 0
+        return point.clip(0.0, 1.0), (point + 0.0).clip(0.0, 1.0)
     rho = np.asarray(rel_tail, dtype=np.float64)
     return np.clip(point / (1.0 + rho), 0.0, 1.0), np.clip((point + rho) / (1.0 + rho), 0.0, 1.0)
 
 
 def _components(adj_core: np.ndarray) -> np.ndarray:
-    """Connected components of positives linked by core causes (transitive closure)."""
+    """Connected components of positives linked by core causes: per positive, the smallest
+    member index of its component (its label). Union-find over each core cause's columns,
+    each set rooted at its smallest member (plain Python over a few dozen causes: a
+    transitive closure by boolean matrix products cost more than the rest of the call)."""
     k = adj_core.shape[1]
-    reach = (adj_core.T.astype(np.int32) @ adj_core.astype(np.int32) > 0) | np.eye(k, dtype=bool)
-    while True:
-        nxt = (reach.astype(np.int32) @ reach.astype(np.int32)) > 0
-        if np.array_equal(nxt, reach):
-            break
-        reach = nxt
-    return reach.argmax(axis=0)  # smallest member index labels each component
+    root = list(range(k))
+    rows, cols = adj_core.nonzero()
+    prev_row, first = -1, 0
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        if r != prev_row:  # the row's first column: the others join its set
+            prev_row, first = r, c
+            continue
+        a, b = first, c
+        while root[a] != a:
+            a = root[a]
+        while root[b] != b:
+            b = root[b]
+        if a != b:
+            root[max(a, b)] = min(a, b)
+    labels = []
+    for c in range(k):
+        a = c
+        while root[a] != a:
+            a = root[a]
+        root[c] = a
+        labels.append(a)
+    return np.array(labels, dtype=np.intp)
 
 
 def _solve(
@@ -484,7 +542,8 @@ def _solve(
     log_z = comp.log_z + float(np.log(norm).sum())
     part: _Part | None = None
     if not log_z_only and (comp.kept is not None or not rest.any()):
-        part = _Part(pi0, pi0, pi0, a, solo, parent, b, norm, pi, np.asarray(keep), comp.kept)
+        part = _Part(pi0, pi0, pi0, a, solo, parent, b, norm, pi, np.asarray(keep), comp.kept,
+                     w0=w0, w1=w1)  # fmt: skip
     return _Comp(log_z, marg, dlog_da, comp.rel_tail, comp.algorithm, comp.cost, comp.kept, part)
 
 
@@ -540,6 +599,15 @@ def _choose_uncached(
     log_b: np.ndarray, rank: np.ndarray, budget: float, algorithm: str
 ) -> tuple[str, np.ndarray, float, float]:
     m, k = log_b.shape
+    enum_cost = float(2**m) * (k + m) if m <= 40 else float("inf")
+    if (
+        algorithm == "auto"
+        and enum_cost <= budget
+        and _ENUM_US[0] + _ENUM_US[1] * enum_cost <= _SWEEP_US[0] + _SWEEP_US[1] * m
+    ):
+        # Enumeration wins whatever the sweep would cost (its time model is at least this):
+        # the sweep's order and cost are then never read, so they are not computed.
+        return "enumeration", np.arange(m), float("nan"), enum_cost
     order = np.argsort(rank, kind="stable")
     sweep_cost = _sweep_cost(log_b[order] < 0)
     if sweep_cost > 2e4 and m > 2:  # worth a per-drawing order: try greedy min-width too
@@ -550,7 +618,6 @@ def _choose_uncached(
             greedy_cost = _sweep_cost(log_b[greedy] < 0)
             if greedy_cost < sweep_cost:
                 order, sweep_cost = greedy, greedy_cost
-    enum_cost = float(2**m) * (k + m) if m <= 40 else float("inf")
     if algorithm == "auto" and min(sweep_cost, enum_cost) <= budget:
         # Wall time, not state updates, decides: each sweep step costs a few dozen numpy
         # calls, whereas enumeration is a handful of calls over 2^m rows.
@@ -628,21 +695,32 @@ def _greedy_order(adj: np.ndarray, *, close_first: bool = False) -> np.ndarray:
     Finding sets are Python int bitmasks: a step of the search is then a few integer
     operations per cause instead of a dozen numpy calls (ties go to the lowest index)."""
     m, k = adj.shape
-    masks = [sum(1 << i for i in np.flatnonzero(row).tolist()) for row in adj]
+    if k < 63:  # the bitmasks in one numpy product (int64 holds them)
+        masks = (adj @ (np.int64(1) << np.arange(k, dtype=np.int64))).tolist()
+    else:
+        masks = [sum(1 << i for i in np.flatnonzero(row).tolist()) for row in adj]
     remaining = adj.sum(axis=0).tolist()
     closes_with_one = sum(1 << i for i, r in enumerate(remaining) if r == 1)
     open_ = 0
     left = list(range(m))
     order = []
+    k1 = k + 1
     for _ in range(m):
-        best, best_j = None, -1
-        for j in left:
-            mask = masks[j]
-            during = (open_ | mask).bit_count()
-            after = during - (mask & closes_with_one).bit_count()
-            score = after * (k + 1) + during if close_first else during * (k + 1) + after
-            if best is None or score < best:
-                best, best_j = score, j
+        best, best_j = 1 << 62, -1  # above any score; the first of equal scores wins
+        if close_first:
+            for j in left:
+                mask = masks[j]
+                during = (open_ | mask).bit_count()
+                score = (during - (mask & closes_with_one).bit_count()) * k1 + during
+                if score < best:
+                    best, best_j = score, j
+        else:
+            for j in left:
+                mask = masks[j]
+                during = (open_ | mask).bit_count()
+                score = during * k1 + during - (mask & closes_with_one).bit_count()
+                if score < best:
+                    best, best_j = score, j
         j = best_j
         order.append(j)
         left.remove(j)
@@ -663,20 +741,6 @@ def _greedy_order(adj: np.ndarray, *, close_first: bool = False) -> np.ndarray:
 
 
 @dataclass(slots=True)
-class _Step:
-    """One cause of the sweep, with everything its loop body needs precomputed."""
-
-    cause: int
-    p: float
-    opens: tuple[int, ...]  # findings opened here (appended as the last axes)
-    init: np.ndarray | None  # outer product of their initial states [a, 1 - a]
-    kernels: tuple[tuple[_Index, _Index, float], ...]  # (bit 0, bit 1, b)
-    close: _Index | None  # index fixing the closing findings' bits to 1
-    width: int  # open findings during the step
-    dense: np.ndarray | None = None  # small states: all the kernels as one matrix (see _dense)
-
-
-@dataclass(slots=True)
 class _Skel:
     """The structural part of a sweep step (everything but the prior and the leaks)."""
 
@@ -685,7 +749,12 @@ class _Skel:
     kernels: tuple[tuple[_Index, _Index, float], ...]
     close: _Index | None
     width: int
-    dense: np.ndarray | None
+    dense: np.ndarray | None  # small states: all the kernels as one matrix (see _dense)
+    dense_t: np.ndarray | None = None  # its transpose (a view), for the backward pass
+
+    def __post_init__(self) -> None:
+        if self.dense is not None:
+            self.dense_t = self.dense.T
 
 
 def _skeleton(log_b: np.ndarray, order: np.ndarray) -> list[_Skel]:
@@ -747,22 +816,19 @@ def _skeleton_uncached(adj: np.ndarray, b_all: np.ndarray, order: np.ndarray) ->
     return steps
 
 
-def _plan(log_b: np.ndarray, pi: np.ndarray, a: np.ndarray, order: np.ndarray) -> list[_Step]:
-    """The sweep's steps: the cached skeleton with this run's priors and opening states."""
-    p_list = pi.tolist()
-    # Every finding's opening state [a_i, 1 - a_i] as rows of one array: a step opening one
-    # finding (the common case) takes its row (a view, never written) without a numpy call.
+def _inits(steps: list[_Skel], a: np.ndarray) -> list[np.ndarray | None]:
+    """Per step of the skeleton, the outer product of the opening states [a_i, 1 - a_i] of
+    the findings it opens (None where it opens none)."""
+    # Every finding's opening state as a row of one array: a step opening one finding (the
+    # common case) takes its row (a view, never written) without a numpy call.
     rows = list(np.stack([a, 1.0 - a], axis=1))
-    steps: list[_Step] = []
-    for sk in _skeleton(log_b, order):
+    out: list[np.ndarray | None] = []
+    for sk in steps:
         init = None
         for i in sk.opens:
             init = rows[i] if init is None else np.multiply.outer(init, rows[i])
-        steps.append(
-            _Step(sk.cause, p_list[sk.cause], sk.opens, init, sk.kernels, sk.close, sk.width,
-                  sk.dense)
-        )  # fmt: skip
-    return steps
+        out.append(init)
+    return out
 
 
 _ALL = slice(None)
@@ -822,18 +888,27 @@ def _sweep(
     parent j flips 0 -> 1 with probability link_ij, and at its last parent the bit is fixed to 1
     (the region is painful). All sums are of non-negative terms. Only closing a finding changes
     the total mass, so states are rescaled only there.
+
+    The loops run on the cached skeleton (no per-run step objects) and use the cheapest numpy
+    call of each kind that computes exactly the same numbers: `a.dot(b)` for `a @ b` and
+    `np.vdot` (the same BLAS kernels without the matmul ufunc's dispatch), broadcasting for
+    `np.multiply.outer` (one product per entry either way).
     """
     m, k = log_b.shape
-    steps = _plan(log_b, pi, a, order)
+    steps = _skeleton(log_b, order)
+    inits = _inits(steps, a)
+    p_all = pi.tolist()
     alpha = np.ones(())
     log_scale = 0.0
-    saved: list[tuple[np.ndarray, np.ndarray]] = []
-    kept = _Kept("sweep", steps=steps)
-    for st in steps:
-        if st.init is not None:
-            alpha = np.multiply.outer(alpha, st.init)
+    ys: list[np.ndarray] = []
+    ons: list[np.ndarray] = []
+    kept = _Kept("sweep", steps=steps, inits=inits, p=p_all)
+    after, scales = kept.after, kept.scale
+    for st, init in zip(steps, inits, strict=True):
+        if init is not None:
+            alpha = alpha.reshape(alpha.shape + (1,) * init.ndim) * init
         if st.dense is not None:
-            on = (st.dense @ alpha.reshape(-1)).reshape(alpha.shape)
+            on = st.dense.dot(alpha.reshape(-1)).reshape(alpha.shape)
         else:
             on = alpha.copy()
             for lo, hi, b in st.kernels:
@@ -841,10 +916,9 @@ def _sweep(
                 v1 = on[hi]
                 v1 += (1.0 - b) * v0
                 v0 *= b
-        if not log_z_only:
-            saved.append((alpha, on))
-        nxt = alpha * (1.0 - st.p)
-        nxt += st.p * on
+        p = p_all[st.cause]
+        nxt = alpha * (1.0 - p)
+        nxt += p * on
         s = 1.0
         if st.close is not None:
             nxt = nxt[st.close]
@@ -852,31 +926,35 @@ def _sweep(
             nxt = nxt / s
             log_scale += log(s)
         if not log_z_only:
-            kept.after.append(nxt)
-            kept.scale.append(s)
+            ys.append(alpha)
+            ons.append(on)
+            after.append(nxt)
+            scales.append(s)
         alpha = nxt
     if log_z_only:
         return _Comp(log_scale, np.full(m, np.nan), np.full(k, np.nan), 0.0, "sweep", cost)
 
-    marg = np.zeros(m)
+    marg = [0.0] * m
     dlog_da = np.zeros(k)
+    a_all = a.tolist()
     beta = np.ones(())
-    kept.before = [y for y, _ in saved]
     kept.at = {st.cause: t for t, st in enumerate(steps)}
     betas: list[np.ndarray] = []
-    for st, (y, on_y) in zip(reversed(steps), reversed(saved), strict=True):
+    for t in range(len(steps) - 1, -1, -1):
+        st, y, init = steps[t], ys[t], inits[t]
         betas.append(beta)
-        p = st.p
+        p = p_all[st.cause]
         if st.close is not None:
             e = np.zeros(y.shape)
             e[st.close] = beta / beta.max()
         else:
             e = beta
-        w_on = float(np.vdot(e, on_y)) * p
-        w_off = float(np.vdot(e, y)) * (1.0 - p)
+        flat_e = e.reshape(-1)
+        w_on = float(flat_e.dot(ons[t].reshape(-1))) * p
+        w_off = float(flat_e.dot(y.reshape(-1))) * (1.0 - p)
         marg[st.cause] = w_on / (w_on + w_off)
-        if st.dense is not None:
-            w = (st.dense.T @ e.reshape(-1)).reshape(e.shape)
+        if st.dense_t is not None:
+            w = st.dense_t.dot(flat_e).reshape(e.shape)
         else:
             w = e.copy()
             for lo, hi, b in st.kernels:
@@ -885,19 +963,21 @@ def _sweep(
                 w0 += (1.0 - b) * w[hi]
         w *= p
         w += (1.0 - p) * e
-        if st.init is not None:
-            n = len(st.opens)
+        if init is not None:
+            n = init.ndim
             flat = w.reshape(-1, 2**n)
-            q = (flat * y.reshape(-1, 2**n)).sum(axis=0).reshape((2,) * n)
+            q = (flat * y.reshape(-1, 2**n)).sum(axis=0)
+            if n > 1:
+                q = q.reshape((2,) * n)
             for ax, i in enumerate(st.opens):
                 qi = q.sum(axis=tuple(x for x in range(n) if x != ax)) if n > 1 else q
                 q0, q1 = qi.tolist()  # Python floats: cheaper than numpy scalars here
-                ai = float(a[i])
+                ai = a_all[i]
                 dlog_da[i] = (q0 / ai - q1 / (1.0 - ai)) / (q0 + q1)
-            w = (flat @ st.init.reshape(-1)).reshape(w.shape[: w.ndim - n])
+            w = flat.dot(init if n == 1 else init.reshape(-1)).reshape(w.shape[: w.ndim - n])
         beta = w
     kept.beta = betas[::-1]
-    return _Comp(log_scale, marg, dlog_da, 0.0, "sweep", cost, kept)
+    return _Comp(log_scale, np.array(marg), dlog_da, 0.0, "sweep", cost, kept)
 
 
 def tail_probability(pi: np.ndarray, k: int) -> float:

@@ -172,8 +172,7 @@ def muscle_posteriors(
     if not gids.size or top <= 0:
         return []
     # The involved muscle-sides in order of their first involved cause (as a scan finds them).
-    _, first = np.unique(gids, return_index=True)
-    gids = gids[np.sort(first)]
+    gids = np.array(list(dict.fromkeys(gids.tolist())), dtype=np.int64)  # no sort needed
     marg = post.marginal
     by_group = marg[sides.by_group]
     lower = np.maximum.reduceat(by_group, sides.starts)[gids]
