@@ -106,6 +106,9 @@ def backfill(conn: Connection) -> None:
     Migrations therefore create derived tables empty, and this fills them.
     """
     from triggerpoint.dashboard import tallies
+    from triggerpoint.research.painmap import derived as painmap
 
     if tallies.missing(conn):
         tallies.rebuild(conn)
+    if painmap.missing(conn):
+        painmap.rebuild(conn)

@@ -20,6 +20,7 @@ from triggerpoint.records.models import (
     Visit,
 )
 from triggerpoint.research.exports.models import ResearchExportJob
+from triggerpoint.research.painmap.models import PainmapDrawing, PainmapTally
 from triggerpoint.research.reliability.models import (
     Examination,
     Participant,
@@ -60,6 +61,8 @@ __all__ = [
     "OutcomeSeries",
     "PainDrawing",
     "PainMark",
+    "PainmapDrawing",
+    "PainmapTally",
     "PalpationFinding",
     "Participant",
     "Patient",

@@ -1,10 +1,14 @@
 """Pain-map analytics for a cohort: where it hurts, how much of the body, and how stable.
 
-Every number is computed by aggregate SQL over the cohort's drawings (GROUP BY region for the
-heat map, one row per episode or per drawing pair for the distributions), never by loading
-every mark into Python. The cohort is always the principal's clinic and only the patients
-whose research consent is in force (`research.consent`); each query also filters by clinic
-explicitly so the clinic-leading indexes apply.
+Every number is read from the derived rows kept at write time (`painmap.derived`: one
+`painmap_drawing` row per drawing, the clinic's `painmap_tally` totals), never by loading
+every mark into Python. The unfiltered heat map is one read of the totals; the extent pairs
+and the test-retest pairs are filtered reads of stored per-drawing facts whenever the filter
+keeps whole episodes (no date range) or an unbroken run of each patient's drawings (no
+complaint or ICD-10 filter); otherwise small window queries over the cohort's derived rows
+compute them. The cohort is always the principal's clinic and only the patients whose
+research consent is in force (`research.consent`, stored per row as `research`); each query
+also filters by clinic explicitly so the clinic-leading indexes apply.
 
 Definitions (docs/research.md, "Pain maps"):
 
@@ -30,16 +34,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Select,
     Subquery,
     and_,
     case,
-    cast,
     distinct,
     exists,
     func,
-    literal,
     select,
     text,
 )
@@ -50,9 +51,9 @@ from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
 from triggerpoint.audit.service import record
 from triggerpoint.bodychart.catalog import load_catalog
 from triggerpoint.errors import InvalidInput
-from triggerpoint.records.models import Diagnosis, Episode, PainDrawing, PainMark, Visit
-from triggerpoint.reports.extent import region_areas
+from triggerpoint.records.models import Diagnosis, Episode, PainMark
 from triggerpoint.research.consent import consented_patient_ids
+from triggerpoint.research.painmap.models import PainmapDrawing, PainmapTally
 from triggerpoint.research.painmap.schemas import (
     AgreementStats,
     CohortFilter,
@@ -113,25 +114,45 @@ def _treated(clinic_id: int, muscle: str) -> Select[Any]:
 
 
 def cohort_drawings(clinic_id: int, cohort: CohortFilter, muscle: str | None) -> Subquery:
-    """The drawings the analyses read: (id, patient_id, episode_id, drawn_at, complete)."""
-    d, v = PainDrawing, Visit
-    q = (
-        select(d.id, d.patient_id, v.episode_id, d.drawn_at, d.complete)
-        .select_from(d)
-        .outerjoin(v, v.id == d.visit_id)
-        .where(
-            d.clinic_id == clinic_id, d.patient_id.in_(consented_patient_ids(clinic_id=clinic_id))
-        )
-    )
-    if cohort.date_from is not None:
-        q = q.where(d.drawn_at >= _day_start(cohort.date_from))
-    if cohort.date_to is not None:
-        q = q.where(d.drawn_at < _day_start(cohort.date_to + timedelta(days=1)))
-    if cohort.complaint or cohort.icd10:
-        q = q.where(v.episode_id.in_(_episodes(clinic_id, cohort)))
-    if muscle is not None:
-        q = q.where(d.patient_id.in_(_treated(clinic_id, muscle)))
+    """The drawings the analyses read, from the derived `painmap_drawing` rows: (id,
+    patient_id, episode_id, drawn_at, complete, regions, extent, first, after_signed)."""
+    p = PainmapDrawing
+    q = select(
+        p.drawing_id.label("id"),
+        p.patient_id,
+        p.episode_id,
+        p.drawn_at,
+        p.complete,
+        p.regions,
+        p.extent,
+        p.first,
+        p.after_signed,
+    ).where(*_cohort_where(clinic_id, cohort, muscle))
     return q.subquery("cohort")
+
+
+def _cohort_where(clinic_id: int, cohort: CohortFilter, muscle: str | None) -> list[Any]:
+    """The filter as conditions on `painmap_drawing`: clinic, research consent, the rest."""
+    p = PainmapDrawing
+    where: list[Any] = [p.clinic_id == clinic_id, p.research.is_(True)]
+    if cohort.date_from is not None:
+        where.append(p.drawn_at >= _day_start(cohort.date_from))
+    if cohort.date_to is not None:
+        where.append(p.drawn_at < _day_start(cohort.date_to + timedelta(days=1)))
+    if cohort.complaint or cohort.icd10:
+        where.append(p.episode_id.in_(_episodes(clinic_id, cohort)))
+    if muscle is not None:
+        where.append(p.patient_id.in_(_treated(clinic_id, muscle)))
+    return where
+
+
+def _dated(cohort: CohortFilter) -> bool:
+    return cohort.date_from is not None or cohort.date_to is not None
+
+
+def _whole(cohort: CohortFilter, muscle: str | None) -> bool:
+    """No filter at all: the clinic's heat-map totals answer."""
+    return not (_dated(cohort) or cohort.complaint or cohort.icd10 or muscle)
 
 
 def consented_count(session: Session, *, clinic_id: int) -> int:
@@ -143,7 +164,9 @@ def consented_count(session: Session, *, clinic_id: int) -> int:
 
 
 def _first_of_episode(c: Subquery) -> Subquery:
-    """Each episode's first drawing (drawings outside an episode have no baseline)."""
+    """Each episode's first drawing in the cohort (drawings outside an episode have no
+    baseline). Without a date filter the cohort holds whole episodes, so the stored `first`
+    flag says it; a date range can cut an episode's start, so then a window ranks them."""
     rank = func.row_number().over(partition_by=c.c.episode_id, order_by=(c.c.drawn_at, c.c.id))
     ranked = (
         select(c.c.id, c.c.patient_id, rank.label("rn"))
@@ -153,9 +176,23 @@ def _first_of_episode(c: Subquery) -> Subquery:
     return select(ranked.c.id, ranked.c.patient_id).where(ranked.c.rn == 1).subquery("first")
 
 
-def heat_map(session: Session, *, clinic_id: int, drawings: Subquery, view: View) -> HeatMap:
+def _stored_first(c: Subquery) -> Subquery:
+    return select(c.c.id, c.c.patient_id).where(c.c.first.is_(True)).subquery("first")
+
+
+def heat_map(
+    session: Session,
+    *,
+    clinic_id: int,
+    drawings: Subquery,
+    view: View,
+    dated: bool = True,
+) -> HeatMap:
     """Patients per region, GROUP BY region over the distinct (patient, region) pairs."""
-    counted = _first_of_episode(drawings) if view == "first" else drawings
+    if view == "first":
+        counted = _first_of_episode(drawings) if dated else _stored_first(drawings)
+    else:
+        counted = drawings
     n_patients, n_drawings = session.execute(
         select(func.count(distinct(counted.c.patient_id)), func.count()).select_from(counted)
     ).one()
@@ -179,6 +216,23 @@ def heat_map(session: Session, *, clinic_id: int, drawings: Subquery, view: View
     )
 
 
+def tallied_heat_map(session: Session, *, clinic_id: int, view: View) -> HeatMap:
+    """The unfiltered heat map from the clinic's totals (`painmap_tally`): one small read."""
+    t = PainmapTally
+    rows = session.execute(
+        select(t.region_id, t.patients, t.drawings)
+        .where(t.clinic_id == clinic_id, t.view == view, t.patients > 0)
+        .order_by(t.patients.desc(), t.region_id)
+    ).all()
+    total = next(((p, d) for r, p, d in rows if r == ""), (0, 0))
+    return HeatMap(
+        view=view,
+        patients=int(total[0]),
+        drawings=int(total[1]),
+        regions=[_share(r, int(p), int(total[0])) for r, p, _ in rows if r and total[0]],
+    )
+
+
 def _share(region_id: str, patients: int, total: int) -> RegionShare:
     region = load_catalog().regions.get(region_id)
     return RegionShare(
@@ -193,75 +247,57 @@ def _share(region_id: str, patients: int, total: int) -> RegionShare:
 # --- pain extent before and after ----------------------------------------------------------
 
 
-def _area_of(region: Any) -> ColumnElement[float]:
-    """A region's chart area (`reports.extent.region_areas`), as a SQL expression."""
-    return case(region_areas(), value=region, else_=literal(0.0, Float))
-
-
-def _extent_of(drawing_id: ColumnElement[int]) -> Any:
-    """Pain extent (%) of one drawing: its regions' area over all chart area, in SQL."""
-    total = sum(region_areas().values())
-    painted = (
-        select(func.coalesce(func.sum(_area_of(PainMark.region_id)), 0.0))
-        .where(PainMark.drawing_id == drawing_id)
-        .scalar_subquery()
-    )
-    return cast(painted, Float) * (100.0 / total)
-
-
-def _first_signed(clinic_id: int) -> Subquery:
-    """Each episode's first signed needling session (when it was opened), one GROUP BY."""
-    ns = NeedlingSession
-    return (
-        select(Visit.episode_id, func.min(ns.opened_at).label("at"))
-        .join(Visit, Visit.id == ns.visit_id)
-        .where(ns.clinic_id == clinic_id, ns.status == "signed", Visit.episode_id.is_not(None))
-        .group_by(Visit.episode_id)
-        .subquery("first_signed")
-    )
+def stored_extent_pairs(
+    session: Session, *, clinic_id: int, cohort: CohortFilter, muscle: str | None
+) -> list[tuple[float, float]]:
+    """(before, after) per episode from the stored `followup` rows, which carry the baseline's
+    extent: right whenever the cohort holds whole episodes (no date filter)."""
+    p = PainmapDrawing
+    rows = session.execute(
+        select(p.before_extent, p.extent).where(
+            *_cohort_where(clinic_id, cohort, muscle), p.followup.is_(True)
+        )
+    ).all()
+    return [(round(float(b or 0.0), 1), round(float(a), 1)) for b, a in rows]  # as pain_extent
 
 
 def extent_pairs(
     session: Session, *, clinic_id: int, drawings: Subquery
 ) -> list[tuple[float, float]]:
-    """(before, after) pain extent per episode: first drawing, last drawing after needling.
+    """(before, after) pain extent per episode: first drawing, last drawing after needling,
+    among the cohort's drawings (a date range may cut an episode).
 
     One window pass ranks each episode's drawings from the start and, among those after
-    the first signed session, from the end; one GROUP BY episode picks the two ids."""
+    the first signed session (the stored `after_signed`), from the end; one GROUP BY
+    episode picks the two."""
     c = drawings
-    signed = _first_signed(clinic_id)
-    timed = (
-        select(c.c.id, c.c.episode_id, c.c.drawn_at, signed.c.at.label("signed_at"))
-        .select_from(c)
-        .outerjoin(signed, signed.c.episode_id == c.c.episode_id)
-        .where(c.c.episode_id.is_not(None))
-        .subquery("timed")
+    timed = select(c.c.id, c.c.episode_id, c.c.drawn_at, c.c.extent, c.c.after_signed).where(
+        c.c.episode_id.is_not(None)
     )
-    after = case((timed.c.drawn_at > timed.c.signed_at, 1), else_=0)
+    t = timed.subquery("timed")
+    after = case((t.c.after_signed.is_(True), 1), else_=0)
     ranked = select(
-        timed.c.id,
-        timed.c.episode_id,
+        t.c.id,
+        t.c.episode_id,
+        t.c.extent,
         after.label("after"),
         func.row_number()
-        .over(partition_by=timed.c.episode_id, order_by=(timed.c.drawn_at, timed.c.id))
+        .over(partition_by=t.c.episode_id, order_by=(t.c.drawn_at, t.c.id))
         .label("rf"),
         func.row_number()
         .over(
-            partition_by=(timed.c.episode_id, after),
-            order_by=(timed.c.drawn_at.desc(), timed.c.id.desc()),
+            partition_by=(t.c.episode_id, after),
+            order_by=(t.c.drawn_at.desc(), t.c.id.desc()),
         )
         .label("rl"),
     ).subquery("ranked")
+    last = and_(ranked.c.rl == 1, ranked.c.after == 1)
     b = func.max(case((ranked.c.rf == 1, ranked.c.id)))
-    a = func.max(case((and_(ranked.c.rl == 1, ranked.c.after == 1), ranked.c.id)))
-    pairs = (
-        select(b.label("b"), a.label("a"))
-        .group_by(ranked.c.episode_id)
-        .having(a.is_not(None), b != a)
-        .subquery("extent_pairs")
-    )
+    a = func.max(case((last, ranked.c.id)))
+    bx = func.max(case((ranked.c.rf == 1, ranked.c.extent)))
+    ax = func.max(case((last, ranked.c.extent)))
     rows = session.execute(
-        select(_extent_of(pairs.c.b), _extent_of(pairs.c.a)).select_from(pairs)
+        select(bx, ax).group_by(ranked.c.episode_id).having(a.is_not(None), b != a)
     ).all()
     return [(round(float(b), 1), round(float(a), 1)) for b, a in rows]  # as pain_extent
 
@@ -287,6 +323,21 @@ def _days(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
     return func.julianday(later) - func.julianday(earlier)
 
 
+def stored_retest_pairs(
+    session: Session, *, clinic_id: int, cohort: CohortFilter, muscle: str | None
+) -> list[tuple[int, int, int]]:
+    """(|A|, |B|, |A and B|) from the stored pair of each drawing and the one before it:
+    right whenever the cohort holds each patient's drawings in one unbroken run of time (no
+    complaint or ICD-10 filter; a date range keeps the pairs with both ends inside)."""
+    p = PainmapDrawing
+    where = [*_cohort_where(clinic_id, cohort, muscle), p.retest.is_(True)]
+    where.append(p.gap_days <= cohort.window_days)
+    if cohort.date_from is not None:
+        where.append(p.prev_at >= _day_start(cohort.date_from))
+    rows = session.execute(select(p.regions, p.prev_regions, p.shared).where(*where)).all()
+    return [(int(a), int(b or 0), int(i or 0)) for a, b, i in rows]  # set on every pair
+
+
 def retest_pairs(
     session: Session, *, clinic_id: int, drawings: Subquery, window_days: int
 ) -> list[tuple[int, int, int]]:
@@ -299,9 +350,11 @@ def retest_pairs(
         c.c.patient_id,
         c.c.drawn_at,
         c.c.complete,
+        c.c.regions,
         func.lag(c.c.id).over(partition_by=c.c.patient_id, order_by=order).label("prev_id"),
         func.lag(c.c.drawn_at).over(partition_by=c.c.patient_id, order_by=order).label("prev_at"),
         func.lag(c.c.complete).over(partition_by=c.c.patient_id, order_by=order).label("prev_ok"),
+        func.lag(c.c.regions).over(partition_by=c.c.patient_id, order_by=order).label("prev_n"),
     ).subquery("lagged")
     ns = NeedlingSession
     needled_between = exists().where(
@@ -311,7 +364,12 @@ def retest_pairs(
         ns.opened_at < lagged.c.drawn_at,
     )
     pairs = (
-        select(lagged.c.id.label("a"), lagged.c.prev_id.label("b"))
+        select(
+            lagged.c.id.label("a"),
+            lagged.c.prev_id.label("b"),
+            lagged.c.regions.label("na"),
+            lagged.c.prev_n.label("nb"),
+        )
         .where(
             lagged.c.prev_id.is_not(None),
             lagged.c.complete.is_(True),
@@ -322,10 +380,6 @@ def retest_pairs(
         .subquery("retest")
     )
     m1, m2 = aliased(PainMark), aliased(PainMark)
-
-    def size(drawing: Any) -> Any:
-        return select(func.count()).where(PainMark.drawing_id == drawing).scalar_subquery()
-
     both = (
         select(func.count())
         .select_from(m1)
@@ -333,7 +387,7 @@ def retest_pairs(
         .where(m1.drawing_id == pairs.c.a)
         .scalar_subquery()
     )
-    rows = session.execute(select(size(pairs.c.a), size(pairs.c.b), both).select_from(pairs)).all()
+    rows = session.execute(select(pairs.c.na, pairs.c.nb, both).select_from(pairs)).all()
     return [(int(a), int(b), int(i)) for a, b, i in rows]
 
 
@@ -410,23 +464,34 @@ def analyse(
     principal.require("clinical:read")
     clinic_id = principal.clinic_id
     _no_jit(session)
-    drawings = cohort_drawings(clinic_id, cohort, muscle_id(cohort.muscle))
+    muscle = muscle_id(cohort.muscle)
+    dated = _dated(cohort)
+    drawings = cohort_drawings(clinic_id, cohort, muscle)
     out: dict[str, Any] = {
         "consented_patients": consented_count(session, clinic_id=clinic_id),
         "values": {},
     }
     if "heat_map" in parts:
-        out["heat_map"] = heat_map(
-            session, clinic_id=clinic_id, drawings=drawings, view=cohort.view
-        )
+        if _whole(cohort, muscle):
+            out["heat_map"] = tallied_heat_map(session, clinic_id=clinic_id, view=cohort.view)
+        else:
+            out["heat_map"] = heat_map(
+                session, clinic_id=clinic_id, drawings=drawings, view=cohort.view, dated=dated
+            )
     if "extent" in parts:
-        pairs = extent_pairs(session, clinic_id=clinic_id, drawings=drawings)
+        if dated:
+            pairs = extent_pairs(session, clinic_id=clinic_id, drawings=drawings)
+        else:
+            pairs = stored_extent_pairs(session, clinic_id=clinic_id, cohort=cohort, muscle=muscle)
         out["extent"] = extent_stats(pairs)
         out["values"]["extent"] = pairs
     if "agreement" in parts:
-        sets = retest_pairs(
-            session, clinic_id=clinic_id, drawings=drawings, window_days=cohort.window_days
-        )
+        if cohort.complaint or cohort.icd10:
+            sets = retest_pairs(
+                session, clinic_id=clinic_id, drawings=drawings, window_days=cohort.window_days
+            )
+        else:
+            sets = stored_retest_pairs(session, clinic_id=clinic_id, cohort=cohort, muscle=muscle)
         out["agreement"] = agreement_stats(sets, cohort.window_days)
         out["values"]["jaccard"] = [jaccard(*p) for p in sets]
         out["values"]["dice"] = [dice(*p) for p in sets]
