@@ -24,7 +24,7 @@ def _migrate(engine, direction: str, revision: str) -> None:
 
 def test_painmap_migration_down_and_up(fresh_db):
     assert set(inspect(fresh_db).get_table_names()) >= TABLES
-    _migrate(fresh_db, "downgrade", "a9b0c1d2e3f4")
+    _migrate(fresh_db, "downgrade", "b0c1d2e3f4a5")
     after = set(inspect(fresh_db).get_table_names())
     assert not TABLES & after
     assert {"research_export_job", "pain_drawing"} <= after  # the revisions below are untouched

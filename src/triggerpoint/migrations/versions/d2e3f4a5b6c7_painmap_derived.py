@@ -5,7 +5,7 @@ Created empty; existing drawings are summarised right after the upgrade reaches 
 them in step.
 
 Revision ID: d2e3f4a5b6c7
-Revises: a9b0c1d2e3f4
+Revises: b0c1d2e3f4a5
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "d2e3f4a5b6c7"
-down_revision = "a9b0c1d2e3f4"
+down_revision = "b0c1d2e3f4a5"
 branch_labels = None
 depends_on = None
 
