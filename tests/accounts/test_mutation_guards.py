@@ -121,9 +121,10 @@ def test_a_token_lifetime_outside_the_range_is_refused_naming_the_range(days):
 
 
 @pytest.mark.parametrize("days", [True, 2.5, "30"])
-def test_a_token_lifetime_that_is_not_a_whole_number_of_days_is_refused(days):
+def test_a_token_lifetime_that_is_not_a_whole_number_of_days_is_refused_naming_the_field(days):
     with pytest.raises(AccountError) as err:
         _token_lifetime(days)
+    assert err.value.field == "expires_days"
     assert str(err.value) == "must be a whole number of days"
 
 
