@@ -144,3 +144,25 @@ def test_the_wait_never_exceeds_the_lockout_cap():
     cap = get_settings().login_lockout_minutes * 60
     assert throttle.backoff_seconds(5 + 40, 5) == cap
     assert throttle.backoff_seconds(5 + 10_000, 5) == cap
+
+
+def test_without_a_username_no_part_of_a_password_is_refused_as_one():
+    # "xxxx" stands for any text: with no username given there is none to find in it.
+    check_password_strength(f"{STRONG} xxxx")
+
+
+def test_a_three_letter_username_inside_a_password_is_refused():
+    # the boundary: two letters are allowed (above), three are refused
+    assert refusal(f"{STRONG} bob", username="bob") == "must not contain the username"
+
+
+def test_a_four_letter_name_inside_a_password_is_refused_naming_it():
+    # the boundary: three letters are allowed (above), four are refused; "trac" is in "tractor"
+    assert refusal(STRONG, user_inputs=["Trac"]) == "must not contain 'Trac'"
+
+
+def test_a_password_built_from_the_words_of_the_full_name_is_too_easy_to_guess():
+    # Neither the whole name nor the username is inside it, but its words are: zxcvbn is told
+    # them one by one, and scores "vorqenzyxkla" 1 with them and 4 without.
+    text = refusal("vorqenzyxkla", user_inputs=["Zyxkla Vorqen-Plimb"])
+    assert text.startswith("is too easy to guess (")
