@@ -12,6 +12,7 @@ from triggerpoint.accounts.service import (
     MAX_PASSWORD,
     MAX_TOKEN_DAYS,
     MIN_PASSWORD,
+    MIN_SCORE,
     MIN_TOKEN_DAYS,
     AccountError,
     _token_lifetime,
@@ -164,5 +165,40 @@ def test_a_four_letter_name_inside_a_password_is_refused_naming_it():
 def test_a_password_built_from_the_words_of_the_full_name_is_too_easy_to_guess():
     # Neither the whole name nor the username is inside it, but its words are: zxcvbn is told
     # them one by one, and scores "vorqenzyxkla" 1 with them and 4 without.
-    text = refusal("vorqenzyxkla", user_inputs=["Zyxkla Vorqen-Plimb"])
-    assert text.startswith("is too easy to guess (")
+    # zxcvbn gives no warning for it, so the refusal gives the general reason
+    assert refusal("vorqenzyxkla", user_inputs=["Zyxkla Vorqen-Plimb"]) == (
+        "is too easy to guess (it follows a common pattern); a few unrelated words make a good one"
+    )
+
+
+def test_a_password_zxcvbn_scores_exactly_the_minimum_is_accepted():
+    # the boundary: score 1 is refused (above), MIN_SCORE (3) is accepted
+    from zxcvbn import zxcvbn
+
+    name = "Zyxkla Vorqen-Plimb"
+    password = "plimbvorqenzyxkla"
+    assert zxcvbn(password, user_inputs=[name, "Zyxkla", "Vorqen", "Plimb"])["score"] == MIN_SCORE
+    check_password_strength(password, user_inputs=[name])
+
+
+def test_a_common_password_is_refused_with_zxcvbn_s_own_warning():
+    assert refusal("password1234") == (
+        "is too easy to guess (This is a very common password); a few unrelated words make a "
+        "good one"
+    )
+
+
+def test_a_hash_made_before_normalisation_still_verifies_the_password_as_typed():
+    from triggerpoint.accounts import service
+
+    typed = "cafe\u0301 cre\u0300me bru\u0302le\u0301e tartine"  # decomposed accents
+    assert normalise_password(typed) != typed
+    old_hash = service._hasher.hash(typed)  # hashed raw, as before NFKC was applied
+    assert verify_password(old_hash, typed)
+
+
+def test_after_a_failure_the_address_may_try_once_per_backoff_window():
+    base = get_settings().login_backoff_seconds
+    window = throttle._wait_window(6, 5)
+    assert window.amount == 1
+    assert window.get_expiry() == throttle.backoff_seconds(6, 5) == 2 * base
