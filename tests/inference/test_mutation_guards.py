@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.inference.reference import brute_force, random_network
 from triggerpoint.inference.exact import posterior
@@ -24,3 +25,21 @@ def test_a_truncated_posterior_keeps_at_most_three_active_causes_by_default():
     assert {c.algorithm for c in four.components if c.algorithm.startswith("truncated")} == {
         "truncated-k4"
     }
+
+
+def test_a_finding_both_painful_and_not_painful_is_refused_saying_so():
+    net = random_network(np.random.default_rng(5), 4, 6, density=0.6)
+    with pytest.raises(ValueError) as err:
+        posterior(net, [0, 1], [1, 2])
+    assert str(err.value) == "a finding cannot be both positive and negative"
+
+
+def test_virtual_findings_given_without_their_leaks_change_nothing():
+    """A virtual finding needs its links and its leak; links alone are not a finding."""
+    net = random_network(np.random.default_rng(5), 4, 6, density=0.6)
+    pos, neg = [0, 1], [2]
+    plain = posterior(net, pos, neg).marginal
+    links = np.full((net.link.shape[0], 1), 0.5)
+    np.testing.assert_allclose(posterior(net, pos, neg, extra_link=links).marginal, plain)
+    leaks = np.array([0.1])
+    np.testing.assert_allclose(posterior(net, pos, neg, extra_leak=leaks).marginal, plain)
