@@ -38,6 +38,7 @@ from triggerpoint.config import get_settings
 from triggerpoint.dashboard import listeners
 from triggerpoint.db import get_engine, make_engine, open_session
 from triggerpoint.migrate import upgrade
+from triggerpoint.research.ltr import version as research_data_version
 
 # Jobs queued by API tests stay in memory: no ./data/jobs.sqlite3 left behind.
 os.environ.setdefault("TRIGGERPOINT_QUEUE_URL", "memory:")
@@ -79,6 +80,7 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
     os.environ["TRIGGERPOINT_DATABASE_URL"] = url
     _reset_caches()
     listeners.register()  # as app and CLI start-up do: the dashboard's tallies follow writes
+    research_data_version.register()  # and the research data version
     yield url
     if previous is None:
         os.environ.pop("TRIGGERPOINT_DATABASE_URL", None)

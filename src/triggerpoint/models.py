@@ -20,6 +20,7 @@ from triggerpoint.records.models import (
     Visit,
 )
 from triggerpoint.research.exports.models import ResearchExportJob
+from triggerpoint.research.ltr.models import LtrFit, ResearchDataVersion
 from triggerpoint.research.reliability.models import (
     Examination,
     Participant,
@@ -52,6 +53,7 @@ __all__ = [
     "Examination",
     "LoginAttempt",
     "LoginSession",
+    "LtrFit",
     "Measurement",
     "NeedleEntry",
     "NeedlingSession",
@@ -68,6 +70,7 @@ __all__ = [
     "QuestionnaireRequest",
     "QuestionnaireRule",
     "RateLimitHit",
+    "ResearchDataVersion",
     "ResearchExportJob",
     "Screening",
     "ScreeningConfirmation",

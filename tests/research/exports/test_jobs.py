@@ -26,7 +26,6 @@ from triggerpoint.accounts.models import User
 from triggerpoint.audit.models import AuditEvent
 from triggerpoint.config import get_settings
 from triggerpoint.db import open_session, unit_of_work
-from triggerpoint.portal.jobs import huey
 from triggerpoint.research.exports import jobs
 from triggerpoint.research.exports.models import FORMATS, ResearchExportJob
 from triggerpoint.research.exports.schemas import TABLES, ExportFormat
@@ -41,16 +40,6 @@ def bundles(tmp_path, monkeypatch) -> Iterator[Path]:
     get_settings.cache_clear()
     yield tmp_path / "bundles"
     get_settings.cache_clear()
-
-
-@pytest.fixture
-def immediate() -> Iterator[None]:
-    """The queue runs each task as it is enqueued (after the request's commit)."""
-    huey.immediate = True
-    try:
-        yield
-    finally:
-        huey.immediate = False
 
 
 @pytest.fixture
