@@ -27,6 +27,12 @@ measured in the same run on the same database:
 * Parquet export job (`exports.jobs.execute`, as the worker runs it: claim, snapshot read,
   files, zip, done): anchor, the de-identified CSV export of the same clinic
   (`reports.export.export_csv`). Target: < 60 s on the 1M-session registry.
+The twitch analysis ("does the twitch matter?", `research.ltr`, `measure_ltr`): the refit
+job is run once as the worker would (`ltr.jobs.execute`), then the page's work is timed as
+it reads the persisted fit (`service.latest_analysis` in a read-only session, the forest
+plot drawn, the audit write): p50/p95, target < 2 s. Anchor, in the same run: the direct fit
+(`service.twitch_analysis`, what the page did on a first view before the fits were
+persisted), which the page's p95 is divided into.
 
 Prints a table and a final JSON line. `--quick` uses 20,000 sessions and fewer repetitions;
 `--sessions N` any size (default the 1M target); `--sqlite-only` skips PostgreSQL and
@@ -426,6 +432,76 @@ def other_json(others: dict[str, dict]) -> dict[str, Any]:
     return out
 
 
+def measure_ltr(engine: Engine, principal: Principal, n: int, direct_n: int) -> dict[str, Any]:
+    """The LTR page reading the persisted fit (p50/p95 of n reads), the refit job's time, and
+    the anchor: the direct fit the page used to run (the best of direct_n)."""
+    from triggerpoint.db import unit_of_work, utcnow
+    from triggerpoint.research.ltr import jobs, plots
+    from triggerpoint.research.ltr import service as ltr
+
+    clinic_id = principal.clinic_id
+
+    def read() -> Any:
+        with open_session(clinic_id=clinic_id, engine=engine, read_only=True) as s:
+            report = ltr.latest_analysis(
+                s, principal=principal, instrument="nprs", enqueue=lambda *_: None
+            )
+            plots.forest_svg(report)
+            s.commit()  # the audit event (deferred write)
+        return report
+
+    with unit_of_work(clinic_id=clinic_id, engine=engine) as s:
+        ltr.queue_refit(s, clinic_id=clinic_id, instrument="nprs", now=utcnow())
+    t = time.perf_counter()
+    if not jobs.execute(clinic_id, "nprs", engine=engine):
+        raise SystemExit("the LTR refit job did not run")
+    job_s = time.perf_counter() - t
+    read()  # warm-up
+    times, report = [], None
+    for _ in range(n):
+        t = time.perf_counter()
+        report = read()
+        times.append(time.perf_counter() - t)
+    assert report is not None and not report.freshness.stale, "the persisted fit is stale"
+    direct: list[float] = []
+    try:
+        for _ in range(direct_n):
+            t = time.perf_counter()
+            with open_session(clinic_id=clinic_id, engine=engine) as s:
+                fitted = ltr.twitch_analysis(s, principal=principal, instrument="nprs")
+                s.commit()
+            direct.append(time.perf_counter() - t)
+    except Exception as exc:  # the anchor failed: say so, keep the page's figures
+        print(f"anchor (direct LTR fit) failed: {type(exc).__name__}: {exc}")
+        direct = []
+    else:
+        if [f.model_dump() for f in fitted.fits] != [f.model_dump() for f in report.fits]:
+            raise SystemExit("the persisted LTR fit and the direct fit disagree")
+    return {
+        "ltr_job_s": job_s,
+        "ltr_page_p50_s": statistics.median(times),
+        "ltr_page_p95_s": pct(times, 0.95),
+        "ltr_direct_s": min(direct) if direct else None,
+        "ltr_ratio": min(direct) / pct(times, 0.95) if direct else None,
+        "ltr_sample": report.sample.sample_patients,
+    }
+
+
+def ltr_lines(r: dict[str, Any], n: int) -> list[tuple[str, str]]:
+    return [
+        ("LTR refit job (background, once)", f"{r['ltr_job_s']:.1f} s"),
+        ("  patients fitted (sample of the consented)", f"{r['ltr_sample']:,}"),
+        (f"LTR page work p50 (persisted fit, n={n})", f"{r['ltr_page_p50_s'] * 1000:.0f} ms"),
+        ("LTR page work p95 (target < 2 s)", f"{r['ltr_page_p95_s'] * 1000:.0f} ms"),
+        ("anchor: direct fit in the request (before)", _fmt(r["ltr_direct_s"], "{:.1f} s")),
+        ("ratio (direct fit / LTR page p95)", _fmt(r["ltr_ratio"], "{:.0f}x")),
+    ]
+
+
+def _fmt(value: float | None, fmt: str) -> str:
+    return "failed" if value is None else fmt.format(value)
+
+
 def run_engine(label: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     engine = make_engine(url)
     seconds, counts, principal = build(engine, args.sessions)
@@ -442,6 +518,7 @@ def run_engine(label: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         "reliability": bench_reliability(engine, principal, args),
         "parquet_job": bench_parquet_job(engine, principal, args),
     }
+    ltr = measure_ltr(engine, principal, args.n, args.naive_n)
     engine.dispose()
     if not agree(data, ref):
         raise SystemExit(f"{label}: the aggregate SQL and the naive reference disagree")
@@ -458,6 +535,7 @@ def run_engine(label: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         "filtered_p95_s": pct(filtered, 0.95),
         "naive_p95_s": pct(slow, 0.95),
         "speedup": pct(slow, 0.95) / pct(sql, 0.95),
+        **ltr,
     }
 
 
@@ -505,6 +583,7 @@ def main() -> int:
             ("filtered page p95 (complaint, baseline)", f"{r['filtered_p95_s'] * 1000:.0f} ms"),
             (f"naive Python from raw rows p95 (n={args.naive_n})", f"{r['naive_p95_s']:.2f} s"),
             ("ratio (naive p95 / SQL p95)", f"{r['speedup']:.1f}x"),
+            *ltr_lines(r, args.n),
         ]
         lines.insert(1, ("  derived pain-map rows rebuilt from scratch", f"{r['derive_s']:.1f} s"))
         lines.extend(other_lines(r["others"]))
@@ -523,6 +602,14 @@ def main() -> int:
                 "ratio_vs_naive": {k: round(r["speedup"], 1) for k, r in results.items()},
                 "derive_s": {k: round(r["derive_s"], 2) for k, r in results.items()},
                 "pages_p95_s": {k: other_json(r["others"]) for k, r in results.items()},
+                "ltr_page_p95_s": {k: round(r["ltr_page_p95_s"], 4) for k, r in results.items()},
+                "ltr_job_s": {k: round(r["ltr_job_s"], 2) for k, r in results.items()},
+                "ltr_direct_s": {
+                    k: r["ltr_direct_s"] and round(r["ltr_direct_s"], 2) for k, r in results.items()
+                },
+                "ltr_ratio_vs_direct": {
+                    k: r["ltr_ratio"] and round(r["ltr_ratio"], 1) for k, r in results.items()
+                },
             }
         )
     )

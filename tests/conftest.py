@@ -38,6 +38,7 @@ from triggerpoint.config import get_settings
 from triggerpoint.dashboard import listeners
 from triggerpoint.db import get_engine, make_engine, open_session
 from triggerpoint.migrate import upgrade
+from triggerpoint.research.ltr import version as research_data_version
 from triggerpoint.research.painmap import listeners as painmap_listeners
 
 # Jobs queued by API tests stay in memory: no ./data/jobs.sqlite3 left behind.
@@ -81,6 +82,7 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
     _reset_caches()
     listeners.register()  # as app and CLI start-up do: the dashboard's tallies follow writes
     painmap_listeners.register()  # and the pain maps' derived rows
+    research_data_version.register()  # and the research data version
     yield url
     if previous is None:
         os.environ.pop("TRIGGERPOINT_DATABASE_URL", None)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text, update
 
 from tests.personas import PATIENT, new_patient
+from tests.waiting import wait_for
 from triggerpoint.accounts import service as accounts
 from triggerpoint.accounts.models import LoginSession, User
 from triggerpoint.audit import service as audit
@@ -32,16 +33,6 @@ from triggerpoint.records.models import Patient
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
-def _wait_for(cond, what: str) -> None:
-    """Spin (with a generous cap, never asserted as a time) until `cond()` holds."""
-    stop = threading.Event()
-    for _ in range(10_000):
-        if cond():
-            return
-        stop.wait(0.001)
-    raise AssertionError(f"never happened: {what}")
-
-
 def test_queue_serves_writers_in_arrival_order():
     queue, served = WriteQueue(), []
     queue.acquire("first")
@@ -56,7 +47,7 @@ def test_queue_serves_writers_in_arrival_order():
         t = threading.Thread(target=writer, args=(name,))
         t.start()
         threads.append(t)
-        _wait_for(lambda i=i: queue.waiting() == i, f"{name} queued")
+        wait_for(lambda i=i: queue.waiting() == i, f"{name} queued")
     assert queue.release("first")
     for t in threads:
         t.join()
@@ -77,7 +68,7 @@ def test_no_lost_update_with_two_concurrent_writers(tmp_path):
             n = s.execute(text("SELECT n FROM counter")).scalar_one()
             if hold:  # the second writer asks for its turn between this read and write
                 read_by_first.set()
-                _wait_for(lambda: queue.waiting() == 1, "second writer queued")
+                wait_for(lambda: queue.waiting() == 1, "second writer queued")
             s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
 
     first = threading.Thread(target=increment, args=(True,))
@@ -173,7 +164,7 @@ def test_a_read_runs_while_another_writer_holds_the_lock(app_client, world, engi
     )
     try:
         reader.start()
-        _wait_for(lambda: queue.waiting() == 1, "the read's audit write queued")
+        wait_for(lambda: queue.waiting() == 1, "the read's audit write queued")
         assert any("FROM patient" in st for st in statements)  # it read while locked out
         assert _reads(patient) == 0
     finally:

@@ -87,6 +87,10 @@ def _prepare(name: str, module: dict, shared: dict) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copytree(ROOT / "src", work / "src", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    # Folders the tests import besides src and tests (`also_copy`: tests/inference imports
+    # bench/anchors.py); mutmut copies them on into mutants/.
+    for extra in shared.get("also_copy", []):
+        shutil.copytree(ROOT / extra, work / extra, ignore=ignore)
     own = dict(shared)
     own["only_mutate"] = module["files"]
     own["pytest_add_cli_args_test_selection"] = module["tests"]
@@ -94,6 +98,34 @@ def _prepare(name: str, module: dict, shared: dict) -> Path:
     text += "\n[tool.mutmut]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in own.items())
     (work / "pyproject.toml").write_text(text, "utf-8")
     return work
+
+
+def _stopped_early(output: str) -> bool:
+    """Whether mutmut gave up before the mutants (its exit code is 1 then, as after a run)."""
+    return any(
+        msg in output
+        for msg in ("failed to collect stats", "Failed to run clean test", "Stopping early")
+    )
+
+
+def _diagnose(name: str, module: dict, shared: dict, output: str) -> None:
+    """mutmut swallows the pytest output of its stats and clean runs: rerun the module's
+    tests in mutants/ the way its stats run does and show why they fail there."""
+    last = [ln for ln in output.splitlines() if ln.strip()][-1:]
+    print(f"   mutmut stopped before the mutants: {last[0] if last else '?'}")
+    mutants = BUILD / name / "mutants"
+    env = dict(
+        os.environ,
+        MUTANT_UNDER_TEST="stats",
+        PY_IGNORE_IMPORTMISMATCH="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(mutants / "src"), str(mutants)])),
+    )
+    cmd = [sys.executable, "-m", "pytest", "--rootdir=.", "-x", "-q", "--tb=short"]
+    cmd += [*shared.get("pytest_add_cli_args", []), *module["tests"]]
+    print(f"   rerunning in {mutants}: {' '.join(cmd[1:])}")
+    run = subprocess.run(cmd, cwd=mutants, env=env, capture_output=True, text=True)
+    print((run.stdout + run.stderr)[-3000:])
 
 
 def _verdicts(name: str, module: dict) -> dict[str, int | None]:
@@ -147,8 +179,10 @@ def _screen_one(mutants: Path, mutant: str, tests: list[str], limit: float) -> i
             filter(None, [str(mutants / "src"), os.environ.get("PYTHONPATH")])
         ),
     )
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
-    cmd += ["-k", "not postgresql", *tests]
+    # --tb=native, as mutmut runs them: pytest's own tracebacks parse the mutated module
+    # (every mutant of the file, several MB) and a kill took 25-40 s instead of 1 s.
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "--tb=native", "-p", "no:cacheprovider"]
+    cmd += ["-n", "0", "-k", "not postgresql", *tests]
     try:
         run = subprocess.run(cmd, cwd=mutants, env=env, capture_output=True, timeout=limit)
     except subprocess.TimeoutExpired:
@@ -218,18 +252,22 @@ def main() -> int:
             print(f"== {name}: mutating {', '.join(module['functions'])}", flush=True)
             started = time.monotonic()
             env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-            run = subprocess.run(
-                [str(mutmut), "run", "--max-children", str(args.jobs), *module["functions"]],
-                cwd=work,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            (work / "mutmut-run.log").write_text(run.stdout, "utf-8")
+            log_path = work / "mutmut-run.log"
+            with log_path.open("w", encoding="utf-8") as log:  # written as it runs: tail it
+                run = subprocess.run(
+                    [str(mutmut), "run", "--max-children", str(args.jobs), *module["functions"]],
+                    cwd=work,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            output = log_path.read_text("utf-8", errors="replace")
             print(f"   mutmut exited {run.returncode} after {time.monotonic() - started:.0f}s")
             if run.returncode not in (0, 1):
-                print(run.stdout[-3000:])
+                print(output[-3000:])
+            elif _stopped_early(output):
+                _diagnose(name, module, shared, output)
         results.append(_summary(name, module))
     print()
     print(

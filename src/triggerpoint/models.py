@@ -20,6 +20,7 @@ from triggerpoint.records.models import (
     Visit,
 )
 from triggerpoint.research.exports.models import ResearchExportJob
+from triggerpoint.research.ltr.models import LtrFit, ResearchDataVersion
 from triggerpoint.research.painmap.models import PainmapDrawing, PainmapTally
 from triggerpoint.research.reliability.models import (
     Examination,
@@ -53,6 +54,7 @@ __all__ = [
     "Examination",
     "LoginAttempt",
     "LoginSession",
+    "LtrFit",
     "Measurement",
     "NeedleEntry",
     "NeedlingSession",
@@ -71,6 +73,7 @@ __all__ = [
     "QuestionnaireRequest",
     "QuestionnaireRule",
     "RateLimitHit",
+    "ResearchDataVersion",
     "ResearchExportJob",
     "Screening",
     "ScreeningConfirmation",

@@ -26,7 +26,7 @@ from fastapi import Depends, HTTPException, Request
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import Float, Integer, String, case, delete, select
+from sqlalchemy import Float, Integer, String, bindparam, case, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -75,6 +75,32 @@ def _insert(session: Session) -> Any:
     )
 
 
+_increments: dict[str, Any] = {}
+
+
+def _increment(session: Session) -> Any:
+    """The one atomic upsert of a counter, built once per dialect (every suggest, PDF and
+    login counts through it, and building it costs more CPU than running it): starts a
+    window of `amount` hits ending at `expires` unless one is live at `now`, else adds."""
+    dialect = session.get_bind().dialect.name
+    stmt = _increments.get(dialect)
+    if stmt is None:
+        ins = _insert(session).values(
+            key=bindparam("key"), count=bindparam("amount"), expires_at=bindparam("expires")
+        )
+        expired = TABLE.c.expires_at <= bindparam("now")
+        stmt = _increments[dialect] = ins.on_conflict_do_update(
+            index_elements=[TABLE.c.key],
+            set_={
+                "count": case(
+                    (expired, ins.excluded["count"]), else_=TABLE.c["count"] + ins.excluded["count"]
+                ),
+                "expires_at": case((expired, ins.excluded.expires_at), else_=TABLE.c.expires_at),
+            },
+        ).returning(TABLE.c["count"])
+    return stmt
+
+
 class DatabaseStorage(Storage):
     """`limits` storage on the `rate_limit_hit` table, in the caller's session/transaction.
 
@@ -95,18 +121,8 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
-        ins = _insert(self.session).values(key=_key(key), count=amount, expires_at=now + expiry)
-        expired = TABLE.c.expires_at <= now
-        stmt = ins.on_conflict_do_update(
-            index_elements=[TABLE.c.key],
-            set_={
-                "count": case(
-                    (expired, ins.excluded["count"]), else_=TABLE.c["count"] + ins.excluded["count"]
-                ),
-                "expires_at": case((expired, ins.excluded.expires_at), else_=TABLE.c.expires_at),
-            },
-        ).returning(TABLE.c["count"])
-        count = int(self.session.execute(stmt).scalar_one())
+        params = {"key": _key(key), "amount": amount, "expires": now + expiry, "now": now}
+        count = int(self.session.execute(_increment(self.session), params).scalar_one())
         if random.randrange(PRUNE_ONE_IN) == 0:
             self.prune(older_than=3600)
         return count

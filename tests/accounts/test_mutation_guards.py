@@ -12,6 +12,7 @@ from triggerpoint.accounts.service import (
     MAX_PASSWORD,
     MAX_TOKEN_DAYS,
     MIN_PASSWORD,
+    MIN_SCORE,
     MIN_TOKEN_DAYS,
     AccountError,
     _token_lifetime,
@@ -121,9 +122,10 @@ def test_a_token_lifetime_outside_the_range_is_refused_naming_the_range(days):
 
 
 @pytest.mark.parametrize("days", [True, 2.5, "30"])
-def test_a_token_lifetime_that_is_not_a_whole_number_of_days_is_refused(days):
+def test_a_token_lifetime_that_is_not_a_whole_number_of_days_is_refused_naming_the_field(days):
     with pytest.raises(AccountError) as err:
         _token_lifetime(days)
+    assert err.value.field == "expires_days"
     assert str(err.value) == "must be a whole number of days"
 
 
@@ -143,3 +145,60 @@ def test_the_wait_never_exceeds_the_lockout_cap():
     cap = get_settings().login_lockout_minutes * 60
     assert throttle.backoff_seconds(5 + 40, 5) == cap
     assert throttle.backoff_seconds(5 + 10_000, 5) == cap
+
+
+def test_without_a_username_no_part_of_a_password_is_refused_as_one():
+    # "xxxx" stands for any text: with no username given there is none to find in it.
+    check_password_strength(f"{STRONG} xxxx")
+
+
+def test_a_three_letter_username_inside_a_password_is_refused():
+    # the boundary: two letters are allowed (above), three are refused
+    assert refusal(f"{STRONG} bob", username="bob") == "must not contain the username"
+
+
+def test_a_four_letter_name_inside_a_password_is_refused_naming_it():
+    # the boundary: three letters are allowed (above), four are refused; "trac" is in "tractor"
+    assert refusal(STRONG, user_inputs=["Trac"]) == "must not contain 'Trac'"
+
+
+def test_a_password_built_from_the_words_of_the_full_name_is_too_easy_to_guess():
+    # Neither the whole name nor the username is inside it, but its words are: zxcvbn is told
+    # them one by one, and scores "vorqenzyxkla" 1 with them and 4 without.
+    # zxcvbn gives no warning for it, so the refusal gives the general reason
+    assert refusal("vorqenzyxkla", user_inputs=["Zyxkla Vorqen-Plimb"]) == (
+        "is too easy to guess (it follows a common pattern); a few unrelated words make a good one"
+    )
+
+
+def test_a_password_zxcvbn_scores_exactly_the_minimum_is_accepted():
+    # the boundary: score 1 is refused (above), MIN_SCORE (3) is accepted
+    from zxcvbn import zxcvbn
+
+    name = "Zyxkla Vorqen-Plimb"
+    password = "plimbvorqenzyxkla"
+    assert zxcvbn(password, user_inputs=[name, "Zyxkla", "Vorqen", "Plimb"])["score"] == MIN_SCORE
+    check_password_strength(password, user_inputs=[name])
+
+
+def test_a_common_password_is_refused_with_zxcvbn_s_own_warning():
+    assert refusal("password1234") == (
+        "is too easy to guess (This is a very common password); a few unrelated words make a "
+        "good one"
+    )
+
+
+def test_a_hash_made_before_normalisation_still_verifies_the_password_as_typed():
+    from triggerpoint.accounts import service
+
+    typed = "cafe\u0301 cre\u0300me bru\u0302le\u0301e tartine"  # decomposed accents
+    assert normalise_password(typed) != typed
+    old_hash = service._hasher.hash(typed)  # hashed raw, as before NFKC was applied
+    assert verify_password(old_hash, typed)
+
+
+def test_after_a_failure_the_address_may_try_once_per_backoff_window():
+    base = get_settings().login_backoff_seconds
+    window = throttle._wait_window(6, 5)
+    assert window.amount == 1
+    assert window.get_expiry() == throttle.backoff_seconds(6, 5) == 2 * base

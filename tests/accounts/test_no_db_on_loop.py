@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.dependencies.models import Dependant
-from sqlalchemy import event
+from sqlalchemy import Engine, event, text
 
 from tests.conftest import logged_in
 from tests.personas import new_patient
 from tests.routes import api_routes, page_routes
+from tests.waiting import wait_for
 from triggerpoint.accounts.deps import api_session, page_session
-from triggerpoint.db import get_engine
+from triggerpoint.db import get_engine, unit_of_work, write_queue
 
 SESSION_DEPENDENCIES = {page_session, api_session}
 
@@ -95,3 +98,70 @@ def test_pages_and_form_posts_run_no_sql_on_the_event_loop(
     )
     assert resp.status_code == 303
     assert statements_on_the_loop == []
+
+
+@contextmanager
+def write_lock_held(engine: Engine, clinic_id: int) -> Iterator[Callable[[], int]]:
+    """Hold what a form POST creating a patient of `clinic_id` waits for in its handler:
+    SQLite's write lock (this process's FIFO queue before BEGIN IMMEDIATE), or on PostgreSQL
+    the clinic's row (FOR UPDATE: the patient INSERT's foreign-key check needs a KEY SHARE
+    lock on it; plain reads of the row do not wait). Yields how many writers wait."""
+    holder = unit_of_work(clinic_id=None, engine=engine)
+    s = holder.__enter__()
+    try:
+        if engine.dialect.name == "sqlite":
+            s.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the lock is this session's
+            queue = write_queue(str(engine.url.database))
+            yield queue.waiting
+        else:
+            s.execute(text("SELECT 1 FROM clinic WHERE id = :c FOR UPDATE"), {"c": clinic_id})
+
+            def waiting() -> int:
+                with engine.connect() as c:
+                    return c.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+                            " = 'Lock' AND datname = current_database()"
+                        )
+                    ).scalar_one()
+
+            yield waiting
+    finally:
+        holder.__exit__(None, None, None)
+
+
+def test_a_page_answers_while_a_form_post_waits_for_the_write_lock(app_client, world, engine):
+    """A form POST queued for the database must not hold up the event loop: a GET (whose
+    principal lookup reads the database) answers while the POST still waits. Ordering only:
+    had the POST blocked the loop, nothing would answer until the POST had (a 503 once its
+    wait for SQLite's lock ran out), or, on PostgreSQL, until the lock is let go."""
+    alice = world.clinician_a
+    browser, csrf = logged_in(app_client, alice)
+    form = {
+        "csrf_token": csrf,
+        "given_name": "Queued",
+        "family_name": "Writer",
+        "date_of_birth": "1971-05-06",
+        "sex": "female",
+    }
+    answered: list[tuple[str, int]] = []  # in the order the answers came
+
+    def ask(name: str, method: str, path: str, **kwargs: object) -> threading.Thread:
+        def run() -> None:
+            resp = browser.request(method, path, follow_redirects=False, **kwargs)
+            answered.append((name, resp.status_code))
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    with browser:  # one event loop for every request, as under uvicorn
+        with write_lock_held(engine, alice.clinic_id) as waiting:
+            before = waiting()
+            poster = ask("post", "POST", "/patients/new", data=form)
+            wait_for(lambda: waiting() > before, "the form POST queued for the write lock")
+            getter = ask("get", "GET", "/patients/new")
+            wait_for(lambda: answered, "an answer while the POST waits")
+        for thread in (poster, getter):  # the lock is let go: the POST goes on
+            thread.join()
+    assert answered == [("get", 200), ("post", 303)]

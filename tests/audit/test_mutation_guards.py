@@ -47,6 +47,7 @@ from triggerpoint.audit.service import (
 from triggerpoint.config import get_settings
 from triggerpoint.db import make_engine, open_session
 from triggerpoint.migrate import upgrade
+from triggerpoint.research.ltr import version
 
 SECRET = bytes(range(32))
 EVENT = {
@@ -1086,11 +1087,17 @@ def test_an_old_chain_sealed_on_first_use_says_so_in_the_log(chain_db, audit_fil
 
 def test_a_seal_rolled_back_is_written_by_the_next_transaction(chain_db, audit_files):
     _old_chain(chain_db, 3)
-    with open_session(clinic_id=None, engine=chain_db) as s:
-        record(s, actor=Actor.system(), action="create", entity="patient")
-        s.add(AuditHead(id=1, last_hash="x", count=0))  # the commit fails after the seal
-        with pytest.raises(IntegrityError):  # the second head row: a duplicate key
-            s.commit()
+    # The research data version flushes at the start of a commit, which would fail before
+    # the seal is made; without it, the failure comes after the seal (and the key's creation).
+    version.unregister()
+    try:
+        with open_session(clinic_id=None, engine=chain_db) as s:
+            record(s, actor=Actor.system(), action="create", entity="patient")
+            s.add(AuditHead(id=1, last_hash="x", count=0))  # the commit fails after the seal
+            with pytest.raises(IntegrityError):  # the second head row: a duplicate key
+                s.commit()
+    finally:
+        version.register()
     assert count(chain_db) == 3 and audit_files.key.exists()
     append(chain_db, 1)  # the key now exists, but nothing has sealed the old events yet
     markers = [e for e in _events(chain_db) if e.action == "chain_keyed" and e.chain is None]

@@ -17,6 +17,9 @@ def test_json_shape(cli, alice):
     assert [f["outcome"] for f in body["fits"]] == ["immediate", "follow_up"]
     imm = body["fits"][0]
     assert imm["fitted"] and set(imm["twitch"]) == {"term", "estimate", "ci_low", "ci_high", "p"}
+    fresh = body["freshness"]  # fitted now, from the current data: never stale
+    assert not fresh["stale"] and fresh["refit"] is None and fresh["computed_at"]
+    assert fresh["data_version"] == fresh["current_data_version"] > 0
 
 
 def test_text_output_names_the_coefficient(cli, alice):

@@ -40,6 +40,11 @@ def _probabilities(page) -> list[str]:
     )
 
 
+def _settled(page) -> None:
+    """Wait until the latest drawing's reply is on the page (the list is busy from change to reply)."""
+    page.wait_for_selector('#candidates[aria-busy="false"] .candidate')
+
+
 @pytest.fixture
 def page(page, site):
     """/suggest needs a login (any role): each test here starts logged in as the clinician."""
@@ -91,7 +96,7 @@ def test_selecting_a_candidate_overlays_its_referral_map_from_the_atlas(page, li
     page.wait_for_function(
         "() => document.getElementById('drawing-summary').textContent.includes('2')"
     )
-    page.wait_for_timeout(300)  # the second, debounced answer has replaced the list
+    _settled(page)  # the second, debounced answer has replaced the list
 
     overlaid = "els => Object.fromEntries(els.map(e => [e.dataset.region, e.dataset.overlay]))"
     page.hover('.candidate[data-uid="upper_trapezius.tp1.right"]')
@@ -108,12 +113,7 @@ def test_selecting_a_candidate_overlays_its_referral_map_from_the_atlas(page, li
     page.hover(f'.candidate[data-uid="{other}"]')
     other_tp = atlas.trigger_point(other)
     want = set(other_tp.essential) | set(other_tp.spillover)
-    for _ in range(20):  # the list may still re-render once under the pointer (debounce)
-        shown = page.eval_on_selector_all(".suggest-charts [data-overlay]", overlaid)
-        if set(shown) == want:
-            break
-        page.hover(f'.candidate[data-uid="{other}"]')
-        page.wait_for_timeout(100)
+    shown = page.eval_on_selector_all(".suggest-charts [data-overlay]", overlaid)
     assert set(shown) == want
     page.click('.candidate[data-uid="upper_trapezius.tp1.right"]')
     page.mouse.move(5, 5)
@@ -149,7 +149,7 @@ def test_complete_versus_partial_drawing_changes_the_evidence(page, live_server)
     page.click(TEMPLE)
     page.click(JAW)
     page.wait_for_function("() => document.querySelectorAll('#candidates .candidate').length >= 5")
-    page.wait_for_timeout(300)  # let the second debounced request land
+    _settled(page)
     partial = _probabilities(page)
     page.check("#complete")
     _wait_for_results(page, partial)
@@ -200,8 +200,8 @@ def _draw_neck(page, url: str) -> list[str]:
     _open(page, url)
     page.click(TEMPLE)
     page.click(JAW)
-    page.wait_for_selector(f'.candidate[data-uid="{UT1}"]')
-    page.wait_for_timeout(300)  # let the second debounced request land
+    _settled(page)
+    assert page.locator(f'.candidate[data-uid="{UT1}"]').count() == 1
     return _probabilities(page)
 
 
@@ -244,10 +244,14 @@ def test_recording_a_finding_re_ranks_live_and_is_echoed(page, live_server):
     assert _candidates(page).index(second) > 1 if second in _candidates(page) else True
 
     # Removing the finding brings the drawing's own ranking back.
+    # The wait reads the list before the click: a reply that comes back first cannot be missed.
     page.click("#findings-list .remove-finding")
-    _wait_for_results(page, _probabilities(page))
-    page.wait_for_function("() => document.querySelectorAll('#findings-list li').length === 0")
-    page.wait_for_timeout(200)
+    page.wait_for_function(
+        """plain => document.querySelectorAll('#findings-list li').length === 0 &&
+            JSON.stringify([...document.querySelectorAll('#candidates .candidate')]
+                .map(e => e.dataset.uid + ':' + e.querySelector('.prob').textContent)) === plain""",
+        arg=json.dumps(plain, separators=(",", ":")),
+    )
     assert _probabilities(page) == plain
     assert page.evaluate("window.__sameDocument") is True  # updated without a reload
 
@@ -282,7 +286,7 @@ def test_findings_are_keyboard_operable_and_keep_focus(page, live_server):
     button.focus()
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelectorAll('#findings-list li').length === 1")
-    page.wait_for_timeout(300)
+    _settled(page)
     assert page.evaluate("document.activeElement.dataset.focusKey") == f"{UT1}|familiar"
     page.keyboard.press("Space")  # the same value again removes it
     page.wait_for_function("() => document.querySelectorAll('#findings-list li').length === 0")

@@ -313,7 +313,7 @@ def test_suggest_results_stay_in_view_while_drawing_on_a_tablet(browser, seeded)
     page.wait_for_function(
         "() => document.getElementById('drawing-summary').textContent.includes('2')"
     )
-    page.wait_for_timeout(200)  # the second debounced answer
+    page.wait_for_selector('#candidates[aria-busy="false"] .candidate')  # the latest answer
     height = SIZES["tablet"][1]
     for scroll in (0, 400):
         page.evaluate(f"window.scrollTo(0, {scroll})")
@@ -347,7 +347,7 @@ def test_suggest_probabilities_are_worded_and_consistent(browser, seeded):
     page.click(TEMPLE)
     page.check("#complete")  # the whole chart offered: one of the top 10 falls under 1%
     page.wait_for_function("() => !document.getElementById('unlikely-box').hidden")
-    page.wait_for_timeout(200)
+    page.wait_for_selector('#candidates[aria-busy="false"] .candidate')
     text = page.inner_text("#suggest-results")
     assert "chance this trigger point is active, given this drawing" in text
     assert "need not add up to 100%" in text

@@ -3,24 +3,16 @@ the tables the models declare."""
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 import triggerpoint.models
 import triggerpoint.notes.models  # noqa: F401 - the notes tables, whoever imports them
+from tests.alembic_steps import migrate as _migrate
 from triggerpoint.db import Base
-from triggerpoint.migrate import alembic_config
 
 TABLES = {"soap_note", "note_template", "note_addendum"}
-
-
-def _migrate(engine, direction: str, revision: str) -> None:
-    cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, direction)(cfg, revision)
 
 
 def test_notes_migration_down_and_up(fresh_db):

@@ -4,24 +4,16 @@ the schema the models declare."""
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from tests.alembic_steps import migrate as _migrate
 
 import triggerpoint.models  # noqa: F401 - every table, the questionnaire requests included
 from triggerpoint.db import Base
-from triggerpoint.migrate import alembic_config
 
 TABLE = "questionnaire_request"
 BEFORE = "f3c4d5e6a7b8"
-
-
-def _migrate(engine, direction: str, revision: str) -> None:
-    cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, direction)(cfg, revision)
 
 
 def _columns(engine, table: str) -> set[str]:

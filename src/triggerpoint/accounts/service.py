@@ -23,7 +23,7 @@ from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from triggerpoint.accounts import throttle
@@ -520,30 +520,39 @@ def create_api_token(
     return token
 
 
+# Every API request starts with this lookup, so: one round trip for the token and its user,
+# only the columns a Principal needs (loading a User entity also joins its clinic), and the
+# statement built once (building a select costs more CPU than running it on SQLite).
+_PRINCIPAL_BY_TOKEN = (
+    select(
+        User.id,
+        User.clinic_id,
+        User.username,
+        User.role,
+        User.must_change_password,
+        ApiToken.id,
+        Clinic.timezone,
+    )
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .join(Clinic, Clinic.id == User.clinic_id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ~ApiToken.revoked,
+        ApiToken.expires_at > bindparam("now"),
+        User.active,
+    )
+)
+
+
 def principal_from_api_token(session: Session, *, token: str) -> Principal | None:
     """The user behind a bearer token; None if unknown, revoked, expired or deactivated."""
-    # Every API request starts here, so: one round trip for the token and its user, and only
-    # the columns a Principal needs (loading a User entity also joins its clinic).
-    row = session.execute(
-        select(
-            User.id,
-            User.clinic_id,
-            User.username,
-            User.role,
-            User.must_change_password,
-            ApiToken.id,
-            Clinic.timezone,
-        )
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .join(Clinic, Clinic.id == User.clinic_id)
-        .where(
-            ApiToken.token_hash == _digest(token),
-            ~ApiToken.revoked,
-            ApiToken.expires_at > utcnow(),
-            User.active,
-        )
-        .execution_options(skip_tenancy=True)
-    ).one_or_none()
+    # Core, on the session's connection (and transaction): users and tokens belong to no
+    # clinic's confinement here, as for `skip_tenancy`.
+    row = (
+        session.connection()
+        .execute(_PRINCIPAL_BY_TOKEN, {"token_hash": _digest(token), "now": utcnow()})
+        .one_or_none()
+    )
     if row is None:
         return None
     user_id, clinic_id, username, role, must_change_password, token_id, zone = row

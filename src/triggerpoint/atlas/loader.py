@@ -78,17 +78,22 @@ class Atlas:
                 for side in ("right", "left")
             ]
         self._by_uid = {tp.uid: tp for tp in self.trigger_points}
+        # Every needle charted looks its muscle up by name: one dict, not a scan of the atlas
+        # normalising every name. The first muscle (in atlas order) to use a name keeps it.
+        self._by_name: dict[str, Muscle] = {}
+        for m in self.muscles.values():
+            for spelling in (m.id, m.name, *m.synonyms):
+                self._by_name.setdefault(_norm(spelling), m)
 
     def trigger_point(self, uid: str) -> SidedTriggerPoint:
         return self._by_uid[uid]
 
     def find_muscle(self, name: str) -> Muscle:
         """A muscle by id, name or synonym (case-insensitive), or AtlasLookupError."""
-        needle = _norm(name)
-        for m in self.muscles.values():
-            if needle in {_norm(m.id), _norm(m.name), *(_norm(s) for s in m.synonyms)}:
-                return m
-        raise MuscleNotFoundError(name, self.nearest_muscles(name))
+        found = self._by_name.get(_norm(name))
+        if found is None:
+            raise MuscleNotFoundError(name, self.nearest_muscles(name))
+        return found
 
     def nearest_muscles(self, name: str, n: int = 5) -> list[str]:
         import difflib

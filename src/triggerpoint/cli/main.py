@@ -27,10 +27,12 @@ app = typer.Typer(
 def _start() -> None:
     # Start-up of every command: the dashboard's tallies follow what the command writes.
     from triggerpoint.dashboard import listeners
+    from triggerpoint.research.ltr import version
     from triggerpoint.research.painmap import listeners as painmap_listeners
 
     listeners.register()
     painmap_listeners.register()
+    version.register()  # the research data version follows them too
 
 
 app.add_typer(atlas.app, name="atlas")

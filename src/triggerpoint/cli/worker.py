@@ -36,6 +36,7 @@ def worker(
     """Run the background jobs until stopped (Ctrl+C, or SIGTERM)."""
     from triggerpoint.portal import jobs  # the queue is opened only by the commands using it
     from triggerpoint.research.exports import jobs as _export_jobs  # noqa: F401 - its tasks
+    from triggerpoint.research.ltr import jobs as _ltr_jobs  # noqa: F401 - its task
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"

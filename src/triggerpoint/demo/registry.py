@@ -35,6 +35,7 @@ from triggerpoint.db import Base, open_session
 from triggerpoint.demo.generator import needle_entry
 from triggerpoint.physiology.virtual import course
 from triggerpoint.records.service import RESEARCH
+from triggerpoint.research.ltr import version as data_version
 from triggerpoint.safety.entry import PatientSafety
 from triggerpoint.safety.rates import published
 from triggerpoint.safety.screening import Answer, evaluate, rulebook
@@ -307,10 +308,13 @@ def _entry(
 def _write(engine: Engine, batch: _Batch) -> None:
     """One transaction per batch: a crash leaves only whole patients (and their summaries)."""
     # Core inserts bypass the ORM flush hooks: `new_rows` allows them and summarises the rows.
-    with engine.begin() as conn, tallies.new_rows(conn, batch.rows):
-        for t in TABLES:
-            if batch.rows[t]:
-                conn.execute(insert(_table(t)), batch.rows[t])
+    with engine.begin() as conn:
+        with tallies.new_rows(conn, batch.rows):
+            for t in TABLES:
+                if batch.rows[t]:
+                    conn.execute(insert(_table(t)), batch.rows[t])
+        # ... and the research data version, which the ORM commit hook would have bumped.
+        data_version.bump(conn, {row["clinic_id"] for row in batch.rows["needling_session"]})
 
 
 def _sync_sequences(engine: Engine) -> None:

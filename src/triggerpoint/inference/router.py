@@ -31,8 +31,12 @@ pages = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 def logged_in(request: Request) -> Principal:
     """Who is asking: 401 without valid credentials, 403 for a cookie POST without its CSRF
-    token. The database session is closed again before the suggestion is computed."""
-    with unit_of_work(clinic_id=None) as session:  # commits a cookie session's sliding expiry
+    token. The database session is closed again before the suggestion is computed.
+
+    Read-only, although a POST: the lookup writes nothing but a cookie session's sliding
+    expiry, which then runs in the short write after it (`defer_write`), so a bearer-token
+    suggestion never queues for SQLite's write lock here."""
+    with unit_of_work(clinic_id=None, read_only=True) as session:
         return authenticate(request, session)
 
 

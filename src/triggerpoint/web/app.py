@@ -203,6 +203,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
     from triggerpoint.reports.pages import pages as reports_pages
+    from triggerpoint.research.ltr import version as research_data_version
     from triggerpoint.research.painmap import listeners as painmap_listeners
     from triggerpoint.research.router import api as research_api
     from triggerpoint.research.router import pages as research_pages
@@ -237,6 +238,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     _plug_in(app)
     dashboard_listeners.register()  # the dashboard's tallies follow every write (idempotent)
     painmap_listeners.register()  # and so do the pain maps' derived rows
+    research_data_version.register()  # so does the research data version (idempotent)
     install_limits(app)  # body size cap (413) and a 422 that can always be written
     app.add_middleware(SecurityHeadersMiddleware)
     from fastapi.staticfiles import StaticFiles

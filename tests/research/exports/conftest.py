@@ -13,7 +13,6 @@ import pytest
 from tests.personas import new_patient, tag
 from tests.reports.conftest import ENTRY, NO, Api
 from triggerpoint.config import get_settings
-from triggerpoint.portal.jobs import huey
 
 VISITS = ("2026-10-01T10:00:00+00:00", "2026-10-08T10:00:00+00:00")
 
@@ -25,16 +24,6 @@ def bundles(tmp_path, monkeypatch) -> Iterator[Path]:
     get_settings.cache_clear()
     yield tmp_path / "bundles"
     get_settings.cache_clear()
-
-
-@pytest.fixture
-def immediate() -> Iterator[None]:
-    """The queue runs each task as it is enqueued (after the request's commit)."""
-    huey.immediate = True
-    try:
-        yield
-    finally:
-        huey.immediate = False
 
 
 @dataclass

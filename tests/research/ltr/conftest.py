@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Person
-from triggerpoint.db import open_session
+from triggerpoint.db import open_session, unit_of_work, utcnow
 from triggerpoint.demo.generator import populate
 from triggerpoint.records.models import Consent
 from triggerpoint.records.service import RESEARCH
+from triggerpoint.research.ltr import jobs, service
 
 
 @dataclass
@@ -42,3 +43,30 @@ def treat(person: Person, *, patients: int, seed: int) -> Treated:
 def treated_a(alice) -> Treated:
     """36 demo patients of clinic A, most with research consent (rolled back after the test)."""
     return treat(alice, patients=36, seed=11)
+
+
+def refit(person: Person, instrument: str = "nprs") -> None:
+    """Persist a fresh fit of `person`'s clinic now, as a read and then the worker would."""
+    with unit_of_work(clinic_id=person.clinic_id) as s:
+        assert service.queue_refit(
+            s, clinic_id=person.clinic_id, instrument=instrument, now=utcnow()
+        )
+    assert jobs.execute(person.clinic_id, instrument) is True
+
+
+def withdraw_one(person: Person) -> int:
+    """Withdraw one research consent in force in `person`'s clinic (committed); its patient."""
+    from triggerpoint.records.service import withdraw_consent
+
+    with open_session(clinic_id=person.clinic_id) as s:
+        consent = s.scalars(
+            select(Consent)
+            .where(Consent.kind == RESEARCH, Consent.status == "active")
+            .order_by(Consent.id)
+            .limit(1)
+        ).one()
+        withdraw_consent(
+            s, principal=person.principal, consent_id=consent.id, version=consent.version
+        )
+        s.commit()
+        return consent.patient_id

@@ -1,11 +1,40 @@
-"""GET /api/research/ltr and the page /research/ltr: who may read them, what they show."""
+"""GET /api/research/ltr and the page /research/ltr: who may read them, what they show.
+
+They read the persisted fit: the first read queues it (run at once here, in-process, by the
+`immediate` queue) and says it is not computed yet; the next read shows it."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tests.conftest import as_person
+from tests.research.ltr.conftest import refit, withdraw_one
+
+
+def test_the_first_read_queues_the_fit_and_the_next_shows_it(
+    app_client, alice, treated_a, immediate
+):
+    h = as_person(app_client, alice)
+    first = app_client.get("/api/research/ltr?outcome=nprs", headers=h).json()
+    fr = first["freshness"]
+    assert fr["computed_at"] is None and fr["stale"] and fr["refit"] == "queued"
+    assert fr["current_data_version"] > 0  # the demo patients' writes bumped it
+    assert all(not f["fitted"] and "Not computed yet" in f["message"] for f in first["fits"])
+    body = app_client.get("/api/research/ltr?outcome=nprs", headers=h).json()
+    fr = body["freshness"]
+    assert not fr["stale"] and fr["refit"] is None
+    assert (
+        fr["data_version"]
+        == fr["current_data_version"]
+        == first["freshness"]["current_data_version"]
+    )
+    assert datetime.fromisoformat(fr["computed_at"]) >= datetime.fromisoformat(fr["data_as_of"])
+    assert fr["fit_seconds"] > 0
+    assert body["sample"]["consented_patients"] == treated_a.consented
 
 
 def test_the_json_reports_both_outcomes_of_consented_patients(app_client, alice, treated_a):
+    refit(alice, "nprs")
     r = app_client.get("/api/research/ltr?outcome=nprs", headers=as_person(app_client, alice))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -34,13 +63,16 @@ def test_an_unknown_measure_is_a_422_naming_outcome(app_client, alice):
 
 
 def test_another_clinic_sees_no_patients(app_client, carol, treated_a):
+    refit(carol, "nprs")
     r = app_client.get("/api/research/ltr", headers=as_person(app_client, carol))
     assert r.status_code == 200
     assert r.json()["sample"]["consented_patients"] == 0
-    assert all(not f["fitted"] for f in r.json()["fits"])
+    assert r.json()["freshness"]["computed_at"] is not None  # a fit, of no patients
+    assert all(not f["fitted"] and "Too few data" in f["message"] for f in r.json()["fits"])
 
 
 def test_the_page_shows_the_table_plot_caveat_and_evidence(app_client, alice, treated_a):
+    refit(alice, "ppt")
     r = app_client.get("/research/ltr?outcome=ppt", headers=as_person(app_client, alice))
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
@@ -50,9 +82,29 @@ def test_the_page_shows_the_table_plot_caveat_and_evidence(app_client, alice, tr
     assert "Association, not cause." in html and "confounding by indication" in html
     assert "Fernández-de-las-Peñas et al. 2021" in html
     assert "Twitches (per twitch)" in html and "kg/cm²" in html
+    assert 'id="computed-at"' in html and "from the data as of" in html
+    assert 'id="stale"' not in html
+
+
+def test_the_page_says_when_the_fit_is_not_there_yet(app_client, alice, treated_a):
+    html = app_client.get("/research/ltr", headers=as_person(app_client, alice)).text
+    assert "Not computed yet." in html and 'id="reload"' in html
+    assert 'id="consented"' not in html and 'id="forest"' not in html
+    assert "Association, not cause." in html  # the caveat is always there
+
+
+def test_the_page_marks_a_fit_of_older_data_stale(app_client, alice, treated_a):
+    refit(alice, "nprs")
+    h = as_person(app_client, alice)
+    assert 'id="stale"' not in app_client.get("/research/ltr", headers=h).text
+    withdraw_one(alice)
+    html = app_client.get("/research/ltr", headers=h).text
+    assert 'id="stale"' in html and "a refit is queued" in html
+    assert f"<strong>{treated_a.consented}</strong> patients" in html  # the previous fit's
 
 
 def test_the_forest_plot_downloads(app_client, alice, treated_a):
+    refit(alice, "nprs")
     h = as_person(app_client, alice)
     png = app_client.get("/research/ltr/forest.png?outcome=nprs", headers=h)
     pdf = app_client.get("/research/ltr/forest.pdf", headers=h)

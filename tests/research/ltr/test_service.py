@@ -190,19 +190,3 @@ def test_two_clinics_are_analysed_apart(alice, erin, treated_a):
         a = twitch_analysis(s, principal=alice.principal, instrument="nprs")
     assert a.sample.consented_patients == treated_a.consented
     assert 0 < b.sample.consented_patients <= 12
-
-
-def test_a_withdrawal_reaches_the_next_analysis_despite_the_cache(alice, treated_a):
-    with open_session(clinic_id=alice.clinic_id) as s:
-        first = twitch_analysis(s, principal=alice.principal, instrument="nprs")
-        again = twitch_analysis(s, principal=alice.principal, instrument="nprs")
-        assert again.fits[0] is first.fits[0]  # unchanged data: the cached fit
-        consent = s.scalars(
-            select(Consent).where(Consent.kind == RESEARCH, Consent.status == "active").limit(1)
-        ).one()
-        withdraw_consent(
-            s, principal=alice.principal, consent_id=consent.id, version=consent.version
-        )
-        after = twitch_analysis(s, principal=alice.principal, instrument="nprs")
-    assert after.sample.consented_patients == first.sample.consented_patients - 1
-    assert after.fits[0].n_patients == first.fits[0].n_patients - 1

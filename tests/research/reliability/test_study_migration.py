@@ -3,15 +3,14 @@ again gives exactly the tables the models declare."""
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 import triggerpoint.models
 import triggerpoint.research.reliability.models  # noqa: F401 - the study tables
+from tests.alembic_steps import migrate as _migrate
 from triggerpoint.db import Base
-from triggerpoint.migrate import alembic_config
 
 TABLES = {
     "reliability_study",
@@ -20,13 +19,6 @@ TABLES = {
     "reliability_exam",
     "reliability_finding",
 }
-
-
-def _migrate(engine, direction: str, revision: str) -> None:
-    cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, direction)(cfg, revision)
 
 
 def test_reliability_migration_down_and_up(fresh_db):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -47,6 +48,26 @@ class Sample(BaseModel):
     sample_patients: int
 
 
+class Freshness(BaseModel):
+    """Which data the fits were computed from, and whether the data have changed since.
+
+    The page and API read the newest persisted fit (`ltr.jobs` computes it in the background);
+    the CLI fits at once, so its report is never stale. `data_version` counts the clinic's
+    writes the analysis reads (`ltr.version`); `stale` is true when the current version is
+    newer than the fit's (or there is no fit yet, `computed_at` null), and `refit` says what
+    is being done about it: queued, running, failed (with `refit_error`) or null (nothing)."""
+
+    computed_at: datetime | None
+    data_as_of: datetime | None  # when the data the fit read last changed (null: never)
+    data_version: int | None
+    current_data_version: int
+    current_data_as_of: datetime | None
+    stale: bool
+    refit: Literal["queued", "running", "failed"] | None = None
+    refit_error: str | None = None
+    fit_seconds: float | None = None
+
+
 class LtrReport(BaseModel):
     instrument: Instrument
     unit: str
@@ -58,3 +79,4 @@ class LtrReport(BaseModel):
     missing_twitches: str
     caveat: str
     evidence: str
+    freshness: Freshness

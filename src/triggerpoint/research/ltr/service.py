@@ -23,34 +23,57 @@ variation in the data are dropped and named; convergence warnings are reported a
 Fewer than 10 patients or 20 sessions: no fit, a message says why. At research scale the fit
 reads a pseudo-random sample of patients (a multiplicative hash of the id, so the same
 patients each time) of at most MAX_PATIENTS, and says so: MixedLM's time grows with the
-number of patients (about 3 ms each per fit here), and a page must answer in under 2 s.
+number of patients (about 3-10 ms each per fit here).
+
+Where it runs: never in a page or API request. `latest_analysis` (page, API) reads the
+newest fit persisted in `research_ltr_fit` and the clinic's data version (`ltr.version`, a
+counter bumped by the writes the analysis reads); when the data changed since, it says so
+and queues one refit (`ltr.jobs`, on the huey queue). `twitch_analysis` fits at once (the
+CLI, the researcher's tool).
 """
 
 from __future__ import annotations
 
 import math
-import threading
+import time
 import warnings
-from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, literal, select
+from pydantic import ValidationError
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import record
+from triggerpoint.db import defer_write, rowcount, utcnow
 from triggerpoint.errors import InvalidInput
 from triggerpoint.outcomes import series
 from triggerpoint.outcomes.models import Measurement
-from triggerpoint.records.models import Consent, Visit
-from triggerpoint.records.service import RESEARCH
+from triggerpoint.records.models import Visit
 from triggerpoint.research.consent import consented_patient_ids
 from triggerpoint.research.ltr import groups
+from triggerpoint.research.ltr import version as data_version
+from triggerpoint.research.ltr.models import LtrFit
 from triggerpoint.research.ltr.schemas import (
     Coefficient,
+    Freshness,
     LtrReport,
     OutcomeFit,
     OutcomeName,
@@ -74,6 +97,7 @@ FIT_METHODS = ["powell", "bfgs"]
 FORMULA = "change ~ twitches + baseline + needles + C(group), random intercept per patient"
 _HASH = 2654435761  # Knuth's multiplicative hash: a fixed, outcome-blind order of patients
 _HASH_MOD = 2**32
+FIT = LtrFit.__table__
 
 MISSING_TWITCHES = (
     "Twitches are summed over the session's needle entries. Every entry records a count (0 "
@@ -100,13 +124,21 @@ EVIDENCE = (
 )
 
 
-def twitch_analysis(session: Session, *, principal: Principal, instrument: str) -> LtrReport:
-    """The twitch analysis of the principal's clinic for one instrument (audited once)."""
+def _check(principal: Principal, instrument: str) -> None:
     principal.require("clinical:read")
     if instrument not in INSTRUMENTS:
         raise InvalidInput("outcome", f"must be one of {', '.join(INSTRUMENTS)}")
-    clinic_id = principal.clinic_id
-    sample, fits = _cached_analysis(session, clinic_id, instrument)
+
+
+def _report(
+    session: Session,
+    principal: Principal,
+    instrument: str,
+    sample: Sample,
+    fits: list[OutcomeFit],
+    freshness: Freshness,
+) -> LtrReport:
+    """The report around the fits, its read audited once."""
     record(
         session,
         actor=principal.actor,
@@ -114,12 +146,13 @@ def twitch_analysis(session: Session, *, principal: Principal, instrument: str) 
         entity="research_ltr",
         detail={
             "instrument": instrument,
-            "patients": max(f.n_patients for f in fits),
+            "patients": max((f.n_patients for f in fits), default=0),
             "sessions": sum(f.n_sessions for f in fits),
+            "data_version": freshness.data_version,
         },
     )
     return LtrReport(
-        instrument=instrument,  # type: ignore[arg-type]  # checked against INSTRUMENTS above
+        instrument=instrument,  # type: ignore[arg-type]  # checked against INSTRUMENTS by _check
         unit=INSTRUMENTS[instrument],
         sample=sample,
         fits=fits,
@@ -129,69 +162,176 @@ def twitch_analysis(session: Session, *, principal: Principal, instrument: str) 
         missing_twitches=MISSING_TWITCHES,
         caveat=CAVEAT,
         evidence=EVIDENCE,
+        freshness=freshness,
     )
 
 
-# --- the cache ------------------------------------------------------------------------
-
-CACHE_SIZE = 32
-_CACHE: OrderedDict[tuple[Any, ...], tuple[Sample, list[OutcomeFit]]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()  # the app serves requests from a thread pool
-
-
-def _fingerprint(session: Session, clinic_id: int, instrument: str) -> tuple[Any, ...]:
-    """What the analysis reads, summarised: counts, newest ids, version and value sums of the
-    clinic's sessions, needles, measurements of the instrument and research consents. Any
-    write the analysis would see (a new or signed session, an edited score, a withdrawn
-    consent) changes it."""
-    ns, ne, m, c = NeedlingSession, NeedleEntry, Measurement, Consent
-    parts = (
-        select(func.count(), func.max(ns.id), func.sum(ns.version)).where(
-            ns.clinic_id == clinic_id, ns.status == "signed"
-        ),
-        select(func.count(), func.max(ne.id), func.sum(ne.twitch_count)).where(
-            ne.clinic_id == clinic_id
-        ),
-        select(func.count(), func.max(m.id), func.sum(m.score)).where(
-            m.clinic_id == clinic_id, m.instrument == instrument
-        ),
-        select(func.count(), func.max(c.id), func.sum(c.version)).where(
-            c.clinic_id == clinic_id, c.kind == RESEARCH, c.status == "active"
-        ),
+def twitch_analysis(session: Session, *, principal: Principal, instrument: str) -> LtrReport:
+    """The twitch analysis of the principal's clinic for one instrument, fitted now (the CLI,
+    the researcher's tool: seconds at registry scale). The page and API read the persisted
+    fit instead (`latest_analysis`). Audited once."""
+    _check(principal, instrument)
+    clinic_id = principal.clinic_id
+    version, as_of = data_version.current(session, clinic_id)
+    started = time.perf_counter()
+    sample, frames = analysis_data(session, clinic_id=clinic_id, instrument=instrument)
+    fits = fit_all(frames)
+    freshness = Freshness(
+        computed_at=utcnow(),
+        data_as_of=as_of,
+        data_version=version,
+        current_data_version=version,
+        current_data_as_of=as_of,
+        stale=False,
+        fit_seconds=round(time.perf_counter() - started, 3),
     )
-    return tuple(tuple(session.execute(q).one()) for q in parts)
+    return _report(session, principal, instrument, sample, fits, freshness)
 
 
-def _cached_analysis(
-    session: Session, clinic_id: int, instrument: str
-) -> tuple[Sample, list[OutcomeFit]]:
-    """The fits, recomputed only when the data changed: MixedLM over a registry's sample takes
-    seconds, a fingerprint milliseconds. The cache holds aggregate results only (no patient
-    rows), per database, clinic and instrument."""
-    bind = session.get_bind()
-    key = (
-        str(bind.engine.url),
-        clinic_id,
-        instrument,
-        _fingerprint(session, clinic_id, instrument),
-    )
-    with _CACHE_LOCK:
-        if (hit := _CACHE.get(key)) is not None:
-            _CACHE.move_to_end(key)
-            return hit
+def analysis_data(
+    session: Session, *, clinic_id: int, instrument: str
+) -> tuple[Sample, dict[OutcomeName, pd.DataFrame]]:
+    """What the fits read (aggregate SQL): the sample, and each outcome's dataset."""
     sample, cohort = _cohort(session, clinic_id)
-    fits = [
-        fit_outcome(
-            dataset(session, clinic_id=clinic_id, instrument=instrument, cohort=cohort, outcome=o),
-            o,
-        )
+    frames = {
+        o: dataset(session, clinic_id=clinic_id, instrument=instrument, cohort=cohort, outcome=o)
         for o in OUTCOMES
-    ]
-    with _CACHE_LOCK:
-        _CACHE[key] = (sample, fits)
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    }
+    return sample, frames
+
+
+def fit_all(frames: dict[OutcomeName, pd.DataFrame]) -> list[OutcomeFit]:
+    """Each outcome's mixed model (CPU only: no database is held meanwhile)."""
+    return [fit_outcome(frames[o], o) for o in OUTCOMES]
+
+
+# --- the persisted fit (pages and API) -------------------------------------------------
+
+# Bumped when what a fit computes changes (the dataset's rules, the model): a fit stored by
+# another analysis version is stale, whatever the data version says.
+ANALYSIS_VERSION = 1
+# A refit queued or running longer than this is taken for lost (a worker killed, a task the
+# queue dropped) and may be queued again; so may a failed one after this long. The fit takes
+# tens of seconds at registry scale.
+LEASE = timedelta(minutes=15)
+NOT_YET = (
+    "Not computed yet: the analysis is being fitted in the background; reload in a minute "
+    "to see it."
+)
+
+
+def _stored(row: LtrFit | None) -> tuple[Sample, list[OutcomeFit]] | None:
+    """The row's fit as the page renders it, or None: no fit yet, another analysis version,
+    or a result this code cannot read."""
+    if row is None or row.result is None or row.analysis_version != ANALYSIS_VERSION:
+        return None
+    try:
+        sample = Sample.model_validate(row.result["sample"])
+        fits = [OutcomeFit.model_validate(f) for f in row.result["fits"]]
+    except (KeyError, TypeError, ValidationError):
+        return None
     return sample, fits
+
+
+def _lease_over(row: LtrFit, now: datetime) -> bool:
+    return row.requested_at is None or row.requested_at < now - LEASE
+
+
+def may_queue(row: LtrFit | None, now: datetime) -> bool:
+    """Whether a refit may be queued now: none is (idle), or the last one is past its lease
+    (lost, or failed that long ago). One per clinic and measure at a time."""
+    return row is None or row.refit == "idle" or _lease_over(row, now)
+
+
+def empty_fits(message: str) -> tuple[Sample, list[OutcomeFit]]:
+    sample = Sample(
+        consented_patients=0, patients_with_sessions=0, sampled=False, sample_patients=0
+    )
+    fits = [
+        OutcomeFit(
+            outcome=o, label=label, n_patients=0, n_sessions=0, fitted=False, message=message
+        )
+        for o, label in OUTCOMES.items()
+    ]
+    return sample, fits
+
+
+def latest_analysis(
+    session: Session,
+    *,
+    principal: Principal,
+    instrument: str,
+    enqueue: Callable[[int, str], None],
+    now: datetime | None = None,
+) -> LtrReport:
+    """The newest persisted fit of the principal's clinic for one instrument (the page and
+    the API): two primary-key reads, never a fit. When the data changed since it was
+    computed (or there is none), it is marked stale and a refit is queued, unless one
+    already is: the claim (`queue_refit`) is written after this read commits and
+    `enqueue(clinic_id, instrument)` runs once that write is committed. Audited once."""
+    _check(principal, instrument)
+    now = now or utcnow()
+    clinic_id = principal.clinic_id
+    version, as_of = data_version.current(session, clinic_id)
+    row = session.scalars(select(LtrFit).where(LtrFit.instrument == instrument)).one_or_none()
+    stored = _stored(row)
+    stale = stored is None or row is None or row.data_version != version
+    refit = row.refit if row is not None and row.refit != "idle" else None
+    if stale and may_queue(row, now):
+        defer_write(session, _queue_write(clinic_id, instrument, now, enqueue))
+        refit = "queued"
+    elif not stale and refit == "failed":
+        refit = None  # an older refit failed, but the fit shown reads the current data
+    sample, fits = stored if stored is not None else empty_fits(NOT_YET)
+    freshness = Freshness(
+        computed_at=row.computed_at if stored is not None and row is not None else None,
+        data_as_of=row.data_as_of if stored is not None and row is not None else None,
+        data_version=row.data_version if stored is not None and row is not None else None,
+        current_data_version=version,
+        current_data_as_of=as_of,
+        stale=stale,
+        refit=refit,  # type: ignore[arg-type]  # a str column holding one of REFIT_STATES
+        refit_error=row.error if row is not None and refit == "failed" else None,
+        fit_seconds=row.fit_seconds if stored is not None and row is not None else None,
+    )
+    return _report(session, principal, instrument, sample, fits, freshness)
+
+
+def _queue_write(
+    clinic_id: int, instrument: str, now: datetime, enqueue: Callable[[int, str], None]
+) -> Callable[[Session], None]:
+    def write(w: Session) -> None:
+        if queue_refit(w, clinic_id=clinic_id, instrument=instrument, now=now):
+            event.listen(w, "after_commit", lambda _s: enqueue(clinic_id, instrument), once=True)
+
+    return write
+
+
+def queue_refit(session: Session, *, clinic_id: int, instrument: str, now: datetime) -> bool:
+    """Claim the clinic's refit of `instrument` (the row is made if missing): True when this
+    call moved it to `queued` (the caller enqueues the task after commit), False when a refit
+    is already queued or running within its lease. One conditional UPDATE: of two requests,
+    one wins (PostgreSQL re-checks the WHERE after the first commits; SQLite has one writer)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(FIT)
+        .values(clinic_id=clinic_id, instrument=instrument, refit="idle")
+        .on_conflict_do_nothing(index_elements=[FIT.c.clinic_id, FIT.c.instrument])
+    )
+    claimed = session.execute(
+        update(FIT)
+        .where(
+            FIT.c.clinic_id == clinic_id,
+            FIT.c.instrument == instrument,
+            or_(
+                FIT.c.refit == "idle",
+                FIT.c.requested_at.is_(None),
+                FIT.c.requested_at < now - LEASE,
+            ),
+        )
+        .values(refit="queued", requested_at=now, started_at=None)
+    )
+    return rowcount(claimed) == 1
 
 
 # --- the cohort -----------------------------------------------------------------------

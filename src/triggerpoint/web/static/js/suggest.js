@@ -68,12 +68,15 @@
       ? pain.size + " painful, " + painFree.size + " marked pain-free."
       : "No regions marked.";
     clearTimeout(timer);
+    list.setAttribute("aria-busy", "true"); // from the change, through the debounce, to the reply
     timer = setTimeout(ask, 60);
   }
 
   async function ask() {
     if (inflight) inflight.abort();
-    inflight = new AbortController();
+    const mine = new AbortController();
+    inflight = mine;
+    list.setAttribute("aria-busy", "true");
     const body = { pain: [...pain], pain_free: [...painFree], complete: complete.checked,
       palpation: [...findings.values()].map((f) => ({ muscle_id: f.muscle_id, side: f.side,
         trigger_point_id: f.trigger_point_id, finding: f.finding, twitch: f.twitch,
@@ -82,7 +85,7 @@
     try {
       const resp = await fetch("/api/suggest?top=10", {
         method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify(body), signal: inflight.signal,
+        body: JSON.stringify(body), signal: mine.signal,
       });
       const data = await resp.json();
       if (!resp.ok) {
@@ -94,6 +97,9 @@
       render(data);
     } catch (err) {
       if (err.name !== "AbortError") status.textContent = "Could not reach the server.";
+    } finally {
+      // Only the latest request settles the list: an aborted one has a newer one behind it.
+      if (inflight === mine) list.setAttribute("aria-busy", "false");
     }
   }
 
