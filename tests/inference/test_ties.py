@@ -46,6 +46,38 @@ def test_ranked_orders_ties_by_key_whatever_the_last_bits() -> None:
     ]
 
 
+def _groups_by_definition(scores, top, log):
+    """The rule as the docstring states it, the slow way: from the highest score left, every
+    score within TIE of it (relative, or absolute for logs) is one group, in index order."""
+    left = sorted(range(len(scores)), key=lambda k: (-scores[k], k))
+    out = []
+    while left and len(out) < top:
+        head = scores[left[0]]
+        tol = ties.TIE if log else ties.TIE * abs(head)
+        group = [k for k in left if head - scores[k] <= tol] or [left[0]]
+        out += [(k, head) for k in sorted(group)]
+        left = [k for k in left if k not in group]
+    return out[:top]
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_ranked_groups_match_the_stated_rule(log) -> None:
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 5, 40):
+        for _ in range(20):
+            # Planted ties (a few distinct values, each repeated with 1e-15 noise), real
+            # gaps, and impossible sets (log 0 = -inf) among the log scores.
+            values = rng.choice(rng.random(max(1, n // 3)), size=n)
+            scores = values * (1 + 1e-15 * rng.standard_normal(n))
+            if log:
+                scores = np.log(scores)
+                scores[rng.random(n) < 0.1] = -np.inf
+            top = int(rng.integers(0, n + 2))
+            got = ties.ranked(scores, top=top, log=log)
+            assert got == _groups_by_definition(scores.tolist(), top, log)
+            assert all(isinstance(k, int) and isinstance(p, float) for k, p in got)
+
+
 def test_best_sets_cut_through_a_tie_keeps_the_key_order() -> None:
     """Eight tied sets for five places, offered in chunks with noisy scores in any order."""
     causes = np.arange(8)

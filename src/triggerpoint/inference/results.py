@@ -259,7 +259,8 @@ def build_result(
     static = _static(net, catalog)
     ev = extra.ev
     shown = post.touched.copy()
-    shown[list(ev.finding_of)] = True  # a palpated point is shown even if the drawing misses it
+    if ev.finding_of:
+        shown[list(ev.finding_of)] = True  # a palpated point is shown even if the drawing misses it
     negative = np.zeros(len(net.regions), dtype=bool)
     negative[post.negatives] = True
     ranked = _rank(static, post.marginal, np.flatnonzero(shown), max(top, EXAMINE_POOL))

@@ -47,21 +47,29 @@ def ranked(
     entries first by the key.
     """
     s = np.asarray(scores, dtype=float)
-    order = np.argsort(-s, kind="stable")
-    values = s[order]  # non-increasing, so each gap to a group's head is non-decreasing
-    limit = order.size if top is None else max(top, 0)
+    n = s.size
+    limit = n if top is None else max(top, 0)
+    # One sort in numpy, then the groups in plain Python over floats: a numpy search per
+    # group cost more than the rest (most groups are one entry). `head - v <= tol` on Python
+    # floats is the same IEEE subtraction and comparison as the search over the array.
+    order = np.argsort(-s, kind="stable").tolist() if n > 1 else list(range(n))
+    values = s[order].tolist()  # non-increasing, so each gap to a group's head is non-decreasing
     out: list[tuple[int, float]] = []
     i = 0
-    while i < order.size and len(out) < limit:
-        head = float(values[i])
+    while i < n and len(out) < limit:
+        head = values[i]
         tol = TIE if log else TIE * abs(head)
-        # The group's end in one search (a drawing can tie dozens of entries).
-        j = i + max(1, int(np.searchsorted(head - values[i:], tol, side="right")))
-        group = sorted(order[i:j].tolist())
-        if arrange is not None:
-            group = arrange(group)
-        elif key is not None:
-            group.sort(key=key)
-        out += [(k, head) for k in group]
+        j = i + 1
+        while j < n and head - values[j] <= tol:
+            j += 1
+        if j == i + 1:
+            out.append((order[i], head))
+        else:
+            group = sorted(order[i:j])
+            if arrange is not None:
+                group = arrange(group)
+            elif key is not None:
+                group.sort(key=key)
+            out += [(k, head) for k in group]
         i = j
     return out[:limit]
