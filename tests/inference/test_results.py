@@ -13,7 +13,7 @@ import pytest
 
 from triggerpoint.atlas.loader import load_atlas
 from triggerpoint.bodychart.catalog import load_catalog
-from triggerpoint.inference import evidence, exact, results
+from triggerpoint.inference import evidence, exact, results, ties
 from triggerpoint.inference.network import network_for
 from triggerpoint.inference.params import default_params
 from triggerpoint.inference.service import complete_params, suggest
@@ -45,7 +45,7 @@ def _plain_rank(static, marg: np.ndarray, touched: np.ndarray, top: int):
     while i < order.size and len(out) < top:
         head = float(marg[order[i]])
         j = i + 1
-        while j < order.size and head - marg[order[j]] <= results.TIE * head:
+        while j < order.size and head - marg[order[j]] <= ties.TIE * head:
             j += 1
         seen: dict[str, int] = {}
         keyed = []

@@ -19,6 +19,7 @@ import numpy as np
 
 from triggerpoint.inference.exact import EXACT_METHODS, Posterior
 from triggerpoint.inference.network import ZONE_NAMES, Network, Zone
+from triggerpoint.inference.ties import TIE, ranked
 
 # Most candidate sets evaluated per size; past it the search is cut short and reported as not
 # exhaustive (on the atlas the bound keeps every benchmark drawing far below it).
@@ -40,31 +41,48 @@ class _Scorer:
 
     def score(self, idx: np.ndarray) -> np.ndarray:
         """Exact log P(exactly the set | drawing) for rows of local indices."""
-        e = np.exp(self.log_b[idx].sum(axis=1))
-        return self.log_odds[idx].sum(axis=1) + np.log1p(-self.a * e).sum(axis=1) + self.base
+        # Member by member, in column order: the same additions as `.sum(axis=1)` over a set's
+        # 2 or 3 members (numpy adds a short axis left to right), without the (sets, members,
+        # positives) gather; checked bit-identical.
+        cols = [idx[:, n] for n in range(idx.shape[1])]
+        log_b, log_odds = self.log_b, self.log_odds
+        x, odds = log_b[cols[0]], log_odds[cols[0]]
+        for c in cols[1:]:
+            x = x + log_b[c]
+            odds = odds + log_odds[c]
+        return odds + np.log1p(-self.a * np.exp(x)).sum(axis=1) + self.base
 
 
 class _Top:
-    """The best `n` (score, size, members) seen, and the score a new set must reach."""
+    """The best `n` (score, size, members) seen, every set tied with the nth (see `ties`:
+    which tied sets make the cut is decided by size and members, never by the last bits of
+    the scores), and the score a new set must reach to matter."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.items: list[tuple[float, int, tuple[int, ...]]] = []
-        self.kth = -np.inf
+        self.kth = -np.inf  # the nth best score less the tie slack (scores are logs)
 
     def offer(self, scores: np.ndarray, sets: np.ndarray, causes: np.ndarray) -> None:
         keep = np.flatnonzero(scores >= self.kth)
-        if keep.size > self.n:
-            keep = keep[np.argpartition(-scores[keep], self.n - 1)[: self.n]]
+        if keep.size > self.n:  # the chunk's n best and every set tied with its nth
+            nth = -np.partition(-scores[keep], self.n - 1)[self.n - 1]
+            keep = keep[scores[keep] >= nth - TIE]
         if keep.size == 0:
             return
         members = np.sort(causes[sets[keep]], axis=1).tolist()  # one conversion, not per set
+        items = self.items
         for score, mem in zip(scores[keep].tolist(), members, strict=True):
-            self.items.append((score, len(mem), tuple(mem)))
-        self.items.sort(key=lambda t: (-t[0], t[1], t[2]))
-        del self.items[self.n :]
+            items.append((score, len(mem), tuple(mem)))
+        order = ranked([t[0] for t in items], key=lambda k: items[k][1:], log=True)
+        self.items = [items[k] for k, _ in order]
         if len(self.items) >= self.n:
-            self.kth = self.items[-1][0]
+            self.kth = self.items[self.n - 1][0] - TIE
+            head, tail = self.items[: self.n], self.items[self.n :]
+            self.items = head + [t for t in tail if t[0] >= self.kth]
+
+    def best(self) -> list[tuple[float, int, tuple[int, ...]]]:
+        return self.items[: self.n]
 
 
 def best_sets(
@@ -80,7 +98,7 @@ def best_sets(
     pos = post.positives
     pi = post.prior_neg[touched]
     a = 1.0 - net.leak[pos]
-    log_b = net.log_nolink[:, pos][touched]
+    log_b = net.log_nolink[np.ix_(touched, pos)]  # one gather of the touched rows' columns
     base = float(np.log1p(-pi).sum()) - post.log_z
     log_odds = np.log(pi) - np.log1p(-pi)
     single = log_odds + np.log1p(-a * np.exp(log_b)).sum(axis=1) + base
@@ -98,7 +116,7 @@ def best_sets(
         exhaustive &= _search(sc, best, pairs, _capped(sc, pairs, empty + total))
     if max_size >= 3:
         exhaustive &= _search(sc, best, *_triples(sc, best.kth, empty))
-    return [(m, float(min(1.0, np.exp(s)))) for s, _, m in best.items], exhaustive
+    return [(m, float(min(1.0, np.exp(s)))) for s, _, m in best.best()], exhaustive
 
 
 def _spans(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 from triggerpoint.inference.evidence import ABSENT, LATENT, Evidence, sides_of
 from triggerpoint.inference.exact import BatchOverBudget, Posterior, clamped_ratio
 from triggerpoint.inference.network import Network
+from triggerpoint.inference.ties import ranked, tie_slack
 
 # Rerun of the same posterior on a subset of its positive columns (indices into the
 # positives followed by the virtual ones), with other virtual leaks and with priors that
@@ -180,7 +181,7 @@ def muscle_posteriors(
     kth = np.sort(lower)[::-1][min(top, len(lower)) - 1]
     # Only the muscle-sides whose upper bound can reach the top `top` go on (in one call: a
     # drawing involves a hundred or more of them).
-    reach = ~(upper < kth * (1 - 1e-12))
+    reach = ~(upper < kth - tie_slack(kth))  # a muscle tied with the kth can still enter
     gids, upper = gids[reach], upper[reach]
     keys = [sides.keys[g] for g in gids.tolist()]
     groups = [sides.groups[k] for k in keys]
@@ -244,7 +245,7 @@ def muscle_posteriors(
     # first that cannot). A block it cannot answer goes to a clamped run.
     for hi, _, key, g, none, shared in pending:
         known = sorted((t[2] for t in out), reverse=True)
-        if len(known) >= top and hi < known[top - 1] * (1 - 1e-12):
+        if len(known) >= top and hi < known[top - 1] - tie_slack(known[top - 1]):
             break
         for lab, members in shared:
             ratio = clamped_ratio(post, lab, members.tolist(), {})
@@ -253,7 +254,6 @@ def muscle_posteriors(
             else:
                 none *= float(np.prod(1.0 - post.prior_neg[members])) * ratio
         out.append(_entry(ev, key, g, none))
-    # Mirror-image muscles tie exactly up to rounding: compare to 12 significant digits (as
-    # the candidate ranking does), then by muscle and side, so the order never flips.
-    out.sort(key=lambda t: (-float(f"{t[2]:.12g}"), t[0]))
-    return out[:top]
+    # Mirror-image muscles tie exactly up to rounding: ties (see `ties`) go by muscle and
+    # side, so the order and the cut never flip.
+    return [out[k] for k, _ in ranked([t[2] for t in out], key=lambda k: out[k][0], top=top)]

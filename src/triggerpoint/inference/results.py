@@ -58,6 +58,7 @@ from triggerpoint.inference.schemas import (
     SuggestResult,
     Zones,
 )
+from triggerpoint.inference.ties import ranked as tie_ranked
 
 
 @dataclasses.dataclass
@@ -258,7 +259,8 @@ def build_result(
     static = _static(net, catalog)
     ev = extra.ev
     shown = post.touched.copy()
-    shown[list(ev.finding_of)] = True  # a palpated point is shown even if the drawing misses it
+    if ev.finding_of:
+        shown[list(ev.finding_of)] = True  # a palpated point is shown even if the drawing misses it
     negative = np.zeros(len(net.regions), dtype=bool)
     negative[post.negatives] = True
     ranked = _rank(static, post.marginal, np.flatnonzero(shown), max(top, EXAMINE_POOL))
@@ -365,7 +367,10 @@ def _examine(
     gain = information_gain(p_sets, member, post.marginal[idx], lik_a, lik_i)
     cost = np.array([static.palpation_cost(net, j, pal) for j in pool])
     score = gain / cost
-    order = [int(k) for k in np.argsort(-score, kind="stable") if gain[k] > 1e-12]
+    # Tied gains (the two sides of one muscle) in uid order, never by the last bits.
+    order = [
+        k for k, _ in tie_ranked(score, key=lambda k: static.causes[pool[k]]) if gain[k] > 1e-12
+    ]
     out = []
     for k in order[:EXAMINE_SHOWN]:
         j = pool[k]
@@ -499,38 +504,27 @@ def state_sentence(
     return f"Not palpated yet: {odds}; confirm by palpation."
 
 
-TIE = 1e-12  # relative: probabilities this close are equal up to rounding
-
-
 def _rank(
     static: _Static, marg: np.ndarray, touched: np.ndarray, top: int
 ) -> list[tuple[int, float]]:
     """The `top` causes by probability, as (cause, probability).
 
     Probabilities that agree to within rounding (mirror-image trigger points of a midline
-    muscle, or muscles sharing a zone) are exact ties whose last bits depend on the order of
-    the arithmetic. They are reported equal, and ordered so that each tied muscle is listed
-    once before any is listed twice, then by uid: deterministic, and the short list shows
-    more distinct muscles.
+    muscle, or muscles sharing a zone) are exact ties (see `ties`). They are reported equal,
+    and ordered so that each tied muscle is listed once before any is listed twice, then by
+    uid: deterministic, and the short list shows more distinct muscles.
     """
-    order = touched[np.argsort(-marg[touched], kind="stable")]
-    values = marg[order]  # non-increasing, so each gap to a group's head is non-decreasing
-    out: list[tuple[int, float]] = []
-    i = 0
-    while i < order.size and len(out) < top:
-        head = float(values[i])
-        # The tie group's end in one search (a drawing can tie dozens of causes: a loop of
-        # numpy scalar comparisons over them cost more than the rest of the ranking).
-        j = i + max(1, int(np.searchsorted(head - values[i:], TIE * head, side="right")))
+
+    def arrange(group: list[int]) -> list[int]:
         seen: dict[str, int] = {}
         keyed = []
-        for c in sorted(order[i:j].tolist(), key=lambda c: static.causes[c]):
-            muscle = static.muscle_ids[c]
-            keyed.append((seen.get(muscle, 0), static.causes[c], c))
+        for k in sorted(group, key=lambda k: static.causes[touched[k]]):
+            muscle = static.muscle_ids[touched[k]]
+            keyed.append((seen.get(muscle, 0), static.causes[touched[k]], k))
             seen[muscle] = seen.get(muscle, 0) + 1
-        out += [(c, head) for _, _, c in sorted(keyed)]
-        i = j
-    return out[:top]
+        return [k for _, _, k in sorted(keyed)]
+
+    return [(int(touched[k]), p) for k, p in tie_ranked(marg[touched], arrange=arrange, top=top)]
 
 
 def _member(card: dict[str, Any]) -> ExplanationMember:
