@@ -123,3 +123,35 @@ def test_the_setting_defaults_to_64_and_refuses_nonsense(monkeypatch):
         monkeypatch.setenv("TRIGGERPOINT_MAX_IN_FLIGHT", bad)
         with pytest.raises(ValidationError, match="max_in_flight"):
             Settings()
+
+
+def _events_of(user_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from triggerpoint.audit.models import AuditEvent
+    from triggerpoint.db import open_session
+
+    with open_session(clinic_id=None) as s:
+        return s.scalar(select(func.count()).where(AuditEvent.user_id == user_id)) or 0
+
+
+def test_a_shed_read_is_not_audited_and_the_same_read_let_in_is(limit_two, alice):
+    """A 503 reached no handler, so it read nothing and writes no audit event; once a slot
+    is free the same patient list is answered and audited (the control)."""
+
+    async def scenario() -> None:
+        gate = Gate(want=2)
+        async with _client(_app(gate)) as c:
+            held = [asyncio.create_task(c.get("/api/test-held")) for _ in range(2)]
+            await asyncio.wait_for(gate.entered.wait(), timeout=30)
+            before = _events_of(alice.user_id)
+            busy = await c.get("/api/patients", headers=alice.headers)
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+            assert _events_of(alice.user_id) == before
+            gate.release.set()
+            assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+            served = await c.get("/api/patients", headers=alice.headers)
+            assert served.status_code == 200
+            assert _events_of(alice.user_id) > before
+
+    run_async(scenario())

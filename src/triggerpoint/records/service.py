@@ -8,12 +8,14 @@ and the audit trail: every read and write of patient data appends an event.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.interfaces import ORMOption
 
 from triggerpoint.accounts.service import Principal
 from triggerpoint.audit.service import Actor, record
@@ -40,18 +42,30 @@ def search_key(*parts: str) -> str:
 
 
 def get_record(
-    session: Session, model: type, entity_id: int, name: str, *, lock: bool = False
+    session: Session,
+    model: type,
+    entity_id: int,
+    name: str,
+    *,
+    lock: bool = False,
+    options: Sequence[ORMOption] = (),
 ) -> Any:
     """The row, or NotFound naming it (another clinic's row is filtered out: also not found).
 
     `lock` reads it afresh with FOR UPDATE (PostgreSQL; SQLite's write transaction already
     excludes other writers), so a check-then-write on the row, or on its children, cannot
     interleave with another transaction doing the same.
+
+    `options` are loader options for this read, e.g. `lazyload("*")` for a write that needs
+    none of the row's eagerly loaded collections up front (a collection it then touches
+    still loads, afresh, when first read).
     """
     if lock:
-        obj = session.get(model, entity_id, with_for_update=True, populate_existing=True)
+        obj = session.get(
+            model, entity_id, with_for_update=True, populate_existing=True, options=options
+        )
     else:
-        obj = session.get(model, entity_id)
+        obj = session.get(model, entity_id, options=options)
     if obj is None:
         raise NotFound(name, entity_id)
     return obj

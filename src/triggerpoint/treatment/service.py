@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from triggerpoint.accounts.service import Principal
 from triggerpoint.atlas.loader import MuscleNotFoundError, load_atlas
@@ -381,11 +381,23 @@ def get_needling(session: Session, *, principal: Principal, needling_id: int) ->
     return needling
 
 
-def _open(session: Session, principal: Principal, needling_id: int) -> NeedlingSession:
+def _open(
+    session: Session, principal: Principal, needling_id: int, *, slim: bool = False
+) -> NeedlingSession:
+    """The open needling session, locked. `slim`: without its four eagerly loaded
+    collections (entries, targets, adverse events, addenda): one that the caller then reads
+    is loaded when first read, after the lock, so it is as fresh as an eager load."""
     principal.require("clinical:write")
     # Locked: two needles charted at once get distinct numbers, and a needle charted while
     # another clinician signs waits and is then refused, never added to the signed record.
-    needling = get_record(session, NeedlingSession, needling_id, "needling session", lock=True)
+    needling = get_record(
+        session,
+        NeedlingSession,
+        needling_id,
+        "needling session",
+        lock=True,
+        options=(lazyload("*"),) if slim else (),
+    )
     if needling.status != "open":
         raise Conflict(
             f"needling session {needling_id} is signed and cannot change; add an addendum instead"
@@ -509,7 +521,9 @@ def add_target(
 def add_entry(
     session: Session, *, principal: Principal, needling_id: int, data: schemas.EntryIn
 ) -> NeedleEntry:
-    needling = _open(session, principal, needling_id)
+    # Slim: charting a needle reads the entries (for its number) and the screening and BMI
+    # (the safety rules, read by patient_safety), not the targets, events or addenda.
+    needling = _open(session, principal, needling_id, slim=True)
     entry = _new_entry(session, needling, principal, data)
     session.flush()
     _audit_entry(session, principal, needling, entry)

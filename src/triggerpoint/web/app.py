@@ -27,6 +27,7 @@ from triggerpoint.ui.errors import (
 from triggerpoint.ui.templating import AtlasNames, plug_in_names, site_label, templates
 from triggerpoint.web.limits import install as install_limits
 from triggerpoint.web.limits import validation_refusal, writable
+from triggerpoint.web.routing import skip_unreachable
 from triggerpoint.web.security import SecurityHeadersMiddleware
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -296,4 +297,5 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     # The security headers wrap every other middleware of the app (each add_middleware call
     # wraps the ones before it), so whatever answers, another middleware too, gets them.
     app.user_middleware.sort(key=lambda m: m.cls is not SecurityHeadersMiddleware)
+    skip_unreachable(app)  # a request asks only the routers whose paths it can reach
     return app
