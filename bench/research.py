@@ -364,9 +364,15 @@ def bench_parquet_job(engine: Engine, principal: Principal, args: argparse.Names
                 raise RuntimeError(f"export job {job_id} failed")
             times.append(time.perf_counter() - t)
             with open_session(clinic_id=principal.clinic_id, engine=engine) as s:
-                job = exports.export_job(s, principal=principal, job_id=job_id)
+                job = exports.export_job(
+                    s, principal=principal, job_id=job_id, enqueue=jobs.enqueue
+                )
                 rows = job.rows_done
-                Path(exports.export_download(s, principal=principal, job_id=job_id)).unlink()
+                Path(
+                    exports.export_download(
+                        s, principal=principal, job_id=job_id, enqueue=jobs.enqueue
+                    )
+                ).unlink()
         anchor, csv_rows = [], 0
         for _ in range(args.export_n):
             t = time.perf_counter()

@@ -1,8 +1,9 @@
 """One zip per background export: the export's files, and where such bundles live.
 
 Why a zip: REDCap and Parquet exports are folders, ODM one file; a bundle makes every job's
-result one download with one size and one SHA-256 to check it by. Files are stored
-deflated (Parquet is compressed already; CSV and XML shrink well).
+result one download with one size and one SHA-256 to check it by. CSV and XML files are
+deflated (they shrink well); Parquet files are stored as they are, being compressed already
+(zstd per column chunk: deflating them again took time and saved about 8%).
 
 Each attempt at a job works under names of its own (`job-<id>-<attempt>.partial/` for the
 export's files, `job-<id>-<attempt>.zip` for the zip before it is renamed to its final name
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from triggerpoint.config import get_settings
 
 CHUNK = 1 << 20
+STORED = {".parquet"}  # already compressed: zipped as they are
 
 
 def export_dir() -> Path:
@@ -45,7 +47,8 @@ def write_zip(source: Path, target: Path) -> tuple[int, str]:
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for f in sorted(p for p in source.rglob("*") if p.is_file()):
-                z.write(f, f.relative_to(source).as_posix())
+                kind = zipfile.ZIP_STORED if f.suffix in STORED else zipfile.ZIP_DEFLATED
+                z.write(f, f.relative_to(source).as_posix(), compress_type=kind)
         digest = hashlib.sha256()
         with partial.open("rb") as fh:
             while block := fh.read(CHUNK):

@@ -42,6 +42,9 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from triggerpoint.reports.export import Pseudonyms, age_band
 
 OLDEST = 89  # Safe Harbor: ages over 89 are pooled
@@ -74,6 +77,7 @@ class Deidentifier:
         self._sites: dict[int, str] = {}
         self.ids: dict[int, str] = {}
         self.shifts: dict[int, int] = {}
+        self._columns: tuple[pa.Array, pa.Array, pa.Array] | None = None
 
     def admit(self, patient_id: int) -> str:
         """Register an exported patient; returns their study id."""
@@ -89,6 +93,27 @@ class Deidentifier:
         if patient_id not in self.shifts:
             self.admit(patient_id)
         return self.shifts[patient_id]
+
+    def columns(self, patient_ids: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """(patient ids, their study ids, their offsets in days) as Arrow arrays, every
+        patient of `patient_ids` admitted first: the tables de-identify whole columns by
+        looking the patient up in these."""
+        if (
+            self._columns is not None
+            and pc.all(pc.is_in(patient_ids.drop_null(), value_set=self._columns[0])).as_py()
+            is not False
+        ):
+            return self._columns
+        for pid in pc.unique(patient_ids.drop_null()).to_pylist():
+            if pid not in self.ids:
+                self.admit(pid)
+        known = list(self.ids)
+        self._columns = (
+            pa.array(known, pa.int64()),
+            pa.array([self.ids[p] for p in known], pa.string()),
+            pa.array([self.shifts[p] for p in known], pa.int64()),
+        )
+        return self._columns
 
     def site(self, clinic_id: int) -> str:
         if clinic_id not in self._sites:

@@ -10,12 +10,25 @@ force (`research.consent.consented_patient_ids`) and, given one, to the clinic.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Select, func, null, select, union_all
+import pyarrow.csv as pa_csv
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    cast,
+    extract,
+    func,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from triggerpoint.examination.models import PalpationFinding
@@ -120,10 +133,15 @@ def _visits(scope: Scope, vn: Any) -> Built:
     return scope.where(stmt.join(vn, vn.c.id == v.id), v), ["visit_no"]
 
 
-def _episode_numbers(session: Session, scope: Scope) -> dict[int, int]:
-    """episode id -> the patient's episode number, for the scope (one row per episode)."""
+def _episode_numbers(session: Session, scope: Scope) -> tuple[pa.Array, pa.Array]:
+    """(episode ids, the patient's episode number of each), for the scope."""
     en = _numbered(scope, Episode, [Episode.created_at], "episode_no")
-    return {eid: n for eid, n in session.execute(select(en.c.id, en.c.episode_no))}
+    ids: list[int] = []
+    numbers: list[int] = []
+    for eid, n in session.execute(select(en.c.id, en.c.episode_no)):
+        ids.append(eid)
+        numbers.append(n)
+    return pa.array(ids, pa.int64()), pa.array(numbers, pa.int64())
 
 
 def _pain_drawings(scope: Scope, vn: Any) -> Built:
@@ -209,55 +227,191 @@ QUERIES: dict[str, Callable[[Scope, Any], Built]] = {
 }
 
 
-def _query(name: str, scope: Scope, *, ordered: bool) -> Query:
+def _query(name: str, scope: Scope, *, ordered: bool, project: Project | None = None) -> Query:
     """patient_id, then the table's columns after research_id, in schema order.
 
     Ordered (by patient, then the table's own order), the query is materialized first and
     sorted after: left to choose, SQLite walks the patient index and re-reads the numbered
-    subqueries once per row.
+    subqueries once per row. `project` rewrites the output columns (not the order), as the
+    PostgreSQL COPY path does to send dates and times as plain numbers.
     """
     vn = _numbered(scope, Visit, [Visit.visit_at], "visit_no")
     stmt, order = QUERIES[name](scope, vn)
     if not ordered:
-        return stmt
+        if project is None:
+            return stmt
+        u = stmt.subquery(f"{name}_rows")
+        return select(*project(list(u.c)))
     q = stmt.cte(f"{name}_rows").prefix_with("MATERIALIZED")
     cols = list(q.c)
-    return select(*cols).order_by(cols[0], *(q.c[c] for c in order))
+    out = project(cols) if project is not None else cols
+    return select(*out).order_by(cols[0], *(q.c[c] for c in order))
 
 
-def _shifted(values: list[Any], kind: Kind, shift_days: pa.Array) -> pa.Array:
-    """Move dates and times by each row's patient offset, column-wise."""
+# --- raw columns: what the database holds, as Arrow arrays --------------------------------
+# Every fetch path gives the same raw batch: the owning patient's id (int64), then each
+# column after research_id in its Arrow type, except dates as int32 days and times as int64
+# microseconds since 1970-01-01 UTC (not yet shifted). De-identification then works on
+# whole columns (`_deidentified`), whichever path read them.
+Project = Callable[[list[Any]], list[Any]]
+RAW: dict[Kind, pa.DataType] = {**ARROW, "date": pa.int32(), "datetime": pa.int64()}
+COPY_BLOCK_BYTES = 8 << 20  # COPY text handed to the CSV parser at a time
+
+
+def _raw_types(kinds: Sequence[Kind]) -> list[pa.DataType]:
+    return [pa.int64(), *(RAW[k] for k in kinds)]
+
+
+def _row_batches(session: Session, stmt: Query, kinds: Sequence[Kind]) -> Iterator[list[pa.Array]]:
+    """Any engine: rows from the cursor, BATCH_ROWS at a time, turned into raw columns."""
+    types = _raw_types(kinds)
+    result = session.execute(stmt.execution_options(yield_per=BATCH_ROWS))
+    for rows in result.partitions():
+        cols = zip(*rows, strict=True)
+        out = []
+        for kind, typ, values in zip(["int", *kinds], types, cols, strict=True):
+            if kind == "datetime":
+                out.append(pc.cast(pa.array([_as_time(v) for v in values], ARROW[kind]), typ))
+            elif kind == "date":
+                out.append(pc.cast(pa.array(values, ARROW[kind]), typ))
+            else:
+                out.append(pa.array(values, typ))
+        yield out
+
+
+def _as_numbers(kinds: Sequence[Kind]) -> Project:
+    """COPY's columns: dates as days and times as microseconds since the epoch (exact: the
+    epoch of a timestamptz is numeric in PostgreSQL 14+), so the CSV parser reads integers."""
+
+    def project(cols: list[Any]) -> list[Any]:
+        out = [cols[0]]
+        for kind, c in zip(kinds, cols[1:], strict=True):
+            if kind == "datetime":
+                us = cast(extract("epoch", c) * 1_000_000, BigInteger)
+                out.append(us.label(c.key))
+            elif kind == "date":
+                days = type_coerce(c - literal_column("DATE '1970-01-01'"), Integer)
+                out.append(days.label(c.key))
+            else:
+                out.append(c)
+        return out
+
+    return project
+
+
+def _copy_blocks(session: Session, stmt: Query) -> Iterator[bytes]:
+    """PostgreSQL: `COPY (stmt) TO STDOUT` as CSV in the session's own transaction (so the
+    export's snapshot), in blocks of whole rows of about COPY_BLOCK_BYTES."""
+    compiled = stmt.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None  # a live connection: the session's transaction is open
+    sql = f"COPY ({compiled.string}) TO STDOUT (FORMAT csv)"
+    with dbapi.cursor() as cur, cur.copy(sql, compiled.params) as copy:
+        parts: list[bytes] = []
+        size = 0
+        for data in copy:  # one row per message: a block always ends between rows
+            parts.append(bytes(data))
+            size += len(data)
+            if size >= COPY_BLOCK_BYTES:
+                yield b"".join(parts)
+                parts, size = [], 0
+        if parts:
+            yield b"".join(parts)
+
+
+def _copy_batches(session: Session, stmt: Query, kinds: Sequence[Kind]) -> Iterator[list[pa.Array]]:
+    """PostgreSQL: the rows as COPY CSV, parsed by Arrow's CSV reader into raw columns."""
+    types = _raw_types(kinds)
+    names = [f"c{i}" for i in range(len(types))]
+    read = pa_csv.ReadOptions(column_names=names, use_threads=True)
+    # A quoted empty string is "", an unquoted empty field NULL (COPY's CSV convention);
+    # nothing else is NULL (a code "NA" stays a string).
+    convert = pa_csv.ConvertOptions(
+        column_types=dict(zip(names, types, strict=True)),
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
+    )
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    for block in _copy_blocks(session, stmt):
+        got = pa_csv.read_csv(
+            pa.BufferReader(block), read_options=read, parse_options=parse, convert_options=convert
+        )
+        yield [got.column(i).combine_chunks() for i in range(len(names))]
+
+
+def _uses_copy(session: Session) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg"
+
+
+def _raw_batches(
+    session: Session, build: Callable[[Project | None], Query], kinds: Sequence[Kind]
+) -> Iterator[list[pa.Array]]:
+    """The raw columns of the query `build` makes (patient id, then `kinds`), by COPY on
+    PostgreSQL and from the cursor elsewhere."""
+    if _uses_copy(session):
+        return _copy_batches(session, build(_as_numbers(kinds)), kinds)
+    return _row_batches(session, build(None), kinds)
+
+
+def _lookup(keys: pa.Array, known: pa.Array, values: pa.Array) -> pa.Array:
+    """values[i] where known[i] == key, per key; null where the key is null or unknown."""
+    return pc.take(values, pc.index_in(keys, value_set=known))
+
+
+def _shifted(raw: pa.Array, kind: Kind, shift_days: pa.Array) -> pa.Array:
+    """Move raw dates (days) or times (microseconds) by each row's patient offset."""
     if kind == "date":
-        days = pc.cast(pa.array(values, pa.date32()), pa.int32())
-        return pc.cast(pc.add(days, pc.cast(shift_days, pa.int32())), pa.date32())
-    stamps = pc.cast(pa.array(values, ARROW["datetime"]), pa.int64())
-    moved = pc.add(stamps, pc.multiply(shift_days, pa.scalar(US_PER_DAY, pa.int64())))
+        return pc.cast(pc.add(raw, pc.cast(shift_days, pa.int32())), pa.date32())
+    moved = pc.add(raw, pc.multiply(shift_days, pa.scalar(US_PER_DAY, pa.int64())))
     return pc.cast(moved, ARROW["datetime"])
+
+
+def _deidentified(
+    raw: list[pa.Array], table: Table, schema: pa.Schema, deid: Deidentifier
+) -> pa.RecordBatch:
+    """Raw columns -> the table's batch: the patient id becomes the study id, every date and
+    time moves by the patient's offset, column-wise."""
+    pids, *cols = raw
+    known, rids, shifts = deid.columns(pids)
+    shift = _lookup(pids, known, shifts)
+    arrays = [_lookup(pids, known, rids)]
+    for col, values in zip(table.columns[1:], cols, strict=True):
+        if col.kind in ("date", "datetime"):
+            arrays.append(_shifted(values, col.kind, shift))
+        else:
+            arrays.append(values)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def table_batches(
     session: Session, *, table: Table, scope: Scope, deid: Deidentifier, ordered: bool = False
 ) -> Iterator[pa.RecordBatch]:
-    """The de-identified rows of `table`, BATCH_ROWS at a time, in its explicit schema."""
+    """The de-identified rows of `table`, a batch at a time, in its explicit schema.
+
+    On PostgreSQL (psycopg) the rows come as `COPY ... TO STDOUT` CSV parsed by Arrow, about
+    COPY_BLOCK_BYTES at a time, with no Python object per value; elsewhere from the cursor,
+    BATCH_ROWS rows at a time. Both give the same raw columns, de-identified column-wise.
+    """
     if table.name == "patients":
         yield from _patient_batches(session, scope=scope, deid=deid, ordered=ordered)
         return
     schema = arrow_schema(table)
-    stmt = _query(table.name, scope, ordered=ordered)
+    kinds = [c.kind for c in table.columns[1:]]
     episodes = _episode_numbers(session, scope) if table.name == "visits" else None
-    result = session.execute(stmt.execution_options(yield_per=BATCH_ROWS))
-    for rows in result.partitions():
-        pids, *cols = zip(*rows, strict=True)
+
+    def build(project: Project | None) -> Query:
+        return _query(table.name, scope, ordered=ordered, project=project)
+
+    for raw in _raw_batches(session, build, kinds):
         if episodes is not None:  # visits: episode_id -> episode_no
-            cols[1] = tuple(None if e is None else episodes.get(e) for e in cols[1])
-        shift = pa.array([deid.shift_of(p) for p in pids], pa.int64())
-        arrays = [pa.array([deid.id_of(p) for p in pids], pa.string())]
-        for col, values in zip(table.columns[1:], cols, strict=True):
-            if col.kind in ("date", "datetime"):
-                arrays.append(_shifted(list(values), col.kind, shift))
-            else:
-                arrays.append(pa.array(values, ARROW[col.kind]))
-        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            raw[2] = _lookup(raw[2], *episodes)
+        yield _deidentified(raw, table, schema, deid)
 
 
 def patient_ids(session: Session, *, scope: Scope) -> list[int]:
@@ -284,49 +438,73 @@ def patients_in_clinic(session: Session, *, clinic_id: int | None) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def _patient_batches(
-    session: Session, *, scope: Scope, deid: Deidentifier, ordered: bool
-) -> Iterator[pa.RecordBatch]:
-    # The first visit by a correlated MIN (one index probe per patient): an outer join to a
-    # grouped subquery is what SQLite re-scans per row.
+PATIENT_KINDS: tuple[Kind, ...] = ("int", "str", "date", "datetime", "datetime", "float", "float")
+
+
+def _patient_query(scope: Scope, *, ordered: bool, project: Project | None) -> Query:
+    """id, clinic, sex, date of birth, created, first visit, height, weight (PATIENT_KINDS).
+
+    The first visit by a correlated MIN (one index probe per patient): an outer join to a
+    grouped subquery is what SQLite re-scans per row."""
     first_at = (
         select(func.min(Visit.visit_at))
         .where(Visit.patient_id == Patient.id)
         .correlate(Patient)
         .scalar_subquery()
+        .label("first_at")
     )
     p = Patient
-    cols = (p.id, p.clinic_id, p.sex, p.date_of_birth, p.created_at, first_at, p.height_cm)
-    stmt: Query = select(*cols, p.weight_kg)
-    stmt = scope.where_patient(stmt)
-    if ordered:
-        stmt = stmt.order_by(p.id)
+    cols: list[Any] = [p.id, p.clinic_id, p.sex, p.date_of_birth, p.created_at, first_at]
+    cols += [p.height_cm, p.weight_kg]
+    stmt: Query = scope.where_patient(select(*(project(cols) if project else cols)))
+    return stmt.order_by(p.id) if ordered else stmt
+
+
+def _patient_batches(
+    session: Session, *, scope: Scope, deid: Deidentifier, ordered: bool
+) -> Iterator[pa.RecordBatch]:
     schema = arrow_schema(BY_NAME["patients"])
     today = datetime.now(UTC).date()
-    for rows in session.execute(stmt.execution_options(yield_per=BATCH_ROWS)).partitions():
-        out: list[dict[str, Any]] = []
-        for pid, clinic, sex, born, created, first, height, weight in rows:
-            baseline = _as_date(first) or _as_date(created) or today
-            years, band, birth_year = age_fields(born, baseline=baseline, today=today)
-            out.append(
-                {
-                    "research_id": deid.id_of(pid),
-                    "site": deid.site(clinic),
-                    "sex": sex,
-                    "age_years": years,
-                    "age_band": band,
-                    "birth_year": birth_year,
-                    "height_cm": height,
-                    "weight_kg": weight,
-                }
-            )
-        yield pa.RecordBatch.from_pylist(out, schema=schema)
+
+    def build(project: Project | None) -> Query:
+        return _patient_query(scope, ordered=ordered, project=project)
+
+    for raw in _raw_batches(session, build, PATIENT_KINDS):
+        pids, clinics, sex, born, created, first, height, weight = raw
+        known, rids, _ = deid.columns(pids)
+        baseline = pc.coalesce(_day(first), _day(created), pa.scalar(today, pa.date32()))
+        births = pc.cast(born, pa.date32()).to_pylist()
+        ages = [
+            age_fields(b, baseline=d, today=today)
+            for b, d in zip(births, baseline.to_pylist(), strict=True)
+        ]
+        years, bands, birth_years = (
+            (list(v) for v in zip(*ages, strict=True)) if ages else ([], [], [])
+        )
+        sites = [deid.site(c) for c in clinics.to_pylist()]
+        yield pa.RecordBatch.from_arrays(
+            [
+                _lookup(pids, known, rids),
+                pa.array(sites, pa.string()),
+                sex,
+                pa.array(years, pa.int64()),
+                pa.array(bands, pa.string()),
+                pa.array(birth_years, pa.int64()),
+                height,
+                weight,
+            ],
+            schema=schema,
+        )
 
 
-def _as_date(value: datetime | date | str | None) -> date | None:
-    """first_at comes back from an aggregate, which SQLite returns as text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).date()
-    return value.date() if isinstance(value, datetime) else value
+def _day(raw_us: pa.Array) -> pa.Array:
+    """Raw times (microseconds since the epoch) -> their UTC dates."""
+    return pc.cast(pc.cast(raw_us, ARROW["datetime"]), pa.date32())
+
+
+def _as_time(value: datetime | str | None) -> datetime | None:
+    """A time as the cursor gives it: an aggregate's (the first visit) is text on SQLite."""
+    if not isinstance(value, str):
+        return value
+    got = datetime.fromisoformat(value)
+    return got if got.tzinfo is not None else got.replace(tzinfo=UTC)
