@@ -12,7 +12,8 @@ takes seconds. Instead, two levels of derived rows are kept in step with every w
 So the invariant is simple to state and to test: level 1 equals `compute_from_raw`, and
 level 2 equals the sum of level 1 (tests/dashboard/test_dashboard_scale.py checks both after
 a mixed workload). ORM writes (services, demo clinic, FHIR import) are followed by the flush
-hooks that `dashboard.listeners.register()` installs at app, CLI and test start-up; the bulk
+hooks that `dashboard.listeners.register()` installs (through
+`triggerpoint.listeners.register_listeners()`) at app, CLI, worker and test start-up; the bulk
 registry writes inside `new_rows`, which adds their summaries. Any other write to a table the
 tallies derive from (`TALLIED`) that bypasses the unit of work is refused by the listeners.
 

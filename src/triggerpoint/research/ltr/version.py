@@ -21,8 +21,8 @@ COMMIT: writers of one clinic queue there briefly instead of deadlocking. A roll
 the noted clinics. The one other writer of these tables, the bulk registry (`demo.registry`),
 calls `bump` in the transaction of each batch.
 
-`register()` installs the hooks (idempotent) at app, CLI and test start-up, beside the
-dashboard's listeners; `unregister()` removes them.
+`register()` installs the hooks (idempotent); `triggerpoint.listeners.register_listeners()`
+calls it at app, CLI, worker and test start-up. `unregister()` removes them.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ signed, moved or deleted, a visit moved to another episode or deleted), the pati
 clinic's heat-map totals move by the difference of the patient's old and new contribution
 (atomic increments, as the dashboard's totals do).
 
-Three hooks keep them (`painmap.listeners.register()`, installed beside the dashboard's at
-app, CLI and test start-up):
+Three hooks keep them (`painmap.listeners.register()`, installed by
+`triggerpoint.listeners.register_listeners()` at app, CLI, worker and test start-up):
 
 * before each flush, the touched patients are locked FOR UPDATE (PostgreSQL), ascending,
   *before* the flush inserts children that take a KEY SHARE lock on them (the order fix of
