@@ -27,8 +27,8 @@ def worker(
         bool,
         typer.Option(
             help="Also run the periodic jobs (reminders every minute, expiry every five; "
-            "research export jobs whose worker stopped queued again every minute, old export "
-            "bundles deleted every ten). Any number of workers may: the claims keep each "
+            "research export jobs whose worker stopped, or whose task was lost, queued "
+            "again every minute, old export bundles deleted every ten). Any number of workers may: the claims keep each "
             "reminder to one message and each export job to one worker."
         ),
     ] = True,
