@@ -42,13 +42,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, event, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, attributes
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
 import triggerpoint.audit.service  # noqa: F401 - its before_commit hook exists before ours
-from triggerpoint.db import is_read_only, utcnow
+from triggerpoint.db import is_read_only, upsert_add, utcnow
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Visit
 from triggerpoint.records.service import RESEARCH
@@ -177,14 +176,9 @@ def bump(conn: Connection, clinic_ids: Iterable[int], *, now: datetime | None = 
     if not ids:
         return
     at = now or utcnow()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(DV)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DV.c.clinic_id],
-        set_={"version": DV.c.version + 1, "changed_at": stmt.excluded.changed_at},
-    )
-    for clinic_id in ids:
-        conn.execute(stmt, {"clinic_id": clinic_id, "version": 1, "changed_at": at})
+    for clinic_id in ids:  # one statement each, in this order: the row locks taken in it
+        row = {"clinic_id": clinic_id, "version": 1, "changed_at": at}
+        upsert_add(conn, DV, [row], keys=("clinic_id",), add=("version",), replace=("changed_at",))
 
 
 def current(session: Session, clinic_id: int) -> tuple[int, datetime | None]:
