@@ -35,11 +35,9 @@ from tests.personas import (
 from tests.pg import PostgresServer, PostgresUnavailable, start_postgres
 from triggerpoint.cli.main import app as cli_app
 from triggerpoint.config import get_settings
-from triggerpoint.dashboard import listeners
 from triggerpoint.db import get_engine, make_engine, open_session
+from triggerpoint.listeners import register_listeners
 from triggerpoint.migrate import upgrade
-from triggerpoint.research.ltr import version as research_data_version
-from triggerpoint.research.painmap import listeners as painmap_listeners
 
 # Jobs queued by API tests stay in memory: no ./data/jobs.sqlite3 left behind.
 os.environ.setdefault("TRIGGERPOINT_QUEUE_URL", "memory:")
@@ -80,9 +78,7 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
     previous = os.environ.get("TRIGGERPOINT_DATABASE_URL")
     os.environ["TRIGGERPOINT_DATABASE_URL"] = url
     _reset_caches()
-    listeners.register()  # as app and CLI start-up do: the dashboard's tallies follow writes
-    painmap_listeners.register()  # and the pain maps' derived rows
-    research_data_version.register()  # and the research data version
+    register_listeners()  # as app, CLI and worker start-up do (triggerpoint.listeners)
     yield url
     if previous is None:
         os.environ.pop("TRIGGERPOINT_DATABASE_URL", None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     DateTime,
     Engine,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -65,6 +67,31 @@ NAMING = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def upsert_add(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    add: Sequence[str],
+    replace: Sequence[str] = (),
+) -> None:
+    """Insert `rows`; a row whose `keys` exist already adds its `add` columns to the stored
+    ones and overwrites its `replace` columns (INSERT ... ON CONFLICT DO UPDATE, on SQLite and
+    PostgreSQL): one atomic statement, so concurrent writers both count. The caller passes
+    the rows in key order (one lock order) and each key once."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    c, new = table.c, stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c[k] for k in keys],
+        set_={**{a: c[a] + new[a] for a in add}, **{r: new[r] for r in replace}},
+    )
+    conn.execute(stmt, list(rows))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -25,14 +25,11 @@ app = typer.Typer(
 
 @app.callback()
 def _start() -> None:
-    # Start-up of every command: the dashboard's tallies follow what the command writes.
-    from triggerpoint.dashboard import listeners
-    from triggerpoint.research.ltr import version
-    from triggerpoint.research.painmap import listeners as painmap_listeners
+    # Start-up of every command: the data layer's hooks (the dashboard's tallies, the pain
+    # maps' derived rows, the research data version) follow what the command writes.
+    from triggerpoint.listeners import register_listeners
 
-    listeners.register()
-    painmap_listeners.register()
-    version.register()  # the research data version follows them too
+    register_listeners()
 
 
 app.add_typer(atlas.app, name="atlas")

@@ -27,13 +27,14 @@ def worker(
         bool,
         typer.Option(
             help="Also run the periodic jobs (reminders every minute, expiry every five; "
-            "research export jobs whose worker stopped queued again every minute, old export "
-            "bundles deleted every ten). Any number of workers may: the claims keep each "
+            "research export jobs whose worker stopped, or whose task was lost, queued "
+            "again every minute, old export bundles deleted every ten). Any number of workers may: the claims keep each "
             "reminder to one message and each export job to one worker."
         ),
     ] = True,
 ) -> None:
     """Run the background jobs until stopped (Ctrl+C, or SIGTERM)."""
+    from triggerpoint.listeners import register_listeners
     from triggerpoint.portal import jobs  # the queue is opened only by the commands using it
     from triggerpoint.research.exports import jobs as _export_jobs  # noqa: F401 - its tasks
     from triggerpoint.research.ltr import jobs as _ltr_jobs  # noqa: F401 - its task
@@ -45,6 +46,7 @@ def worker(
         f"triggerpoint worker: {workers} thread(s), queue {_shown(jobs.queue_url())} "
         "(Ctrl+C stops it)"
     )
+    register_listeners()  # the jobs write: tallies, pain-map rows, data version follow (idempotent)
     consumer = jobs.huey.create_consumer(
         workers=workers, worker_type="thread", periodic=periodic, max_delay=5.0
     )

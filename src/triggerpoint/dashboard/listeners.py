@@ -1,7 +1,7 @@
 """The dashboard's hooks on the data layer, installed explicitly at start-up.
 
-`register()` is called by the app factory (`web.app.create_app`), the CLI (`cli.main`) and the
-test fixtures; importing a model module installs nothing. It is idempotent, and
+`register()` is called by `triggerpoint.listeners.register_listeners()` (app factory, CLI,
+worker, test fixtures); importing a model module installs nothing. It is idempotent, and
 `unregister()` removes exactly what it installed. Two kinds of hook:
 
 * **The unit of work keeps the tallies.** Before and after every Session flush,

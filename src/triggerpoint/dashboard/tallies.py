@@ -12,7 +12,8 @@ takes seconds. Instead, two levels of derived rows are kept in step with every w
 So the invariant is simple to state and to test: level 1 equals `compute_from_raw`, and
 level 2 equals the sum of level 1 (tests/dashboard/test_dashboard_scale.py checks both after
 a mixed workload). ORM writes (services, demo clinic, FHIR import) are followed by the flush
-hooks that `dashboard.listeners.register()` installs at app, CLI and test start-up; the bulk
+hooks that `dashboard.listeners.register()` installs (through
+`triggerpoint.listeners.register_listeners()`) at app, CLI, worker and test start-up; the bulk
 registry writes inside `new_rows`, which adds their summaries. Any other write to a table the
 tallies derive from (`TALLIED`) that bypasses the unit of work is refused by the listeners.
 
@@ -35,10 +36,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
 from triggerpoint.dashboard.models import DashboardTally, OutcomeSeries, SessionTally
+from triggerpoint.db import upsert_add
 from triggerpoint.outcomes import series as series_rule
 from triggerpoint.outcomes import thresholds
 from triggerpoint.outcomes.models import Measurement
@@ -272,19 +273,7 @@ def apply_deltas(conn: Connection, deltas: Deltas) -> None:
         for (c, kind, key), (n, t, sq) in sorted(deltas.items())
         if n or t or sq
     ]
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(DT)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DT.c.clinic_id, DT.c.kind, DT.c.key],
-        set_={
-            "n": DT.c.n + stmt.excluded.n,
-            "total": DT.c.total + stmt.excluded.total,
-            "total_sq": DT.c.total_sq + stmt.excluded.total_sq,
-        },
-    )
-    conn.execute(stmt, rows)
+    upsert_add(conn, DT, rows, keys=("clinic_id", "kind", "key"), add=("n", "total", "total_sq"))
 
 
 # --- flush hooks ---------------------------------------------------------------------------

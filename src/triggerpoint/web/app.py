@@ -187,12 +187,12 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.atlas.router import api as atlas_api
     from triggerpoint.atlas.router import pages as atlas_pages
     from triggerpoint.bodychart.router import api as bodychart_api
-    from triggerpoint.dashboard import listeners as dashboard_listeners
     from triggerpoint.dashboard.pages import pages as dashboard_pages
     from triggerpoint.examination.router import api as examination_api
     from triggerpoint.inference.router import api as inference_api
     from triggerpoint.inference.router import pages as inference_pages
     from triggerpoint.interop.router import api as interop_api
+    from triggerpoint.listeners import register_listeners
     from triggerpoint.notes.pages import pages as notes_pages
     from triggerpoint.notes.router import api as notes_api
     from triggerpoint.outcomes.pages import pages as outcomes_pages
@@ -204,8 +204,6 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     from triggerpoint.records.pages import pages as records_pages
     from triggerpoint.records.router import api as records_api
     from triggerpoint.reports.pages import pages as reports_pages
-    from triggerpoint.research.ltr import version as research_data_version
-    from triggerpoint.research.painmap import listeners as painmap_listeners
     from triggerpoint.research.router import api as research_api
     from triggerpoint.research.router import pages as research_pages
     from triggerpoint.treatment.pages import pages as treatment_pages
@@ -237,9 +235,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     _plug_in(app)
-    dashboard_listeners.register()  # the dashboard's tallies follow every write (idempotent)
-    painmap_listeners.register()  # and so do the pain maps' derived rows
-    research_data_version.register()  # so does the research data version (idempotent)
+    register_listeners()  # tallies, pain-map rows, research data version follow every write
     install_limits(app)  # body size cap (413) and a 422 that can always be written
     app.add_middleware(SecurityHeadersMiddleware)
     from fastapi.staticfiles import StaticFiles

@@ -221,3 +221,113 @@ def test_retention_is_a_setting(app_client, alice, bundles, immediate, monkeypat
     assert service.expire_bundles(now=row.finished_at + timedelta(days=29)) == 0
     assert service.expire_bundles(now=row.finished_at + timedelta(days=31)) == 1
     assert _row(job_id).status == "expired"
+
+
+# --- a queued job whose task was lost, and a queued job past the cap -----------------------
+
+
+def _queued_long_ago(job_id: int) -> None:
+    """The job was requested two hours ago (longer than a lease) and no worker claimed it."""
+    with unit_of_work(clinic_id=None) as s:
+        s.execute(
+            update(ResearchExportJob)
+            .where(ResearchExportJob.id == job_id)
+            .values(created_at=utcnow() - LONG_AGO)
+        )
+
+
+def _exports_audited(clinic_id: int) -> int:
+    with open_session(clinic_id=None) as s:
+        events = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "research-export", AuditEvent.clinic_id == clinic_id
+            )
+        ).all()
+    return len(events)
+
+
+def test_a_queued_job_whose_task_was_lost_is_sent_again(app_client, alice, bundles):
+    jobs.huey.flush()
+    job_id = _request(app_client, alice)  # no worker: the task waits in the queue
+    assert jobs.huey.pending_count() == 1
+    assert jobs.recover() == service.Recovery()  # queued a moment ago: not lost yet
+    jobs.huey.flush()  # the queue lost it
+    _queued_long_ago(job_id)
+
+    got = jobs.recover()
+    assert got == service.Recovery(resent=[job_id]) and got.to_enqueue == [job_id]
+    assert jobs.huey.pending_count() == 1  # sent again
+    row = _row(job_id)
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert row.lease_expires_at > utcnow() + timedelta(seconds=590)  # its next deadline
+    assert jobs.recover() == service.Recovery()  # not sent again within that lease
+    later = utcnow() + timedelta(seconds=601)
+    assert jobs.recover(now=later) == service.Recovery(resent=[job_id])  # but after it
+    assert jobs.huey.pending_count() == 2
+    jobs.huey.flush()
+
+
+def test_two_tasks_for_one_job_make_one_bundle_and_one_audit_event(app_client, alice, bundles):
+    seed(app_client, alice)
+    jobs.huey.flush()
+    job_id = _request(app_client, alice)
+    _queued_long_ago(job_id)  # its task is slow to come, not lost: it will arrive too
+    assert jobs.recover().resent == [job_id]
+    assert jobs.huey.pending_count() == 2  # the first task and the one sent again
+    audited = _exports_audited(alice.clinic_id)
+
+    results = []
+    while (task := jobs.huey.dequeue()) is not None:
+        results.append(jobs.huey.execute(task))
+    assert results == [True, False]  # the claim lets one run it; the other finds it taken
+    row = _row(job_id)
+    assert (row.status, row.attempts) == ("done", 1)
+    assert sorted(p.name for p in bundles.iterdir()) == [row.result_file]
+    assert _exports_audited(alice.clinic_id) == audited + 1
+
+
+def test_the_page_read_sends_a_lost_task_again(app_client, alice, bundles, immediate):
+    seed(app_client, alice)
+    jobs.huey.immediate = False
+    job_id = _request(app_client, alice, "odm")
+    jobs.huey.immediate = True  # the read's enqueue runs the job at once
+    _queued_long_ago(job_id)
+    job = app_client.get(f"{URL}/{job_id}", headers=alice.headers).json()
+    assert job["status"] == "queued"  # shown as read; the task sent again ran after it
+    assert _row(job_id).status == "done"
+    job = app_client.get(f"{URL}/{job_id}", headers=alice.headers).json()
+    assert (job["status"], job["attempts"]) == ("done", 1)
+
+
+def test_a_queued_job_past_a_lowered_cap_is_failed(app_client, alice, bundles, monkeypatch):
+    job_id = _request(app_client, alice, "odm")
+    assert _died(job_id) == 1
+    assert jobs.recover().requeued == [job_id]  # queued again for attempt 2 of 3 ...
+    monkeypatch.setenv("TRIGGERPOINT_EXPORT_MAX_ATTEMPTS", "1")  # ... and the cap lowered
+    get_settings.cache_clear()
+    assert jobs.execute(job_id) is False  # no worker may claim it now
+    assert _row(job_id).status == "queued"
+
+    # at once, not a lease later: it can never run
+    assert jobs.recover() == service.Recovery(failed=[job_id])
+    row = _row(job_id)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.error == (
+        "no attempt left: 1 attempt made, export_max_attempts is 1 "
+        "(the job was queued again after the setting was lowered)"
+    )
+    assert row.finished_at is not None and row.lease_expires_at is None
+    job = app_client.get(f"{URL}/{job_id}", headers=alice.headers).json()
+    assert (job["status"], job["error"]) == ("failed", row.error)
+    assert jobs.recover() == service.Recovery()
+
+
+def test_the_page_read_fails_a_queued_job_past_the_cap(app_client, alice, bundles, monkeypatch):
+    job_id = _request(app_client, alice, "redcap")
+    _died(job_id, leftovers=False)
+    jobs.recover()
+    monkeypatch.setenv("TRIGGERPOINT_EXPORT_MAX_ATTEMPTS", "1")
+    get_settings.cache_clear()
+    [listed] = [j for j in app_client.get(URL, headers=alice.headers).json() if j["id"] == job_id]
+    assert (listed["status"], listed["attempts"]) == ("failed", 1)
+    assert listed["error"].startswith("no attempt left: 1 attempt made")

@@ -206,3 +206,129 @@ def test_register_is_idempotent_and_unregister_removes_the_hooks(db):
     finally:
         version.register()
     assert version.registered()
+
+
+# --- deletes: through the unit of work (with its ORM cascades), in bulk through a session ----
+# Every path that removes rows the analysis reads makes the persisted fit stale.
+
+DERIVED = {"session_tally", "dashboard_tally", "outcome_series", "painmap_drawing", "painmap_tally"}
+
+
+def _measured_visit(person: Person) -> int:
+    """A new visit of a treated patient with an NPRS score and no needling session (RESTRICT
+    would refuse the delete of a visit that has one), committed."""
+    with open_session(clinic_id=person.clinic_id) as s:
+        pid = s.scalars(select(NeedlingSession.patient_id).order_by(NeedlingSession.id)).first()
+        visit = Visit(patient_id=pid, visit_at=AT + timedelta(days=500))
+        s.add(visit)
+        s.flush()
+        _measure(s, person, pid).visit_id = visit.id
+        s.commit()
+        return visit.id
+
+
+def test_a_signed_session_deleted_bumps_it_with_its_entries(alice, treated_a):
+    v0 = _version(alice)
+    with open_session(clinic_id=alice.clinic_id) as s:
+        signed = s.scalars(
+            select(NeedlingSession)
+            .where(NeedlingSession.status == "signed", ~NeedlingSession.adverse_events.any())
+            .where(~NeedlingSession.addenda.any())
+            .limit(1)
+        ).one()
+        sid, n_entries = signed.id, len(signed.entries)
+        s.delete(signed)  # the ORM cascade (delete-orphan) deletes its entries with it
+        s.commit()
+    assert n_entries > 0
+    with open_session(clinic_id=alice.clinic_id) as s:
+        left = s.scalars(select(NeedleEntry).where(NeedleEntry.needling_id == sid)).all()
+    assert left == [] and _version(alice) == v0 + 1
+
+
+def test_a_visit_deleted_bumps_it_its_measurements_set_loose_by_the_database(alice, treated_a):
+    visit_id = _measured_visit(alice)
+    v0 = _version(alice)
+    with open_session(clinic_id=alice.clinic_id) as s:
+        s.delete(s.get(Visit, visit_id))  # its drawings and findings go by ON DELETE CASCADE
+        s.commit()
+    with open_session(clinic_id=alice.clinic_id) as s:
+        assert s.scalars(select(Measurement).where(Measurement.visit_id == visit_id)).all() == []
+    assert _version(alice) == v0 + 1
+
+
+def test_a_patient_erased_bumps_it(alice, treated_a):
+    """Every row of one treated patient deleted through the unit of work, children first."""
+    from triggerpoint.db import Base
+
+    with open_session(clinic_id=alice.clinic_id) as s:
+        pid = s.scalars(
+            select(NeedlingSession.patient_id).where(NeedlingSession.status == "signed").limit(1)
+        ).one()
+    classes = {m.local_table.name: m.class_ for m in Base.registry.mappers}
+    v0 = _version(alice)
+    with open_session(clinic_id=alice.clinic_id) as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            cls = classes.get(table.name)
+            if cls is None or "patient_id" not in table.c or table.name in DERIVED:
+                continue
+            for row in s.scalars(select(cls).where(table.c.patient_id == pid)):
+                s.delete(row)
+            s.flush()
+        from triggerpoint.records.models import Patient
+
+        s.delete(s.get(Patient, pid))
+        s.commit()
+    assert _version(alice) == v0 + 1  # once: one transaction
+
+
+def test_bulk_deletes_and_updates_through_a_session_bump_it(alice, erin, treated_a):
+    from sqlalchemy import delete, insert, update
+
+    from triggerpoint.records.models import Consent
+    from triggerpoint.records.service import RESEARCH
+
+    b0 = _version(erin)
+    visit_id = _measured_visit(alice)
+    v0 = _version(alice)
+    with open_session(clinic_id=alice.clinic_id) as s:  # ORM-enabled bulk DELETE
+        assert s.execute(delete(Visit).where(Visit.id == visit_id)).rowcount == 1
+        s.commit()
+    assert _version(alice) == v0 + 1
+    with open_session(clinic_id=alice.clinic_id) as s:  # bulk UPDATE of the window's column
+        s.execute(
+            update(Visit).where(Visit.id.in_(select(Measurement.visit_id))).values(visit_at=AT)
+        )
+        s.commit()
+    assert _version(alice) == v0 + 2
+    with open_session(clinic_id=alice.clinic_id) as s:  # ... of a column it does not read
+        s.execute(update(Visit).values(notes="bulk note"))
+        s.commit()
+    assert _version(alice) == v0 + 2
+    with open_session(clinic_id=None) as s:  # unconfined: the clinics are read from its WHERE
+        cid = s.scalars(
+            select(Consent.id)
+            .where(Consent.clinic_id == alice.clinic_id, Consent.kind == RESEARCH)
+            .limit(1)
+        ).one()
+        s.execute(delete(Consent).where(Consent.id == cid))
+        s.commit()
+    assert (_version(alice), _version(erin)) == (v0 + 3, b0)
+    with open_session(clinic_id=alice.clinic_id) as s:  # a statement that matches nothing
+        s.execute(delete(Visit).where(Visit.id == -1))
+        s.commit()
+    assert _version(alice) == v0 + 3
+    with open_session(clinic_id=alice.clinic_id) as s:  # an ORM bulk UPDATE by primary key
+        vid, ver = s.execute(select(Visit.id, Visit.version).order_by(Visit.id).limit(1)).one()
+        s.execute(update(Visit), [{"id": vid, "version": ver, "visit_at": AT + timedelta(days=3)}])
+        s.commit()
+    assert _version(alice) == v0 + 4
+    with open_session(clinic_id=alice.clinic_id) as s:  # a bulk INSERT of a research consent
+        pid = s.scalars(select(Visit.patient_id).limit(1)).one()
+        consent = {"patient_id": pid, "risks_disclosed": [], "signed_by": "P", "signed_at": AT}
+        s.execute(insert(Consent), [{**consent, "kind": RESEARCH}])
+        s.commit()
+    assert _version(alice) == v0 + 5
+    with open_session(clinic_id=alice.clinic_id) as s:  # ... of another kind: not read
+        s.execute(insert(Consent), [{**consent, "kind": "dry_needling"}])
+        s.commit()
+    assert (_version(alice), _version(erin)) == (v0 + 5, b0)

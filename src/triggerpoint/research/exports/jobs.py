@@ -11,7 +11,9 @@ conditional on (running, this attempt): a worker whose lease ran out and whose j
 queued again (service.recover_stalled, run every minute here and on each read of the jobs)
 finds its next write refused (LeaseLost) and stops, so two workers never both finish a job.
 A worker killed mid-export leaves a running row whose lease runs out: it is queued again, up
-to `export_max_attempts` claims, then failed. Old bundles are deleted by
+to `export_max_attempts` claims, then failed. A queued job no worker claimed within a lease
+(its task lost) is enqueued again: a duplicate task is harmless, the claim runs the job once.
+Old bundles are deleted by
 `expire_export_bundles` (service.expire_bundles).
 
 The export reads in one read-only snapshot (`_snapshot`): every table of the bundle shows the
@@ -70,8 +72,8 @@ def run_export(job_id: int) -> bool:
 @huey.periodic_task(crontab(minute="*"))
 def recover_stalled_exports() -> int:
     """Every minute: running jobs whose worker stopped (lease run out) are queued again, or
-    failed after their last attempt."""
-    return len(recover().requeued)
+    failed after their last attempt; queued jobs whose task was lost are sent again."""
+    return len(recover().to_enqueue)
 
 
 @huey.periodic_task(crontab(minute="*/10"))
@@ -90,9 +92,9 @@ def enqueue(job_id: int) -> None:
 
 def recover(*, engine: Engine | None = None, now: datetime | None = None) -> service.Recovery:
     """The periodic recovery of every clinic's stalled jobs (service.recover_stalled), with
-    the jobs queued again enqueued once that has committed."""
+    the jobs queued again, or sent again, enqueued once that has committed."""
     got = service.recover_stalled(engine=engine, now=now)
-    for job_id in got.requeued:
+    for job_id in got.to_enqueue:
         enqueue(job_id)
     return got
 

@@ -55,7 +55,9 @@ class ResearchExportJob(TenantMixin, Base):
     result_size: Mapped[int | None] = mapped_column(BigInteger)
     result_sha256: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    lease_expires_at: Mapped[datetime | None]  # while running: renewed by each progress write
+    # running: the lease, renewed by each progress write; queued: when its task counts as
+    # lost and is sent again (None: created_at + a lease); service.py, "leases"
+    lease_expires_at: Mapped[datetime | None]
     expired_at: Mapped[datetime | None]  # when the retention sweep deleted the bundle
 
     @property

@@ -244,9 +244,17 @@ def export_download(
 # `export_lease_seconds`), and each progress write renews the lease, all compare-and-set on
 # (status, attempts): once the job is taken from it, a worker cannot write to the row. A job
 # whose lease ran out (its worker was killed, or froze longer than the lease) is recovered
-# here, by the periodic task and whenever the job list or a job's status is read.
+# here, by the periodic task and whenever the job list or a job's status is read. So is a
+# queued job no worker claimed within a lease of being queued (its task was lost, or the
+# queue refused it): it is enqueued again. For a queued job `lease_expires_at` is when its
+# task counts as lost (set each time it is sent again; none: `created_at` + the lease); the
+# API shows it only while running.
 
 STALLED = "the worker stopped during the export, {n} attempt{s}"
+EXHAUSTED = (
+    "no attempt left: {n} attempt{s} made, export_max_attempts is {cap} "
+    "(the job was queued again after the setting was lowered)"
+)
 BATCH = 200  # jobs one recovery or expiry run looks at
 
 
@@ -272,13 +280,36 @@ def _stalled(now: datetime) -> ColumnElement[bool]:
     return (j.status == "running") & (j.lease_expires_at.is_(None) | (j.lease_expires_at < now))
 
 
+def _lost(now: datetime) -> ColumnElement[bool]:
+    """Queued, and no worker claimed it within a lease: since it was last sent again
+    (`lease_expires_at`), or, never sent again, since it was created."""
+    j = ResearchExportJob
+    overdue = (j.lease_expires_at.is_not(None) & (j.lease_expires_at < now)) | (
+        j.lease_expires_at.is_(None) & (j.created_at < now - lease_length())
+    )
+    return (j.status == "queued") & overdue
+
+
+def _exhausted(cap: int) -> ColumnElement[bool]:
+    """Queued with no claim left under the cap (`export_max_attempts` lowered meanwhile, or
+    the row queued again by hand): no worker may claim it, so it would wait forever."""
+    j = ResearchExportJob
+    return (j.status == "queued") & (j.attempts >= cap)
+
+
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What one recovery did: jobs queued again for another attempt (to enqueue, after
-    this commit) and jobs failed after their last."""
+    """What one recovery did: jobs queued again for another attempt, queued jobs whose task
+    was lost sent again (both to enqueue, after this commit: `to_enqueue`), and jobs failed
+    after their last attempt."""
 
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
+
+    @property
+    def to_enqueue(self) -> list[int]:
+        return [*self.requeued, *self.resent]
 
 
 def recover_stalled(
@@ -290,15 +321,19 @@ def recover_stalled(
 ) -> Recovery:
     """Stalled jobs (of one clinic, or all; of `job_ids`, or any) are queued again, or after
     `export_max_attempts` claims marked failed ("the worker stopped during the export, 3
-    attempts"). Each with a conditional UPDATE on the attempt seen and the lease, in a
-    transaction of its own: a worker that renewed its lease meanwhile keeps its job. The
-    dead attempt's files are deleted. The caller enqueues `requeued`."""
+    attempts"). Each with a conditional UPDATE on the attempt seen and the lease, in one
+    transaction: a worker that renewed its lease meanwhile keeps its job. The dead attempt's
+    files are deleted. A queued job whose task was lost (`_lost`) is sent again, its next
+    deadline a lease away; a queued job with no attempt left under the cap (`_exhausted`) is
+    failed with the reason. The caller enqueues `to_enqueue` (requeued and resent): a task
+    sent twice is harmless, the claim lets one run the job and the other returns False."""
     now = now or utcnow()
     j = ResearchExportJob
     cap = get_settings().export_max_attempts
     out = Recovery()
     done: list[tuple[int, int]] = []
-    stmt = select(j.id, j.attempts).where(_stalled(now)).order_by(j.id).limit(BATCH)
+    due = _stalled(now) | _lost(now) | _exhausted(cap)
+    stmt = select(j.id, j.attempts, j.status).where(due).order_by(j.id).limit(BATCH)
     if job_ids is not None:
         stmt = stmt.where(j.id.in_(job_ids))
     # Looked for in a read first: a page polling a running job every 5 s then takes no
@@ -308,44 +343,63 @@ def recover_stalled(
     if not seen:
         return out
     with unit_of_work(clinic_id=clinic_id, engine=engine) as s:
-        for job_id, attempts in seen:
+        for job_id, attempts, status in seen:
             last = attempts >= cap
-            values: dict[str, object] = {"status": "queued", "lease_expires_at": None}
+            plural = "" if attempts == 1 else "s"
+            # queued again (or, queued and lost, sent again): a worker must claim it in a lease
+            values: dict[str, object] = {
+                "status": "queued",
+                "lease_expires_at": now + lease_length(),
+            }
             if last:
-                reason = STALLED.format(n=attempts, s="" if attempts == 1 else "s")
-                values = {**values, "status": "failed", "finished_at": now, "error": reason}
+                error = (STALLED if status == "running" else EXHAUSTED).format(
+                    n=attempts, s=plural, cap=cap
+                )
+                values = {"status": "failed", "lease_expires_at": None, "finished_at": now}
+                values["error"] = error
+            which = (
+                _stalled(now) if status == "running" else _exhausted(cap) if last else _lost(now)
+            )
             changed = s.execute(
                 update(j)
-                .where(j.id == job_id, j.attempts == attempts, _stalled(now))
+                .where(j.id == job_id, j.attempts == attempts, which)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            if rowcount(changed) == 1:
-                (out.failed if last else out.requeued).append(job_id)
+            if rowcount(changed) != 1:
+                continue  # claimed, renewed or recovered meanwhile: not ours to change
+            if last:
+                out.failed.append(job_id)
+            else:
+                (out.requeued if status == "running" else out.resent).append(job_id)
+            if status == "running" or last:
                 done.append((job_id, attempts))
     for job_id, attempts in done:
         discard_attempt(job_id, attempts)
     if done:
         log.warning("stalled export jobs: queued again %s, failed %s", out.requeued, out.failed)
+    if out.resent:
+        log.warning("queued export jobs no worker claimed, sent again: %s", out.resent)
     return out
 
 
 def _recovered(
     session: Session, principal: Principal, jobs: list[ResearchExportJob], enqueue: Enqueue
 ) -> list[ResearchExportJob]:
-    """`jobs` as they are once the stalled ones among them are recovered. The recovery
-    commits on its own (a page's read is read-only); the changed rows are read again in a
-    new session, since the request's snapshot (SQLite) predates that commit."""
-    running = [job.id for job in jobs if job.status == "running"]
-    if not running:
+    """`jobs` as they are once the stalled (or queued and lost) ones among them are
+    recovered. The recovery commits on its own (a page's read is read-only); the changed rows
+    are read again in a new session, since the request's snapshot (SQLite) predates that
+    commit."""
+    live = [job.id for job in jobs if job.status in ("running", "queued")]
+    if not live:
         return jobs
     engine = session.info.get("engine")
-    got = recover_stalled(engine=engine, clinic_id=principal.clinic_id, job_ids=running)
+    got = recover_stalled(engine=engine, clinic_id=principal.clinic_id, job_ids=live)
+    for job_id in got.to_enqueue:
+        enqueue(job_id)
     changed = got.requeued + got.failed
     if not changed:
         return jobs
-    for job_id in got.requeued:
-        enqueue(job_id)
     with open_session(clinic_id=principal.clinic_id, engine=engine, read_only=True) as fresh:
         stmt = select(ResearchExportJob).where(ResearchExportJob.id.in_(changed))
         current = {j.id: j for j in fresh.scalars(stmt)}

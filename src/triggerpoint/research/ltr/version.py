@@ -21,23 +21,33 @@ COMMIT: writers of one clinic queue there briefly instead of deadlocking. A roll
 the noted clinics. The one other writer of these tables, the bulk registry (`demo.registry`),
 calls `bump` in the transaction of each batch.
 
-`register()` installs the hooks (idempotent) at app, CLI and test start-up, beside the
-dashboard's listeners; `unregister()` removes them.
+Deletes take the same path. Through the unit of work (`session.delete`) the deleted rows are
+in the flush, with what the ORM cascades with them (a needling session's entries); what the
+database cascades or sets loose (a visit's drawings, findings, and its measurements'
+`visit_id`) is not read by the analysis except through the visit, whose delete counts. A bulk
+INSERT, UPDATE or DELETE through a session (`session.execute(delete(Visit)...)`) never
+reaches the flush: a `do_orm_execute` hook reads, before it runs, the clinics of the rows it
+matches (through the session, so clinic-confined), or of the rows it inserts, and notes them
+the same way. Core statements on a bare Connection are not seen: for measurements, needle
+entries and needling sessions the dashboard's guard refuses them (`dashboard.listeners`).
+
+`register()` installs the hooks (idempotent); `triggerpoint.listeners.register_listeners()`
+calls it at app, CLI, worker and test start-up. `unregister()` removes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, event, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy import ColumnElement, Connection, event, select
+from sqlalchemy.orm import ORMExecuteState, Session, attributes
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import Delete, Insert, Update
 
 import triggerpoint.audit.service  # noqa: F401 - its before_commit hook exists before ours
-from triggerpoint.db import is_read_only, utcnow
+from triggerpoint.db import is_read_only, upsert_add, utcnow
 from triggerpoint.outcomes.models import Measurement
 from triggerpoint.records.models import Consent, Visit
 from triggerpoint.records.service import RESEARCH
@@ -84,6 +94,68 @@ def touches(session: Session, obj: Any, *, new: bool = False, deleted: bool = Fa
     return False
 
 
+# Bulk statements through a session (`_do_orm_execute`): the tables the analysis reads, and
+# which of their columns an UPDATE must set to change what it reads (None: any column).
+_BULK: dict[str, tuple[type[Any], frozenset[str] | None]] = {
+    "visit": (Visit, frozenset({"visit_at", "episode_id", "patient_id", "clinic_id"})),
+    "consent": (Consent, None),
+    "measurement": (Measurement, None),
+    "needle_entry": (NeedleEntry, None),
+    "needling_session": (NeedlingSession, None),
+}
+
+
+# The column that tells whether the analysis reads a row, and its values that it reads.
+_READ_IF: dict[str, tuple[str, frozenset[str]]] = {
+    "consent": ("kind", frozenset({RESEARCH})),
+    "measurement": ("instrument", ANALYSED),
+    "needling_session": ("status", frozenset({SIGNED})),
+}
+
+
+def _read_where(name: str) -> ColumnElement[bool] | None:
+    """Which rows of table `name` the analysis reads, as SQL (None: every row)."""
+    if name not in _READ_IF:
+        return None
+    column, wanted = _READ_IF[name]
+    return cast("ColumnElement[bool]", getattr(_BULK[name][0], column).in_(wanted))
+
+
+def _read_row(name: str, row: Mapping[str, Any]) -> bool:
+    """Whether the analysis reads a new row of `name` (a new visit: nothing measured yet)."""
+    if name == "visit":
+        return False
+    column, wanted = _READ_IF.get(name, ("", frozenset()))
+    return not column or row.get(column) in wanted
+
+
+def _bulk_clinics(state: ORMExecuteState, stmt: Insert | Update | Delete, name: str) -> set[int]:
+    """The clinics whose read rows a bulk statement through the session changes: an INSERT
+    names them in its rows; an UPDATE or DELETE's matched rows are read first."""
+    cls, columns = _BULK[name]
+    params = state.parameters
+    rows = cast("list[Mapping[str, Any]]", params if isinstance(params, list) else [params or {}])
+    if isinstance(stmt, Insert):
+        default = state.session.info.get("clinic_id")
+        return {r.get("clinic_id", default) for r in rows if _read_row(name, r)} - {None}
+    if isinstance(stmt, Update) and columns is not None:
+        values: Iterable[Any] = stmt._values or ()  # no public accessor for the SET clause
+        names = {getattr(k, "key", None) or str(k) for k in values}
+        names.update(str(k) for r in rows for k in r)  # an ORM bulk UPDATE by primary key
+        if not columns & names:
+            return set()
+    q = select(cls.clinic_id).distinct()
+    read = _read_where(name)
+    if isinstance(stmt, Delete) and read is not None:  # an UPDATE may make a row read: any
+        q = q.where(read)  # row it matches counts
+    if stmt.whereclause is not None:
+        q = q.where(stmt.whereclause)
+    by_key = [r["id"] for r in rows if "id" in r]
+    if by_key:
+        q = q.where(cls.id.in_(by_key))
+    return set(state.session.scalars(q))
+
+
 def touched_clinics(session: Session) -> set[int]:
     """The clinics whose research data the pending flush changes (new, dirty, deleted)."""
     out: set[int] = set()
@@ -104,14 +176,9 @@ def bump(conn: Connection, clinic_ids: Iterable[int], *, now: datetime | None = 
     if not ids:
         return
     at = now or utcnow()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(DV)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DV.c.clinic_id],
-        set_={"version": DV.c.version + 1, "changed_at": stmt.excluded.changed_at},
-    )
-    for clinic_id in ids:
-        conn.execute(stmt, {"clinic_id": clinic_id, "version": 1, "changed_at": at})
+    for clinic_id in ids:  # one statement each, in this order: the row locks taken in it
+        row = {"clinic_id": clinic_id, "version": 1, "changed_at": at}
+        upsert_add(conn, DV, [row], keys=("clinic_id",), add=("version",), replace=("changed_at",))
 
 
 def current(session: Session, clinic_id: int) -> tuple[int, datetime | None]:
@@ -131,6 +198,18 @@ def _after_flush(session: Session, _ctx: Any) -> None:
         session.info.setdefault(_TOUCHED, set()).update(clinics)
 
 
+def _do_orm_execute(state: ORMExecuteState) -> None:
+    stmt = state.statement
+    if not isinstance(stmt, Insert | Update | Delete):
+        return
+    name = getattr(stmt.table, "name", None)
+    if name not in _BULK:
+        return
+    clinics = _bulk_clinics(state, stmt, name)
+    if clinics:
+        state.session.info.setdefault(_TOUCHED, set()).update(clinics)
+
+
 def _before_commit(session: Session) -> None:
     if is_read_only(session):
         return
@@ -147,6 +226,7 @@ def _drop(session: Session, *_: Any) -> None:
 
 _HOOKS: tuple[tuple[str, Any, dict[str, bool]], ...] = (
     ("after_flush", _after_flush, {}),
+    ("do_orm_execute", _do_orm_execute, {}),
     ("before_commit", _before_commit, {"insert": True}),  # before the audit chain's hook
     ("after_soft_rollback", _drop, {}),
 )

@@ -10,8 +10,8 @@ signed, moved or deleted, a visit moved to another episode or deleted), the pati
 clinic's heat-map totals move by the difference of the patient's old and new contribution
 (atomic increments, as the dashboard's totals do).
 
-Three hooks keep them (`painmap.listeners.register()`, installed beside the dashboard's at
-app, CLI and test start-up):
+Three hooks keep them (`painmap.listeners.register()`, installed by
+`triggerpoint.listeners.register_listeners()` at app, CLI, worker and test start-up):
 
 * before each flush, the touched patients are locked FOR UPDATE (PostgreSQL), ascending,
   *before* the flush inserts children that take a KEY SHARE lock on them (the order fix of
@@ -37,10 +37,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, attributes
 from sqlalchemy.sql.dml import Delete, Insert, Update
 
+from triggerpoint.db import upsert_add
 from triggerpoint.records.models import Consent, PainDrawing, PainMark, Patient, Visit
 from triggerpoint.records.service import RESEARCH
 from triggerpoint.reports.extent import region_areas
@@ -285,18 +285,9 @@ def apply_deltas(conn: Connection, deltas: Deltas) -> None:
         for (c, v, r), (p, d) in sorted(deltas.items())
         if p or d
     ]
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(PT)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[PT.c.clinic_id, PT.c.view, PT.c.region_id],
-        set_={
-            "patients": PT.c.patients + stmt.excluded.patients,
-            "drawings": PT.c.drawings + stmt.excluded.drawings,
-        },
+    upsert_add(
+        conn, PT, rows, keys=("clinic_id", "view", "region_id"), add=("patients", "drawings")
     )
-    conn.execute(stmt, rows)
 
 
 # --- the hooks -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The pain maps' hooks on the data layer, installed explicitly at start-up beside the
-dashboard's (`web.app.create_app`, `cli.main`, the test fixtures); importing installs nothing.
+"""The pain maps' hooks on the data layer, installed explicitly at start-up by
+`triggerpoint.listeners.register_listeners()` (app, CLI, worker, tests); importing installs nothing.
 
 `register()` is idempotent and `unregister()` removes exactly what it installed. The
 before-flush hook goes first among the flush hooks, so the patients are locked before the
