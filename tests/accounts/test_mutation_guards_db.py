@@ -3,11 +3,19 @@ of the accounts mutation run, each written as a security sentence)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
 from tests.accounts.kit import address
 from tests.accounts.test_throttle import _attempt
 from triggerpoint.accounts import throttle
-from triggerpoint.accounts.models import Clinic, User
-from triggerpoint.accounts.service import principal_from_api_token
+from triggerpoint.accounts.models import Clinic, LoginSession, User
+from triggerpoint.accounts.service import (
+    principal_from_api_token,
+    principal_from_session,
+    start_session,
+)
 from triggerpoint.db import open_session
 
 
@@ -43,4 +51,16 @@ def test_failures_for_one_username_are_not_the_addresss_failures_for_all(staff):
         assert throttle.failures(s, address=where, username=staff.clinician.username) == 2
         assert throttle.failures(s, address=where, username=staff.assistant.username) == 1
         assert throttle.failures(s, address=where) == 3
+        s.rollback()
+
+
+def test_a_login_session_ends_at_its_expiry_not_after_it(staff):
+    """Refused at the very instant it expires; accepted a microsecond before."""
+    with open_session(clinic_id=None) as s:
+        token = start_session(s, user=s.get(User, staff.assistant.user_id))
+        expires = s.scalar(select(LoginSession.expires_at).order_by(LoginSession.id.desc()))
+        assert principal_from_session(s, token=token, now=expires) is None
+        before = expires - timedelta(microseconds=1)
+        principal = principal_from_session(s, token=token, now=before)
+        assert principal is not None and principal.user_id == staff.assistant.user_id
         s.rollback()
