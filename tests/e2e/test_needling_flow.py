@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
 
@@ -65,7 +66,7 @@ def test_no_screening_answer_is_given_for_the_clinician(clinician_page, site):
     page.check("input[name=lymphoedema][value=yes]")
     page.fill("#lymphoedema_detail", "L arm")
     page.click("button:has-text('Save screening')")
-    assert page.locator("#screening-errors").is_visible()
+    expect(page.locator("#screening-errors")).to_be_visible()
     assert sorted(
         el.get_attribute("id") for el in page.locator("fieldset.question.unanswered").all()
     ) == ["q-epilepsy", "q-frail"]
@@ -93,7 +94,7 @@ def test_needling_is_blocked_until_screened_and_consented(clinician_page, site):
     page.click("#open-session")
     message = page.inner_text("#form-error").lower()
     assert "screen" in message or "consent" in message
-    assert page.locator("#entry-form").count() == 0
+    expect(page.locator("#entry-form")).to_have_count(0)
     page.goto(f"{site.url}/visits/{vid}/needling")
     assert page.locator("#entry-form").count() == 0
 
@@ -134,7 +135,7 @@ def test_whole_bedside_flow(clinician_page, site):
     page.fill("#depth_mm", "12")
     page.fill("#twitch_count", "3")
     page.click("#save-entry")
-    assert page.locator("#entries tbody tr").count() == 1
+    expect(page.locator("#entries tbody tr")).to_have_count(1)
     page.focus("#muscle")
     page.keyboard.press("Control+A")
     page.keyboard.type("1")
@@ -146,7 +147,7 @@ def test_whole_bedside_flow(clinician_page, site):
     page.fill("#needle_length_mm", "30")
     page.fill("#depth_mm", "45")
     page.click("#save-entry")
-    assert page.locator("#depth_mm-error").count() == 1
+    expect(page.locator("#depth_mm-error")).to_have_count(1)
     page.goto(f"{site.url}/visits/{vid}/needling")
     assert page.locator("#entries tbody tr").count() == 2
     # Signing with needles unaccounted for is refused.
@@ -165,7 +166,7 @@ def test_whole_bedside_flow(clinician_page, site):
     screenshot(page, "needling-before-sign")
     page.click("#sign-session")
     assert page.inner_text("#session-status") == "signed"
-    assert page.locator("#entry-form").count() == 0
+    expect(page.locator("#entry-form")).to_have_count(0)
     assert "CPT" in page.inner_text("#billing")
     screenshot(page, "needling-signed")
 
@@ -224,7 +225,7 @@ def test_restricted_suggestions_are_marked_and_cannot_be_planned(clinician_page,
     page.fill("#depth_mm", "15")
     page.click("#save-entry")
     assert "restricted" in page.inner_text("#entry").lower()
-    assert page.locator("#entries tbody tr").count() == 1  # the "No needles yet." row
+    expect(page.locator("#entries tbody tr")).to_have_count(1)  # the "No needles yet." row
     for width, height in ((820, 1180), (1366, 900)):
         page.set_viewport_size({"width": width, "height": height})
         page.goto(f"{site.url}/visits/{vid}/needling")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
 
@@ -30,7 +31,7 @@ def test_edit_demographics_add_a_diagnosis_by_search_and_withdraw_consent(clinic
     page.fill("#family_name", "Recordpage-Vidal")
     page.fill("#weight_kg", "4000")
     page.click("button:has-text('Save changes')")
-    assert page.locator("#weight_kg-error").is_visible()
+    expect(page.locator("#weight_kg-error")).to_be_visible()
     assert page.input_value("#family_name") == "Recordpage-Vidal"  # the input is kept
     page.fill("#weight_kg", "62")
     page.fill("#height_cm", "166")
