@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from argon2.profiles import RFC_9106_LOW_MEMORY
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +73,26 @@ class Settings(BaseSettings):
         le=10,
         description="Reverse proxies in front of the app that append to X-Forwarded-For; "
         "0 (the default) trusts no X-Forwarded-For and uses the connection's address",
+    )
+    # Argon2id cost of new password hashes. The defaults are argon2-cffi's own
+    # `PasswordHasher()` (RFC 9106 low-memory profile); a stored hash carries its parameters,
+    # so hashes made at another cost still verify and are re-made at this cost at login.
+    argon2_time_cost: int = Field(
+        default=RFC_9106_LOW_MEMORY.time_cost,
+        ge=1,
+        description="Argon2 passes over memory for a new password hash. Lower it for test "
+        "runs only (tools/mutation.py does): it weakens every password hashed meanwhile",
+    )
+    argon2_parallelism: int = Field(
+        default=RFC_9106_LOW_MEMORY.parallelism,
+        ge=1,
+        description="Argon2 lanes for a new password hash",
+    )
+    argon2_memory_cost: int = Field(
+        default=RFC_9106_LOW_MEMORY.memory_cost,
+        ge=8,
+        description="Argon2 memory for a new password hash, in KiB; at least 8 x "
+        "argon2_parallelism. Lower it for test runs only",
     )
     token_days: int = Field(
         default=90, ge=1, le=365, description="Default lifetime of a new API token, in days"
@@ -205,6 +226,18 @@ class Settings(BaseSettings):
         description="Remind the patient once when this many days are left of an unanswered "
         "request (0: no reminders)",
     )
+
+    @field_validator("argon2_memory_cost")
+    @classmethod
+    def _argon2_memory(cls, v: int, info: ValidationInfo) -> int:
+        """Argon2's own floor: 8 KiB per lane (argon2_parallelism is declared first)."""
+        lanes = info.data.get("argon2_parallelism")
+        if lanes is not None and v < 8 * lanes:
+            raise ValueError(
+                f"{v} KiB is under Argon2's floor of 8 KiB per lane: at least {8 * lanes} "
+                f"for argon2_parallelism {lanes}"
+            )
+        return v
 
     @field_validator("queue_url")
     @classmethod

@@ -103,14 +103,10 @@ def _change(member, current: str, new: str, keep: str | None = None) -> str | No
     return cookie
 
 
-def test_previous_passwords_are_refused(staff, monkeypatch):
-    from argon2 import PasswordHasher
-
-    from triggerpoint.accounts import service
-
+def test_previous_passwords_are_refused(staff, settings_env):
     # A cheap Argon2 for this test's dozen changes (each checks up to six hashes); the
     # parameters live in each hash, so verification follows whichever made it.
-    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    settings_env(argon2_time_cost=1, argon2_memory_cost=1024)
     member = staff.clinician
     passwords = [member.password] + [f"rotating secret number {w}" for w in "abcdef"]
     for current, new in pairwise(passwords):

@@ -42,7 +42,6 @@ from triggerpoint.config import get_settings
 from triggerpoint.db import Base, defer_write, rowcount, utcnow
 from triggerpoint.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts
 
-_hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 MIN_PASSWORD = 12  # visible characters, after NFKC normalisation (NIST SP 800-63B: >= 8)
 MAX_PASSWORD = 256
@@ -164,8 +163,20 @@ def normalise_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
+def _hasher() -> PasswordHasher:
+    """Argon2 at the configured cost (TRIGGERPOINT_ARGON2_*; production: argon2-cffi's
+    defaults). Verifying reads the cost from the stored hash, so any cost verifies."""
+    s = get_settings()
+    return _hasher_at(s.argon2_time_cost, s.argon2_memory_cost, s.argon2_parallelism)
+
+
+@cache
+def _hasher_at(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(normalise_password(password))
+    return _hasher().hash(normalise_password(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -173,7 +184,7 @@ def verify_password(password_hash: str, password: str) -> bool:
     normalised = normalise_password(password)
     for candidate in dict.fromkeys((normalised, password)):
         try:
-            if _hasher.verify(password_hash, candidate):
+            if _hasher().verify(password_hash, candidate):
                 return True
         except (VerificationError, InvalidHashError):
             continue
@@ -383,10 +394,10 @@ def authenticate(session: Session, *, username: str, password: str, address: str
     ok = False
     if user is not None and user.active:
         ok = verify_password(user.password_hash, password)
-        if ok and _hasher.check_needs_rehash(user.password_hash):
+        if ok and _hasher().check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
     else:
-        _hasher.hash(password)  # same cost either way: no username probing by timing
+        _hasher().hash(password)  # same cost either way: no username probing by timing
     if ok:
         throttle.succeeded(session, address=address, username=username)
     else:
