@@ -15,6 +15,11 @@ tests of the selected folder that reach the mutated function.
     python tools/mutation.py --only '*x_sign__*' treatment   # some functions of a module
     python tools/mutation.py --screen treatment [--screen-tests FILE ...]
 
+Every mutmut run, screen and diagnosis hashes passwords at Argon2's floor cost
+(TRIGGERPOINT_ARGON2_* below, printed at the start): at the production cost one hash takes
+about 0.2 CPU s, and the accounts tests make hundreds per mutant. A hash carries its cost, so
+no test depends on it; the test suite itself (`make test`) keeps the production cost.
+
 `--screen` is the quick pass: it reuses the mutants a previous run generated in
 build/mutation/<name>/mutants and, for every mutant that run did not see killed, runs the
 given test files (default: the module's test folder) with that mutant switched on through
@@ -46,6 +51,17 @@ KILLED = {1, 3}  # a test failed (or pytest hit an internal error)
 TIMEOUT = {36, 24, -24, 152, 255}
 SURVIVED = {0}
 STATUS = {None: "not run", 34: "skipped", 35: "suspect", 37: "typecheck"}
+# Argon2's own floors (argon2-cffi refuses less): for the mutants' test runs only.
+CHEAP_ARGON2 = {
+    "TRIGGERPOINT_ARGON2_TIME_COST": "1",
+    "TRIGGERPOINT_ARGON2_MEMORY_COST": "8",
+    "TRIGGERPOINT_ARGON2_PARALLELISM": "1",
+}
+
+
+def _test_env(**extra: str) -> dict[str, str]:
+    """The environment of every test run here: cheap password hashing, no bytecode files."""
+    return dict(os.environ, **CHEAP_ARGON2, PYTHONDONTWRITEBYTECODE="1", **extra)
 
 
 def _toml_value(value: object) -> str:
@@ -114,11 +130,9 @@ def _diagnose(name: str, module: dict, shared: dict, output: str) -> None:
     last = [ln for ln in output.splitlines() if ln.strip()][-1:]
     print(f"   mutmut stopped before the mutants: {last[0] if last else '?'}")
     mutants = BUILD / name / "mutants"
-    env = dict(
-        os.environ,
+    env = _test_env(
         MUTANT_UNDER_TEST="stats",
         PY_IGNORE_IMPORTMISMATCH="1",
-        PYTHONDONTWRITEBYTECODE="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(mutants / "src"), str(mutants)])),
     )
     cmd = [sys.executable, "-m", "pytest", "--rootdir=.", "-x", "-q", "--tb=short"]
@@ -171,10 +185,8 @@ def _summary(name: str, module: dict) -> dict:
 def _screen_one(mutants: Path, mutant: str, tests: list[str], limit: float) -> int:
     # The venv's editable install points at the repo's src: without mutants/src first on
     # the path the tests would import the unmutated code and every mutant would "survive".
-    env = dict(
-        os.environ,
+    env = _test_env(
         MUTANT_UNDER_TEST=mutant,
-        PYTHONDONTWRITEBYTECODE="1",
         PYTHONPATH=os.pathsep.join(
             filter(None, [str(mutants / "src"), os.environ.get("PYTHONPATH")])
         ),
@@ -235,6 +247,9 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown module(s) {unknown}; known: {list(modules)}")
     mutmut = Path(sys.executable).with_name("mutmut")
+    if not args.report:
+        cheap = " ".join(f"{k}={v}" for k, v in CHEAP_ARGON2.items())
+        print(f"password hashing at Argon2's floor cost for these test runs: {cheap}", flush=True)
     results = []
     for name in names:
         module = modules[name]
@@ -251,7 +266,7 @@ def main() -> int:
             work = _prepare(name, module, shared)
             print(f"== {name}: mutating {', '.join(module['functions'])}", flush=True)
             started = time.monotonic()
-            env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+            env = _test_env()
             log_path = work / "mutmut-run.log"
             with log_path.open("w", encoding="utf-8") as log:  # written as it runs: tail it
                 run = subprocess.run(
