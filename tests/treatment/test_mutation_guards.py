@@ -7,6 +7,8 @@ mutation run named: `needles_out or 0` → `or 1`, the "more needles out than in
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -18,7 +20,8 @@ from triggerpoint.db import open_session
 from triggerpoint.errors import SafetyBlock
 from triggerpoint.models import AdverseEvent, NeedleEntry, NeedlingSession, PlannedTarget
 from triggerpoint.safety.entry import tp_region
-from triggerpoint.treatment.service import _require_accounted, unaccounted
+from triggerpoint.treatment.schemas import AdverseEventIn
+from triggerpoint.treatment.service import _require_accounted, report_adverse_event, unaccounted
 
 BROKEN = {
     "type": "broken_or_retained_needle",
@@ -478,3 +481,29 @@ def test_planning_refuses_a_target_for_every_reason_charting_refuses_the_needle(
     assert charted.count("; ") == 1  # the limb and the surgical site
     planned = clinic.post(f"{url}/targets", arm, 409).json()["detail"]
     assert planned == f"cannot plan this target: {charted}"
+
+
+def test_too_many_needles_out_tells_the_clinician_what_to_do(clinic):
+    _, _, sid = clinic.ready()
+    clinic.post(f"/api/needling-sessions/{sid}/entries", TRAP, 201)
+    r = clinic.post(f"/api/needling-sessions/{sid}/count", {"needles_out": 3}, 422)
+    message = r.json()["detail"][0]["msg"]
+    assert "3 needles out is more than the 1 charted in" in message
+    assert "recount, or chart the missing needles first" in message
+
+
+def test_a_past_adverse_event_keeps_the_time_it_was_reported(clinic, engine, world):
+    """The demo generator reports incidents of past visits at their own time, not now."""
+    _, _, sid = clinic.ready()
+    then = datetime(2026, 3, 2, 11, 30, tzinfo=UTC)
+    alice = world.clinician_a
+    with open_session(clinic_id=alice.principal.clinic_id, engine=engine) as s:
+        data = AdverseEventIn.model_validate(BROKEN)
+        ae = report_adverse_event(
+            s, principal=alice.principal, needling_id=sid, data=data, reported_at=then
+        )
+        s.commit()
+        aid = ae.id
+    with open_session(clinic_id=None, engine=engine) as s:
+        stored = s.scalars(_row(AdverseEvent, aid)).one().reported_at
+    assert stored == then
