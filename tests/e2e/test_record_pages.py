@@ -79,13 +79,6 @@ def test_edit_demographics_add_a_diagnosis_by_search_and_withdraw_consent(clinic
     box = page.locator("#episodes").bounding_box()
     assert box is not None and box["x"] + box["width"] <= 820
     assert page.eval_on_selector("#episodes", "el => el.scrollWidth <= el.clientWidth")
-    # Tablet tap targets: the top bar's links and every button and text field are >= 44 px tall.
-    short = page.evaluate(
-        """[...document.querySelectorAll('.topbar nav a, button, select, input[type=text]')]
-        .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height < 44; })
-        .map(e => e.outerHTML.slice(0, 60))"""
-    )
-    assert short == [], short
     screenshot(page, "record-diagnosis-tablet")
     page.set_viewport_size({"width": 1400, "height": 900})
 
