@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from argon2.profiles import RFC_9106_LOW_MEMORY
+from argon2.profiles import RFC_9106_HIGH_MEMORY, RFC_9106_LOW_MEMORY
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -77,20 +77,25 @@ class Settings(BaseSettings):
     # Argon2id cost of new password hashes. The defaults are argon2-cffi's own
     # `PasswordHasher()` (RFC 9106 low-memory profile); a stored hash carries its parameters,
     # so hashes made at another cost still verify and are re-made at this cost at login.
+    # Ceilings: a cost a typo could make huge (a login that needs terabytes) is refused at
+    # load, not found at the first login; memory up to RFC 9106's high-memory profile (2 GiB).
     argon2_time_cost: int = Field(
         default=RFC_9106_LOW_MEMORY.time_cost,
         ge=1,
+        le=64,
         description="Argon2 passes over memory for a new password hash. Lower it for test "
         "runs only (tools/mutation.py does): it weakens every password hashed meanwhile",
     )
     argon2_parallelism: int = Field(
         default=RFC_9106_LOW_MEMORY.parallelism,
         ge=1,
+        le=64,
         description="Argon2 lanes for a new password hash",
     )
     argon2_memory_cost: int = Field(
         default=RFC_9106_LOW_MEMORY.memory_cost,
         ge=8,
+        le=RFC_9106_HIGH_MEMORY.memory_cost,
         description="Argon2 memory for a new password hash, in KiB; at least 8 x "
         "argon2_parallelism. Lower it for test runs only",
     )

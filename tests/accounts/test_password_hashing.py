@@ -59,12 +59,23 @@ def test_a_changed_cost_reaches_new_password_hashes(settings_env):
         ({"argon2_memory_cost": 7, "argon2_parallelism": 1}, "argon2_memory_cost"),
         ({"argon2_memory_cost": 31, "argon2_parallelism": 4}, "argon2_memory_cost"),
         ({"argon2_memory_cost": "lots"}, "argon2_memory_cost"),
+        ({"argon2_time_cost": 65}, "argon2_time_cost"),
+        ({"argon2_parallelism": 65}, "argon2_parallelism"),
+        ({"argon2_memory_cost": 2**21 + 1}, "argon2_memory_cost"),
     ],
 )
-def test_a_cost_under_argon2s_floor_is_refused_naming_the_field(values, field):
+def test_a_cost_outside_argon2s_floor_or_our_ceiling_is_refused_naming_the_field(values, field):
     with pytest.raises(ValidationError) as exc:
         Settings(_env_file=None, **values)
     assert [e["loc"] for e in exc.value.errors()] == [(field,)]
+
+
+def test_the_ceilings_themselves_load():
+    """2 GiB (RFC 9106's high-memory profile), 64 passes and 64 lanes are accepted."""
+    top = Settings(
+        _env_file=None, argon2_time_cost=64, argon2_memory_cost=2**21, argon2_parallelism=64
+    )
+    assert (top.argon2_time_cost, top.argon2_memory_cost, top.argon2_parallelism) == (64, 2**21, 64)
 
 
 def test_the_memory_floor_is_8_kib_per_lane_exactly():
